@@ -1,0 +1,4 @@
+//! ganime: GAN image generation, style transfer and anime stylisation on Candle.
+
+pub mod data;
+pub mod nn;

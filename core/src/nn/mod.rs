@@ -1,0 +1,16 @@
+//! Building blocks Candle lacks or gets wrong (see `../shared/CANDLE-NOTES.md`), each in one place and each
+//! with a finite-difference gradient test in f64.
+
+pub mod conv;
+pub mod loss;
+pub mod norm;
+pub mod pad;
+pub mod resample;
+#[cfg(test)]
+pub(crate) mod gradcheck;
+
+pub use conv::{Conv2d, ConvTranspose2d};
+pub use loss::{bce_with_logits, l1_loss, mse_loss};
+pub use norm::{batch_norm2d, instance_norm, InstanceNorm2d};
+pub use pad::reflection_pad2d;
+pub use resample::{max_pool2d, upsample_nearest2d};

@@ -1,0 +1,100 @@
+//! Normalisation layers: instance norm (Candle has none) and the BatchNorm the DCGAN family uses.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{BatchNorm, BatchNormConfig, Init, VarBuilder};
+
+/// `F.instance_norm`: per-(sample, channel) mean and *biased* variance over H×W.
+pub fn instance_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    let xf = x.reshape((b, c, h * w))?;
+    let mean = xf.mean_keepdim(2)?;
+    let centred = xf.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(2)?;
+    centred.broadcast_div(&(var + eps)?.sqrt()?)?.reshape((b, c, h, w))
+}
+
+/// `nn.InstanceNorm2d(c, affine)`; keys `weight`, `bias` when affine (running stats are never used).
+#[derive(Clone, Debug)]
+pub struct InstanceNorm2d {
+    affine: Option<(Tensor, Tensor)>,
+    eps: f64,
+}
+
+impl InstanceNorm2d {
+    pub fn new(channels: usize, affine: bool, vb: VarBuilder) -> Result<Self> {
+        let affine = if affine {
+            Some((
+                vb.get_with_hints(channels, "weight", Init::Const(1.0))?,
+                vb.get_with_hints(channels, "bias", Init::Const(0.0))?,
+            ))
+        } else {
+            None
+        };
+        Ok(Self { affine, eps: 1e-5 })
+    }
+}
+
+impl Module for InstanceNorm2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = instance_norm(x, self.eps)?;
+        match &self.affine {
+            None => Ok(y),
+            Some((w, b)) => {
+                let c = w.dim(0)?;
+                y.broadcast_mul(&w.reshape((1, c, 1, 1))?)?.broadcast_add(&b.reshape((1, c, 1, 1))?)
+            }
+        }
+    }
+}
+
+/// `nn.BatchNorm2d(c)` (eps 1e-5, momentum 0.1) with the DCGAN init (weight ~ N(1, 0.02), bias 0).
+/// Candle's BatchNorm matches PyTorch's train/eval semantics and running-stat update exactly; the running stats
+/// are fetched through `vb`, so with a `VarMap` they are saved in checkpoints next to the weights.
+pub fn batch_norm2d(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
+    let weight = vb.get_with_hints(channels, "weight", Init::Randn { mean: 1.0, stdev: 0.02 })?;
+    let bias = vb.get_with_hints(channels, "bias", Init::Const(0.0))?;
+    let running_mean = vb.get_with_hints(channels, "running_mean", Init::Const(0.0))?;
+    let running_var = vb.get_with_hints(channels, "running_var", Init::Const(1.0))?;
+    let cfg = BatchNormConfig::default();
+    BatchNorm::new_with_momentum(channels, running_mean, running_var, weight, bias, cfg.eps, cfg.momentum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::gradcheck::check_gradient;
+    use candle_core::{DType, Device, ModuleT};
+    use candle_nn::VarMap;
+
+    #[test]
+    fn instance_norm_normalises_each_channel() -> Result<()> {
+        let x = crate::nn::gradcheck::seeded(&[2, 3, 4, 5], 3)?;
+        let y = instance_norm(&x, 1e-5)?.reshape((6, 20))?;
+        let mean: Vec<f64> = y.mean(1)?.to_vec1()?;
+        let var: Vec<f64> = y.sqr()?.mean(1)?.to_vec1()?;
+        assert!(mean.iter().all(|m| m.abs() < 1e-12));
+        assert!(var.iter().all(|v| (v - 1.0).abs() < 1e-3));
+        Ok(())
+    }
+
+    #[test]
+    fn instance_norm_gradient() -> Result<()> {
+        check_gradient(&[2, 2, 3, 3], |x| instance_norm(x, 1e-5))
+    }
+
+    #[test]
+    fn affine_instance_norm_gradient() -> Result<()> {
+        let mut vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F64, &Device::Cpu);
+        let norm = InstanceNorm2d::new(2, true, vb)?;
+        vm.set_one("weight", Tensor::new(&[0.5f64, 2.0], &Device::Cpu)?)?;
+        check_gradient(&[1, 2, 3, 4], |x| norm.forward(x))
+    }
+
+    #[test]
+    fn batch_norm_train_mode_gradient() -> Result<()> {
+        let vm = VarMap::new();
+        let bn = batch_norm2d(3, VarBuilder::from_varmap(&vm, DType::F64, &Device::Cpu))?;
+        check_gradient(&[4, 3, 2, 2], |x| bn.forward_t(x, true))
+    }
+}

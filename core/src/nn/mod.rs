@@ -6,6 +6,7 @@ pub mod loss;
 pub mod norm;
 pub mod pad;
 pub mod resample;
+pub mod sequential;
 #[cfg(test)]
 pub(crate) mod gradcheck;
 
@@ -14,3 +15,4 @@ pub use loss::{bce_with_logits, l1_loss, mse_loss};
 pub use norm::{batch_norm2d, instance_norm, InstanceNorm2d};
 pub use pad::reflection_pad2d;
 pub use resample::{max_pool2d, upsample_nearest2d};
+pub use sequential::{LayerSpec, Mode, Sequential};

@@ -1,0 +1,16 @@
+//! Training data: image folders, MNIST IDX, labels CSV, preprocessing and a background batch loader.
+
+mod dataset;
+mod folder;
+mod labels;
+mod loader;
+mod mnist;
+mod preprocess;
+pub mod shared;
+
+pub use dataset::{open_dataset, Dataset};
+pub use folder::ImageFolder;
+pub use labels::Labels;
+pub use loader::{Batch, Loader, LoaderConfig};
+pub use mnist::Mnist;
+pub use preprocess::{flip_horizontal, preprocess, Fit, ImageSpec};

@@ -1,0 +1,75 @@
+//! Images <-> tensors, grids like torchvision's `make_grid`, PNG output.
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use image::{Rgb, RgbImage};
+use std::path::Path;
+
+/// `[N, C, H, W]` (C = 1 or 3) in [-1, 1] -> N RGB images.
+pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
+    let (n, c, h, w) = t.dims4()?;
+    if c != 1 && c != 3 {
+        bail!("cannot turn a {c}-channel tensor into RGB images");
+    }
+    let v: Vec<f32> = t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+    let to_u8 = |x: f32| ((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
+    Ok((0..n)
+        .map(|i| {
+            let img = &v[i * c * h * w..(i + 1) * c * h * w];
+            RgbImage::from_fn(w as u32, h as u32, |x, y| {
+                let p = y as usize * w + x as usize;
+                if c == 1 {
+                    let g = to_u8(img[p]);
+                    Rgb([g, g, g])
+                } else {
+                    Rgb([to_u8(img[p]), to_u8(img[h * w + p]), to_u8(img[2 * h * w + p])])
+                }
+            })
+        })
+        .collect())
+}
+
+/// RGB image -> `[1, 3, H, W]` tensor in [-1, 1].
+pub fn image_to_tensor(img: &RgbImage, device: &Device) -> Result<Tensor> {
+    let (w, h) = img.dimensions();
+    let data: Vec<f32> = img.as_raw().iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
+    Ok(Tensor::from_vec(data, (h as usize, w as usize, 3), device)?.permute((2, 0, 1))?.unsqueeze(0)?.contiguous()?)
+}
+
+/// Tiles images `columns` per row with a `pad`-pixel dark border, like torchvision's `make_grid`.
+pub fn grid(images: &[RgbImage], columns: usize, pad: u32) -> Result<RgbImage> {
+    let Some(first) = images.first() else { bail!("no images to put in a grid") };
+    let (w, h) = first.dimensions();
+    let cols = columns.clamp(1, images.len()) as u32;
+    let rows = (images.len() as u32).div_ceil(cols);
+    let mut out = RgbImage::from_pixel(cols * (w + pad) + pad, rows * (h + pad) + pad, Rgb([16, 16, 16]));
+    for (i, img) in images.iter().enumerate() {
+        let (x, y) = (i as u32 % cols, i as u32 / cols);
+        image::imageops::replace(&mut out, img, (pad + x * (w + pad)) as i64, (pad + y * (h + pad)) as i64);
+    }
+    Ok(out)
+}
+
+/// Saves an image (format from the extension, PNG if none) atomically.
+pub fn save_image(img: &RgbImage, path: &Path) -> Result<()> {
+    let format = image::ImageFormat::from_path(path).unwrap_or(image::ImageFormat::Png);
+    super::write_atomic(path, |tmp| {
+        img.save_with_format(tmp, format).with_context(|| format!("cannot encode {}", path.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_grid_size() -> Result<()> {
+        let img = RgbImage::from_fn(5, 4, |x, y| Rgb([(x * 50) as u8, (y * 60) as u8, 255]));
+        let t = image_to_tensor(&img, &Device::Cpu)?;
+        assert_eq!(t.dims(), [1, 3, 4, 5]);
+        assert_eq!(tensor_to_images(&t)?[0], img);
+        let g = grid(&vec![img; 5], 3, 2)?;
+        assert_eq!(g.dimensions(), (3 * 7 + 2, 2 * 6 + 2));
+        Ok(())
+    }
+}

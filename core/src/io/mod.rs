@@ -1,0 +1,7 @@
+//! File formats: weight files (PyTorch `.pth`, safetensors), images, atomic writes.
+
+pub mod atomic;
+pub mod image;
+pub mod weights;
+
+pub use atomic::write_atomic;

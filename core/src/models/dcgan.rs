@@ -1,0 +1,342 @@
+//! The DCGAN family: pytorch/examples `dcgan/main.py` (`radford`), the TensorFlow MNIST tutorial network
+//! (`mnist28`) and a wide 128×128 variant (`wide128`). All three are `nn.Sequential`s named `main`, keyed
+//! `main.{index}.{weight,bias,running_mean,running_var}` like the pytorch/examples checkpoints
+//! (`netG_epoch_N.pth`, `netD_epoch_N.pth`), which import directly.
+
+use crate::io::weights::load_varmap;
+use crate::nn::{LayerSpec, Mode, Sequential};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Init, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Architecture family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Preset {
+    /// Radford et al. / pytorch/examples: z as a 1×1 map, 4×4 transposed convs, BN, ReLU / LeakyReLU(0.2).
+    /// Any power-of-two size from 16 (64 by default).
+    Radford64,
+    /// 28×28 grayscale: dense 100 -> 7×7×4ngf, BN, 5×5 transposed convs; D with 5×5 stride-2 convs,
+    /// LeakyReLU(0.2) and dropout 0.3, then a dense logit.
+    Mnist28,
+    /// 128×128: dense z -> 8×8×8ngf, four 5×5 up-sampling stages; D mirrors it with a dense logit.
+    Wide128,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DcganConfig {
+    pub preset: Preset,
+    pub image_size: usize,
+    pub channels: usize,
+    pub nz: usize,
+    pub ngf: usize,
+    pub ndf: usize,
+    pub kernel: usize,
+}
+
+impl DcganConfig {
+    pub fn preset(preset: Preset) -> Self {
+        match preset {
+            Preset::Radford64 => Self { preset, image_size: 64, channels: 3, nz: 100, ngf: 64, ndf: 64, kernel: 4 },
+            Preset::Mnist28 => Self { preset, image_size: 28, channels: 1, nz: 100, ngf: 32, ndf: 64, kernel: 5 },
+            Preset::Wide128 => Self { preset, image_size: 128, channels: 3, nz: 100, ngf: 16, ndf: 32, kernel: 5 },
+        }
+    }
+
+    /// Checks the sizes the layer lists below rely on.
+    pub fn validate(&self) -> Result<()> {
+        if self.channels != 1 && self.channels != 3 {
+            bail!("channels must be 1 or 3, not {}", self.channels);
+        }
+        if self.nz == 0 || self.ngf == 0 || self.ndf == 0 {
+            bail!("nz, ngf and ndf must be positive");
+        }
+        if ![3, 4, 5].contains(&self.kernel) {
+            bail!("kernel size must be 3, 4 or 5, not {}", self.kernel);
+        }
+        let ok = match self.preset {
+            Preset::Radford64 => self.image_size >= 16 && self.image_size.is_power_of_two(),
+            Preset::Mnist28 => self.image_size == 28,
+            Preset::Wide128 => self.image_size >= 32 && self.image_size.is_power_of_two(),
+        };
+        if !ok {
+            bail!("image size {} does not fit the {:?} preset (radford64: a power of two >= 16; mnist28: 28; wide128: a power of two >= 32)", self.image_size, self.preset);
+        }
+        Ok(())
+    }
+
+    /// Number of stride-2 stages between the start map and the image.
+    fn stages(&self) -> usize {
+        let start = match self.preset {
+            Preset::Radford64 => 4,
+            Preset::Mnist28 => 7,
+            Preset::Wide128 => 8,
+        };
+        (self.image_size / start).trailing_zeros() as usize
+    }
+
+    /// A stride-2 transposed conv that exactly doubles H and W for kernel 3, 4 or 5.
+    fn up(&self, c_in: usize, c_out: usize) -> LayerSpec {
+        let k = self.kernel;
+        let pad = (k - 1) / 2;
+        LayerSpec::ConvTranspose { c_in, c_out, k, stride: 2, pad, out_pad: 2 + 2 * pad - k, bias: false }
+    }
+
+    /// A stride-2 conv that exactly halves an even H and W.
+    fn down(&self, c_in: usize, c_out: usize, bias: bool) -> LayerSpec {
+        LayerSpec::Conv { c_in, c_out, k: self.kernel, stride: 2, pad: (self.kernel - 1) / 2, bias }
+    }
+
+    pub fn generator_layers(&self) -> Vec<LayerSpec> {
+        let n = self.stages();
+        // Channels entering up-sampling stage j (stage n-1 outputs the image).
+        let width = |j: usize| match self.preset {
+            Preset::Mnist28 => (2 * self.ngf) >> j,
+            _ => self.ngf << (n - 1 - j),
+        };
+        let mut l = Vec::new();
+        match self.preset {
+            Preset::Radford64 => {
+                l.push(LayerSpec::ConvTranspose { c_in: self.nz, c_out: width(0), k: 4, stride: 1, pad: 0, out_pad: 0, bias: false });
+                l.extend([LayerSpec::BatchNorm(width(0)), LayerSpec::Relu]);
+            }
+            Preset::Mnist28 => {
+                let c = 4 * self.ngf;
+                l.push(LayerSpec::Linear { d_in: self.nz, d_out: c * 49, bias: false });
+                l.extend([LayerSpec::BatchNorm(c * 49), LayerSpec::Relu, LayerSpec::Unflatten { c, h: 7, w: 7 }]);
+                // The tutorial's stride-1 5×5 stage before the two up-sampling ones.
+                l.push(LayerSpec::ConvTranspose { c_in: c, c_out: width(0), k: 5, stride: 1, pad: 2, out_pad: 0, bias: false });
+                l.extend([LayerSpec::BatchNorm(width(0)), LayerSpec::Relu]);
+            }
+            Preset::Wide128 => {
+                let c = width(0);
+                l.push(LayerSpec::Linear { d_in: self.nz, d_out: c * 64, bias: false });
+                l.extend([LayerSpec::BatchNorm(c * 64), LayerSpec::Relu, LayerSpec::Unflatten { c, h: 8, w: 8 }]);
+            }
+        }
+        for j in 0..n {
+            if j + 1 == n {
+                l.extend([self.up(width(j), self.channels), LayerSpec::Tanh]);
+            } else {
+                l.extend([self.up(width(j), width(j + 1)), LayerSpec::BatchNorm(width(j + 1)), LayerSpec::Relu]);
+            }
+        }
+        l
+    }
+
+    pub fn discriminator_layers(&self) -> Vec<LayerSpec> {
+        let n = self.stages();
+        let width = |i: usize| self.ndf << i;
+        let mut l = Vec::new();
+        match self.preset {
+            Preset::Radford64 | Preset::Wide128 => {
+                l.extend([self.down(self.channels, width(0), false), LayerSpec::LeakyRelu(0.2)]);
+                for i in 1..n {
+                    l.extend([self.down(width(i - 1), width(i), false), LayerSpec::BatchNorm(width(i)), LayerSpec::LeakyRelu(0.2)]);
+                }
+                if self.preset == Preset::Radford64 {
+                    l.push(LayerSpec::Conv { c_in: width(n - 1), c_out: 1, k: 4, stride: 1, pad: 0, bias: false });
+                } else {
+                    l.extend([LayerSpec::Flatten, LayerSpec::Linear { d_in: width(n - 1) * 64, d_out: 1, bias: true }]);
+                }
+            }
+            Preset::Mnist28 => {
+                l.extend([self.down(self.channels, self.ndf, true), LayerSpec::LeakyRelu(0.2), LayerSpec::Dropout(0.3)]);
+                l.extend([self.down(self.ndf, 2 * self.ndf, true), LayerSpec::LeakyRelu(0.2), LayerSpec::Dropout(0.3)]);
+                l.extend([LayerSpec::Flatten, LayerSpec::Linear { d_in: 2 * self.ndf * 49, d_out: 1, bias: true }]);
+            }
+        }
+        l
+    }
+
+    /// Infers a pytorch/examples generator's config from its `state_dict` shapes (`main.0.weight` is
+    /// `[nz, 8·ngf, 4, 4]`, each further `main.{i}.weight` of rank 4 is a transposed conv).
+    pub fn infer_from_generator(tensors: &HashMap<String, Tensor>, source: &str) -> Result<Self> {
+        let first = tensors.get("main.0.weight").with_context(|| format!("{source}: no `main.0.weight`; not a pytorch/examples DCGAN generator"))?;
+        let &[nz, c0, 4, 4] = first.dims() else {
+            bail!("{source}: `main.0.weight` has shape {:?}; a DCGAN generator's is [nz, 8*ngf, 4, 4]", first.dims());
+        };
+        let mut convs: Vec<(usize, &Tensor)> = tensors
+            .iter()
+            .filter_map(|(k, t)| {
+                let i = k.strip_prefix("main.")?.strip_suffix(".weight")?.parse::<usize>().ok()?;
+                (t.rank() == 4).then_some((i, t))
+            })
+            .collect();
+        convs.sort_by_key(|(i, _)| *i);
+        let stages = convs.len();
+        let channels = convs.last().unwrap().1.dim(1)?;
+        if stages < 3 {
+            bail!("{source}: only {stages} transposed convs; not a DCGAN generator");
+        }
+        let cfg = Self {
+            preset: Preset::Radford64,
+            image_size: 4 << (stages - 1),
+            channels,
+            nz,
+            ngf: c0 >> (stages - 2),
+            ndf: c0 >> (stages - 2),
+            kernel: 4,
+        };
+        cfg.validate().with_context(|| source.to_string())?;
+        Ok(cfg)
+    }
+
+    /// Infers a pytorch/examples discriminator's config (`main.0.weight` is `[ndf, nc, 4, 4]`).
+    pub fn infer_from_discriminator(tensors: &HashMap<String, Tensor>, source: &str) -> Result<Self> {
+        let first = tensors.get("main.0.weight").with_context(|| format!("{source}: no `main.0.weight`; not a pytorch/examples DCGAN discriminator"))?;
+        let &[ndf, channels, 4, 4] = first.dims() else {
+            bail!("{source}: `main.0.weight` has shape {:?}; a DCGAN discriminator's is [ndf, nc, 4, 4]", first.dims());
+        };
+        let convs = tensors.iter().filter(|(k, t)| k.ends_with(".weight") && t.rank() == 4).count();
+        let cfg = Self { preset: Preset::Radford64, image_size: 4 << (convs - 1), channels, nz: 100, ngf: ndf, ndf, kernel: 4 };
+        cfg.validate().with_context(|| source.to_string())?;
+        Ok(cfg)
+    }
+}
+
+/// The DCGAN generator: `z [N, nz]` (or `[N, nz, 1, 1]`) -> images `[N, C, S, S]` in [-1, 1].
+pub struct Generator {
+    pub config: DcganConfig,
+    pub vars: VarMap,
+    main: Sequential,
+}
+
+impl Generator {
+    /// A freshly initialised generator (the papers' init: conv weights N(0, 0.02), BN weights N(1, 0.02)).
+    pub fn new(config: &DcganConfig, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
+        let main = Sequential::new(&config.generator_layers(), Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
+        Ok(Self { config: config.clone(), vars, main })
+    }
+
+    /// Builds the generator and sets its weights from named tensors (`prefix` + `main.…`).
+    pub fn from_tensors(config: &DcganConfig, tensors: &HashMap<String, Tensor>, prefix: &str, source: &str, device: &Device) -> Result<Self> {
+        let g = Self::new(config, device)?;
+        load_varmap(&g.vars, tensors, prefix, source)?;
+        Ok(g)
+    }
+
+    pub fn forward(&self, z: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        let n = z.dim(0)?;
+        let z = match self.config.preset {
+            Preset::Radford64 => z.reshape((n, self.config.nz, 1, 1))?,
+            _ => z.reshape((n, self.config.nz))?,
+        };
+        self.main.forward(&z, mode)
+    }
+}
+
+/// The DCGAN discriminator: images -> one logit per image `[N]` (the reference's final Sigmoid is applied by
+/// the loss, in its numerically stable form).
+pub struct Discriminator {
+    pub config: DcganConfig,
+    pub vars: VarMap,
+    main: Sequential,
+}
+
+impl Discriminator {
+    pub fn new(config: &DcganConfig, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
+        let main = Sequential::new(&config.discriminator_layers(), Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
+        Ok(Self { config: config.clone(), vars, main })
+    }
+
+    pub fn from_tensors(config: &DcganConfig, tensors: &HashMap<String, Tensor>, prefix: &str, source: &str, device: &Device) -> Result<Self> {
+        let d = Self::new(config, device)?;
+        load_varmap(&d.vars, tensors, prefix, source)?;
+        Ok(d)
+    }
+
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        self.main.forward(x, mode)?.flatten_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::shared::shared_path;
+    use crate::io::weights::read_tensors;
+
+    fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+        let a = a.to_dtype(DType::F64).unwrap();
+        let b = b.to_dtype(DType::F64).unwrap();
+        let num = (&a - &b).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt();
+        num / b.sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt()
+    }
+
+    #[test]
+    fn presets_produce_their_image_sizes() -> Result<()> {
+        let dev = Device::Cpu;
+        for (preset, size, ch) in [(Preset::Radford64, 32, 3), (Preset::Mnist28, 28, 1), (Preset::Wide128, 128, 3)] {
+            for kernel in [3, 4, 5] {
+                let cfg = DcganConfig { image_size: size, ngf: 4, ndf: 4, kernel, ..DcganConfig::preset(preset) };
+                let g = Generator::new(&cfg, &dev)?;
+                let d = Discriminator::new(&cfg, &dev)?;
+                let z = Tensor::randn(0f32, 1., (2, cfg.nz), &dev)?;
+                let x = g.forward(&z, Mode::Train { seed: 1 })?;
+                assert_eq!(x.dims(), [2, ch, size, size], "{preset:?} k{kernel}");
+                assert_eq!(d.forward(&x, Mode::Train { seed: 1 })?.dims(), [2]);
+            }
+        }
+        let bad = DcganConfig { image_size: 48, ..DcganConfig::preset(Preset::Radford64) };
+        assert!(Generator::new(&bad, &dev).is_err());
+        Ok(())
+    }
+
+    /// Parity with pytorch/examples DCGAN (`../shared/golden/dcgan-*`), train- and eval-mode BatchNorm.
+    #[test]
+    fn imports_pytorch_examples_checkpoint_and_matches_golden() -> Result<()> {
+        let (Some(gp), Some(dp), Some(op)) = (
+            shared_path("golden/dcgan-netG.pth"),
+            shared_path("golden/dcgan-netD.pth"),
+            shared_path("golden/dcgan-outputs.safetensors"),
+        ) else {
+            return Ok(());
+        };
+        let dev = Device::Cpu;
+        let gt = read_tensors(&gp, &dev)?;
+        let dt = read_tensors(&dp, &dev)?;
+        let out = read_tensors(&op, &dev)?;
+        let cfg = DcganConfig::infer_from_generator(&gt, "netG")?;
+        assert_eq!((cfg.nz, cfg.ngf, cfg.image_size, cfg.channels), (100, 16, 64, 3));
+        let dcfg = DcganConfig::infer_from_discriminator(&dt, "netD")?;
+        assert_eq!((dcfg.ndf, dcfg.image_size), (16, 64));
+
+        let g = Generator::from_tensors(&cfg, &gt, "", "netG", &dev)?;
+        let z = &out["z"];
+        let e = rel_err(&g.forward(z, Mode::Eval)?, &out["g_eval"]);
+        assert!(e < 1e-4, "g_eval rel err {e}");
+        let e = rel_err(&g.forward(z, Mode::Train { seed: 0 })?, &out["g_train"]);
+        assert!(e < 1e-4, "g_train rel err {e}");
+        let vars = g.vars.data().lock().unwrap();
+        let e = rel_err(vars["main.1.running_mean"].as_tensor(), &out["g_train_bn1_running_mean"]);
+        assert!(e < 1e-4, "running mean rel err {e}");
+        let e = rel_err(vars["main.1.running_var"].as_tensor(), &out["g_train_bn1_running_var"]);
+        assert!(e < 1e-4, "running var rel err {e}");
+
+        let d = Discriminator::from_tensors(&dcfg, &dt, "", "netD", &dev)?;
+        let x = &out["d_input"];
+        let logits = d.forward(x, Mode::Eval)?;
+        assert!(rel_err(&logits, &out["d_eval_logits"]) < 1e-4);
+        assert!(rel_err(&candle_nn::ops::sigmoid(&logits)?, &out["d_eval"]) < 1e-4);
+        let logits = d.forward(x, Mode::Train { seed: 0 })?;
+        assert!(rel_err(&logits, &out["d_train_logits"]) < 1e-4, "{}", rel_err(&logits, &out["d_train_logits"]));
+        assert!(rel_err(&candle_nn::ops::sigmoid(&logits)?, &out["d_train"]) < 1e-4);
+        Ok(())
+    }
+
+    #[test]
+    fn wrong_file_is_a_clear_error() {
+        let mut t = HashMap::new();
+        t.insert("encoder.weight".to_string(), Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap());
+        let err = DcganConfig::infer_from_generator(&t, "x.pth").unwrap_err().to_string();
+        assert!(err.contains("x.pth") && err.contains("main.0.weight"), "{err}");
+    }
+}

@@ -1,0 +1,147 @@
+//! A PyTorch-style `nn.Sequential` described by a list of layer specs, so that a model's weights are keyed
+//! exactly like the reference (`main.0.weight`, `main.1.running_mean`, …): parameter-free layers take an
+//! index too, as in PyTorch.
+
+use super::{batch_norm2d, Conv2d, ConvTranspose2d};
+use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_nn::{BatchNorm, Init, Linear, VarBuilder};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// One layer of a sequential network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LayerSpec {
+    Conv { c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, bias: bool },
+    ConvTranspose { c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, out_pad: usize, bias: bool },
+    Linear { d_in: usize, d_out: usize, bias: bool },
+    BatchNorm(usize),
+    Relu,
+    LeakyRelu(f64),
+    Tanh,
+    Dropout(f64),
+    Flatten,
+    Unflatten { c: usize, h: usize, w: usize },
+}
+
+enum Layer {
+    Conv(Conv2d),
+    ConvTranspose(ConvTranspose2d),
+    Linear(Linear),
+    BatchNorm(BatchNorm),
+    Relu,
+    LeakyRelu(f64),
+    Tanh,
+    Dropout(f64),
+    Flatten,
+    Unflatten(usize, usize, usize),
+}
+
+/// How a forward pass runs: eval (BatchNorm running stats, no dropout) or train (batch statistics, which also
+/// update the running stats, and dropout masks drawn from `seed`, so a resumed run draws the same masks).
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    Eval,
+    Train { seed: u64 },
+}
+
+pub struct Sequential {
+    layers: Vec<Layer>,
+}
+
+impl Sequential {
+    /// Builds the layers under `vb` with keys `{index}.weight` etc. `init` is the weight init of conv and
+    /// linear layers.
+    pub fn new(specs: &[LayerSpec], init: Init, vb: VarBuilder) -> Result<Self> {
+        let layers = specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let vb = vb.pp(i);
+                Ok(match *spec {
+                    LayerSpec::Conv { c_in, c_out, k, stride, pad, bias } => {
+                        Layer::Conv(Conv2d::new(c_in, c_out, k, stride, pad, bias, Some(init), vb)?)
+                    }
+                    LayerSpec::ConvTranspose { c_in, c_out, k, stride, pad, out_pad, bias } => Layer::ConvTranspose(
+                        ConvTranspose2d::new(c_in, c_out, k, stride, pad, out_pad, bias, Some(init), vb)?,
+                    ),
+                    LayerSpec::Linear { d_in, d_out, bias } => {
+                        let w = vb.get_with_hints((d_out, d_in), "weight", init)?;
+                        let b = if bias { Some(vb.get_with_hints(d_out, "bias", Init::Const(0.0))?) } else { None };
+                        Layer::Linear(Linear::new(w, b))
+                    }
+                    LayerSpec::BatchNorm(c) => Layer::BatchNorm(batch_norm2d(c, vb)?),
+                    LayerSpec::Relu => Layer::Relu,
+                    LayerSpec::LeakyRelu(slope) => Layer::LeakyRelu(slope),
+                    LayerSpec::Tanh => Layer::Tanh,
+                    LayerSpec::Dropout(p) => Layer::Dropout(p),
+                    LayerSpec::Flatten => Layer::Flatten,
+                    LayerSpec::Unflatten { c, h, w } => Layer::Unflatten(c, h, w),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { layers })
+    }
+
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let train = matches!(mode, Mode::Train { .. });
+        let mut x = x.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = match layer {
+                Layer::Conv(c) => c.forward(&x)?,
+                Layer::ConvTranspose(c) => c.forward(&x)?,
+                Layer::Linear(l) => l.forward(&x)?,
+                Layer::BatchNorm(bn) => bn.forward_t(&x, train)?,
+                Layer::Relu => x.relu()?,
+                Layer::LeakyRelu(slope) => candle_nn::ops::leaky_relu(&x, *slope)?,
+                Layer::Tanh => x.tanh()?,
+                Layer::Dropout(p) => match mode {
+                    Mode::Train { seed } => dropout(&x, *p, seed.wrapping_add(i as u64))?,
+                    Mode::Eval => x,
+                },
+                Layer::Flatten => x.flatten_from(1)?,
+                Layer::Unflatten(c, h, w) => x.reshape(((), *c, *h, *w))?,
+            };
+        }
+        Ok(x)
+    }
+}
+
+/// Inverted dropout with a mask from a seeded generator (Candle's own dropout draws from an unseeded one).
+fn dropout(x: &Tensor, p: f64, seed: u64) -> Result<Tensor> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let keep: Vec<f32> =
+        (0..x.elem_count()).map(|_| if rng.random::<f64>() < p { 0.0 } else { (1.0 / (1.0 - p)) as f32 }).collect();
+    let mask = Tensor::from_vec(keep, x.shape(), x.device())?.to_dtype(x.dtype())?;
+    x * mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+
+    #[test]
+    fn keys_follow_pytorch_indices_and_dropout_is_seeded() -> Result<()> {
+        let vm = VarMap::new();
+        let specs = [
+            LayerSpec::Conv { c_in: 1, c_out: 2, k: 3, stride: 1, pad: 1, bias: true },
+            LayerSpec::LeakyRelu(0.2),
+            LayerSpec::Dropout(0.5),
+            LayerSpec::BatchNorm(2),
+            LayerSpec::Flatten,
+            LayerSpec::Linear { d_in: 32, d_out: 1, bias: false },
+        ];
+        let net = Sequential::new(&specs, Init::Const(0.1), VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu).pp("main"))?;
+        let mut keys: Vec<String> = vm.data().lock().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["main.0.bias", "main.0.weight", "main.3.bias", "main.3.running_mean", "main.3.running_var", "main.3.weight", "main.5.weight"]);
+        let x = Tensor::ones((2, 1, 4, 4), DType::F32, &Device::Cpu)?;
+        let a: Vec<Vec<f32>> = net.forward(&x, Mode::Train { seed: 3 })?.to_vec2()?;
+        let b: Vec<Vec<f32>> = net.forward(&x, Mode::Train { seed: 3 })?.to_vec2()?;
+        let c: Vec<Vec<f32>> = net.forward(&x, Mode::Train { seed: 4 })?.to_vec2()?;
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        Ok(())
+    }
+}

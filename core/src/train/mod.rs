@@ -1,0 +1,18 @@
+//! One adversarial trainer. A [`GanTask`] supplies the networks and its D and G losses, an [`Objective`] the
+//! loss functions; the [`Trainer`] owns the loop, optimisers, checkpoint/resume, sample grids, CSV log, plots,
+//! progress bar and the NaN stop.
+
+pub mod adam;
+pub mod checkpoint;
+pub mod dcgan;
+pub mod log;
+pub mod objective;
+pub mod task;
+pub mod trainer;
+
+pub use adam::{Adam, AdamParams};
+pub use checkpoint::Checkpoint;
+pub use dcgan::DcganTask;
+pub use objective::{Bce, Objective, Targets};
+pub use task::{GanTask, LabelPolicy, StepContext, StepStats};
+pub use trainer::{TrainConfig, TrainSummary, Trainer};

@@ -1,0 +1,97 @@
+//! What a GAN contributes to the shared training loop.
+
+use super::objective::{Objective, Targets};
+use candle_core::{Device, Result, Tensor};
+use candle_nn::VarMap;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+/// The regularising tricks of the seed papers for D's targets and inputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LabelPolicy {
+    /// One-sided label smoothing: real targets are `1 - smoothing` (fake targets stay 0).
+    pub smoothing: f64,
+    /// Probability that a sample's real/fake label is flipped in D's step.
+    pub flip_probability: f64,
+    /// Initial std of Gaussian noise added to D's inputs, annealed linearly to 0 over `instance_noise_steps`.
+    pub instance_noise: f64,
+    pub instance_noise_steps: u64,
+}
+
+impl LabelPolicy {
+    pub fn targets(&self, n: usize, rng: &mut ChaCha8Rng, device: &Device) -> Result<Targets> {
+        let mut real = Vec::with_capacity(n);
+        let mut fake = Vec::with_capacity(n);
+        for _ in 0..n {
+            let flip = self.flip_probability > 0.0 && rng.random::<f64>() < self.flip_probability;
+            let (r, f) = if flip { (0.0, 1.0 - self.smoothing) } else { (1.0 - self.smoothing, 0.0) };
+            real.push(r as f32);
+            fake.push(f as f32);
+        }
+        Ok(Targets { real: Tensor::from_vec(real, n, device)?, fake: Tensor::from_vec(fake, n, device)? })
+    }
+
+    /// The instance-noise std at `step`.
+    pub fn noise_std(&self, step: u64) -> f64 {
+        if self.instance_noise <= 0.0 || step >= self.instance_noise_steps {
+            return 0.0;
+        }
+        self.instance_noise * (1.0 - step as f64 / self.instance_noise_steps as f64)
+    }
+}
+
+/// Everything a task's step may draw on. All randomness comes from `rng`, which the checkpoint stores, so a
+/// resumed run continues bit for bit.
+pub struct StepContext<'a> {
+    pub objective: &'a dyn Objective,
+    pub labels: &'a LabelPolicy,
+    pub rng: &'a mut ChaCha8Rng,
+    pub step: u64,
+    pub device: &'a Device,
+}
+
+impl StepContext<'_> {
+    /// Standard-normal tensor of `shape` from the run's generator.
+    pub fn randn(&mut self, shape: &[usize]) -> Result<Tensor> {
+        randn(self.rng, shape, self.device)
+    }
+
+    /// Adds the current instance noise to D's input (identity once annealed).
+    pub fn instance_noise(&mut self, x: &Tensor) -> Result<Tensor> {
+        let std = self.labels.noise_std(self.step);
+        if std == 0.0 {
+            return Ok(x.clone());
+        }
+        x + (self.randn(x.dims())? * std)?
+    }
+}
+
+pub fn randn(rng: &mut impl Rng, shape: &[usize], device: &Device) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+    Tensor::from_vec(v, shape, device)
+}
+
+/// Numbers a step reports for the log.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepStats {
+    pub d_loss: f64,
+    pub g_loss: f64,
+    /// Mean D score on real images (D(x)).
+    pub real_score: f64,
+    /// Mean D score on fakes in D's step (D(G(z))).
+    pub fake_score: f64,
+}
+
+pub trait GanTask {
+    /// The optimiser groups, by name ("G", "D"): also the networks a checkpoint stores.
+    fn groups(&self) -> Vec<(&'static str, &VarMap)>;
+    /// D's loss on a batch of real images; fills `real_score`/`fake_score`.
+    fn d_loss(&mut self, real: &Tensor, ctx: &mut StepContext, stats: &mut StepStats) -> Result<Tensor>;
+    /// G's loss (after D's update).
+    fn g_loss(&mut self, ctx: &mut StepContext, stats: &mut StepStats) -> Result<Tensor>;
+    /// Images for the progress grid (a fixed set of inputs, eval mode), `[N, C, H, W]` in [-1, 1].
+    fn samples(&self) -> Result<Tensor>;
+}

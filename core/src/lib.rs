@@ -1,7 +1,20 @@
 //! ganime: GAN image generation, style transfer and anime stylisation on Candle.
 
+pub mod bench;
+pub mod cli;
 pub mod data;
+pub mod device;
+pub mod generate;
 pub mod io;
 pub mod models;
 pub mod nn;
 pub mod train;
+
+/// Tells mimalloc (the binaries' global allocator) to keep freed memory instead of returning it to the OS at
+/// once: numeric option ids of mimalloc v2's `mi_option_e` (4 = arena_eager_commit, 15 = purge_delay).
+pub fn tune_allocator() {
+    unsafe {
+        libmimalloc_sys::mi_option_set(4, 1);
+        libmimalloc_sys::mi_option_set(15, -1);
+    }
+}

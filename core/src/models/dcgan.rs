@@ -4,10 +4,10 @@
 //! (`netG_epoch_N.pth`, `netD_epoch_N.pth`), which import directly.
 
 use crate::io::weights::load_varmap;
-use crate::nn::{LayerSpec, Mode, Sequential};
+use crate::nn::{seeded_var_builder, LayerSpec, Mode, Sequential};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Init, VarBuilder, VarMap};
+use candle_nn::{Init, VarMap};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -205,17 +205,17 @@ pub struct Generator {
 
 impl Generator {
     /// A freshly initialised generator (the papers' init: conv weights N(0, 0.02), BN weights N(1, 0.02)).
-    pub fn new(config: &DcganConfig, device: &Device) -> Result<Self> {
+    pub fn new(config: &DcganConfig, seed: u64, device: &Device) -> Result<Self> {
         config.validate()?;
         let vars = VarMap::new();
-        let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
+        let vb = seeded_var_builder(&vars, seed, DType::F32, device);
         let main = Sequential::new(&config.generator_layers(), Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
         Ok(Self { config: config.clone(), vars, main })
     }
 
     /// Builds the generator and sets its weights from named tensors (`prefix` + `main.…`).
     pub fn from_tensors(config: &DcganConfig, tensors: &HashMap<String, Tensor>, prefix: &str, source: &str, device: &Device) -> Result<Self> {
-        let g = Self::new(config, device)?;
+        let g = Self::new(config, 0, device)?;
         load_varmap(&g.vars, tensors, prefix, source)?;
         Ok(g)
     }
@@ -239,16 +239,16 @@ pub struct Discriminator {
 }
 
 impl Discriminator {
-    pub fn new(config: &DcganConfig, device: &Device) -> Result<Self> {
+    pub fn new(config: &DcganConfig, seed: u64, device: &Device) -> Result<Self> {
         config.validate()?;
         let vars = VarMap::new();
-        let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
+        let vb = seeded_var_builder(&vars, seed, DType::F32, device);
         let main = Sequential::new(&config.discriminator_layers(), Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
         Ok(Self { config: config.clone(), vars, main })
     }
 
     pub fn from_tensors(config: &DcganConfig, tensors: &HashMap<String, Tensor>, prefix: &str, source: &str, device: &Device) -> Result<Self> {
-        let d = Self::new(config, device)?;
+        let d = Self::new(config, 0, device)?;
         load_varmap(&d.vars, tensors, prefix, source)?;
         Ok(d)
     }
@@ -277,8 +277,8 @@ mod tests {
         for (preset, size, ch) in [(Preset::Radford64, 32, 3), (Preset::Mnist28, 28, 1), (Preset::Wide128, 128, 3)] {
             for kernel in [3, 4, 5] {
                 let cfg = DcganConfig { image_size: size, ngf: 4, ndf: 4, kernel, ..DcganConfig::preset(preset) };
-                let g = Generator::new(&cfg, &dev)?;
-                let d = Discriminator::new(&cfg, &dev)?;
+                let g = Generator::new(&cfg, 1, &dev)?;
+                let d = Discriminator::new(&cfg, 2, &dev)?;
                 let z = Tensor::randn(0f32, 1., (2, cfg.nz), &dev)?;
                 let x = g.forward(&z, Mode::Train { seed: 1 })?;
                 assert_eq!(x.dims(), [2, ch, size, size], "{preset:?} k{kernel}");
@@ -286,7 +286,7 @@ mod tests {
             }
         }
         let bad = DcganConfig { image_size: 48, ..DcganConfig::preset(Preset::Radford64) };
-        assert!(Generator::new(&bad, &dev).is_err());
+        assert!(Generator::new(&bad, 0, &dev).is_err());
         Ok(())
     }
 

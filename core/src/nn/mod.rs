@@ -2,6 +2,7 @@
 //! with a finite-difference gradient test in f64.
 
 pub mod conv;
+pub mod init;
 pub mod loss;
 pub mod norm;
 pub mod pad;
@@ -11,6 +12,7 @@ pub mod sequential;
 pub(crate) mod gradcheck;
 
 pub use conv::{Conv2d, ConvTranspose2d};
+pub use init::seeded_var_builder;
 pub use loss::{bce_with_logits, l1_loss, mse_loss};
 pub use norm::{batch_norm2d, instance_norm, InstanceNorm2d};
 pub use pad::reflection_pad2d;

@@ -18,8 +18,9 @@ pub struct DcganTask {
 
 impl DcganTask {
     pub fn new(config: &DcganConfig, seed: u64, device: &Device) -> Result<Self> {
-        let g = Generator::new(config, device)?;
-        let d = Discriminator::new(config, device)?;
+        // G and D draw their initial weights from their own streams of the run's seed.
+        let g = Generator::new(config, seed.wrapping_mul(2).wrapping_add(1), device)?;
+        let d = Discriminator::new(config, seed.wrapping_mul(2).wrapping_add(2), device)?;
         // The grid's noise is fixed for the whole run and derived from the seed, so it needs no checkpointing.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f1ed);
         let fixed_noise = randn(&mut rng, &[64, config.nz], device)?;
@@ -57,4 +58,40 @@ impl GanTask for DcganTask {
     fn samples(&self) -> candle_core::Result<Tensor> {
         self.g.forward(&self.fixed_noise, Mode::Eval)
     }
+}
+
+/// Starts a DCGAN run in `out`, or continues the one there when `resume` (then `config`/`model` come from the
+/// checkpoint and only `total_steps` may raise the target). Returns the summary.
+pub fn train_dcgan(
+    start: Option<(crate::models::dcgan::DcganConfig, super::TrainConfig)>,
+    out: &std::path::Path,
+    total_steps: Option<u64>,
+    device: &Device,
+    quiet: bool,
+) -> Result<super::TrainSummary> {
+    use super::{checkpoint::Checkpoint, Bce, Trainer};
+    let mut trainer = match start {
+        Some((model, config)) => {
+            let task = DcganTask::new(&model, config.seed, device)?;
+            Trainer::new(task, Box::new(Bce), "dcgan", serde_json::to_value(&model)?, config, out, device)?
+        }
+        None => {
+            let ckpt = Checkpoint::read(out, device)?;
+            if ckpt.header.kind != "dcgan" {
+                anyhow::bail!("{} is a `{}` checkpoint, not a DCGAN one", ckpt.path.display(), ckpt.header.kind);
+            }
+            let model: DcganConfig = serde_json::from_value(ckpt.header.model.clone())?;
+            let seed = ckpt.header.state.as_ref().and_then(|s| s["config"]["seed"].as_u64()).unwrap_or(0);
+            Trainer::resume(DcganTask::new(&model, seed, device)?, Box::new(Bce), &ckpt, out, device)?
+        }
+    };
+    if let Some(steps) = total_steps {
+        trainer.set_total_steps(steps);
+    }
+    let dataset = crate::data::open_dataset(&trainer.config().data)?;
+    if !quiet {
+        eprintln!("training on {} -> {}", dataset.describe(), out.display());
+    }
+    trainer = trainer.quiet(quiet);
+    trainer.run(dataset)
 }

@@ -48,6 +48,7 @@ struct RunState {
     seconds: f64,
 }
 
+#[derive(Debug)]
 pub struct TrainSummary {
     pub steps: u64,
     pub epochs: usize,
@@ -190,7 +191,7 @@ impl<T: GanTask> Trainer<T> {
     }
 
     /// One D update then one G update. A non-finite loss aborts before any weight changes.
-    fn train_step(&mut self, real: &Tensor) -> Result<StepStats> {
+    pub fn train_step(&mut self, real: &Tensor) -> Result<StepStats> {
         let mut stats = StepStats::default();
         let mut ctx = StepContext { objective: self.objective.as_ref(), labels: &self.state.config.labels, rng: &mut self.state.rng, step: self.state.step, device: &self.device };
         let d_loss = self.task.d_loss(real, &mut ctx, &mut stats)?;
@@ -230,4 +231,97 @@ fn finite(loss: &Tensor, which: &str) -> Result<f64> {
 fn step_group(optimisers: &mut [(&'static str, Adam)], name: &str, grads: &candle_core::backprop::GradStore) -> Result<()> {
     let (_, opt) = optimisers.iter_mut().find(|(n, _)| *n == name).with_context(|| format!("task has no {name} group"))?;
     opt.step(grads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Fit;
+    use crate::models::dcgan::{DcganConfig, Preset};
+    use crate::train::{objective::Targets, Bce, DcganTask};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Deterministic synthetic images, so the trainer's tests need no files.
+    struct Synthetic(usize);
+    impl Dataset for Synthetic {
+        fn len(&self) -> usize {
+            self.0
+        }
+        fn load(&self, index: usize, spec: &ImageSpec) -> Result<Vec<f32>> {
+            let n = spec.channels * spec.size * spec.size;
+            Ok((0..n).map(|i| (((i * 7 + index * 13) % 17) as f32 / 8.0) - 1.0).collect())
+        }
+        fn describe(&self) -> String {
+            "synthetic".into()
+        }
+        fn name(&self, _: usize) -> Option<String> {
+            None
+        }
+    }
+
+    /// BCE that returns NaN from the `at`-th D loss on: a diverging run.
+    struct NanAt {
+        at: usize,
+        calls: AtomicUsize,
+    }
+    impl Objective for NanAt {
+        fn name(&self) -> &'static str {
+            "bce"
+        }
+        fn d_loss(&self, r: &Tensor, f: &Tensor, t: &Targets) -> candle_core::Result<Tensor> {
+            let loss = Bce.d_loss(r, f, t)?;
+            if self.calls.fetch_add(1, Ordering::SeqCst) + 1 >= self.at { loss * f64::NAN } else { Ok(loss) }
+        }
+        fn g_loss(&self, f: &Tensor) -> candle_core::Result<Tensor> {
+            Bce.g_loss(f)
+        }
+        fn score(&self, d: &Tensor) -> candle_core::Result<Tensor> {
+            Bce.score(d)
+        }
+    }
+
+    fn setup(steps: u64) -> (DcganConfig, TrainConfig) {
+        let model = DcganConfig { image_size: 16, ngf: 4, ndf: 4, ..DcganConfig::preset(Preset::Radford64) };
+        let config = TrainConfig {
+            data: "synthetic".into(),
+            image: ImageSpec { size: 16, channels: 3, fit: Fit::CenterCrop },
+            batch_size: 4,
+            steps,
+            seed: 3,
+            adam: AdamParams::default(),
+            labels: LabelPolicy { smoothing: 0.1, flip_probability: 0.2, instance_noise: 0.1, instance_noise_steps: 10 },
+            flip: true,
+            sample_every: 100,
+            checkpoint_every: 1,
+            log_every: 1,
+        };
+        (model, config)
+    }
+
+    #[test]
+    fn nan_loss_stops_and_keeps_the_last_good_checkpoint() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let dev = Device::Cpu;
+        let (model, config) = setup(5);
+        let task = DcganTask::new(&model, 3, &dev)?;
+        let objective = Box::new(NanAt { at: 3, calls: AtomicUsize::new(0) });
+        let mut trainer = Trainer::new(task, objective, "dcgan", serde_json::to_value(&model)?, config, dir.path(), &dev)?.quiet(true);
+        let err = format!("{:#}", trainer.run(Arc::new(Synthetic(12))).unwrap_err());
+        assert!(err.contains("step 3") && err.contains("NaN") && err.contains("checkpoint"), "{err}");
+        let ckpt = Checkpoint::read(dir.path(), &dev)?;
+        assert_eq!(ckpt.header.state.unwrap()["step"], 2);
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_to_overwrite_a_run() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let dev = Device::Cpu;
+        let (model, config) = setup(1);
+        let mut t = Trainer::new(DcganTask::new(&model, 3, &dev)?, Box::new(Bce), "dcgan", serde_json::to_value(&model)?, config.clone(), dir.path(), &dev)?.quiet(true);
+        t.run(Arc::new(Synthetic(8)))?;
+        let again = Trainer::new(DcganTask::new(&model, 3, &dev)?, Box::new(Bce), "dcgan", serde_json::to_value(&model)?, config, dir.path(), &dev);
+        assert!(again.err().unwrap().to_string().contains("--resume"));
+        Ok(())
+    }
 }

@@ -1,0 +1,149 @@
+use crate::device::parse_device;
+use crate::generate::{self, latents, load_generator, LatentPath};
+use crate::io::image::{grid, save_image, tensor_to_images};
+use crate::train::checkpoint::Checkpoint;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// A ganime checkpoint (run folder or .safetensors) or a pytorch/examples netG .pth; default: built-in model.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    #[arg(long, default_value_t = 64)]
+    count: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// One grid image (PNG).
+    #[arg(long, required_unless_present = "out_dir")]
+    out: Option<PathBuf>,
+    /// One PNG per image in this folder.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Images per grid row (default: square-ish).
+    #[arg(long)]
+    columns: Option<usize>,
+    /// Upscale each image by this integer factor (nearest) for viewing.
+    #[arg(long, default_value_t = 1)]
+    scale: u32,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(Args)]
+pub struct InterpolateArgs {
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Seed of the start latent.
+    #[arg(long, default_value_t = 0)]
+    from: u64,
+    /// Seed of the end latent.
+    #[arg(long, default_value_t = 1)]
+    to: u64,
+    /// Images along the path.
+    #[arg(long, default_value_t = 8)]
+    steps: usize,
+    #[arg(long, value_enum, default_value_t = LatentPath::Slerp)]
+    path: LatentPath,
+    /// Instead of interpolating, sweep this latent dimension of the --from latent over [-range, range].
+    #[arg(long)]
+    walk_dim: Option<usize>,
+    #[arg(long, default_value_t = 3.0)]
+    range: f64,
+    /// Number of rows: each row uses seeds from+row and to+row (a grid of interpolations).
+    #[arg(long, default_value_t = 1)]
+    rows: usize,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    scale: u32,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    /// f16 halves the size; f32 keeps the weights exact.
+    #[arg(long, default_value = "f16")]
+    dtype: String,
+    /// How the model was trained (stored in the file).
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+fn upscale(images: Vec<image::RgbImage>, scale: u32) -> Vec<image::RgbImage> {
+    if scale <= 1 {
+        return images;
+    }
+    images
+        .into_iter()
+        .map(|i| image::imageops::resize(&i, i.width() * scale, i.height() * scale, image::imageops::FilterType::Nearest))
+        .collect()
+}
+
+pub fn generate(a: GenerateArgs) -> Result<()> {
+    if a.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let device = parse_device(&a.device)?;
+    let g = load_generator(a.checkpoint.as_deref(), &device)?;
+    let z = latents(a.seed, a.count, g.latent_dim(), &device)?;
+    // Batches of 64 keep memory flat for large counts.
+    let mut images = Vec::with_capacity(a.count);
+    for start in (0..a.count).step_by(64) {
+        let n = 64.min(a.count - start);
+        images.extend(tensor_to_images(&g.generate(&z.narrow(0, start, n)?)?)?);
+    }
+    let images = upscale(images, a.scale);
+    if let Some(dir) = &a.out_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
+        for (i, img) in images.iter().enumerate() {
+            save_image(img, &dir.join(format!("seed{}_{:04}.png", a.seed, i)))?;
+        }
+        eprintln!("wrote {} images to {} ({})", images.len(), dir.display(), g.describe());
+    }
+    if let Some(out) = &a.out {
+        let cols = a.columns.unwrap_or_else(|| (images.len() as f64).sqrt().ceil() as usize);
+        save_image(&grid(&images, cols, 2)?, out)?;
+        eprintln!("wrote {} ({} images, {})", out.display(), images.len(), g.describe());
+    }
+    Ok(())
+}
+
+pub fn interpolate(a: InterpolateArgs) -> Result<()> {
+    if a.rows == 0 {
+        bail!("--rows must be at least 1");
+    }
+    let device = parse_device(&a.device)?;
+    let g = load_generator(a.checkpoint.as_deref(), &device)?;
+    let dim = g.latent_dim();
+    let mut images = Vec::new();
+    for row in 0..a.rows as u64 {
+        let start = latents(a.from + row, 1, dim, &device)?.get(0)?;
+        let z = match a.walk_dim {
+            Some(d) => generate::walk(&start, d, a.steps, a.range)?,
+            None => generate::interpolate(&start, &latents(a.to + row, 1, dim, &device)?.get(0)?, a.steps, a.path)?,
+        };
+        images.extend(tensor_to_images(&g.generate(&z)?)?);
+    }
+    save_image(&grid(&upscale(images, a.scale), a.steps, 2)?, &a.out)?;
+    eprintln!("wrote {} ({} rows x {} steps)", a.out.display(), a.rows, a.steps);
+    Ok(())
+}
+
+pub fn export(a: ExportArgs) -> Result<()> {
+    let dtype = match a.dtype.as_str() {
+        "f16" => candle_core::DType::F16,
+        "f32" => candle_core::DType::F32,
+        other => bail!("--dtype must be f16 or f32, not {other}"),
+    };
+    let ckpt = Checkpoint::read(&a.checkpoint, &candle_core::Device::Cpu)?;
+    generate::export_generator(&ckpt, &a.out, dtype, &a.note)?;
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}

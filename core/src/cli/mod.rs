@@ -1,0 +1,56 @@
+//! The `ganime` command line: thin wrappers over the library.
+
+mod generate;
+mod train;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ganime", version, about = "GAN image generation, style transfer and anime stylisation")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a GAN.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
+    /// Generate images from a generator (the built-in anime-face model unless --checkpoint is given).
+    Generate(generate::GenerateArgs),
+    /// Latent-space figures: interpolate between two seeds, or walk one latent dimension.
+    Interpolate(generate::InterpolateArgs),
+    /// Export a checkpoint's generator as a small model file (e.g. f16).
+    Export(generate::ExportArgs),
+    /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// dcgan64-train or dcgan64-generate.
+    workload: String,
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    #[arg(long, default_value_t = 3)]
+    min_runs: usize,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train(cmd) => train::run(cmd),
+        Command::Generate(args) => generate::generate(args),
+        Command::Interpolate(args) => generate::interpolate(args),
+        Command::Export(args) => generate::export(args),
+        Command::Bench(a) => {
+            let device = crate::device::parse_device(&a.device)?;
+            println!("{}", crate::bench::run(&a.workload, a.seconds, a.min_runs, &device)?.json());
+            Ok(())
+        }
+    }
+}

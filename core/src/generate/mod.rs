@@ -1,0 +1,84 @@
+//! Turning latents into pictures: the `Generator` trait, loading one from a file (or the built-in model),
+//! seeded latents, interpolation and latent walks.
+
+pub mod builtin;
+pub mod latent;
+
+use crate::models::dcgan::{DcganConfig, Generator as Dcgan};
+use crate::nn::Mode;
+use crate::train::checkpoint::Checkpoint;
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use std::path::Path;
+
+pub use latent::{interpolate, latents, walk, Path as LatentPath};
+
+/// Latent vectors -> images. Used by `generate`, `interpolate`, sheets, attribute control and the plug-in.
+pub trait Generator {
+    fn latent_dim(&self) -> usize;
+    /// `z [N, latent_dim]` -> `[N, C, H, W]` in [-1, 1] (inference mode).
+    fn generate(&self, z: &Tensor) -> Result<Tensor>;
+    fn describe(&self) -> String;
+}
+
+impl Generator for Dcgan {
+    fn latent_dim(&self) -> usize {
+        self.config.nz
+    }
+    fn generate(&self, z: &Tensor) -> Result<Tensor> {
+        Ok(self.forward(z, Mode::Eval)?)
+    }
+    fn describe(&self) -> String {
+        let c = &self.config;
+        format!("DCGAN {:?} {}x{}x{} nz={} ngf={}", c.preset, c.image_size, c.image_size, c.channels, c.nz, c.ngf)
+    }
+}
+
+/// Loads a generator: `None` is the built-in anime-face model; a run folder or `.safetensors` is a ganime
+/// checkpoint or exported model; a `.pth`/`.pt` is a pytorch/examples `netG` state_dict.
+pub fn load_generator(path: Option<&Path>, device: &Device) -> Result<Box<dyn Generator>> {
+    let Some(path) = path else { return builtin::anime_faces(device) };
+    if !path.exists() {
+        bail!("checkpoint {} does not exist", path.display());
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext == "pth" || ext == "pt" {
+        let tensors = crate::io::weights::read_tensors(path, device)?;
+        let source = path.display().to_string();
+        let config = DcganConfig::infer_from_generator(&tensors, &source)?;
+        return Ok(Box::new(Dcgan::from_tensors(&config, &tensors, "", &source, device)?));
+    }
+    from_checkpoint(&Checkpoint::read(path, device)?, device)
+}
+
+pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device) -> Result<Box<dyn Generator>> {
+    match ckpt.header.kind.as_str() {
+        "dcgan" => {
+            let config: DcganConfig = serde_json::from_value(ckpt.header.model.clone())
+                .with_context(|| format!("{}: malformed DCGAN config", ckpt.path.display()))?;
+            let source = ckpt.path.display().to_string();
+            Ok(Box::new(Dcgan::from_tensors(&config, &ckpt.tensors, "G.", &source, device)?))
+        }
+        other => bail!("{} holds a `{other}` model, which is not a generator", ckpt.path.display()),
+    }
+}
+
+/// Writes the generator of `ckpt` alone (no D, no optimiser state) as a small safetensors model, e.g. f16 for
+/// shipping. `note` says how it was trained.
+pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType, note: &str) -> Result<()> {
+    if ckpt.header.kind != "dcgan" {
+        bail!("{} holds a `{}` model; only DCGAN generators can be exported", ckpt.path.display(), ckpt.header.kind);
+    }
+    let tensors: Vec<(String, Tensor)> = ckpt
+        .tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("G."))
+        .map(|(k, t)| Ok((k.clone(), t.to_dtype(dtype)?)))
+        .collect::<Result<_>>()?;
+    let header = crate::train::checkpoint::Header { kind: "dcgan".into(), model: ckpt.header.model.clone(), state: None, note: Some(note.into()) };
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("ganime".to_string(), serde_json::to_string(&header)?);
+    let mut sorted = tensors;
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    crate::io::weights::save_safetensors(out, &sorted, meta)
+}

@@ -27,6 +27,15 @@ pub struct GenerateArgs {
     /// Upscale each image by this integer factor (nearest) for viewing.
     #[arg(long, default_value_t = 1)]
     scale: u32,
+    /// Move along a TL-GAN attribute axis, ATTRIBUTE=VALUE:AMOUNT (repeatable), e.g. hair=blonde:+1.5.
+    #[arg(long)]
+    set: Vec<String>,
+    /// Attribute axes for --set (default: the built-in model's).
+    #[arg(long)]
+    axes: Option<PathBuf>,
+    /// Attributes kept fixed while moving (default: all others); `none` locks nothing.
+    #[arg(long, value_delimiter = ',')]
+    lock: Vec<String>,
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -92,7 +101,18 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     }
     let device = parse_device(&a.device)?;
     let g = load_generator(a.checkpoint.as_deref(), &device)?;
-    let z = latents(a.seed, a.count, g.latent_dim(), &device)?;
+    let mut z = latents(a.seed, a.count, g.latent_dim(), &device)?;
+    if !a.set.is_empty() {
+        let moves = a.set.iter().map(|s| crate::generate::attributes::parse_move(s)).collect::<Result<Vec<_>>>()?;
+        let axes = super::sheet::axes_for(a.axes.as_deref(), &g.identity(), &device)?
+            .context("--set needs attribute axes fit for this generator: run `ganime attributes fit` and pass --axes")?;
+        let lock: Option<Vec<String>> = match a.lock.as_slice() {
+            [] => None,
+            [none] if none == "none" => Some(Vec::new()),
+            l => Some(l.to_vec()),
+        };
+        z = axes.apply(&z, &moves, lock.as_deref())?;
+    }
     // Batches of 64 keep memory flat for large counts.
     let mut images = Vec::with_capacity(a.count);
     for start in (0..a.count).step_by(64) {

@@ -1,6 +1,7 @@
 //! The `ganime` command line: thin wrappers over the library.
 
 mod generate;
+mod sheet;
 mod train;
 
 use anyhow::Result;
@@ -22,6 +23,11 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Latent-space figures: interpolate between two seeds, or walk one latent dimension.
     Interpolate(generate::InterpolateArgs),
+    /// A printable sheet of generated characters with captions, variation, interpolation and attribute rows.
+    Sheet(sheet::SheetArgs),
+    /// TL-GAN attribute control: train the attribute classifier, fit latent axes.
+    #[command(subcommand)]
+    Attributes(sheet::AttributesCommand),
     /// Export a checkpoint's generator as a small model file (e.g. f16).
     Export(generate::ExportArgs),
     /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
@@ -47,6 +53,8 @@ pub fn run() -> Result<()> {
         Command::Generate(args) => generate::generate(args),
         Command::Interpolate(args) => generate::interpolate(args),
         Command::Export(args) => generate::export(args),
+        Command::Sheet(args) => sheet::sheet(args),
+        Command::Attributes(cmd) => sheet::attributes(cmd),
         Command::Bench(a) => {
             let device = crate::device::parse_device(&a.device)?;
             println!("{}", crate::bench::run(&a.workload, a.seconds, a.min_runs, &device)?.json());

@@ -1,8 +1,10 @@
 //! Turning latents into pictures: the `Generator` trait, loading one from a file (or the built-in model),
 //! seeded latents, interpolation and latent walks.
 
+pub mod attributes;
 pub mod builtin;
 pub mod latent;
+pub mod sheet;
 
 use crate::models::dcgan::{DcganConfig, Generator as Dcgan};
 use crate::nn::Mode;
@@ -19,6 +21,8 @@ pub trait Generator {
     /// `z [N, latent_dim]` -> `[N, C, H, W]` in [-1, 1] (inference mode).
     fn generate(&self, z: &Tensor) -> Result<Tensor>;
     fn describe(&self) -> String;
+    /// A short hash of the weights: which model made an image (sheets record it; attribute axes check it).
+    fn identity(&self) -> String;
 }
 
 impl Generator for Dcgan {
@@ -31,6 +35,9 @@ impl Generator for Dcgan {
     fn describe(&self) -> String {
         let c = &self.config;
         format!("DCGAN {:?} {}x{}x{} nz={} ngf={}", c.preset, c.image_size, c.image_size, c.channels, c.nz, c.ngf)
+    }
+    fn identity(&self) -> String {
+        weights_hash(&self.vars)
     }
 }
 
@@ -81,4 +88,21 @@ pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType
     let mut sorted = tensors;
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     crate::io::weights::save_safetensors(out, &sorted, meta)
+}
+
+/// SHA-256 over the sorted variable names and their f32 values, first 16 hex digits.
+pub fn weights_hash(vars: &candle_nn::VarMap) -> String {
+    use sha2::{Digest, Sha256};
+    let data = vars.data().lock().unwrap();
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut h = Sha256::new();
+    for n in names {
+        h.update(n.as_bytes());
+        let v: Vec<f32> = data[n].as_tensor().flatten_all().and_then(|t| t.to_dtype(candle_core::DType::F32)).and_then(|t| t.to_vec1()).unwrap_or_default();
+        for x in v {
+            h.update(x.to_le_bytes());
+        }
+    }
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

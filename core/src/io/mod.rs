@@ -2,6 +2,7 @@
 
 pub mod atomic;
 pub mod image;
+pub mod text;
 pub mod weights;
 
 pub use atomic::write_atomic;

@@ -1,6 +1,7 @@
 //! One file per network. Each model is a struct built from a `VarBuilder` whose keys are the reference
 //! project's weight keys, so the same struct trains, infers and imports.
 
+pub mod attribute_classifier;
 pub mod dcgan;
 
 pub use dcgan::{DcganConfig, Discriminator, Generator as DcganGenerator, Preset};

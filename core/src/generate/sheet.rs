@@ -1,0 +1,212 @@
+//! Inspiration sheets: a printable page of generated characters with captions, plus rows of variations,
+//! interpolations and attribute moves. Every cell's latent recipe, the model's identity and the settings go into
+//! the PNG's text metadata, so any cell can be regenerated exactly (a plain "seed N" cell is
+//! `ganime generate --seed N --count 1`).
+
+use super::attributes::AttributeAxes;
+use super::{interpolate, latents, Generator, LatentPath};
+use crate::io::image::tensor_to_images;
+use crate::io::text::{draw_text, draw_text_centered};
+use crate::io::write_atomic;
+use crate::models::attribute_classifier::AttributeClassifier;
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use image::{imageops::FilterType, Rgb, RgbImage};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Row {
+    /// One character per seed (latent = first vector of the seed).
+    Seeds(Vec<u64>),
+    /// `count` variations around a seed: its latent plus `strength` × N(0, I) noise.
+    Variations { seed: u64, count: usize, strength: f64 },
+    /// Spherical interpolation from one seed to another in `steps` cells.
+    Interpolate { from: u64, to: u64, steps: usize },
+    /// One seed moved along an attribute axis from `-range` to `+range` in `steps` cells.
+    Attribute { seed: u64, axis: String, range: f64, steps: usize },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SheetSpec {
+    pub title: String,
+    pub columns: usize,
+    /// Side of each character in pixels on the page (the generator's output is upscaled with Lanczos3).
+    pub cell: u32,
+    pub rows: Vec<Row>,
+}
+
+/// What the metadata records for one cell.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CellRecord {
+    pub caption: String,
+    pub recipe: String,
+}
+
+const MARGIN: u32 = 32;
+const GAP: u32 = 12;
+const CAPTION: f32 = 14.0;
+const HEADING: f32 = 16.0;
+const TITLE: f32 = 28.0;
+
+struct Cell {
+    z: Vec<f32>,
+    caption: String,
+    recipe: String,
+}
+
+fn seed_latent(seed: u64, dim: usize, device: &Device) -> Result<Tensor> {
+    Ok(latents(seed, 1, dim, device)?.get(0)?)
+}
+
+fn row_cells(row: &Row, dim: usize, axes: Option<&AttributeAxes>, device: &Device) -> Result<(String, Vec<Cell>)> {
+    let cells = |z: Tensor, caption: &dyn Fn(usize) -> String, recipe: &dyn Fn(usize) -> String| -> Result<Vec<Cell>> {
+        let rows: Vec<Vec<f32>> = z.to_vec2()?;
+        Ok(rows.into_iter().enumerate().map(|(i, z)| Cell { z, caption: caption(i), recipe: recipe(i) }).collect())
+    };
+    Ok(match row {
+        Row::Seeds(seeds) => {
+            let z = Tensor::stack(&seeds.iter().map(|&s| seed_latent(s, dim, device)).collect::<Result<Vec<_>>>()?, 0)?;
+            (String::new(), cells(z, &|i| format!("seed {}", seeds[i]), &|i| format!("seed {}", seeds[i]))?)
+        }
+        Row::Variations { seed, count, strength } => {
+            let base = seed_latent(*seed, dim, device)?;
+            // Noise from a stream derived from the seed, distinct from any seed's own latent.
+            let noise = latents(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5a5a, *count, dim, device)?;
+            let z = noise.affine(*strength, 0.0)?.broadcast_add(&base.unsqueeze(0)?)?;
+            let title = format!("variations of seed {seed} (strength {strength})");
+            (title, cells(z, &|i| format!("var {}", i + 1), &|i| format!("seed {seed} + {strength} * noise[{i}] of stream seed*0x9E3779B97F4A7C15^0x5a5a"))?)
+        }
+        Row::Interpolate { from, to, steps } => {
+            let z = interpolate(&seed_latent(*from, dim, device)?, &seed_latent(*to, dim, device)?, *steps, LatentPath::Slerp)?;
+            let t = |i: usize| i as f64 / (*steps - 1) as f64;
+            (format!("seed {from} -> seed {to}"), cells(z, &|i| format!("t={:.2}", t(i)), &|i| format!("slerp(seed {from}, seed {to}, {:.4})", t(i)))?)
+        }
+        Row::Attribute { seed, axis, range, steps } => {
+            let axes = axes.context("an attribute row needs attribute axes (--axes, or the built-in model's)")?;
+            if *steps < 2 {
+                bail!("an attribute row needs at least 2 steps");
+            }
+            let base = seed_latent(*seed, dim, device)?.unsqueeze(0)?;
+            let amounts: Vec<f64> = (0..*steps).map(|i| -range + 2.0 * range * i as f64 / (*steps - 1) as f64).collect();
+            let z = Tensor::cat(&amounts.iter().map(|&a| axes.apply(&base, &[(axis.clone(), a)], None)).collect::<Result<Vec<_>>>()?, 0)?;
+            (format!("seed {seed}: {axis}"), cells(z, &|i| format!("{:+.1}", amounts[i]), &|i| format!("seed {seed} --set {axis}:{:+}", amounts[i]))?)
+        }
+    })
+}
+
+/// Renders the sheet; returns the page and the JSON metadata to embed.
+pub fn render(g: &dyn Generator, spec: &SheetSpec, classifier: Option<&AttributeClassifier>, axes: Option<&AttributeAxes>, device: &Device) -> Result<(RgbImage, String)> {
+    if spec.columns == 0 || spec.cell < 16 {
+        bail!("--columns must be positive and --cell at least 16 pixels");
+    }
+    let dim = g.latent_dim();
+    // Flatten the spec into visual rows of at most `columns` cells, each with an optional heading.
+    let mut lines: Vec<(String, Vec<Cell>)> = Vec::new();
+    for row in &spec.rows {
+        let (heading, cells) = row_cells(row, dim, axes, device)?;
+        let mut cells = cells.into_iter().peekable();
+        let mut first = true;
+        while cells.peek().is_some() {
+            let chunk: Vec<Cell> = cells.by_ref().take(spec.columns).collect();
+            lines.push((if first { heading.clone() } else { String::new() }, chunk));
+            first = false;
+        }
+    }
+    if lines.is_empty() {
+        bail!("the sheet has no cells");
+    }
+    let all: Vec<&Cell> = lines.iter().flat_map(|(_, c)| c.iter()).collect();
+    let z = Tensor::from_vec(all.iter().flat_map(|c| c.z.clone()).collect::<Vec<_>>(), (all.len(), dim), device)?;
+    let mut images = Vec::with_capacity(all.len());
+    let mut attrs: Vec<Option<String>> = Vec::with_capacity(all.len());
+    for start in (0..all.len()).step_by(64) {
+        let n = 64.min(all.len() - start);
+        let x = g.generate(&z.narrow(0, start, n)?)?;
+        images.extend(tensor_to_images(&x)?);
+        match classifier {
+            Some(c) => attrs.extend(c.predict(&x)?.into_iter().map(|v| Some(describe_attributes(c, &v)))),
+            None => attrs.extend(std::iter::repeat_n(None, n)),
+        }
+    }
+
+    let cols = lines.iter().map(|(_, c)| c.len()).max().unwrap_or(1) as u32;
+    let caption_lines = if classifier.is_some() { 2 } else { 1 };
+    let caption_h = (CAPTION * 1.3) as u32 * caption_lines + 4;
+    let heading_h = (HEADING * 1.6) as u32;
+    let title_h = if spec.title.is_empty() { 0 } else { (TITLE * 1.6) as u32 };
+    let width = 2 * MARGIN + cols * spec.cell + (cols - 1) * GAP;
+    let mut height = 2 * MARGIN + title_h;
+    for (heading, _) in &lines {
+        height += spec.cell + caption_h + GAP + if heading.is_empty() { 0 } else { heading_h };
+    }
+    let mut page = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let ink = Rgb([30, 30, 30]);
+    let grey = Rgb([110, 110, 110]);
+    if !spec.title.is_empty() {
+        draw_text_centered(&mut page, &spec.title, 0, width, MARGIN as i32, TITLE, ink);
+    }
+    let mut y = MARGIN + title_h;
+    let mut k = 0;
+    let mut records = Vec::new();
+    for (heading, cells) in &lines {
+        if !heading.is_empty() {
+            draw_text(&mut page, heading, MARGIN as i32, y as i32, HEADING, ink);
+            y += heading_h;
+        }
+        for (c, cell) in cells.iter().enumerate() {
+            let x = MARGIN + c as u32 * (spec.cell + GAP);
+            let big = image::imageops::resize(&images[k], spec.cell, spec.cell, FilterType::Lanczos3);
+            image::imageops::replace(&mut page, &big, x as i64, y as i64);
+            let cy = (y + spec.cell + 3) as i32;
+            draw_text_centered(&mut page, &cell.caption, x as i32, spec.cell, cy, CAPTION, ink);
+            if let Some(a) = &attrs[k] {
+                draw_text_centered(&mut page, a, x as i32, spec.cell, cy + (CAPTION * 1.3) as i32, CAPTION * 0.85, grey);
+            }
+            records.push(CellRecord { caption: cell.caption.clone(), recipe: cell.recipe.clone() });
+            k += 1;
+        }
+        y += spec.cell + caption_h + GAP;
+    }
+    let meta = serde_json::json!({
+        "model": g.describe(),
+        "model_identity": g.identity(),
+        "spec": spec,
+        "cells": records,
+        "regenerate": "a cell captioned `seed N` is `ganime generate --seed N --count 1` with the same model",
+    });
+    Ok((page, meta.to_string()))
+}
+
+fn describe_attributes(c: &AttributeClassifier, values: &[String]) -> String {
+    c.config.attributes.iter().zip(values).map(|(a, v)| format!("{v} {a}", a = a.name)).collect::<Vec<_>>().join(", ")
+}
+
+/// Writes the page as PNG with the metadata in a `ganime` tEXt chunk (plus Software), atomically.
+pub fn save_png_with_metadata(page: &RgbImage, metadata: &str, path: &Path) -> Result<()> {
+    write_atomic(path, |tmp| {
+        let file = std::fs::File::create(tmp)?;
+        let mut enc = png::Encoder::new(std::io::BufWriter::new(file), page.width(), page.height());
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.add_text_chunk("Software".into(), format!("ganime {}", env!("CARGO_PKG_VERSION")))?;
+        enc.add_itxt_chunk("ganime".into(), metadata.into())?;
+        let mut w = enc.write_header()?;
+        w.write_image_data(page.as_raw())?;
+        w.finish()?;
+        Ok(())
+    })
+}
+
+/// Reads the `ganime` metadata back from a sheet PNG.
+pub fn read_png_metadata(path: &Path) -> Result<String> {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?));
+    let reader = decoder.read_info().with_context(|| format!("{} is not a PNG", path.display()))?;
+    let info = reader.info();
+    for t in &info.utf8_text {
+        if t.keyword == "ganime" {
+            return Ok(t.get_text()?);
+        }
+    }
+    bail!("{} has no ganime metadata", path.display())
+}

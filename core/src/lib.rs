@@ -5,6 +5,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod filter;
+pub mod filters;
 pub mod generate;
 pub mod io;
 pub mod models;

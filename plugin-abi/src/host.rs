@@ -220,6 +220,9 @@ impl Model {
     /// `count` images of the model's size in `format`, from `seed` or explicit `latents`.
     pub fn generate(&mut self, seed: u64, count: u32, latents: Option<&[f32]>, format: GanimePixelFormat, progress: Option<ProgressFn>) -> Result<Vec<Image>, PluginError> {
         let info = self.info()?;
+        if info.role != GANIME_ROLE_GENERATOR {
+            return Err(PluginError { status: GANIME_ERR_WRONG_MODEL_KIND, message: format!("generate needs a generator, but this model is the filter '{}'", info.name) });
+        }
         if let Some(z) = latents {
             if z.len() != count as usize * info.latent_dim as usize {
                 return Err(PluginError {

@@ -154,7 +154,8 @@ int main(int argc, char **argv) {
     CHECK(s == GANIME_OK, "generate: %d %s", s, P->last_error());
     for (int i = 0; i < 2; i++) {
         CHECK(guards_intact(&singles[i]), "generate wrote outside image %d", i);
-        CHECK(imgs[i].data[3] == 255 && imgs[i].data[info.width * 4 + 12] == 0xA5, "alpha or stride padding of image %d", i);
+        CHECK(imgs[i].data[3] == 255 && imgs[i].data[info.width * 4] == 0xA5 && imgs[i].data[info.width * 4 + 11] == 0xA5,
+              "alpha or stride padding of image %d", i);
         char name[32];
         snprintf(name, sizeof name, "single%d.ppm", i);
         write_ppm(out, name, &imgs[i]);
@@ -200,7 +201,7 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(P->generate(gen, 0, 1, NULL, &bad, NULL), GANIME_ERR_NULL_POINTER, "generate(NULL data)");
     bad = d; bad.width = 0;
     EXPECT_STATUS(P->generate(gen, 0, 1, NULL, &bad, NULL), GANIME_ERR_INVALID_ARGUMENT, "generate(width 0)");
-    bad = d; bad.width = info.width * 2;
+    bad = d; bad.width = info.width * 2; bad.stride = bad.width * 3;
     EXPECT_STATUS(P->generate(gen, 0, 1, NULL, &bad, NULL), GANIME_ERR_INVALID_ARGUMENT, "generate(wrong size)");
     bad = d; bad.stride = info.width * 3 - 1;
     EXPECT_STATUS(P->generate(gen, 0, 1, NULL, &bad, NULL), GANIME_ERR_INVALID_ARGUMENT, "generate(short stride)");

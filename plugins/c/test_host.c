@@ -183,6 +183,8 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(P->load_model("/no/such/model.safetensors", GANIME_ROLE_GENERATOR, &none), GANIME_ERR_LOAD_FAILED, "load_model(missing file)");
     EXPECT_STATUS(P->load_model("sparkles", GANIME_ROLE_FILTER, &none), GANIME_ERR_LOAD_FAILED, "load_model(unknown filter)");
     EXPECT_STATUS(P->load_model("nosuchkind:/x.pth", GANIME_ROLE_FILTER, &none), GANIME_ERR_LOAD_FAILED, "load_model(unknown kind)");
+    EXPECT_STATUS(P->load_model(argv[0], GANIME_ROLE_AUTO, &none), GANIME_ERR_LOAD_FAILED, "load_model(file, not a model)");
+    CHECK(strstr(P->last_error(), "neither a generator") != NULL, "auto-detection message: %s", P->last_error());
     EXPECT_STATUS(P->load_model("passthrough", 77, &none), GANIME_ERR_INVALID_ARGUMENT, "load_model(role 77)");
     EXPECT_STATUS(P->load_model("\xff\xfe", GANIME_ROLE_FILTER, &none), GANIME_ERR_INVALID_ARGUMENT, "load_model(non-UTF-8)");
     CHECK(none == NULL, "failed load_model left a handle");

@@ -98,21 +98,39 @@ unsafe fn model_mut<'a>(model: *mut GanimeModel) -> Result<&'a mut Model, Failur
 }
 
 fn load(spec: &str, role: GanimeRole) -> Result<Model, Failure> {
-    let role = match role {
-        GANIME_ROLE_AUTO if spec.is_empty() || Path::new(spec).exists() => GANIME_ROLE_GENERATOR,
-        GANIME_ROLE_AUTO => GANIME_ROLE_FILTER,
-        GANIME_ROLE_GENERATOR | GANIME_ROLE_FILTER => role,
-        other => return fail(GANIME_ERR_INVALID_ARGUMENT, format!("unknown model role {other} (expected 0 = auto, 1 = generator, 2 = filter)")),
-    };
-    if role == GANIME_ROLE_FILTER {
-        let filter = ganime::filters::open(spec).map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
-        let name = CString::new(filter.name()).unwrap_or_default();
-        return Ok(Model { kind: Loaded::Filter(filter), name, width: 0, height: 0 });
+    match role {
+        GANIME_ROLE_GENERATOR => load_generator_model(spec),
+        GANIME_ROLE_FILTER => load_filter_model(spec),
+        // An existing file is most often a generator; a style network or other filter file may still load
+        // through the filter registry.
+        GANIME_ROLE_AUTO if spec.is_empty() => load_generator_model(spec),
+        GANIME_ROLE_AUTO if Path::new(spec).exists() => load_generator_model(spec).or_else(|as_generator| {
+            load_filter_model(spec).map_err(|as_filter| Failure {
+                status: GANIME_ERR_LOAD_FAILED,
+                message: format!("{spec} is neither a generator ({}) nor a filter ({})", as_generator.message, as_filter.message),
+            })
+        }),
+        GANIME_ROLE_AUTO => load_filter_model(spec),
+        other => fail(GANIME_ERR_INVALID_ARGUMENT, format!("unknown model role {other} (expected 0 = auto, 1 = generator, 2 = filter)")),
     }
+}
+
+fn load_filter_model(spec: &str) -> Result<Model, Failure> {
+    let filter = ganime::filters::open(spec).map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
+    let name = CString::new(filter.name()).unwrap_or_default();
+    Ok(Model { kind: Loaded::Filter(filter), name, width: 0, height: 0 })
+}
+
+/// `""` is the built-in model.
+fn load_generator_model(spec: &str) -> Result<Model, Failure> {
     let path = (!spec.is_empty()).then(|| Path::new(spec));
     let g = load_generator(path, &Device::Cpu).map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
-    let probe = g.generate(&Tensor::zeros((1, g.latent_dim()), candle_core::DType::F32, &Device::Cpu).map_err(|e| with_status(GANIME_ERR_LOAD_FAILED)(e.into()))?);
-    let (_, _, h, w) = probe.and_then(|t| Ok(t.dims4()?)).map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
+    // The image size is not part of the Generator trait: one image from a zero latent tells it.
+    let probe = || -> anyhow::Result<(usize, usize)> {
+        let (_, _, h, w) = g.generate(&Tensor::zeros((1, g.latent_dim()), candle_core::DType::F32, &Device::Cpu)?)?.dims4()?;
+        Ok((w, h))
+    };
+    let (w, h) = probe().map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
     let name = CString::new(g.describe()).unwrap_or_default();
     Ok(Model { kind: Loaded::Generator(g), name, width: w as u32, height: h as u32 })
 }

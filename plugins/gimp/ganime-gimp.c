@@ -11,11 +11,12 @@
  *   plug-in-ganime-stylize (run-mode, image, drawable, filter, strength)
  *       Applies a ganime filter (`passthrough`, `toon`, `KIND:PATH`, ...: see `ganime_plugin` describe) to the
  *       drawable (within the selection), blended with `strength` in [0, 1]. Filters > Artistic > ganime Stylize.
- * Run from a menu, each uses the values of its last run (defaults: built-in model, seed 0, 16 images;
- * filter "toon", strength 1).
+ * Run from a menu, each asks for its values in a dialog (prefilled with the last ones used); run with
+ * RUN-WITH-LAST-VALS it reuses them (defaults: built-in model, seed 0, 16 images; filter "toon", strength 1).
  */
 #include <dlfcn.h>
 #include <libgimp/gimp.h>
+#include <libgimp/gimpui.h>
 #include <string.h>
 
 #include "ganime_plugin.h"
@@ -160,6 +161,69 @@ static gboolean stylize(gint32 drawable, const StylizeValues *v, gchar **error) 
     return ok;
 }
 
+static GtkWidget *dialog_new(const gchar *title, const gchar *proc, GtkWidget **table, gint rows) {
+    gimp_ui_init("ganime", FALSE);
+    GtkWidget *dialog = gimp_dialog_new(title, "ganime", NULL, 0, gimp_standard_help_func, proc, "_Cancel",
+                                        GTK_RESPONSE_CANCEL, "_OK", GTK_RESPONSE_OK, NULL);
+    *table = gtk_table_new(rows, 2, FALSE);
+    gtk_table_set_row_spacings(GTK_TABLE(*table), 6);
+    gtk_table_set_col_spacings(GTK_TABLE(*table), 6);
+    gtk_container_set_border_width(GTK_CONTAINER(*table), 12);
+    gtk_box_pack_start(GTK_BOX(gtk_dialog_get_content_area(GTK_DIALOG(dialog))), *table, TRUE, TRUE, 0);
+    return dialog;
+}
+
+static GtkWidget *spin_row(GtkWidget *table, gint row, const gchar *label, gdouble lo, gdouble hi, gdouble step,
+                           gint digits, gdouble value) {
+    GtkWidget *spin = gtk_spin_button_new_with_range(lo, hi, step);
+    gtk_spin_button_set_digits(GTK_SPIN_BUTTON(spin), digits);
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(spin), value);
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row, label, 0.0, 0.5, spin, 1, FALSE);
+    return spin;
+}
+
+static GtkWidget *entry_row(GtkWidget *table, gint row, const gchar *label, const gchar *text) {
+    GtkWidget *entry = gtk_entry_new();
+    gtk_entry_set_text(GTK_ENTRY(entry), text);
+    gtk_entry_set_width_chars(GTK_ENTRY(entry), 40);
+    gimp_table_attach_aligned(GTK_TABLE(table), 0, row, label, 0.0, 0.5, entry, 1, FALSE);
+    return entry;
+}
+
+/* Asks for the generation values; FALSE when cancelled. */
+static gboolean generate_dialog(GenerateValues *v) {
+    GtkWidget *table, *dialog = dialog_new("ganime: Generate Characters", GENERATE_PROC, &table, 4);
+    GtkWidget *model = entry_row(table, 0, "_Model file (empty: built-in):", v->model);
+    GtkWidget *seed = spin_row(table, 1, "_Seed:", 0, G_MAXINT32, 1, 0, v->seed);
+    GtkWidget *count = spin_row(table, 2, "C_haracters:", 1, GANIME_MAX_COUNT, 1, 0, v->count);
+    GtkWidget *columns = spin_row(table, 3, "C_olumns (0: square-ish):", 0, GANIME_MAX_COUNT, 1, 0, v->columns);
+    gtk_widget_show_all(dialog);
+    gboolean ok = gimp_dialog_run(GIMP_DIALOG(dialog)) == GTK_RESPONSE_OK;
+    if (ok) {
+        g_strlcpy(v->model, gtk_entry_get_text(GTK_ENTRY(model)), sizeof v->model);
+        v->seed = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(seed));
+        v->count = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(count));
+        v->columns = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(columns));
+    }
+    gtk_widget_destroy(dialog);
+    return ok;
+}
+
+/* Asks for the filter and strength; FALSE when cancelled. */
+static gboolean stylize_dialog(StylizeValues *v) {
+    GtkWidget *table, *dialog = dialog_new("ganime: Stylize", STYLIZE_PROC, &table, 2);
+    GtkWidget *filter = entry_row(table, 0, "_Filter (toon, KIND:PATH, ...):", v->filter);
+    GtkWidget *strength = spin_row(table, 1, "_Strength:", 0.0, 1.0, 0.05, 2, v->strength);
+    gtk_widget_show_all(dialog);
+    gboolean ok = gimp_dialog_run(GIMP_DIALOG(dialog)) == GTK_RESPONSE_OK;
+    if (ok) {
+        g_strlcpy(v->filter, gtk_entry_get_text(GTK_ENTRY(filter)), sizeof v->filter);
+        v->strength = gtk_spin_button_get_value(GTK_SPIN_BUTTON(strength));
+    }
+    gtk_widget_destroy(dialog);
+    return ok;
+}
+
 static void run(const gchar *name, gint nparams, const GimpParam *param, gint *nreturn_vals, GimpParam **return_vals) {
     static GimpParam values[2];
     GimpRunMode mode = param[0].data.d_int32;
@@ -183,6 +247,10 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
             v.columns = param[4].data.d_int32;
         } else {
             gimp_get_data(GENERATE_PROC, &v);
+            if (mode == GIMP_RUN_INTERACTIVE && !generate_dialog(&v)) {
+                values[0].data.d_status = GIMP_PDB_CANCEL;
+                return;
+            }
         }
         gint32 image = generate(&v, mode == GIMP_RUN_INTERACTIVE, &error);
         if (image >= 0) {
@@ -202,6 +270,10 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
             v.strength = param[4].data.d_float;
         } else {
             gimp_get_data(STYLIZE_PROC, &v);
+            if (mode == GIMP_RUN_INTERACTIVE && !stylize_dialog(&v)) {
+                values[0].data.d_status = GIMP_PDB_CANCEL;
+                return;
+            }
         }
         if (stylize(param[2].data.d_drawable, &v, &error)) {
             gimp_set_data(STYLIZE_PROC, &v, sizeof v);

@@ -21,6 +21,12 @@ use std::path::Path;
 
 pub use ganime_plugin_abi::GANIME_ABI_VERSION;
 
+// The same allocator as the `ganime` binary (see core/src/main.rs): with the system malloc every forward pass
+// pays mmap/munmap and page faults for its large tensors, which halved generation speed in the plug-in. It only
+// serves the plug-in's own Rust allocations; host memory is never freed here, nor plug-in memory by the host.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A failed call: the status the host gets and the message `last_error` returns.
 #[derive(Debug)]
 pub struct Failure {
@@ -363,6 +369,8 @@ static TABLE: GanimePluginV1 = GanimePluginV1 {
 /// when this plug-in does not implement that version.
 #[no_mangle]
 pub extern "C" fn ganime_plugin_entry(abi_version: u32) -> *const GanimePluginV1 {
+    static TUNE: std::sync::Once = std::sync::Once::new();
+    TUNE.call_once(ganime::tune_allocator);
     if abi_version == GANIME_ABI_VERSION {
         &TABLE
     } else {

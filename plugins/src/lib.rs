@@ -205,7 +205,7 @@ unsafe extern "C" fn describe() -> *const c_char {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn ganime_plugin_last_error() -> *const c_char {
+pub extern "C" fn ganime_plugin_last_error() -> *const c_char {
     // The pointer stays valid until this thread's next failure replaces the string.
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }

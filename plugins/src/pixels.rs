@@ -97,7 +97,7 @@ mod tests {
                 GANIME_FORMAT_RGBA8 | GANIME_FORMAT_RGB8 => assert_eq!(back, rgb),
                 _ => assert_eq!(back.get_pixel(1, 1), &Rgb([luma(rgb.get_pixel(1, 1)); 3])),
             }
-            assert_eq!(a.is_some(), bpp % 2 == 0);
+            assert_eq!(a.is_some(), bpp.is_multiple_of(2));
             if let Some(a) = a {
                 assert_eq!(a, alpha);
             }

@@ -144,6 +144,9 @@ fn rust_host_checks_the_version_and_matches_the_library() {
     let err = Plugin::open_version(&lib, GANIME_ABI_VERSION + 1).err().unwrap();
     assert!(err.message.contains("implements ABI version 1, not 2"), "{err}");
     assert!(Plugin::open(Path::new("/no/such/libganime_plugin.so")).err().unwrap().message.contains("cannot load"));
+    // A real shared library that is not a ganime plug-in.
+    let err = Plugin::open(Path::new("libm.so.6")).err().unwrap();
+    assert!(err.message.contains("is not a ganime plug-in"), "{err}");
 
     let plugin = Plugin::open(&lib).unwrap();
     assert!(plugin.describe().contains("\"passthrough\""), "{}", plugin.describe());

@@ -1,5 +1,6 @@
 //! The `ganime` command line: thin wrappers over the library.
 
+mod eval;
 mod generate;
 mod sheet;
 mod train;
@@ -28,6 +29,8 @@ enum Command {
     /// TL-GAN attribute control: train the attribute classifier, fit latent axes.
     #[command(subcommand)]
     Attributes(sheet::AttributesCommand),
+    /// Quality metrics: Fréchet/kernel distance, precision/recall and mode collapse, real vs generated.
+    Eval(eval::EvalArgs),
     /// Export a checkpoint's generator as a small model file (e.g. f16).
     Export(generate::ExportArgs),
     /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
@@ -53,6 +56,7 @@ pub fn run() -> Result<()> {
         Command::Generate(args) => generate::generate(args),
         Command::Interpolate(args) => generate::interpolate(args),
         Command::Export(args) => generate::export(args),
+        Command::Eval(args) => eval::eval(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => sheet::attributes(cmd),
         Command::Bench(a) => {

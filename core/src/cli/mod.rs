@@ -1,5 +1,6 @@
 //! The `ganime` command line: thin wrappers over the library.
 
+mod anime;
 mod generate;
 mod sheet;
 mod train;
@@ -30,6 +31,8 @@ enum Command {
     Attributes(sheet::AttributesCommand),
     /// Export a checkpoint's generator as a small model file (e.g. f16).
     Export(generate::ExportArgs),
+    /// Translate images with a trained CycleGAN (checkpoint, run folder or reference `latest_net_G_A.pth`).
+    Translate(anime::TranslateArgs),
     /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
     Bench(BenchArgs),
 }
@@ -55,6 +58,7 @@ pub fn run() -> Result<()> {
         Command::Export(args) => generate::export(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => sheet::attributes(cmd),
+        Command::Translate(args) => anime::translate(args),
         Command::Bench(a) => {
             let device = crate::device::parse_device(&a.device)?;
             println!("{}", crate::bench::run(&a.workload, a.seconds, a.min_runs, &device)?.json());

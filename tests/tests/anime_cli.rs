@@ -40,7 +40,7 @@ fn log_rows(dir: &Path) -> Vec<Vec<f64>> {
 fn cyclegan_args<'a>(a: &'a str, b: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
     vec![
         "train", "cyclegan", "--a", a, "--b", b, "--out", out, "--crop", "64", "--load-size", "72", "--ngf", "4", "--n-blocks", "2",
-        "--ndf", "4", "--steps", steps, "--decay-steps", "2", "--pool-size", "3", "--sample-every", "2", "--checkpoint-every", "2",
+        "--ndf", "4", "--steps", steps, "--constant-steps", "2", "--decay-steps", "2", "--pool-size", "3", "--sample-every", "2", "--checkpoint-every", "2",
         "--log-every", "1", "--seed", "5", "--quiet",
     ]
 }

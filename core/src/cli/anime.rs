@@ -52,7 +52,10 @@ pub struct CycleganArgs {
     /// Total steps to reach (with --resume: the new total).
     #[arg(long)]
     steps: Option<u64>,
-    /// Steps of linear learning-rate decay to 0 at the end of the run (default: the second half).
+    /// Steps at the full learning rate (the reference's n_epochs; default: half of --steps).
+    #[arg(long)]
+    constant_steps: Option<u64>,
+    /// Steps of linear decay to 0 after those (the reference's n_epochs_decay; default: the rest of --steps).
     #[arg(long)]
     decay_steps: Option<u64>,
     #[arg(long, default_value_t = 2e-4)]
@@ -105,7 +108,8 @@ pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
         let load = a.load_size.unwrap_or((a.crop * 286).div_ceil(256));
         model.validate(load)?;
         let steps = a.steps.unwrap_or(1000);
-        let decay = a.decay_steps.unwrap_or(steps / 2).min(steps);
+        let constant = a.constant_steps.unwrap_or(steps / 2);
+        let decay = a.decay_steps.unwrap_or(steps.saturating_sub(constant));
         if a.batch_size == 0 || a.ngf == 0 || a.ndf == 0 || a.n_blocks == 0 || a.n_layers == 0 {
             bail!("--batch-size, --ngf, --ndf, --n-blocks and --n-layers must be positive");
         }
@@ -124,7 +128,7 @@ pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
         };
         let options = TrainOptions {
             objective,
-            schedule: Some(LrSchedule { constant_steps: steps - decay, decay_steps: decay }),
+            schedule: Some(LrSchedule { constant_steps: constant, decay_steps: decay }),
             extra_data: vec![db],
             ..TrainOptions::default()
         };

@@ -44,6 +44,8 @@ impl RmsProp {
         self.steps += 1;
         for (_, var, sq) in &mut self.slots {
             let Some(g) = grads.get(var) else { continue };
+            // Detached, as in Adam: the squared-gradient average must not keep the step's graph alive.
+            let g = &g.detach();
             *sq = ((&*sq * self.alpha)? + (g.sqr()? * (1.0 - self.alpha))?)?;
             let update = (g / (sq.sqrt()? + self.eps)?)? * self.lr;
             var.set(&(var.as_tensor() - update?)?)?;

@@ -229,13 +229,14 @@ impl<T: GanTask> Trainer<T> {
         while self.state.step < cfg.steps {
             let mut reals = Vec::new();
             let mut epoch = 0;
+            let mut next_positions = self.state.positions.clone();
             for _ in 0..self.objective.critic_steps() {
                 let mut batches = Vec::with_capacity(loaders.len());
                 for (i, loader) in loaders.iter_mut().enumerate() {
                     let batch = loader.next_batch()?;
                     batches.push(batch.to_tensor(&cfg.image, &self.device)?);
                     // Position of the *next* batch, for resume.
-                    self.state.positions[i] = (batch.epoch + (batch.index + 1) / batch.batches_per_epoch, (batch.index + 1) % batch.batches_per_epoch);
+                    next_positions[i] = (batch.epoch + (batch.index + 1) / batch.batches_per_epoch, (batch.index + 1) % batch.batches_per_epoch);
                     if i == 0 {
                         epoch = batch.epoch;
                     }
@@ -245,6 +246,7 @@ impl<T: GanTask> Trainer<T> {
             let stats = self.train_step_streams(&reals).with_context(|| {
                 format!("training stopped at step {}; the last good checkpoint is {}", self.state.step + 1, self.checkpoint_path().display())
             })?;
+            self.state.positions = next_positions;
             (self.state.epoch, self.state.batch) = self.state.positions[0];
             self.state.step += 1;
             self.state.seconds = seconds_before + started.elapsed().as_secs_f64();

@@ -1,6 +1,7 @@
 //! ganime: GAN image generation, style transfer and anime stylisation on Candle.
 
 pub mod bench;
+pub mod bench_anime;
 pub mod cli;
 pub mod data;
 pub mod device;

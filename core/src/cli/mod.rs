@@ -1,5 +1,6 @@
 //! The `ganime` command line: thin wrappers over the library.
 
+mod anime;
 mod eval;
 mod generate;
 mod sheet;
@@ -33,6 +34,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Export a checkpoint's generator as a small model file (e.g. f16).
     Export(generate::ExportArgs),
+    /// Translate images with a trained CycleGAN (checkpoint, run folder or reference `latest_net_G_A.pth`).
+    Translate(anime::TranslateArgs),
     /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
     Bench(BenchArgs),
 }
@@ -59,6 +62,7 @@ pub fn run() -> Result<()> {
         Command::Eval(args) => eval::eval(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => sheet::attributes(cmd),
+        Command::Translate(args) => anime::translate(args),
         Command::Bench(a) => {
             let device = crate::device::parse_device(&a.device)?;
             println!("{}", crate::bench::run(&a.workload, a.seconds, a.min_runs, &device)?.json());

@@ -9,10 +9,10 @@
  *       `ganime generate --checkpoint MODEL --seed SEED --count COUNT --columns COLUMNS --out ...`).
  *       MODEL "" is the built-in anime-face model. File > Create > ganime Characters.
  *   plug-in-ganime-stylize (run-mode, image, drawable, filter, strength)
- *       Applies a ganime filter (`passthrough`, `toon`, `KIND:PATH`, ...: see `ganime_plugin` describe) to the
+ *       Applies a ganime filter (a built-in name or `KIND:PATH`, e.g. `animegan:paprika.pt`) to the
  *       drawable (within the selection), blended with `strength` in [0, 1]. Filters > Artistic > ganime Stylize.
  * Run from a menu, each asks for its values in a dialog (prefilled with the last ones used); run with
- * RUN-WITH-LAST-VALS it reuses them (defaults: built-in model, seed 0, 16 images; filter "toon", strength 1).
+ * RUN-WITH-LAST-VALS it reuses them (defaults: built-in model, seed 0, 16 images; filter "passthrough", strength 1).
  */
 #include <dlfcn.h>
 #include <libgimp/gimp.h>
@@ -49,7 +49,7 @@ static void query(void) {
         {GIMP_PDB_INT32, "run-mode", "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1) }"},
         {GIMP_PDB_IMAGE, "image", "Input image"},
         {GIMP_PDB_DRAWABLE, "drawable", "Drawable to stylise"},
-        {GIMP_PDB_STRING, "filter", "A ganime filter: a built-in name (passthrough, toon, ...) or KIND:PATH of a model file"},
+        {GIMP_PDB_STRING, "filter", "A ganime filter: a built-in name (passthrough, ...) or KIND:PATH of a model file (animegan:FILE.pt, cyclegan:FILE.pth, ...)"},
         {GIMP_PDB_FLOAT, "strength", "Blend with the original, 0..1 (1: fully stylised)"},
     };
     gimp_install_procedure(GENERATE_PROC, "Generate anime characters with ganime",
@@ -58,7 +58,7 @@ static void query(void) {
                            G_N_ELEMENTS(generate_args), G_N_ELEMENTS(generate_returns), generate_args, generate_returns);
     gimp_plugin_menu_register(GENERATE_PROC, "<Image>/File/Create");
     gimp_install_procedure(STYLIZE_PROC, "Stylise with a ganime filter",
-                           "Applies a ganime filter (style network, AnimeGANv2, CycleGAN, toon, ...) to the drawable.",
+                           "Applies a ganime filter (AnimeGANv2, CycleGAN, style networks, built-in effects) to the drawable.",
                            "ganime", "MIT OR Apache-2.0", "2026", "ganime _Stylize...", "RGB*, GRAY*", GIMP_PLUGIN,
                            G_N_ELEMENTS(stylize_args), 0, stylize_args, NULL);
     gimp_plugin_menu_register(STYLIZE_PROC, "<Image>/Filters/Artistic");
@@ -212,7 +212,7 @@ static gboolean generate_dialog(GenerateValues *v) {
 /* Asks for the filter and strength; FALSE when cancelled. */
 static gboolean stylize_dialog(StylizeValues *v) {
     GtkWidget *table, *dialog = dialog_new("ganime: Stylize", STYLIZE_PROC, &table, 2);
-    GtkWidget *filter = entry_row(table, 0, "_Filter (toon, KIND:PATH, ...):", v->filter);
+    GtkWidget *filter = entry_row(table, 0, "_Filter (name or KIND:PATH, e.g. animegan:paprika.pt):", v->filter);
     GtkWidget *strength = spin_row(table, 1, "_Strength:", 0.0, 1.0, 0.05, 2, v->strength);
     gtk_widget_show_all(dialog);
     gboolean ok = gimp_dialog_run(GIMP_DIALOG(dialog)) == GTK_RESPONSE_OK;
@@ -260,7 +260,7 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
             values[1].data.d_image = image;
         }
     } else if (strcmp(name, STYLIZE_PROC) == 0) {
-        StylizeValues v = {"toon", 1.0};
+        StylizeValues v = {"passthrough", 1.0};
         if (mode == GIMP_RUN_NONINTERACTIVE) {
             if (nparams != 5) {
                 values[0].data.d_status = GIMP_PDB_CALLING_ERROR;

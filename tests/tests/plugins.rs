@@ -4,7 +4,7 @@
 //! not installed, except in CI (`CI=true`) or with `GANIME_REQUIRE_EDITORS=1`, where that is a failure.
 //!
 //! The generator is the pytorch/examples DCGAN golden (`golden/dcgan-netG.pth`, 64x64): a real checkpoint that
-//! needs no training here. The filter is `toon` when the registry has it, else `passthrough`.
+//! needs no training here. The filter is the AnimeGANv2 golden network (see `filter_spec`).
 
 use ganime::filter::Filter;
 use ganime_e2e::*;
@@ -41,8 +41,15 @@ fn golden_generator() -> Option<PathBuf> {
     shared_path("golden/dcgan-netG.pth")
 }
 
-fn filter_spec() -> &'static str {
-    if ganime::filters::builtin_names().contains(&"toon") { "toon" } else { "passthrough" }
+/// A learned filter when the registry and the shared data have one (AnimeGANv2 at the golden's reduced width),
+/// else `toon`, else `passthrough`.
+fn filter_spec() -> String {
+    let golden = shared_path("golden/animeganv2-net.pt");
+    match golden {
+        Some(path) if ganime::filters::model_kinds().contains(&"animegan") => format!("animegan:{}", path.display()),
+        _ if ganime::filters::builtin_names().contains(&"toon") => "toon".into(),
+        _ => "passthrough".into(),
+    }
 }
 
 /// Whether an editor test must run: a missing editor skips, except in CI or when required explicitly.
@@ -101,7 +108,7 @@ fn reference(generator: &Path, dir: &Path) -> Reference {
     ganime_ok(&["generate", "--checkpoint", p(generator), "--count", "2", "--seed", "3", "--out-dir", p(&singles_dir)]);
     let sheet = read_rgb(&sheet_png);
     let singles = (0..2).map(|i| read_rgb(&singles_dir.join(format!("seed3_{i:04}.png")))).collect();
-    let styled = ganime::filters::open(filter_spec()).unwrap().apply(&sheet).unwrap();
+    let styled = ganime::filters::open(&filter_spec()).unwrap().apply(&sheet).unwrap();
     Reference { sheet, singles, styled }
 }
 
@@ -179,10 +186,10 @@ fn rust_host_checks_the_version_and_matches_the_library() {
     let mut copy = sheet.clone();
     pass.stylize_in_place(&mut copy, 0.5, None).unwrap();
     assert_eq!(copy, sheet);
-    let mut filter = plugin.load(filter_spec(), GANIME_ROLE_FILTER).unwrap();
+    let mut filter = plugin.load(&filter_spec(), GANIME_ROLE_FILTER).unwrap();
     let styled = filter.stylize(&sheet, 1.0, GANIME_FORMAT_RGB8).unwrap();
     let sheet_rgb = RgbImage::from_fn(sheet.width, sheet.height, |x, y| image::Rgb(sheet.pixel(x, y)[..3].try_into().unwrap()));
-    let want = ganime::filters::open(filter_spec()).unwrap().apply(&sheet_rgb).unwrap();
+    let want = ganime::filters::open(&filter_spec()).unwrap().apply(&sheet_rgb).unwrap();
     assert_eq!(styled.data, want.as_raw().as_slice());
 
     // Wrong kinds, unknown specs, bad buffers.

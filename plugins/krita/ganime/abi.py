@@ -1,6 +1,6 @@
 """ctypes binding of the ganime plug-in C ABI (plugin-abi/include/ganime_plugin.h), version 1.
 
-Usable outside Krita too: ``Plugin(path).load("toon", ROLE_FILTER).stylize_rgba(...)``.
+Usable outside Krita too: ``Plugin(path).load("animegan:paprika.pt", ROLE_FILTER).stylize_in_place(...)``.
 """
 
 import ctypes

@@ -54,8 +54,8 @@ class GanimeExtension(Extension):
         if doc is None or doc.activeNode() is None:
             QMessageBox.information(parent, "ganime", "Open a document and select a paint layer first.")
             return
-        spec, ok = QInputDialog.getText(parent, "ganime", "Filter (toon, passthrough, KIND:PATH, ...):",
-                                        text=self._setting("filter", "toon"))
+        spec, ok = QInputDialog.getText(parent, "ganime", "Filter (name or KIND:PATH, e.g. animegan:paprika.pt):",
+                                        text=self._setting("filter", "passthrough"))
         if not ok:
             return
         strength, ok = QInputDialog.getDouble(parent, "ganime", "Strength (0..1):",

@@ -1,7 +1,7 @@
 //! The editor plug-in end to end: the cdylib driven by a C host (compiled here with the system C compiler) and by
 //! the Rust host loader, each generating and stylising and compared pixel for pixel with the CLI / library, and
 //! each feeding bad input. The GIMP and Krita tests run the real editors headless; they skip when the editor is
-//! not installed, except in CI (`CI=true`) or with `GANIME_REQUIRE_EDITORS=1`, where that is a failure.
+//! not installed, except in CI (`CI=true`, or `GANIME_REQUIRE_SHARED=1` as .ci/run sets) or with `GANIME_REQUIRE_EDITORS=1`, where that is a failure.
 //!
 //! The generator is the pytorch/examples DCGAN golden (`golden/dcgan-netG.pth`, 64x64): a real checkpoint that
 //! needs no training here. The filter is the AnimeGANv2 golden network (see `filter_spec`).
@@ -55,7 +55,7 @@ fn filter_spec() -> String {
 /// Whether an editor test must run: a missing editor skips, except in CI or when required explicitly.
 fn editor_available(program: &str) -> bool {
     let found = Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success());
-    let required = std::env::var("CI").is_ok_and(|v| v == "true") || std::env::var("GANIME_REQUIRE_EDITORS").is_ok_and(|v| v == "1");
+    let required = ["CI", "GANIME_REQUIRE_EDITORS", "GANIME_REQUIRE_SHARED"].iter().any(|k| std::env::var(k).is_ok_and(|v| v == "true" || v == "1"));
     assert!(found || !required, "{program} is not installed, and editor tests are required here (apt-get install gimp libgimp2.0-dev krita python3-pyqt5)");
     if !found {
         eprintln!("skipping: {program} is not installed");

@@ -31,7 +31,7 @@ impl BenchResult {
     }
 }
 
-fn time_it(mut step: impl FnMut() -> Result<()>, seconds: f64, min_runs: usize) -> Result<(f64, usize, usize)> {
+pub(crate) fn time_it(mut step: impl FnMut() -> Result<()>, seconds: f64, min_runs: usize) -> Result<(f64, usize, usize)> {
     let t0 = Instant::now();
     let mut warmup = 0;
     while warmup < 2 || t0.elapsed().as_secs_f64() < (3.0f64).min(0.15 * seconds) {
@@ -57,6 +57,9 @@ fn full_width() -> DcganConfig {
 }
 
 pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Result<BenchResult> {
+    if let Some(result) = crate::style::bench::run(workload, seconds, min_runs, device) {
+        return result;
+    }
     let batch = 64;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let (median, runs, warmup) = match workload {

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod io;
 pub mod models;
 pub mod nn;
+pub mod style;
 pub mod train;
 
 /// Tells mimalloc (the binaries' global allocator) to keep freed memory instead of returning it to the OS at

@@ -2,6 +2,8 @@
 
 mod generate;
 mod sheet;
+mod style;
+mod stylize;
 mod train;
 
 use anyhow::Result;
@@ -30,6 +32,11 @@ enum Command {
     Attributes(sheet::AttributesCommand),
     /// Export a checkpoint's generator as a small model file (e.g. f16).
     Export(generate::ExportArgs),
+    /// Neural style transfer: Gatys optimisation and feed-forward style-network training.
+    #[command(subcommand)]
+    Style(style::StyleCommand),
+    /// Apply a filter (built-in or a model file) to an image or a folder of images.
+    Stylize(stylize::StylizeArgs),
     /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
     Bench(BenchArgs),
 }
@@ -55,6 +62,9 @@ pub fn run() -> Result<()> {
         Command::Export(args) => generate::export(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => sheet::attributes(cmd),
+        Command::Style(style::StyleCommand::Transfer(a)) => style::transfer_cmd(a),
+        Command::Style(style::StyleCommand::Train(a)) => style::train_cmd(a),
+        Command::Stylize(a) => stylize::stylize(a),
         Command::Bench(a) => {
             let device = crate::device::parse_device(&a.device)?;
             println!("{}", crate::bench::run(&a.workload, a.seconds, a.min_runs, &device)?.json());

@@ -18,16 +18,16 @@ pub fn builtin_names() -> Vec<&'static str> {
 
 /// Model kinds `open` accepts as `KIND:PATH`.
 pub fn model_kinds() -> Vec<&'static str> {
-    vec![]
+    vec!["style"]
 }
 
 /// Opens the filter a spec names; an unknown name or kind is an error that lists the known ones.
 pub fn open(spec: &str) -> Result<Box<dyn Filter>> {
     let spec = spec.trim();
     if let Some((kind, path)) = spec.split_once(':') {
-        let _path = std::path::Path::new(path);
-        #[allow(clippy::match_single_binding)]
+        let path = std::path::Path::new(path);
         match kind {
+            "style" => return Ok(Box::new(crate::style::filter::StyleNetFilter::open(path, &candle_core::Device::Cpu)?)),
             // Learned filters register their `KIND:PATH` arm here.
             _ => bail!("unknown filter kind '{kind}' in '{spec}'; known kinds: {}", list(&model_kinds())),
         }

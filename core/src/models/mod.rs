@@ -3,5 +3,7 @@
 
 pub mod attribute_classifier;
 pub mod dcgan;
+pub mod transformer_net;
+pub mod vgg;
 
 pub use dcgan::{DcganConfig, Discriminator, Generator as DcganGenerator, Preset};

@@ -187,6 +187,7 @@ mod tests {
             assert_eq!(out.dims(), golden[y].dims(), "{y} shape");
             let e = rel_err(&out, &golden[y]);
             let max = (out.to_dtype(DType::F64)? - &golden[y])?.abs()?.max_all()?.to_scalar::<f64>()?;
+            eprintln!("transformer_net {y}: relative error {e:.2e}, max abs {max:.2e}");
             assert!(e < 1e-5 && max < 1e-2, "{y}: relative error {e}, max abs {max}");
         }
         Ok(())

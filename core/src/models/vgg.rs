@@ -333,6 +333,7 @@ pub(crate) mod tests {
             let feats = vgg.features(&golden["image"], &layers)?;
             for (f, l) in feats.iter().zip(layers) {
                 let e = rel_err(f, &golden[&format!("{name}_{l}")]);
+                eprintln!("vgg19 {name} {l}: relative error {e:.2e}");
                 assert!(e < 1e-5, "{name} {l}: relative error {e}");
             }
         }
@@ -367,6 +368,7 @@ pub(crate) mod tests {
             let stored = golden.keys().find(|k| k.starts_with(&format!("{l}_first"))).unwrap();
             let k = golden[stored].dim(1)?;
             let e = rel_err(&f.narrow(1, 0, k)?, &golden[stored]);
+            eprintln!("vgg16 {l}: relative error {e:.2e} (first {k} channels)");
             assert!(e < 1e-4, "{l} first {k} channels: relative error {e}");
             let f64f = f.to_dtype(DType::F64)?;
             let mean = f64f.mean_keepdim(3)?.mean_keepdim(2)?.flatten_all()?;

@@ -202,6 +202,7 @@ mod tests {
             close(v.style, "style_loss");
             close(v.total, "total_loss");
             let e = rel_err(&grad, &golden["grad_x"]);
+            eprintln!("gatys vgg19 {dtype:?}: total {} vs {}, grad_x relative error {e:.2e}", v.total, scalar(&golden["total_loss"]));
             assert!(e < if dtype == DType::F32 { 1e-4 } else { 1e-9 }, "{dtype:?} grad_x: relative error {e}");
         }
         Ok(())
@@ -228,6 +229,7 @@ mod tests {
         close(v.style, "style_loss");
         close(v.total, "total_loss");
         let e = rel_err(&grad, &golden["grad_x_rgb01"]);
+        eprintln!("gatys vgg16: total {} vs {}, grad_x_rgb01 relative error {e:.2e}", v.total, scalar(&golden["total_loss"]));
         assert!(e < 1e-4, "grad_x_rgb01: relative error {e}");
         // The content gradient alone, with the preprocessed input as the variable.
         let content_only = GatysLoss::new(&vgg, weights(&["relu3_3"], &["relu1_1"], 0.0), &golden["content_rgb01"], &[(golden["style_rgb01"].clone(), 1.0)])?;
@@ -236,6 +238,7 @@ mod tests {
         let total = sum_sq_f64(&(&f[0] - &content_only.content_targets[0])?)?;
         let gc = total.backward()?.get(&xc).unwrap().clone();
         let e = rel_err(&gc, &golden["grad_x_caffe_content"]);
+        eprintln!("gatys vgg16: grad_x_caffe_content relative error {e:.2e}");
         assert!(e < 1e-4, "grad_x_caffe_content: relative error {e}");
         Ok(())
     }

@@ -238,10 +238,11 @@ pub struct TrainArgs {
     content_layer: String,
     #[arg(long, default_value = "relu1_2,relu2_2,relu3_3,relu4_1")]
     style_layers: String,
-    /// Defaults suit the Caffe-scale VGG16 features (0..255 inputs).
+    /// Defaults suit the Caffe-scale VGG16 features (0..255 inputs): at the start of training the weighted
+    /// style term is about 10x the content term.
     #[arg(long, default_value_t = 1.0)]
     content_weight: f64,
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 1.0)]
     style_weight: f64,
     #[arg(long, default_value_t = 0.0)]
     tv_weight: f64,

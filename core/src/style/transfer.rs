@@ -54,17 +54,18 @@ pub fn transfer(loss: &GatysLoss, start: &Tensor, options: &TransferOptions, mut
             let mut x: Vec<f64> = start.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
             let mut opt = Lbfgs::new(LbfgsConfig::default());
             let to_tensor = |x: &[f64]| -> Result<Tensor> { Ok(Tensor::from_slice(x, dims.as_slice(), &Device::Cpu)?.to_dtype(dtype)?.to_device(&device)?) };
-            let mut last = LossValues::default();
             for i in 1..=options.iterations {
-                opt.step(&mut x, |xs| {
+                let mut evaluated: Vec<LossValues> = Vec::new();
+                let value = opt.step(&mut x, |xs| {
                     let (values, grad) = loss.evaluate_with_gradient(&to_tensor(xs)?)?;
                     let g: Vec<f64> = grad.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
                     let total = values.total;
-                    last = values;
+                    evaluated.push(values);
                     Ok((total, g))
                 })?;
-                // `last` is the value at the final line-search point, i.e. at the new x.
-                on_iteration(i, &last, &to_tensor(&x)?)?;
+                // The line search may end on an earlier point than its last evaluation: report the accepted one.
+                let accepted = evaluated.into_iter().rev().find(|v| v.total == value).unwrap_or(LossValues { total: value, ..Default::default() });
+                on_iteration(i, &accepted, &to_tensor(&x)?)?;
                 if opt.converged {
                     break;
                 }

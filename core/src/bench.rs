@@ -99,7 +99,8 @@ pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Re
                 min_runs,
             )?
         }
-        other => bail!("unknown workload `{other}`; known: {}", WORKLOADS.join(", ")),
+        anime if crate::bench_anime::WORKLOADS.contains(&anime) => return crate::bench_anime::run(anime, seconds, min_runs, device),
+        other => bail!("unknown workload `{other}`; known: {}, {}", WORKLOADS.join(", "), crate::bench_anime::WORKLOADS.join(", ")),
     };
     Ok(BenchResult { workload: workload.into(), unit: "images/s", value: batch as f64 / median, median_ms: median * 1e3, runs, warmup_runs: warmup })
 }

@@ -1,5 +1,7 @@
 //! The `ganime` command line: thin wrappers over the library.
 
+mod anime;
+mod eval;
 mod generate;
 mod sheet;
 mod style;
@@ -30,6 +32,8 @@ enum Command {
     /// TL-GAN attribute control: train the attribute classifier, fit latent axes.
     #[command(subcommand)]
     Attributes(sheet::AttributesCommand),
+    /// Quality metrics: Fréchet/kernel distance, precision/recall and mode collapse, real vs generated.
+    Eval(eval::EvalArgs),
     /// Export a checkpoint's generator as a small model file (e.g. f16).
     Export(generate::ExportArgs),
     /// Neural style transfer: Gatys optimisation and feed-forward style-network training.
@@ -37,6 +41,8 @@ enum Command {
     Style(style::StyleCommand),
     /// Apply a filter (built-in or a model file) to an image or a folder of images.
     Stylize(stylize::StylizeArgs),
+    /// Translate images with a trained CycleGAN (checkpoint, run folder or reference `latest_net_G_A.pth`).
+    Translate(anime::TranslateArgs),
     /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
     Bench(BenchArgs),
 }
@@ -60,11 +66,13 @@ pub fn run() -> Result<()> {
         Command::Generate(args) => generate::generate(args),
         Command::Interpolate(args) => generate::interpolate(args),
         Command::Export(args) => generate::export(args),
+        Command::Eval(args) => eval::eval(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => sheet::attributes(cmd),
         Command::Style(style::StyleCommand::Transfer(a)) => style::transfer_cmd(a),
         Command::Style(style::StyleCommand::Train(a)) => style::train_cmd(a),
         Command::Stylize(a) => stylize::stylize(a),
+        Command::Translate(args) => anime::translate(args),
         Command::Bench(a) => {
             let device = crate::device::parse_device(&a.device)?;
             println!("{}", crate::bench::run(&a.workload, a.seconds, a.min_runs, &device)?.json());

@@ -4,6 +4,7 @@
 //!
 //! A spec is `NAME` for a built-in filter, or `KIND:PATH` for a model file (`KIND` names the architecture).
 
+pub mod anime;
 mod passthrough;
 
 pub use passthrough::Passthrough;
@@ -18,16 +19,17 @@ pub fn builtin_names() -> Vec<&'static str> {
 
 /// Model kinds `open` accepts as `KIND:PATH`.
 pub fn model_kinds() -> Vec<&'static str> {
-    vec!["style"]
+    vec!["style", "animegan", "cyclegan"]
 }
 
 /// Opens the filter a spec names; an unknown name or kind is an error that lists the known ones.
 pub fn open(spec: &str) -> Result<Box<dyn Filter>> {
     let spec = spec.trim();
     if let Some((kind, path)) = spec.split_once(':') {
-        let path = std::path::Path::new(path);
         match kind {
-            "style" => return Ok(Box::new(crate::style::filter::StyleNetFilter::open(path, &candle_core::Device::Cpu)?)),
+            "style" => return Ok(Box::new(crate::style::filter::StyleNetFilter::open(std::path::Path::new(path), &candle_core::Device::Cpu)?)),
+            "animegan" => return anime::open_animegan(path),
+            "cyclegan" => return anime::open_cyclegan(path),
             // Learned filters register their `KIND:PATH` arm here.
             _ => bail!("unknown filter kind '{kind}' in '{spec}'; known kinds: {}", list(&model_kinds())),
         }

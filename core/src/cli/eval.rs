@@ -26,9 +26,17 @@ pub struct EvalArgs {
     /// Image size both sets are brought to (default: the generator's output size, or 64).
     #[arg(long)]
     size: Option<usize>,
-    /// Feature network: `classifier` (the anime attribute classifier, default) or `classifier:FILE`.
-    #[arg(long, default_value = "classifier")]
+    /// Feature network: `vgg16` (ImageNet VGG16, the shared weights unless --features-file), `classifier` (the
+    /// built-in anime attribute classifier unless --features-file), or `auto`: vgg16 when its weights are found,
+    /// else classifier.
+    #[arg(long, default_value = "auto")]
     features: String,
+    /// Weights for --features (a VGG16 .safetensors/.pth, or an attribute classifier).
+    #[arg(long)]
+    features_file: Option<PathBuf>,
+    /// VGG layer for --features vgg16.
+    #[arg(long, default_value = "relu3_3")]
+    layer: String,
     /// Also write the report as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -41,12 +49,30 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     if a.count < 10 {
         bail!("--count {}: the metrics need at least 10 images per set", a.count);
     }
-    let clf = match a.features.split_once(':') {
-        None if a.features == "classifier" => crate::generate::builtin::classifier(&device)?,
-        Some(("classifier", file)) => crate::generate::attributes::load_classifier(&crate::train::checkpoint::Checkpoint::read(std::path::Path::new(file), &device)?, &device)?,
-        _ => bail!("--features {}: expected `classifier` or `classifier:FILE`", a.features),
+    let shared_vgg = || crate::data::shared::shared_file(crate::models::vgg::VGG16_IMAGENET_SHARED);
+    let kind = match a.features.as_str() {
+        "auto" if a.features_file.is_some() => bail!("--features-file needs --features vgg16 or classifier"),
+        "auto" => if shared_vgg().is_some() { "vgg16" } else { "classifier" },
+        k @ ("vgg16" | "classifier") => k,
+        other => bail!("--features {other}: expected auto, vgg16 or classifier"),
     };
-    let net: &dyn FeatureNet = &ClassifierFeatures(&clf);
+    let clf;
+    let vgg;
+    let net: &dyn FeatureNet = if kind == "vgg16" {
+        let path = match (&a.features_file, shared_vgg()) {
+            (Some(f), _) => f.clone(),
+            (None, Some(f)) => f,
+            (None, None) => bail!("--features vgg16 needs VGG16 weights: pass --features-file (the shared {} was not found)", crate::models::vgg::VGG16_IMAGENET_SHARED),
+        };
+        vgg = metrics::VggFeatures::load(&path, &a.layer, &device)?;
+        &vgg
+    } else {
+        clf = match &a.features_file {
+            Some(f) => crate::generate::attributes::load_classifier(&crate::train::checkpoint::Checkpoint::read(f, &device)?, &device)?,
+            None => crate::generate::builtin::classifier(&device)?,
+        };
+        &ClassifierFeatures(&clf)
+    };
     let (generated, size) = match &a.fake {
         Some(dir) => {
             let size = a.size.unwrap_or(64);

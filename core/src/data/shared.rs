@@ -36,3 +36,9 @@ fn shared_root() -> PathBuf {
         None => workspace.join("../shared"),
     }
 }
+
+/// `<shared>/<rel>` if it exists, without the CI panic of [`shared_path`]: for tools that merely prefer shared
+/// material when it is there (e.g. `ganime eval` using the real VGG16 weights by default).
+pub fn shared_file(rel: &str) -> Option<PathBuf> {
+    Some(shared_root().join(rel)).filter(|p| p.exists())
+}

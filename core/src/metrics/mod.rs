@@ -31,6 +31,29 @@ impl FeatureNet for ClassifierFeatures<'_> {
     }
 }
 
+/// ImageNet VGG16 features at one layer (relu3_3 by default), average-pooled over positions: the standard
+/// perceptual embedding (the shared real VGG16 stands in for the Inception network FID was defined on).
+pub struct VggFeatures {
+    vgg: crate::models::vgg::Vgg,
+    layer: String,
+}
+
+impl VggFeatures {
+    pub fn load(path: &std::path::Path, layer: &str, device: &Device) -> Result<Self> {
+        Ok(Self { vgg: crate::models::vgg::Vgg::vgg16_imagenet(path, &[layer], device)?, layer: layer.to_string() })
+    }
+}
+
+impl FeatureNet for VggFeatures {
+    fn name(&self) -> String {
+        format!("vgg16-imagenet {} (mean-pooled)", self.layer)
+    }
+    fn embed(&self, images: &Tensor) -> Result<Tensor> {
+        let f = self.vgg.features_signed(images, &[self.layer.as_str()])?.remove(0);
+        Ok(f.mean(3)?.mean(2)?)
+    }
+}
+
 const BATCH: usize = 64;
 
 /// Features of `images` ([N, C, H, W] in [-1, 1]; grayscale is repeated to RGB), in batches.

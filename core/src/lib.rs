@@ -9,6 +9,7 @@ pub mod filter;
 pub mod filters;
 pub mod generate;
 pub mod io;
+pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod train;

@@ -1,6 +1,7 @@
 //! The `ganime` command line: thin wrappers over the library.
 
 mod anime;
+mod eval;
 mod generate;
 mod sheet;
 mod train;
@@ -29,6 +30,8 @@ enum Command {
     /// TL-GAN attribute control: train the attribute classifier, fit latent axes.
     #[command(subcommand)]
     Attributes(sheet::AttributesCommand),
+    /// Quality metrics: Fréchet/kernel distance, precision/recall and mode collapse, real vs generated.
+    Eval(eval::EvalArgs),
     /// Export a checkpoint's generator as a small model file (e.g. f16).
     Export(generate::ExportArgs),
     /// Translate images with a trained CycleGAN (checkpoint, run folder or reference `latest_net_G_A.pth`).
@@ -56,6 +59,7 @@ pub fn run() -> Result<()> {
         Command::Generate(args) => generate::generate(args),
         Command::Interpolate(args) => generate::interpolate(args),
         Command::Export(args) => generate::export(args),
+        Command::Eval(args) => eval::eval(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => sheet::attributes(cmd),
         Command::Translate(args) => anime::translate(args),

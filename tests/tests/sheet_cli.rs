@@ -143,3 +143,24 @@ fn metrics_pass_their_sanity_checks() {
     assert!(ganime_err(&["eval", "--real", p(&a), "--fake", p(&b), "--count", "3"]).contains("--count"));
     assert!(ganime_err(&["eval", "--real", "/nonexistent/faces", "--fake", p(&b)]).contains("/nonexistent/faces"));
 }
+
+#[test]
+fn trainer_measures_quality_every_n_steps() {
+    let Some(data) = anime_subset(32) else { return };
+    let out = tempfile::tempdir().unwrap();
+    let run = out.path().join("run");
+    ganime_ok(&[
+        "train", "dcgan", "--data", p(data.path()), "--out", p(&run), "--image-size", "32", "--ngf", "8", "--ndf", "8",
+        "--batch-size", "8", "--steps", "4", "--eval-every", "2", "--eval-count", "16", "--quiet",
+    ]);
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("step,Fréchet distance"));
+    assert!(lines[1].starts_with("2,") && lines[2].starts_with("4,"));
+    let fd: f64 = lines[2].split(',').nth(1).unwrap().parse().unwrap();
+    assert!(fd.is_finite() && fd > 0.0, "{csv}");
+    assert_eq!(image_size(&run.join("metrics.png")), (800, 480));
+    let err = ganime_err(&["train", "dcgan", "--data", p(data.path()), "--out", p(&out.path().join("x")), "--steps", "1", "--eval-every", "0"]);
+    assert!(err.contains("interval"), "{err}");
+}

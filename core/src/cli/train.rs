@@ -99,6 +99,13 @@ pub struct DcganArgs {
     checkpoint_every: u64,
     #[arg(long, default_value_t = 10)]
     log_every: u64,
+    /// Every N steps, measure the Fréchet and kernel distance of fixed samples to the training images
+    /// (metrics.csv, metrics.png).
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Images per set for --eval-every.
+    #[arg(long, default_value_t = 256)]
+    eval_count: usize,
     #[arg(long, default_value = "cpu")]
     device: String,
     /// No progress bar.
@@ -128,8 +135,9 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         TrainCommand::Compare(a) => return super::anime::compare_cmd(a),
     };
     let device = parse_device(&a.device)?;
+    let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
     let summary = if let Some(dir) = &a.resume {
-        train_dcgan(None, dir, a.steps, &device, a.quiet)?
+        train_dcgan(None, dir, a.steps, &device, a.quiet, eval)?
     } else {
         let (Some(data), Some(out)) = (a.data.clone(), a.out.clone()) else { bail!("--data and --out are required") };
         let base = DcganConfig::preset(a.preset);
@@ -175,7 +183,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             bail!("--lr must be positive and --beta1/--beta2 in [0, 1)");
         }
         let options = TrainOptions { objective, optimizer: a.optimizer.unwrap_or(optimizer), ..TrainOptions::default() };
-        train_dcgan(Some((model, config, options)), &out, None, &device, a.quiet)?
+        train_dcgan(Some((model, config, options)), &out, None, &device, a.quiet, eval)?
     };
     eprintln!(
         "done: {} steps, {} epochs, {:.1} s{}; checkpoint {}",

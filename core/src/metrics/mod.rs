@@ -102,3 +102,35 @@ pub fn evaluate(net: &dyn FeatureNet, real: &Tensor, generated: &Tensor, seed: u
         diversity: diversity(&r, &g)?,
     })
 }
+
+/// `--eval-every`: how often and on how many images the trainer measures quality.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainingEval {
+    pub every: u64,
+    pub count: usize,
+}
+
+/// Fréchet and kernel distance between `count` fixed generated samples and `count` training images (their
+/// features computed once), on the built-in attribute classifier's features.
+pub fn dcgan_monitor(data: &dyn Dataset, spec: &ImageSpec, eval: TrainingEval, device: &Device) -> Result<crate::train::Monitor<crate::train::DcganTask>> {
+    if spec.channels != 3 {
+        bail!("--eval-every needs RGB images (the feature network takes colour); this model makes {}-channel ones", spec.channels);
+    }
+    if eval.count < 10 {
+        bail!("--eval-count {}: the metrics need at least 10 images", eval.count);
+    }
+    let clf = crate::generate::builtin::classifier(device)?;
+    let real = embed_all(&ClassifierFeatures(&clf), &dataset_images(data, eval.count, spec.size, device)?)?;
+    let count = real.rows;
+    let device = device.clone();
+    crate::train::Monitor::new(eval.every, &["Fréchet distance", "kernel distance ×100"], move |task: &crate::train::DcganTask| {
+        let z = latents(0x5eed, count, task.g.config.nz, &device)?;
+        let mut parts = Vec::new();
+        for start in (0..count).step_by(BATCH) {
+            parts.push(task.g.forward(&z.narrow(0, start, BATCH.min(count - start))?, crate::nn::Mode::Eval)?);
+        }
+        let fake = embed_all(&ClassifierFeatures(&clf), &Tensor::cat(&parts, 0)?)?;
+        let (kid, _) = kernel_distance(&real, &fake, 5, 1000, 0)?;
+        Ok(vec![frechet_distance(&real, &fake)?, 100.0 * kid])
+    })
+}

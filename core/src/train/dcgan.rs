@@ -89,6 +89,7 @@ pub fn train_dcgan(
     total_steps: Option<u64>,
     device: &Device,
     quiet: bool,
+    eval: Option<crate::metrics::TrainingEval>,
 ) -> Result<super::TrainSummary> {
     use super::{checkpoint::Checkpoint, trainer::checkpoint_options, Bce, Trainer};
     let mut trainer = match start {
@@ -122,5 +123,9 @@ pub fn train_dcgan(
         eprintln!("training on {} -> {}", dataset.describe(), out.display());
     }
     trainer = trainer.quiet(quiet);
+    if let Some(eval) = eval {
+        let monitor = crate::metrics::dcgan_monitor(dataset.as_ref(), &trainer.config().image, eval, device)?;
+        trainer = trainer.with_monitor(monitor);
+    }
     trainer.run(dataset)
 }

@@ -91,6 +91,7 @@ pub struct Trainer<T: GanTask> {
     out: PathBuf,
     device: Device,
     quiet: bool,
+    monitor: Option<super::Monitor<T>>,
 }
 
 impl<T: GanTask> Trainer<T> {
@@ -115,7 +116,7 @@ impl<T: GanTask> Trainer<T> {
             options: TrainOptions { objective: ObjectiveSpec::parse(objective.name()).unwrap_or_default(), ..TrainOptions::default() },
             positions: Vec::new(),
         };
-        Ok(Self { task, objective, kind: kind.into(), model, state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false })
+        Ok(Self { task, objective, kind: kind.into(), model, state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false, monitor: None })
     }
 
     /// Sets the objective, optimiser kind, schedule and extra data streams of a new run (before it starts).
@@ -157,7 +158,7 @@ impl<T: GanTask> Trainer<T> {
             opt.load_state(&ckpt.tensors, &format!("opt.{name}."), state.adam_steps.get(name).copied().unwrap_or(0))?;
             optimisers.push((name, opt));
         }
-        Ok(Self { task, objective, kind: ckpt.header.kind.clone(), model: ckpt.header.model.clone(), state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false })
+        Ok(Self { task, objective, kind: ckpt.header.kind.clone(), model: ckpt.header.model.clone(), state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false, monitor: None })
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -171,6 +172,12 @@ impl<T: GanTask> Trainer<T> {
 
     pub fn quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
+        self
+    }
+
+    /// Measures quality every `monitor.every` steps (and at the end) into `metrics.csv` / `metrics.png`.
+    pub fn with_monitor(mut self, monitor: super::Monitor<T>) -> Self {
+        self.monitor = Some(monitor);
         self
     }
 
@@ -210,6 +217,10 @@ impl<T: GanTask> Trainer<T> {
         std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create output folder {}", self.out.display()))?;
         let resume_step = (self.state.step > 0).then_some(self.state.step);
         let mut log = TrainLog::open(&self.out.join("log.csv"), resume_step)?;
+        let mut metrics = match &self.monitor {
+            Some(m) => Some(super::monitor::MetricsLog::open(&self.out.join("metrics.csv"), &m.names, resume_step)?),
+            None => None,
+        };
         if self.state.positions.len() != datasets.len() {
             self.state.positions = vec![(self.state.epoch, self.state.batch); datasets.len()];
         }
@@ -258,6 +269,12 @@ impl<T: GanTask> Trainer<T> {
             if step % cfg.sample_every.max(1) == 0 || last {
                 self.save_samples()?;
                 log.plot(&self.out)?;
+            }
+            if let (Some(m), Some(metrics)) = (self.monitor.as_mut(), metrics.as_mut()) {
+                if step % m.every == 0 || last {
+                    let values = (m.measure)(&self.task).with_context(|| format!("measuring quality at step {step}"))?;
+                    metrics.append(step, values, &self.out)?;
+                }
             }
             if step % cfg.checkpoint_every.max(1) == 0 || last {
                 self.save_checkpoint()?;

@@ -232,7 +232,7 @@ pub fn translate(a: TranslateArgs) -> Result<()> {
     for (src, dst) in &jobs {
         translate_one(&filter, src, dst)?;
     }
-    eprintln!("translated {} image(s) {:?} -> {}", jobs.len(), a.direction, a.out.display());
+    eprintln!("translated {} image(s) with {} -> {}", jobs.len(), a.direction.generator_name(), a.out.display());
     Ok(())
 }
 

@@ -179,7 +179,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         config.adam.lr = a.lr.unwrap_or(config.adam.lr);
         config.adam.beta1 = a.beta1.unwrap_or(config.adam.beta1);
         config.adam.beta2 = a.beta2.unwrap_or(config.adam.beta2);
-        if !(config.adam.lr > 0.0) || !(0.0..1.0).contains(&config.adam.beta1) || !(0.0..1.0).contains(&config.adam.beta2) {
+        if config.adam.lr.is_nan() || config.adam.lr <= 0.0 || !(0.0..1.0).contains(&config.adam.beta1) || !(0.0..1.0).contains(&config.adam.beta2) {
             bail!("--lr must be positive and --beta1/--beta2 in [0, 1)");
         }
         let options = TrainOptions { objective, optimizer: a.optimizer.unwrap_or(optimizer), ..TrainOptions::default() };

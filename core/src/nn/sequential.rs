@@ -25,6 +25,8 @@ pub enum LayerSpec {
     Unflatten { c: usize, h: usize, w: usize },
 }
 
+// `Layer::LayerNorm` is the layer's name, not a stutter.
+#[allow(clippy::enum_variant_names)]
 enum Layer {
     Conv(Conv2d),
     ConvTranspose(ConvTranspose2d),

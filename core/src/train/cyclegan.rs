@@ -138,7 +138,7 @@ impl CycleGanTask {
 }
 
 fn mean_score(ctx: &StepContext, a: &Tensor, b: &Tensor) -> candle_core::Result<f64> {
-    let s = |t: &Tensor| -> candle_core::Result<f64> { Ok(ctx.objective.score(t)?.mean_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?) };
+    let s = |t: &Tensor| -> candle_core::Result<f64> { ctx.objective.score(t)?.mean_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>() };
     Ok(0.5 * (s(a)? + s(b)?))
 }
 

@@ -4,5 +4,6 @@ pub mod atomic;
 pub mod image;
 pub mod text;
 pub mod weights;
+pub mod y4m;
 
 pub use atomic::write_atomic;

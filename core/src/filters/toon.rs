@@ -23,7 +23,7 @@ pub struct ToonParams {
 
 impl Default for ToonParams {
     fn default() -> Self {
-        ToonParams { levels: 6, smoothing_passes: 2, range_sigma: 24.0, edge_threshold: 10.0, edge_darkness: 0.85 }
+        ToonParams { levels: 8, smoothing_passes: 2, range_sigma: 24.0, edge_threshold: 10.0, edge_darkness: 0.85 }
     }
 }
 

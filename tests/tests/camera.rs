@@ -2,7 +2,6 @@
 //! the Y4M output decoded back by ganime's own reader (file, stdin -> stdout, a reader that goes away), the
 //! benchmark, clear errors, and the window under Xvfb with a screenshot proving a stylised frame is on screen.
 
-use ganime::filter::Filter;
 use ganime::io::y4m::{Y4mReader, Y4mWriter};
 use ganime_e2e::{p, shared_path};
 use image::RgbImage;
@@ -51,11 +50,17 @@ fn frames_dir() -> Option<PathBuf> {
     shared_path("data/video/talking-head-frames")
 }
 
+/// The shared clip's frame files in order (the folder also holds a README).
+fn frame_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
+    files.sort();
+    files
+}
+
 /// The first `n` frames of the shared clip, decoded.
 fn first_frames(dir: &Path, n: usize) -> Vec<RgbImage> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    files.iter().take(n).map(|f| image::open(f).unwrap().to_rgb8()).collect()
+    frame_files(dir).iter().take(n).map(|f| image::open(f).unwrap().to_rgb8()).collect()
 }
 
 fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
@@ -317,11 +322,7 @@ fn window_under_xvfb_shows_the_stylised_frame() {
         return;
     }
     let xvfb = Xvfb::start().expect("Xvfb did not start");
-    let still = {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&frames).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
-        files[0].clone()
-    };
+    let still = frame_files(&frames)[0].clone();
     let input = image::open(&still).unwrap().to_rgb8();
     let expected = ganime::filters::open("toon").unwrap().apply(&input).unwrap();
     let tmp = tempfile::tempdir().unwrap();

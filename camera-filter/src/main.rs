@@ -18,6 +18,7 @@ use pipeline::{percentiles_ms, Pipeline, PipelineConfig};
 use sink::{FrameWriter, Sent, Y4mOut};
 use slot::Taken;
 use source::{InMemory, Source, SourceSpec};
+use image::RgbImage;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -238,8 +239,10 @@ fn open_filters(specs: &[String]) -> Result<Vec<ConfiguredFilter>> {
     specs.iter().map(|s| open_with_options(s).with_context(|| format!("--filter '{s}'"))).collect()
 }
 
-/// `--benchmark N`: the frames are read (and resized) once, then each filter runs over N of them (the input
-/// repeats if shorter) through the same capture -> filter -> sink threads, offline (no frame dropped).
+/// `--benchmark N`: the frames are read (and resized) once, then each filter runs over them through the same
+/// capture -> filter -> sink threads twice: offline over N frames (every frame, as fast as possible: frames/s and
+/// the filter's own latency), then live for about 3 s, with frames arriving at 80 % of that rate (at most
+/// 30/s, like a camera the filter keeps up with): the capture-to-output latency a viewer sees.
 fn benchmark(args: &Args, specs: &[String], n: u64) -> Result<()> {
     let input = args.input.as_deref().context("--benchmark needs --input (a frame folder, .y4m file, image or 'synthetic')")?;
     let spec = SourceSpec::parse(input)?;
@@ -262,37 +265,57 @@ fn benchmark(args: &Args, specs: &[String], n: u64) -> Result<()> {
         bail!("--input {input} gave no frames");
     }
     let (w, h) = frames[0].dimensions();
-    // Warm-up frames (first-call allocations, lazily built kernels) are run but not measured.
-    let warmup = (frames.len() / 10).clamp(1, 5);
     println!("ganime-camera benchmark: {} frames of {w}x{h} from {}, {} threads", frames.len(), source.describe(), rayon_threads());
-    println!("{:<28} {:>9} {:>10} {:>10} {:>12} {:>12}", "filter", "frames/s", "model p50", "model p95", "latency p50", "latency p95");
+    println!("{:<24} {:>9} {:>10} {:>10} {:>12} {:>12} {:>8}", "filter", "frames/s", "model p50", "model p95", "latency p50", "latency p95", "live fps");
     for spec in specs {
-        let filter = open_filters(std::slice::from_ref(spec))?;
-        let frames = frames.clone();
-        let config = PipelineConfig { live: false, looping: false, resize: None, max_frames: None };
-        let pipeline = Pipeline::start(Box::new(move || Ok(Box::new(InMemory::new(frames, 30.0)) as Box<dyn Source>)), filter, config)?;
-        let (mut model, mut latency, mut seen, mut t0) = (Vec::new(), Vec::new(), 0usize, Instant::now());
-        while let Taken::Item(p) = pipeline.output.take(None) {
-            seen += 1;
-            if seen == warmup {
-                t0 = Instant::now();
-            } else if seen > warmup {
-                model.push(p.model);
-                latency.push(p.captured_at.elapsed());
-            }
-        }
-        pipeline.finish()?;
-        let measured = seen.saturating_sub(warmup);
-        let fps = measured as f64 / t0.elapsed().as_secs_f64();
-        let (m50, m95) = percentiles_ms(&model);
-        let (l50, l95) = percentiles_ms(&latency);
-        println!("{spec:<28} {fps:>9.1} {m50:>8.2}ms {m95:>8.2}ms {l50:>10.2}ms {l95:>10.2}ms");
+        let offline = bench_run(spec, frames.clone(), None)?;
+        let live_fps = (0.8 * offline.fps).min(30.0);
+        let live_frames: Vec<RgbImage> = frames.iter().cycle().take(((3.0 * live_fps) as usize).max(5)).cloned().collect();
+        let live = bench_run(spec, live_frames, Some(live_fps))?;
+        let (m50, m95) = percentiles_ms(&offline.model);
+        let (l50, l95) = percentiles_ms(&live.latency);
+        let fps = offline.fps;
+        println!("{spec:<24} {fps:>9.1} {m50:>8.2}ms {m95:>8.2}ms {l50:>10.2}ms {l95:>10.2}ms {live_fps:>8.1}");
         println!(
-            r#"{{"filter": "{}", "width": {w}, "height": {h}, "frames": {measured}, "fps": {fps:.2}, "model_p50_ms": {m50:.3}, "model_p95_ms": {m95:.3}, "latency_p50_ms": {l50:.3}, "latency_p95_ms": {l95:.3}}}"#,
-            spec.replace('"', "'")
+            r#"{{"filter": "{}", "width": {w}, "height": {h}, "frames": {}, "fps": {fps:.2}, "model_p50_ms": {m50:.3}, "model_p95_ms": {m95:.3}, "live_fps": {live_fps:.2}, "latency_p50_ms": {l50:.3}, "latency_p95_ms": {l95:.3}, "live_dropped": {}}}"#,
+            spec.replace('"', "'"),
+            offline.model.len(),
+            live.dropped
         );
     }
     Ok(())
+}
+
+struct BenchRun {
+    fps: f64,
+    model: Vec<Duration>,
+    latency: Vec<Duration>,
+    dropped: u64,
+}
+
+/// One pipeline run of `spec` over `frames`: offline (`live_fps` None) or live at that rate.
+fn bench_run(spec: &str, frames: Vec<RgbImage>, live_fps: Option<f64>) -> Result<BenchRun> {
+    let filter = open_filters(&[spec.to_string()])?;
+    // Warm-up frames (first-call allocations, lazily built kernels) are run but not measured.
+    let warmup = (frames.len() / 10).clamp(1, 5);
+    let config = PipelineConfig { live: live_fps.is_some(), looping: false, resize: None, max_frames: None };
+    let rate = live_fps.unwrap_or(30.0);
+    let pipeline = Pipeline::start(Box::new(move || Ok(Box::new(InMemory::new(frames, rate)) as Box<dyn Source>)), filter, config)?;
+    let (mut run, mut seen, mut t0) = (BenchRun { fps: 0.0, model: Vec::new(), latency: Vec::new(), dropped: 0 }, 0usize, Instant::now());
+    while let Taken::Item(p) = pipeline.output.take(None) {
+        seen += 1;
+        if seen == warmup {
+            t0 = Instant::now();
+        } else if seen > warmup {
+            run.model.push(p.model);
+            run.latency.push(p.captured_at.elapsed());
+        }
+    }
+    run.fps = run.model.len() as f64 / t0.elapsed().as_secs_f64();
+    let (a, b) = pipeline.dropped();
+    run.dropped = a + b;
+    pipeline.finish()?;
+    Ok(run)
 }
 
 fn rayon_threads() -> usize {

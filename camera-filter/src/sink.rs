@@ -35,7 +35,9 @@ pub enum Sent {
 impl Y4mOut {
     pub fn new(target: &str, fps: f64) -> Result<Self> {
         // Frame rate as a fraction: 30000/1001-style rates stay exact enough at millihertz.
-        let fps = ((fps * 1000.0).round().max(1.0) as u32, 1000);
+        let (num, den) = ((fps * 1000.0).round().max(1.0) as u32, 1000);
+        let gcd = (1..=den).rev().find(|d| num % d == 0 && den % d == 0).unwrap_or(1);
+        let fps = (num / gcd, den / gcd);
         let target = if target == "-" {
             Target::Stdout
         } else {

@@ -146,7 +146,7 @@ impl Display {
 
     /// Acts on the keys pressed since the last update.
     pub fn handle_keys(&mut self, controls: &Controls) -> Result<()> {
-        for key in self.window.get_keys_pressed(KeyRepeat::Yes) {
+        for key in self.window.get_keys_pressed(KeyRepeat::No) {
             match key {
                 Key::Q | Key::Escape => controls.quit(),
                 Key::Right => controls.switch(1),

@@ -312,52 +312,115 @@ fn diff_on_screen(screen: &RgbImage, frame: &RgbImage, scale: u32, at: (u32, u32
     sum / n
 }
 
+/// Takes screenshots until `check(screen)` holds (it returns a description of what it saw), up to 30 s.
+fn wait_for_screen<T>(display: &str, app: &mut Child, check: impl Fn(&RgbImage) -> (Option<T>, String)) -> Result<T, String> {
+    let shot = tempfile::Builder::new().suffix(".png").tempfile().unwrap();
+    let started = Instant::now();
+    let mut last = String::from("no screenshot");
+    while started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(500));
+        if let Some(status) = app.try_wait().unwrap() {
+            let mut err = String::new();
+            app.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return Err(format!("ganime-camera exited ({status:?}) under Xvfb: {err}"));
+        }
+        let ok = Command::new("import").args(["-display", display, "-window", "root", p(shot.path())]).status().unwrap().success();
+        if ok {
+            let (done, seen) = check(&image::open(shot.path()).unwrap().to_rgb8());
+            if let Some(done) = done {
+                return Ok(done);
+            }
+            last = seen;
+        }
+    }
+    Err(format!("timed out; last screenshot: {last}"))
+}
+
+/// The screen shows `frame` (320x240 frames are shown doubled) at `at`, or wherever it matches best, rather than
+/// `other`; returns where.
+fn shows(screen: &RgbImage, frame: &RgbImage, other: &RgbImage, at: Option<(u32, u32)>) -> (Option<(u32, u32)>, String) {
+    let Some(at) = at.or_else(|| locate(screen, frame, 2)) else { return (None, "screen smaller than the window".into()) };
+    let (to_frame, to_other) = (diff_on_screen(screen, frame, 2, at), diff_on_screen(screen, other, 2, at));
+    let ok = to_frame < 3.0 && to_other > 3.0 * to_frame.max(1.0);
+    (ok.then_some(at), format!("at {at:?}: {to_frame:.2} from the expected frame, {to_other:.2} from the other"))
+}
+
+/// A key press the window sees: minifb polls key state once per frame, so the key is held for a few frames.
+fn press(display: &str, key: &str) {
+    for action in ["keydown", "keyup"] {
+        assert!(Command::new("xdotool").args([action, key]).env("DISPLAY", display).status().unwrap().success());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn pngs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+    v.sort();
+    v
+}
+
+/// Waits until `dir` holds `n` PNG snapshots; returns the newest.
+fn wait_for_snapshot(dir: &Path, n: usize) -> RgbImage {
+    let t = Instant::now();
+    while pngs_in(dir).len() < n {
+        assert!(t.elapsed() < Duration::from_secs(10), "snapshot {n} was not saved");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    image::open(pngs_in(dir).last().unwrap()).unwrap().to_rgb8()
+}
+
 #[test]
-fn window_under_xvfb_shows_the_stylised_frame() {
+fn window_under_xvfb_shows_the_stylised_frame_and_obeys_keys() {
     let Some(frames) = frames_dir() else { return };
     let required = std::env::var("GANIME_REQUIRE_SHARED").as_deref() == Ok("1");
-    if !tool_exists("Xvfb") || !tool_exists("import") {
-        assert!(!required, "Xvfb and ImageMagick's import are needed for the window test (GANIME_REQUIRE_SHARED=1)");
-        eprintln!("skipping the window test: Xvfb or ImageMagick (import) is not installed");
+    let missing: Vec<_> = ["Xvfb", "import", "xdotool"].into_iter().filter(|t| !tool_exists(t)).collect();
+    if !missing.is_empty() {
+        assert!(!required, "the window test needs {missing:?} (apt: xvfb imagemagick xdotool; GANIME_REQUIRE_SHARED=1)");
+        eprintln!("skipping the window test: {missing:?} not installed");
         return;
     }
     let xvfb = Xvfb::start().expect("Xvfb did not start");
     let still = frame_files(&frames)[0].clone();
     let input = image::open(&still).unwrap().to_rgb8();
-    let expected = ganime::filters::open("toon").unwrap().apply(&input).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let mut app = camera(&["--input", p(&still), "--loop", "--filter", "toon", "--fps", "10"])
+    let toon = ganime::filters::open("toon").unwrap().apply(&input).unwrap();
+    let snapshots = tempfile::tempdir().unwrap();
+    let mut app = camera(&["--input", p(&still), "--loop", "--filter", "toon", "--filter", "passthrough", "--fps", "10"])
+        .arg("--snapshot-dir")
+        .arg(snapshots.path())
         .env("DISPLAY", &xvfb.1)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let shot = tmp.path().join("screen.png");
-    let started = Instant::now();
-    let mut last = String::new();
-    let shown = loop {
-        std::thread::sleep(Duration::from_millis(700));
-        if let Some(status) = app.try_wait().unwrap() {
-            let mut err = String::new();
-            app.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            panic!("ganime-camera exited ({status:?}) under Xvfb: {err}");
+    let result = (|| -> Result<(), String> {
+        let at = wait_for_screen(&xvfb.1, &mut app, |s| shows(s, &toon, &input, None)).map_err(|e| format!("stylised frame not shown: {e}"))?;
+        // S: a snapshot of the shown frame, without the overlay.
+        press(&xvfb.1, "s");
+        if wait_for_snapshot(snapshots.path(), 1) != toon {
+            return Err("the snapshot is not the stylised frame".into());
         }
-        let ok = Command::new("import").args(["-display", &xvfb.1, "-window", "root", p(&shot)]).status().unwrap().success();
-        if ok {
-            let screen = image::open(&shot).unwrap().to_rgb8();
-            // 320x240 frames are shown at twice the size.
-            if let Some(at) = locate(&screen, &expected, 2) {
-                let (to_styled, to_input) = (diff_on_screen(&screen, &expected, 2, at), diff_on_screen(&screen, &input, 2, at));
-                last = format!("at {at:?}: {to_styled:.2} from the stylised frame, {to_input:.2} from the input");
-                if to_styled < 3.0 && to_input > 3.0 * to_styled.max(1.0) {
-                    break true;
-                }
-            }
+        // Space: split view, the input on the left, the filtered frame on the right.
+        press(&xvfb.1, "space");
+        press(&xvfb.1, "s");
+        let split = wait_for_snapshot(snapshots.path(), 2);
+        let (w, h) = split.dimensions();
+        let left_is_input = (0..h).all(|y| (0..w / 2).all(|x| split.get_pixel(x, y) == input.get_pixel(x, y)));
+        let right_is_toon = (0..h).all(|y| (w / 2 + 2..w).all(|x| split.get_pixel(x, y) == toon.get_pixel(x, y)));
+        if !(left_is_input && right_is_toon) {
+            return Err(format!("split snapshot wrong: left is input {left_is_input}, right is toon {right_is_toon}"));
         }
-        if started.elapsed() > Duration::from_secs(30) {
-            break false;
+        // Right: the next filter (passthrough) - both halves are now the input.
+        press(&xvfb.1, "Right");
+        wait_for_screen(&xvfb.1, &mut app, |s| shows(s, &input, &toon, Some(at))).map_err(|e| format!("Right did not switch to passthrough: {e}"))?;
+        // Q quits cleanly.
+        press(&xvfb.1, "q");
+        match wait_timeout(&mut app, Duration::from_secs(10)) {
+            Some(status) if status.success() => Ok(()),
+            other => Err(format!("Q did not quit cleanly: {other:?}")),
         }
-    };
+    })();
     let _ = app.kill();
     let _ = app.wait();
-    assert!(shown, "no stylised frame on the Xvfb screen after 30 s ({last})");
+    if let Err(e) = result {
+        panic!("{e}");
+    }
 }

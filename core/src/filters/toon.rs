@@ -184,22 +184,26 @@ impl BilateralLut {
         let [o0, o1, o2] = &mut out;
         o0.par_chunks_mut(w).zip(o1.par_chunks_mut(w)).zip(o2.par_chunks_mut(w)).enumerate().for_each(
             |(y, ((r0, r1), r2))| {
+                // The 5 source rows of each channel (clamped at the border: replicate), sliced once per row.
+                let rows: [[&[f32]; 5]; 3] = std::array::from_fn(|k| {
+                    std::array::from_fn(|t| {
+                        let yy = (y as isize + t as isize - Self::R).clamp(0, h as isize - 1) as usize;
+                        &src.c[k][yy * w..][..w]
+                    })
+                });
                 for x in 0..w {
-                    let i = y * w + x;
-                    let centre = [src.c[0][i], src.c[1][i], src.c[2][i]];
+                    let xs: [usize; 5] = std::array::from_fn(|t| (x as isize + t as isize - Self::R).clamp(0, w as isize - 1) as usize);
+                    let centre = [rows[0][2][x], rows[1][2][x], rows[2][2][x]];
                     let (mut acc, mut norm) = ([0f32; 3], 0f32);
-                    for dy in -Self::R..=Self::R {
-                        // Clamp to the border (replicate), so every pixel sees 25 taps.
-                        let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
-                        for dx in -Self::R..=Self::R {
-                            let xx = (x as isize + dx).clamp(0, w as isize - 1) as usize;
-                            let j = yy * w + xx;
-                            let v = [src.c[0][j], src.c[1][j], src.c[2][j]];
+                    for ty in 0..5 {
+                        let (a, b, c) = (rows[0][ty], rows[1][ty], rows[2][ty]);
+                        for (tx, &j) in xs.iter().enumerate() {
+                            let v = [a[j], b[j], c[j]];
                             let d = (v[0] - centre[0]).abs() + (v[1] - centre[1]).abs() + (v[2] - centre[2]).abs();
-                            let wt = self.spatial[((dy + 2) * 5 + dx + 2) as usize] * self.range[(d as usize).min(765)];
-                            for k in 0..3 {
-                                acc[k] += wt * v[k];
-                            }
+                            let wt = self.spatial[ty * 5 + tx] * self.range[(d as usize).min(765)];
+                            acc[0] += wt * v[0];
+                            acc[1] += wt * v[1];
+                            acc[2] += wt * v[2];
                             norm += wt;
                         }
                     }

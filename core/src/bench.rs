@@ -31,7 +31,7 @@ impl BenchResult {
     }
 }
 
-fn time_it(mut step: impl FnMut() -> Result<()>, seconds: f64, min_runs: usize) -> Result<(f64, usize, usize)> {
+pub(crate) fn time_it(mut step: impl FnMut() -> Result<()>, seconds: f64, min_runs: usize) -> Result<(f64, usize, usize)> {
     let t0 = Instant::now();
     let mut warmup = 0;
     while warmup < 2 || t0.elapsed().as_secs_f64() < (3.0f64).min(0.15 * seconds) {
@@ -96,7 +96,8 @@ pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Re
                 min_runs,
             )?
         }
-        other => bail!("unknown workload `{other}`; known: {}", WORKLOADS.join(", ")),
+        anime if crate::bench_anime::WORKLOADS.contains(&anime) => return crate::bench_anime::run(anime, seconds, min_runs, device),
+        other => bail!("unknown workload `{other}`; known: {}, {}", WORKLOADS.join(", "), crate::bench_anime::WORKLOADS.join(", ")),
     };
     Ok(BenchResult { workload: workload.into(), unit: "images/s", value: batch as f64 / median, median_ms: median * 1e3, runs, warmup_runs: warmup })
 }

@@ -1,6 +1,7 @@
 //! ganime: GAN image generation, style transfer and anime stylisation on Candle.
 
 pub mod bench;
+pub mod bench_anime;
 pub mod cli;
 pub mod data;
 pub mod device;
@@ -8,6 +9,7 @@ pub mod filter;
 pub mod filters;
 pub mod generate;
 pub mod io;
+pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod train;

@@ -128,8 +128,13 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         eprintln!("wrote {} images to {} ({})", images.len(), dir.display(), g.describe());
     }
     if let Some(out) = &a.out {
-        let cols = a.columns.unwrap_or_else(|| (images.len() as f64).sqrt().ceil() as usize);
-        save_image(&grid(&images, cols, 2)?, out)?;
+        // A single image is saved as it is (no grid border), so it can be compared with a sheet's cell.
+        if let [only] = images.as_slice() {
+            save_image(only, out)?;
+        } else {
+            let cols = a.columns.unwrap_or_else(|| (images.len() as f64).sqrt().ceil() as usize);
+            save_image(&grid(&images, cols, 2)?, out)?;
+        }
         eprintln!("wrote {} ({} images, {})", out.display(), images.len(), g.describe());
     }
     Ok(())

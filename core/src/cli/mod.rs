@@ -1,5 +1,7 @@
 //! The `ganime` command line: thin wrappers over the library.
 
+mod anime;
+mod eval;
 mod generate;
 mod sheet;
 mod train;
@@ -28,8 +30,12 @@ enum Command {
     /// TL-GAN attribute control: train the attribute classifier, fit latent axes.
     #[command(subcommand)]
     Attributes(sheet::AttributesCommand),
+    /// Quality metrics: Fréchet/kernel distance, precision/recall and mode collapse, real vs generated.
+    Eval(eval::EvalArgs),
     /// Export a checkpoint's generator as a small model file (e.g. f16).
     Export(generate::ExportArgs),
+    /// Translate images with a trained CycleGAN (checkpoint, run folder or reference `latest_net_G_A.pth`).
+    Translate(anime::TranslateArgs),
     /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
     Bench(BenchArgs),
 }
@@ -53,8 +59,10 @@ pub fn run() -> Result<()> {
         Command::Generate(args) => generate::generate(args),
         Command::Interpolate(args) => generate::interpolate(args),
         Command::Export(args) => generate::export(args),
+        Command::Eval(args) => eval::eval(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => sheet::attributes(cmd),
+        Command::Translate(args) => anime::translate(args),
         Command::Bench(a) => {
             let device = crate::device::parse_device(&a.device)?;
             println!("{}", crate::bench::run(&a.workload, a.seconds, a.min_runs, &device)?.json());

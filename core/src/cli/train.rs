@@ -1,15 +1,19 @@
 use crate::data::{Fit, ImageSpec};
 use crate::device::parse_device;
 use crate::models::dcgan::{DcganConfig, Preset};
-use crate::train::{dcgan::train_dcgan, AdamParams, LabelPolicy, TrainConfig};
+use crate::train::{compare::recommended, dcgan::train_dcgan, AdamParams, LabelPolicy, ObjectiveSpec, OptimizerKind, TrainConfig, TrainOptions};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum TrainCommand {
-    /// DCGAN (Radford et al.) with the BCE objective.
+    /// DCGAN (Radford et al.) with the BCE, LSGAN, WGAN or WGAN-GP objective.
     Dcgan(DcganArgs),
+    /// CycleGAN (Zhu et al.): unpaired translation between image folders A and B.
+    Cyclegan(super::anime::CycleganArgs),
+    /// Short DCGAN runs with several objectives on the same data: side-by-side sample grids and loss plots.
+    Compare(super::anime::CompareArgs),
 }
 
 #[derive(Args)]
@@ -45,12 +49,30 @@ pub struct DcganArgs {
     /// Total steps to reach (with --resume: the new total).
     #[arg(long)]
     steps: Option<u64>,
-    #[arg(long, default_value_t = 2e-4)]
-    lr: f64,
-    #[arg(long, default_value_t = 0.5)]
-    beta1: f64,
-    #[arg(long, default_value_t = 0.999)]
-    beta2: f64,
+    /// bce, lsgan, wgan (weight clipping, RMSProp 5e-5) or wgan-gp (gradient penalty, Adam 1e-4 betas 0.5/0.9).
+    #[arg(long, default_value = "bce")]
+    objective: String,
+    /// Critic updates per generator update (wgan, wgan-gp; default 5).
+    #[arg(long)]
+    n_critic: Option<usize>,
+    /// WGAN weight clipping bound (default 0.01).
+    #[arg(long)]
+    clip: Option<f64>,
+    /// WGAN-GP penalty weight λ (default 10).
+    #[arg(long)]
+    gp_lambda: Option<f64>,
+    /// Optimiser (default: rmsprop for wgan, adam otherwise).
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    /// Learning rate (default: 2e-4; 5e-5 for wgan, 1e-4 for wgan-gp).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Adam beta1 (default 0.5).
+    #[arg(long)]
+    beta1: Option<f64>,
+    /// Adam beta2 (default 0.999; 0.9 for wgan-gp).
+    #[arg(long)]
+    beta2: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// One-sided label smoothing: real targets become 1 - this.
@@ -77,6 +99,13 @@ pub struct DcganArgs {
     checkpoint_every: u64,
     #[arg(long, default_value_t = 10)]
     log_every: u64,
+    /// Every N steps, measure the Fréchet and kernel distance of fixed samples to the training images
+    /// (metrics.csv, metrics.png).
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Images per set for --eval-every.
+    #[arg(long, default_value_t = 256)]
+    eval_count: usize,
     #[arg(long, default_value = "cpu")]
     device: String,
     /// No progress bar.
@@ -84,11 +113,31 @@ pub struct DcganArgs {
     quiet: bool,
 }
 
+/// `--objective` and its parameters.
+pub fn parse_objective(name: &str, n_critic: Option<usize>, clip: Option<f64>, gp_lambda: Option<f64>) -> Result<ObjectiveSpec> {
+    let spec = ObjectiveSpec::parse(name)?;
+    Ok(match spec {
+        ObjectiveSpec::Wgan { clip: c, n_critic: n } => ObjectiveSpec::Wgan { clip: clip.unwrap_or(c), n_critic: n_critic.unwrap_or(n) },
+        ObjectiveSpec::WganGp { lambda, n_critic: n } => ObjectiveSpec::WganGp { lambda: gp_lambda.unwrap_or(lambda), n_critic: n_critic.unwrap_or(n) },
+        other => {
+            if n_critic.is_some() || clip.is_some() || gp_lambda.is_some() {
+                bail!("--n-critic, --clip and --gp-lambda only apply to --objective wgan / wgan-gp");
+            }
+            other
+        }
+    })
+}
+
 pub fn run(cmd: TrainCommand) -> Result<()> {
-    let TrainCommand::Dcgan(a) = cmd;
+    let a = match cmd {
+        TrainCommand::Dcgan(a) => a,
+        TrainCommand::Cyclegan(a) => return super::anime::train_cyclegan_cmd(a),
+        TrainCommand::Compare(a) => return super::anime::compare_cmd(a),
+    };
     let device = parse_device(&a.device)?;
+    let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
     let summary = if let Some(dir) = &a.resume {
-        train_dcgan(None, dir, a.steps, &device, a.quiet)?
+        train_dcgan(None, dir, a.steps, &device, a.quiet, eval)?
     } else {
         let (Some(data), Some(out)) = (a.data.clone(), a.out.clone()) else { bail!("--data and --out are required") };
         let base = DcganConfig::preset(a.preset);
@@ -103,13 +152,14 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         };
         model.validate()?;
         let steps = a.steps.unwrap_or(1000);
+        let objective = parse_objective(&a.objective, a.n_critic, a.clip, a.gp_lambda)?;
         let config = TrainConfig {
             data,
             image: ImageSpec { size: model.image_size, channels: model.channels, fit: if a.pad { Fit::Pad } else { Fit::CenterCrop } },
             batch_size: a.batch_size,
             steps,
             seed: a.seed,
-            adam: AdamParams { lr: a.lr, beta1: a.beta1, beta2: a.beta2, ..AdamParams::default() },
+            adam: AdamParams::default(),
             labels: LabelPolicy {
                 smoothing: a.label_smoothing,
                 flip_probability: a.label_flip,
@@ -124,7 +174,16 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         if !(0.0..1.0).contains(&config.labels.smoothing) || !(0.0..=1.0).contains(&config.labels.flip_probability) {
             bail!("--label-smoothing must be in [0, 1) and --label-flip in [0, 1]");
         }
-        train_dcgan(Some((model, config)), &out, None, &device, a.quiet)?
+        // The objective's recommended optimiser settings, then whatever was given explicitly.
+        let (mut config, optimizer) = recommended(objective, &config);
+        config.adam.lr = a.lr.unwrap_or(config.adam.lr);
+        config.adam.beta1 = a.beta1.unwrap_or(config.adam.beta1);
+        config.adam.beta2 = a.beta2.unwrap_or(config.adam.beta2);
+        if !(config.adam.lr > 0.0) || !(0.0..1.0).contains(&config.adam.beta1) || !(0.0..1.0).contains(&config.adam.beta2) {
+            bail!("--lr must be positive and --beta1/--beta2 in [0, 1)");
+        }
+        let options = TrainOptions { objective, optimizer: a.optimizer.unwrap_or(optimizer), ..TrainOptions::default() };
+        train_dcgan(Some((model, config, options)), &out, None, &device, a.quiet, eval)?
     };
     eprintln!(
         "done: {} steps, {} epochs, {:.1} s{}; checkpoint {}",

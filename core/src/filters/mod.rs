@@ -4,6 +4,7 @@
 //!
 //! A spec is `NAME` for a built-in filter, or `KIND:PATH` for a model file (`KIND` names the architecture).
 
+pub mod anime;
 mod options;
 mod passthrough;
 mod resolution;
@@ -26,16 +27,16 @@ pub fn builtin_names() -> Vec<&'static str> {
 
 /// Model kinds `open` accepts as `KIND:PATH`.
 pub fn model_kinds() -> Vec<&'static str> {
-    vec![]
+    vec!["animegan", "cyclegan"]
 }
 
 /// Opens the filter a spec names; an unknown name or kind is an error that lists the known ones.
 pub fn open(spec: &str) -> Result<Box<dyn Filter>> {
     let spec = spec.trim();
     if let Some((kind, path)) = spec.split_once(':') {
-        let _path = std::path::Path::new(path);
-        #[allow(clippy::match_single_binding)]
         match kind {
+            "animegan" => return anime::open_animegan(path),
+            "cyclegan" => return anime::open_cyclegan(path),
             // Learned filters register their `KIND:PATH` arm here.
             _ => bail!("unknown filter kind '{kind}' in '{spec}'; known kinds: {}", list(&model_kinds())),
         }

@@ -41,6 +41,10 @@ pub struct SheetSpec {
 pub struct CellRecord {
     pub caption: String,
     pub recipe: String,
+    /// Where the cell's picture is on the page (top-left corner, side in pixels).
+    pub x: u32,
+    pub y: u32,
+    pub size: u32,
 }
 
 const MARGIN: u32 = 32;
@@ -163,7 +167,7 @@ pub fn render(g: &dyn Generator, spec: &SheetSpec, classifier: Option<&Attribute
             if let Some(a) = &attrs[k] {
                 draw_text_centered(&mut page, a, x as i32, spec.cell, cy + (CAPTION * 1.3) as i32, CAPTION * 0.85, grey);
             }
-            records.push(CellRecord { caption: cell.caption.clone(), recipe: cell.recipe.clone() });
+            records.push(CellRecord { caption: cell.caption.clone(), recipe: cell.recipe.clone(), x, y, size: spec.cell });
             k += 1;
         }
         y += spec.cell + caption_h + GAP;

@@ -104,6 +104,15 @@ impl AttributeClassifier {
         self.heads.iter().map(|h| h.forward(&f)).collect()
     }
 
+    /// The trunk's last feature map averaged over its 4×4 positions: `[N, channels]` (inference mode), a compact
+    /// image embedding for the quality metrics.
+    pub fn embedding(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+        let flat = self.trunk.forward(&self.prepare(images)?, Mode::Eval)?;
+        let n = flat.dim(0)?;
+        let c = flat.dim(1)? / 16;
+        flat.reshape((n, c, 16))?.mean(2)
+    }
+
     /// Softmax probabilities per attribute, inference mode.
     pub fn probabilities(&self, images: &Tensor) -> candle_core::Result<Vec<Tensor>> {
         self.forward(images, Mode::Eval)?.iter().map(|l| candle_nn::ops::softmax(l, 1)).collect()

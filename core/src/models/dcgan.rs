@@ -247,6 +247,21 @@ impl Discriminator {
         Ok(Self { config: config.clone(), vars, main })
     }
 
+    /// The discriminator with layer norm in place of BatchNorm: a WGAN-GP critic, whose penalty needs each
+    /// sample's output to depend on that sample alone (Gulrajani et al. §4).
+    pub fn new_critic(config: &DcganConfig, seed: u64, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let layers: Vec<LayerSpec> = config
+            .discriminator_layers()
+            .into_iter()
+            .map(|l| if let LayerSpec::BatchNorm(c) = l { LayerSpec::LayerNorm(c) } else { l })
+            .collect();
+        let vars = VarMap::new();
+        let vb = seeded_var_builder(&vars, seed, DType::F32, device);
+        let main = Sequential::new(&layers, Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
+        Ok(Self { config: config.clone(), vars, main })
+    }
+
     pub fn from_tensors(config: &DcganConfig, tensors: &HashMap<String, Tensor>, prefix: &str, source: &str, device: &Device) -> Result<Self> {
         let d = Self::new(config, 0, device)?;
         load_varmap(&d.vars, tensors, prefix, source)?;

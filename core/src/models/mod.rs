@@ -5,3 +5,5 @@ pub mod attribute_classifier;
 pub mod dcgan;
 
 pub use dcgan::{DcganConfig, Discriminator, Generator as DcganGenerator, Preset};
+pub mod animegan;
+pub mod cyclegan;

@@ -1,8 +1,11 @@
 //! Building blocks Candle lacks or gets wrong (see `../shared/CANDLE-NOTES.md`), each in one place and each
 //! with a finite-difference gradient test in f64.
 
+pub mod bilinear;
 pub mod conv;
+pub mod depthwise;
 pub mod init;
+pub mod layer_norm;
 pub mod loss;
 pub mod norm;
 pub mod pad;

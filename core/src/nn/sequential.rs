@@ -15,6 +15,8 @@ pub enum LayerSpec {
     ConvTranspose { c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, out_pad: usize, bias: bool },
     Linear { d_in: usize, d_out: usize, bias: bool },
     BatchNorm(usize),
+    /// GroupNorm(1, C): per-sample layer norm (a WGAN-GP critic's replacement for BatchNorm).
+    LayerNorm(usize),
     Relu,
     LeakyRelu(f64),
     Tanh,
@@ -28,6 +30,7 @@ enum Layer {
     ConvTranspose(ConvTranspose2d),
     Linear(Linear),
     BatchNorm(BatchNorm),
+    LayerNorm(super::layer_norm::LayerNorm2d),
     Relu,
     LeakyRelu(f64),
     Tanh,
@@ -70,6 +73,7 @@ impl Sequential {
                         Layer::Linear(Linear::new(w, b))
                     }
                     LayerSpec::BatchNorm(c) => Layer::BatchNorm(batch_norm2d(c, vb)?),
+                    LayerSpec::LayerNorm(c) => Layer::LayerNorm(super::layer_norm::LayerNorm2d::new(c, 1e-5, vb)?),
                     LayerSpec::Relu => Layer::Relu,
                     LayerSpec::LeakyRelu(slope) => Layer::LeakyRelu(slope),
                     LayerSpec::Tanh => Layer::Tanh,
@@ -91,6 +95,7 @@ impl Sequential {
                 Layer::ConvTranspose(c) => c.forward(&x)?,
                 Layer::Linear(l) => l.forward(&x)?,
                 Layer::BatchNorm(bn) => bn.forward_t(&x, train)?,
+                Layer::LayerNorm(ln) => ln.forward(&x)?,
                 Layer::Relu => x.relu()?,
                 Layer::LeakyRelu(slope) => candle_nn::ops::leaky_relu(&x, *slope)?,
                 Layer::Tanh => x.tanh()?,

@@ -64,6 +64,9 @@ impl Adam {
         let (c1, c2) = (1.0 - p.beta1.powi(t), 1.0 - p.beta2.powi(t));
         for s in &mut self.slots {
             let Some(g) = grads.get(&s.var) else { continue };
+            // Detached: with second-order gradients on (WGAN-GP) a gradient carries its graph, which the
+            // moments would otherwise keep alive from step to step.
+            let g = &g.detach();
             s.m = ((&s.m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
             s.v = ((&s.v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
             let denom = ((&s.v / c2)?.sqrt()? + p.eps)?;

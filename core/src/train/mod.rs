@@ -3,16 +3,22 @@
 //! progress bar and the NaN stop.
 
 pub mod adam;
+pub mod cyclegan;
 pub mod checkpoint;
+pub mod compare;
 pub mod dcgan;
 pub mod log;
+pub mod monitor;
 pub mod objective;
+pub mod optimizer;
 pub mod task;
 pub mod trainer;
 
 pub use adam::{Adam, AdamParams};
 pub use checkpoint::Checkpoint;
 pub use dcgan::DcganTask;
-pub use objective::{Bce, Objective, Targets};
+pub use objective::{Bce, Lsgan, Objective, ObjectiveSpec, Targets, Wgan};
+pub use optimizer::{LrSchedule, OptimizerKind};
 pub use task::{GanTask, LabelPolicy, StepContext, StepStats};
-pub use trainer::{TrainConfig, TrainSummary, Trainer};
+pub use monitor::Monitor;
+pub use trainer::{TrainConfig, TrainOptions, TrainSummary, Trainer};

@@ -88,10 +88,27 @@ pub struct StepStats {
 pub trait GanTask {
     /// The optimiser groups, by name ("G", "D"): also the networks a checkpoint stores.
     fn groups(&self) -> Vec<(&'static str, &VarMap)>;
-    /// D's loss on a batch of real images; fills `real_score`/`fake_score`.
-    fn d_loss(&mut self, real: &Tensor, ctx: &mut StepContext, stats: &mut StepStats) -> Result<Tensor>;
+    /// The groups updated in the critic phase (the others are updated in the generator phase).
+    fn critic_groups(&self) -> Vec<&'static str> {
+        vec!["D"]
+    }
+    /// D's loss on one batch of real images per data stream (`real[0]` for single-stream tasks); fills
+    /// `real_score`/`fake_score`. Called `objective.critic_steps()` times per step, with fresh batches.
+    fn d_loss(&mut self, real: &[Tensor], ctx: &mut StepContext, stats: &mut StepStats) -> Result<Tensor>;
     /// G's loss (after D's update).
     fn g_loss(&mut self, ctx: &mut StepContext, stats: &mut StepStats) -> Result<Tensor>;
     /// Images for the progress grid (a fixed set of inputs, eval mode), `[N, C, H, W]` in [-1, 1].
     fn samples(&self) -> Result<Tensor>;
+    /// Images per grid row (default: a square grid).
+    fn sample_columns(&self) -> Option<usize> {
+        None
+    }
+    /// State beyond the networks that a checkpoint must keep for an exact resume (e.g. an image pool).
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    /// Restores [`Self::state_tensors`] (keys prefixed `task.` in `tensors`).
+    fn load_state(&mut self, _tensors: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+        Ok(())
+    }
 }

@@ -1,6 +1,8 @@
 //! The training loop shared by every GAN task.
 
-use super::adam::{Adam, AdamParams};
+use super::adam::AdamParams;
+use super::objective::ObjectiveSpec;
+use super::optimizer::{LrSchedule, Optimizer, OptimizerKind};
 use super::checkpoint::{self, Checkpoint, Header};
 use super::log::{LogRow, TrainLog};
 use super::objective::Objective;
@@ -35,6 +37,22 @@ pub struct TrainConfig {
     pub log_every: u64,
 }
 
+/// Options beyond [`TrainConfig`] that not every task uses: the objective, the optimiser kind, a learning-rate
+/// schedule and further data streams (CycleGAN's domain B). Stored in the checkpoint; older checkpoints
+/// without it read as the defaults (BCE, Adam, constant rate, one stream).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    #[serde(default)]
+    pub objective: ObjectiveSpec,
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    #[serde(default)]
+    pub schedule: Option<LrSchedule>,
+    /// Data streams after `TrainConfig::data`, each batched like it (same size, seed offset by its index).
+    #[serde(default)]
+    pub extra_data: Vec<PathBuf>,
+}
+
 /// Where a run stands; saved in the checkpoint header.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct RunState {
@@ -46,6 +64,12 @@ struct RunState {
     rng: ChaCha8Rng,
     adam_steps: HashMap<String, u64>,
     seconds: f64,
+    #[serde(default)]
+    options: TrainOptions,
+    /// (epoch, batch) of the next batch of every data stream; empty in single-stream checkpoints, where
+    /// `epoch`/`batch` say it.
+    #[serde(default)]
+    positions: Vec<(usize, usize)>,
 }
 
 #[derive(Debug)]
@@ -63,10 +87,11 @@ pub struct Trainer<T: GanTask> {
     kind: String,
     model: serde_json::Value,
     state: RunState,
-    optimisers: Vec<(&'static str, Adam)>,
+    optimisers: Vec<(&'static str, Optimizer)>,
     out: PathBuf,
     device: Device,
     quiet: bool,
+    monitor: Option<super::Monitor<T>>,
 }
 
 impl<T: GanTask> Trainer<T> {
@@ -78,7 +103,7 @@ impl<T: GanTask> Trainer<T> {
         if config.batch_size == 0 || config.steps == 0 {
             bail!("--batch-size and --steps must be positive");
         }
-        let optimisers = task.groups().into_iter().map(|(n, v)| Ok((n, Adam::new(v, config.adam)?))).collect::<Result<Vec<_>>>()?;
+        let optimisers = build_optimisers(&task, OptimizerKind::Adam, config.adam)?;
         let state = RunState {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
@@ -88,8 +113,31 @@ impl<T: GanTask> Trainer<T> {
             batch: 0,
             adam_steps: HashMap::new(),
             seconds: 0.0,
+            options: TrainOptions { objective: ObjectiveSpec::parse(objective.name()).unwrap_or_default(), ..TrainOptions::default() },
+            positions: Vec::new(),
         };
-        Ok(Self { task, objective, kind: kind.into(), model, state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false })
+        Ok(Self { task, objective, kind: kind.into(), model, state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false, monitor: None })
+    }
+
+    /// Sets the objective, optimiser kind, schedule and extra data streams of a new run (before it starts).
+    pub fn with_options(mut self, options: TrainOptions) -> Result<Self> {
+        if self.state.step > 0 {
+            bail!("options can only be set before a run starts");
+        }
+        self.objective = options.objective.build();
+        self.state.objective = self.objective.name().to_string();
+        self.optimisers = build_optimisers(&self.task, options.optimizer, self.state.config.adam)?;
+        self.state.options = options;
+        Ok(self)
+    }
+
+    pub fn options(&self) -> &TrainOptions {
+        &self.state.options
+    }
+
+    /// The objective a checkpoint was trained with (BCE for checkpoints that predate the choice).
+    pub fn checkpoint_objective(ckpt: &Checkpoint) -> Result<Box<dyn Objective>> {
+        Ok(checkpoint_options(ckpt)?.objective.build())
     }
 
     /// Restores weights, optimiser moments, step, data position and RNG from `ckpt` into a task built from the
@@ -102,13 +150,15 @@ impl<T: GanTask> Trainer<T> {
         }
         let source = ckpt.path.display().to_string();
         let mut optimisers = Vec::new();
+        let mut task = task;
+        task.load_state(&ckpt.tensors).with_context(|| format!("{source}: cannot restore the task's state"))?;
         for (name, vars) in task.groups() {
             crate::io::weights::load_varmap(vars, &ckpt.tensors, &format!("{name}."), &source)?;
-            let mut opt = Adam::new(vars, state.config.adam)?;
+            let mut opt = Optimizer::new(state.options.optimizer, vars, state.config.adam)?;
             opt.load_state(&ckpt.tensors, &format!("opt.{name}."), state.adam_steps.get(name).copied().unwrap_or(0))?;
             optimisers.push((name, opt));
         }
-        Ok(Self { task, objective, kind: ckpt.header.kind.clone(), model: ckpt.header.model.clone(), state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false })
+        Ok(Self { task, objective, kind: ckpt.header.kind.clone(), model: ckpt.header.model.clone(), state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false, monitor: None })
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -125,6 +175,12 @@ impl<T: GanTask> Trainer<T> {
         self
     }
 
+    /// Measures quality every `monitor.every` steps (and at the end) into `metrics.csv` / `metrics.png`.
+    pub fn with_monitor(mut self, monitor: super::Monitor<T>) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
     pub fn step(&self) -> u64 {
         self.state.step
     }
@@ -135,15 +191,16 @@ impl<T: GanTask> Trainer<T> {
 
     pub fn save_checkpoint(&self) -> Result<()> {
         let mut state = self.state.clone();
-        state.adam_steps = self.optimisers.iter().map(|(n, o)| (n.to_string(), o.steps)).collect();
+        state.adam_steps = self.optimisers.iter().map(|(n, o)| (n.to_string(), o.steps())).collect();
         let header = Header { kind: self.kind.clone(), model: self.model.clone(), state: Some(serde_json::to_value(&state)?), note: None };
-        let extra = self.optimisers.iter().flat_map(|(n, o)| o.state_tensors(&format!("opt.{n}."))).collect();
+        let mut extra: Vec<(String, Tensor)> = self.optimisers.iter().flat_map(|(n, o)| o.state_tensors(&format!("opt.{n}."))).collect();
+        extra.extend(self.task.state_tensors().into_iter().map(|(k, t)| (format!("task.{k}"), t)));
         Checkpoint::write(&self.checkpoint_path(), &header, &self.task.groups(), extra, DType::F32)
     }
 
     fn save_samples(&self) -> Result<PathBuf> {
         let images = tensor_to_images(&self.task.samples()?)?;
-        let cols = (images.len() as f64).sqrt().ceil() as usize;
+        let cols = self.task.sample_columns().unwrap_or((images.len() as f64).sqrt().ceil() as usize);
         let path = self.out.join("samples").join(format!("step_{:07}.png", self.state.step));
         save_image(&grid(&images, cols, 2)?, &path)?;
         Ok(path)
@@ -151,58 +208,122 @@ impl<T: GanTask> Trainer<T> {
 
     /// Trains until `config.steps`, checkpointing every `checkpoint_every` steps and at the end.
     pub fn run(&mut self, dataset: Arc<dyn Dataset>) -> Result<TrainSummary> {
+        self.run_streams(vec![dataset])
+    }
+
+    /// [`Self::run`] over several data streams (the task's `d_loss` gets one batch of each per critic step).
+    pub fn run_streams(&mut self, datasets: Vec<Arc<dyn Dataset>>) -> Result<TrainSummary> {
         let cfg = self.state.config.clone();
         std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create output folder {}", self.out.display()))?;
         let resume_step = (self.state.step > 0).then_some(self.state.step);
         let mut log = TrainLog::open(&self.out.join("log.csv"), resume_step)?;
-        let loader_cfg = LoaderConfig { batch_size: cfg.batch_size, seed: cfg.seed, flip: cfg.flip, prefetch: 4 };
-        let mut loader = Loader::start(dataset, cfg.image, loader_cfg, self.state.epoch, self.state.batch)?;
+        let mut metrics = match &self.monitor {
+            Some(m) => Some(super::monitor::MetricsLog::open(&self.out.join("metrics.csv"), &m.names, resume_step)?),
+            None => None,
+        };
+        if self.state.positions.len() != datasets.len() {
+            self.state.positions = vec![(self.state.epoch, self.state.batch); datasets.len()];
+        }
+        let mut loaders = datasets
+            .into_iter()
+            .enumerate()
+            .map(|(i, dataset)| {
+                // Each stream its own order, so A and B are not shuffled in lockstep.
+                let loader_cfg = LoaderConfig { batch_size: cfg.batch_size, seed: cfg.seed.wrapping_add(i as u64), flip: cfg.flip, prefetch: 4 };
+                let (epoch, batch) = self.state.positions[i];
+                Loader::start(dataset, cfg.image, loader_cfg, epoch, batch)
+            })
+            .collect::<Result<Vec<_>>>()?;
         let bar = self.progress_bar(cfg.steps);
         let started = Instant::now();
         let seconds_before = self.state.seconds;
         while self.state.step < cfg.steps {
-            let batch = loader.next_batch()?;
-            let real = batch.to_tensor(&cfg.image, &self.device)?;
-            let stats = self.train_step(&real).with_context(|| {
+            let mut reals = Vec::new();
+            let mut epoch = 0;
+            let mut next_positions = self.state.positions.clone();
+            for _ in 0..self.objective.critic_steps() {
+                let mut batches = Vec::with_capacity(loaders.len());
+                for (i, loader) in loaders.iter_mut().enumerate() {
+                    let batch = loader.next_batch()?;
+                    batches.push(batch.to_tensor(&cfg.image, &self.device)?);
+                    // Position of the *next* batch, for resume.
+                    next_positions[i] = (batch.epoch + (batch.index + 1) / batch.batches_per_epoch, (batch.index + 1) % batch.batches_per_epoch);
+                    if i == 0 {
+                        epoch = batch.epoch;
+                    }
+                }
+                reals.push(batches);
+            }
+            let stats = self.train_step_streams(&reals).with_context(|| {
                 format!("training stopped at step {}; the last good checkpoint is {}", self.state.step + 1, self.checkpoint_path().display())
             })?;
-            // Position of the *next* batch, for resume.
-            self.state.epoch = batch.epoch + (batch.index + 1) / batch.batches_per_epoch;
-            self.state.batch = (batch.index + 1) % batch.batches_per_epoch;
+            self.state.positions = next_positions;
+            (self.state.epoch, self.state.batch) = self.state.positions[0];
             self.state.step += 1;
             self.state.seconds = seconds_before + started.elapsed().as_secs_f64();
             let step = self.state.step;
             let last = step == cfg.steps;
             if step % cfg.log_every.max(1) == 0 || last {
-                log.append(LogRow { step, epoch: batch.epoch, d_loss: stats.d_loss, g_loss: stats.g_loss, d_real: stats.real_score, d_fake: stats.fake_score, seconds: self.state.seconds })?;
+                log.append(LogRow { step, epoch, d_loss: stats.d_loss, g_loss: stats.g_loss, d_real: stats.real_score, d_fake: stats.fake_score, seconds: self.state.seconds })?;
             }
             if step % cfg.sample_every.max(1) == 0 || last {
                 self.save_samples()?;
                 log.plot(&self.out)?;
             }
+            if let (Some(m), Some(metrics)) = (self.monitor.as_mut(), metrics.as_mut()) {
+                if step % m.every == 0 || last {
+                    let values = (m.measure)(&self.task).with_context(|| format!("measuring quality at step {step}"))?;
+                    metrics.append(step, values, &self.out)?;
+                }
+            }
             if step % cfg.checkpoint_every.max(1) == 0 || last {
                 self.save_checkpoint()?;
             }
             bar.set_position(step);
-            bar.set_message(format!("epoch {} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}", batch.epoch, stats.d_loss, stats.g_loss, stats.real_score, stats.fake_score));
+            bar.set_message(format!("epoch {} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}", epoch, stats.d_loss, stats.g_loss, stats.real_score, stats.fake_score));
         }
         bar.finish();
-        Ok(TrainSummary { steps: self.state.step, epochs: self.state.epoch, skipped_files: loader.skipped(), seconds: self.state.seconds, checkpoint: self.checkpoint_path() })
+        Ok(TrainSummary { steps: self.state.step, epochs: self.state.epoch, skipped_files: loaders.iter().map(Loader::skipped).sum(), seconds: self.state.seconds, checkpoint: self.checkpoint_path() })
     }
 
-    /// One D update then one G update. A non-finite loss aborts before any weight changes.
+    /// One D update then one G update on a single data stream. A non-finite loss aborts before any weight
+    /// changes.
     pub fn train_step(&mut self, real: &Tensor) -> Result<StepStats> {
+        let reals = vec![vec![real.clone()]; self.objective.critic_steps()];
+        self.train_step_streams(&reals)
+    }
+
+    /// `reals[k]` holds one batch per data stream for critic update k; then one update of the generators.
+    pub fn train_step_streams(&mut self, reals: &[Vec<Tensor>]) -> Result<StepStats> {
+        if let Some(schedule) = self.state.options.schedule {
+            let lr = self.state.config.adam.lr * schedule.factor(self.state.step);
+            self.optimisers.iter_mut().for_each(|(_, o)| o.set_lr(lr));
+        }
+        let critics = self.task.critic_groups();
         let mut stats = StepStats::default();
         let mut ctx = StepContext { objective: self.objective.as_ref(), labels: &self.state.config.labels, rng: &mut self.state.rng, step: self.state.step, device: &self.device };
-        let d_loss = self.task.d_loss(real, &mut ctx, &mut stats)?;
-        stats.d_loss = finite(&d_loss, "discriminator")?;
-        let grads = d_loss.backward()?;
-        step_group(&mut self.optimisers, "D", &grads)?;
-        drop(grads);
+        for batches in reals {
+            let d_loss = self.task.d_loss(batches, &mut ctx, &mut stats)?;
+            stats.d_loss = finite(&d_loss, "discriminator")?;
+            let grads = d_loss.backward()?;
+            for (name, opt) in self.optimisers.iter_mut().filter(|(n, _)| critics.contains(n)) {
+                opt.step(&grads).with_context(|| format!("updating {name}"))?;
+            }
+            drop(grads);
+            if let Some(c) = ctx.objective.weight_clip() {
+                for (name, vars) in self.task.groups().into_iter().filter(|(n, _)| critics.contains(n)) {
+                    for var in vars.all_vars() {
+                        var.set(&var.as_tensor().clamp(-c, c)?).with_context(|| format!("clipping {name}"))?;
+                    }
+                }
+            }
+        }
         let g_loss = self.task.g_loss(&mut ctx, &mut stats)?;
         stats.g_loss = finite(&g_loss, "generator")?;
         let grads = g_loss.backward()?;
-        step_group(&mut self.optimisers, "G", &grads)?;
+        for (name, opt) in self.optimisers.iter_mut().filter(|(n, _)| !critics.contains(n)) {
+            opt.step(&grads).with_context(|| format!("updating {name}"))?;
+        }
         Ok(stats)
     }
 
@@ -228,9 +349,17 @@ fn finite(loss: &Tensor, which: &str) -> Result<f64> {
     Ok(v)
 }
 
-fn step_group(optimisers: &mut [(&'static str, Adam)], name: &str, grads: &candle_core::backprop::GradStore) -> Result<()> {
-    let (_, opt) = optimisers.iter_mut().find(|(n, _)| *n == name).with_context(|| format!("task has no {name} group"))?;
-    opt.step(grads)
+fn build_optimisers<T: GanTask>(task: &T, kind: OptimizerKind, params: AdamParams) -> Result<Vec<(&'static str, Optimizer)>> {
+    task.groups().into_iter().map(|(n, v)| Ok((n, Optimizer::new(kind, v, params)?))).collect()
+}
+
+/// The [`TrainOptions`] stored in a checkpoint (defaults for checkpoints that predate them).
+pub fn checkpoint_options(ckpt: &Checkpoint) -> Result<TrainOptions> {
+    let state = ckpt.header.state.as_ref().context("checkpoint has no training state (an exported model cannot be resumed)")?;
+    match state.get("options") {
+        None => Ok(TrainOptions::default()),
+        Some(o) => serde_json::from_value(o.clone()).with_context(|| format!("{}: malformed training options", ckpt.path.display())),
+    }
 }
 
 #[cfg(test)]

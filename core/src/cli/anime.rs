@@ -1,0 +1,247 @@
+//! `ganime train cyclegan`, `ganime train compare` and `ganime translate`: thin wrappers over
+//! `train::cyclegan`, `train::compare` and the CycleGAN filter.
+
+use crate::data::{Fit, ImageFolder, ImageSpec};
+use crate::device::parse_device;
+use crate::filter::Filter;
+use crate::filters::anime::CycleGanFilter;
+use crate::models::cyclegan::{DiscriminatorConfig, Direction, GeneratorConfig};
+use crate::models::dcgan::{DcganConfig, Preset};
+use crate::train::compare::compare_objectives;
+use crate::train::cyclegan::{train_cyclegan, CycleGanConfig};
+use crate::train::{AdamParams, LabelPolicy, LrSchedule, ObjectiveSpec, TrainConfig, TrainOptions};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct CycleganArgs {
+    /// Folder of domain-A images (searched recursively).
+    #[arg(long, required_unless_present = "resume")]
+    a: Option<PathBuf>,
+    /// Folder of domain-B images.
+    #[arg(long, required_unless_present = "resume")]
+    b: Option<PathBuf>,
+    /// Run folder: checkpoint.safetensors, samples/ (rows A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))), log.csv, plots.
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder exactly where its checkpoint stopped.
+    #[arg(long, conflicts_with_all = ["a", "b", "out"])]
+    resume: Option<PathBuf>,
+    /// Training crop size (a multiple of 4).
+    #[arg(long, default_value_t = 256)]
+    crop: usize,
+    /// Images are resized to this (default: crop·286/256, as the reference's 286 -> 256) before the random crop.
+    #[arg(long)]
+    load_size: Option<usize>,
+    #[arg(long, default_value_t = 64)]
+    ngf: usize,
+    /// Residual blocks in each generator.
+    #[arg(long, default_value_t = 9)]
+    n_blocks: usize,
+    #[arg(long, default_value_t = 64)]
+    ndf: usize,
+    /// PatchGAN layers (3 = the 70×70 PatchGAN).
+    #[arg(long, default_value_t = 3)]
+    n_layers: usize,
+    /// lsgan (the reference's default) or bce.
+    #[arg(long, default_value = "lsgan")]
+    objective: String,
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
+    /// Total steps to reach (with --resume: the new total).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Steps at the full learning rate (the reference's n_epochs; default: half of --steps).
+    #[arg(long)]
+    constant_steps: Option<u64>,
+    /// Steps of linear decay to 0 after those (the reference's n_epochs_decay; default: the rest of --steps).
+    #[arg(long)]
+    decay_steps: Option<u64>,
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.5)]
+    beta1: f64,
+    #[arg(long, default_value_t = 10.0)]
+    lambda_cycle: f64,
+    /// Identity loss weight relative to --lambda-cycle (0 disables it).
+    #[arg(long, default_value_t = 0.5)]
+    lambda_identity: f64,
+    /// History of generated images the discriminators also see (0 disables it).
+    #[arg(long, default_value_t = 50)]
+    pool_size: usize,
+    /// No random horizontal flips.
+    #[arg(long)]
+    no_flip: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 500)]
+    sample_every: u64,
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+    #[arg(long, default_value_t = 10)]
+    log_every: u64,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
+    let device = parse_device(&a.device)?;
+    let summary = if let Some(dir) = &a.resume {
+        train_cyclegan(None, dir, a.steps, &device, a.quiet)?
+    } else {
+        let (Some(da), Some(db), Some(out)) = (a.a.clone(), a.b.clone(), a.out.clone()) else { bail!("--a, --b and --out are required") };
+        let objective = match a.objective.as_str() {
+            "lsgan" | "bce" => ObjectiveSpec::parse(&a.objective)?,
+            other => bail!("--objective {other}: CycleGAN trains with lsgan or bce"),
+        };
+        let model = CycleGanConfig {
+            generator: GeneratorConfig { ngf: a.ngf, n_blocks: a.n_blocks },
+            discriminator: DiscriminatorConfig { ndf: a.ndf, n_layers: a.n_layers },
+            crop: a.crop,
+            lambda_cycle: a.lambda_cycle,
+            lambda_identity: a.lambda_identity,
+            pool_size: a.pool_size,
+        };
+        let load = a.load_size.unwrap_or((a.crop * 286).div_ceil(256));
+        model.validate(load)?;
+        let steps = a.steps.unwrap_or(1000);
+        let constant = a.constant_steps.unwrap_or(steps / 2);
+        let decay = a.decay_steps.unwrap_or(steps.saturating_sub(constant));
+        if a.batch_size == 0 || a.ngf == 0 || a.ndf == 0 || a.n_blocks == 0 || a.n_layers == 0 {
+            bail!("--batch-size, --ngf, --ndf, --n-blocks and --n-layers must be positive");
+        }
+        let config = TrainConfig {
+            data: da,
+            image: ImageSpec { size: load, channels: 3, fit: Fit::CenterCrop },
+            batch_size: a.batch_size,
+            steps,
+            seed: a.seed,
+            adam: AdamParams { lr: a.lr, beta1: a.beta1, ..AdamParams::default() },
+            labels: LabelPolicy::default(),
+            flip: !a.no_flip,
+            sample_every: a.sample_every,
+            checkpoint_every: a.checkpoint_every,
+            log_every: a.log_every,
+        };
+        let options = TrainOptions {
+            objective,
+            schedule: Some(LrSchedule { constant_steps: constant, decay_steps: decay }),
+            extra_data: vec![db],
+            ..TrainOptions::default()
+        };
+        train_cyclegan(Some((model, config, options)), &out, None, &device, a.quiet)?
+    };
+    eprintln!("done: {} steps, {} epochs, {:.1} s; checkpoint {}", summary.steps, summary.epochs, summary.seconds, summary.checkpoint.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// Image folder (or MNIST IDX file) all runs train on.
+    #[arg(long)]
+    data: PathBuf,
+    /// Output folder: one run folder per objective, comparison.png, d_loss.png, g_loss.png.
+    #[arg(long)]
+    out: PathBuf,
+    /// Comma-separated objectives.
+    #[arg(long, default_value = "bce,lsgan,wgan,wgan-gp")]
+    objectives: String,
+    #[arg(long, default_value_t = 32)]
+    image_size: usize,
+    #[arg(long, default_value_t = 32)]
+    ngf: usize,
+    #[arg(long, default_value_t = 32)]
+    ndf: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Generator updates per run.
+    #[arg(long, default_value_t = 200)]
+    steps: u64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn compare_cmd(a: CompareArgs) -> Result<()> {
+    let device = parse_device(&a.device)?;
+    let objectives = a.objectives.split(',').map(|s| ObjectiveSpec::parse(s.trim())).collect::<Result<Vec<_>>>()?;
+    let model = DcganConfig { image_size: a.image_size, ngf: a.ngf, ndf: a.ndf, ..DcganConfig::preset(Preset::Radford64) };
+    model.validate()?;
+    if a.steps == 0 || a.batch_size == 0 {
+        bail!("--steps and --batch-size must be positive");
+    }
+    let config = TrainConfig {
+        data: a.data.clone(),
+        image: ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop },
+        batch_size: a.batch_size,
+        steps: a.steps,
+        seed: a.seed,
+        adam: AdamParams::default(),
+        labels: LabelPolicy::default(),
+        flip: false,
+        sample_every: a.steps,
+        checkpoint_every: a.steps,
+        log_every: 1,
+    };
+    let c = compare_objectives(&model, &config, &objectives, &a.out, &device, a.quiet)?;
+    eprintln!("wrote {} and {}", c.grid.display(), c.plots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct TranslateArgs {
+    /// A ganime CycleGAN checkpoint or run folder, or a reference generator file (`latest_net_G_A.pth`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[arg(long, value_enum, default_value_t = Direction::A2b)]
+    direction: Direction,
+    /// An image or a folder of images.
+    #[arg(long = "in")]
+    input: PathBuf,
+    /// The output image (for one input) or folder (for a folder; files keep their names, as PNG).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn translate(a: TranslateArgs) -> Result<()> {
+    let device = parse_device(&a.device)?;
+    let filter = CycleGanFilter::load(&a.checkpoint, a.direction, &device)?;
+    let jobs: Vec<(PathBuf, PathBuf)> = if a.input.is_dir() {
+        let folder = ImageFolder::open(&a.input)?;
+        folder
+            .paths()
+            .iter()
+            .map(|p| {
+                let rel = p.strip_prefix(&a.input).unwrap_or(p);
+                (p.clone(), a.out.join(rel).with_extension("png"))
+            })
+            .collect()
+    } else if a.input.is_file() {
+        vec![(a.input.clone(), a.out.clone())]
+    } else {
+        bail!("--in {} is neither an image nor a folder", a.input.display());
+    };
+    for (src, dst) in &jobs {
+        translate_one(&filter, src, dst)?;
+    }
+    eprintln!("translated {} image(s) {:?} -> {}", jobs.len(), a.direction, a.out.display());
+    Ok(())
+}
+
+fn translate_one(filter: &dyn Filter, src: &Path, dst: &Path) -> Result<()> {
+    let img = image::ImageReader::open(src)
+        .and_then(|r| r.with_guessed_format())
+        .with_context(|| format!("cannot open {}", src.display()))?
+        .decode()
+        .with_context(|| format!("cannot decode image {}", src.display()))?
+        .to_rgb8();
+    crate::io::image::save_image(&filter.apply(&img)?, dst)
+}

@@ -1,0 +1,137 @@
+//! AnimeGANv2 and CycleGAN generators as filters (`animegan:PATH`, `cyclegan:PATH`). Both networks need H and W
+//! to be multiples of 4, so a frame is edge-padded up to one and the result cropped back: any size works.
+
+use crate::filter::Filter;
+use crate::io::image::{image_to_tensor, tensor_to_images};
+use crate::models::animegan::AnimeGanV2;
+use crate::models::cyclegan::{load_generator, Direction, ResnetGenerator};
+use crate::nn::bilinear::ResizeConvention;
+use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
+use image::RgbImage;
+use std::path::Path;
+
+/// Runs `net` on `frame` padded (edge replication, right and bottom) to multiples of 4 (at least 8), then
+/// crops back to the frame's size.
+pub fn apply_padded(frame: &RgbImage, device: &Device, net: impl Fn(&Tensor) -> Result<Tensor>) -> Result<RgbImage> {
+    let (w, h) = frame.dimensions();
+    if w == 0 || h == 0 {
+        anyhow::bail!("cannot stylise an empty {w}x{h} image");
+    }
+    let (w, h) = (w as usize, h as usize);
+    let target = |n: usize| n.div_ceil(4).max(2) * 4;
+    let x = image_to_tensor(frame, device)?;
+    let x = x.pad_with_same(2, 0, target(h) - h)?.pad_with_same(3, 0, target(w) - w)?;
+    let y = net(&x)?.narrow(2, 0, h)?.narrow(3, 0, w)?;
+    tensor_to_images(&y)?.pop().context("the network returned no image")
+}
+
+pub struct AnimeGanFilter {
+    net: AnimeGanV2,
+    convention: ResizeConvention,
+    name: String,
+    device: Device,
+}
+
+impl AnimeGanFilter {
+    pub fn load(path: &Path, convention: ResizeConvention, device: &Device) -> Result<Self> {
+        let net = AnimeGanV2::load(path, device)?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "animegan".into());
+        Ok(Self { net, convention, name: stem, device: device.clone() })
+    }
+}
+
+impl Filter for AnimeGanFilter {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn apply(&self, frame: &RgbImage) -> Result<RgbImage> {
+        apply_padded(frame, &self.device, |x| self.net.forward(x, self.convention))
+    }
+}
+
+pub struct CycleGanFilter {
+    net: ResnetGenerator,
+    name: String,
+    device: Device,
+}
+
+impl CycleGanFilter {
+    pub fn load(path: &Path, direction: Direction, device: &Device) -> Result<Self> {
+        let net = load_generator(path, direction, device)?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "cyclegan".into());
+        Ok(Self { net, name: stem, device: device.clone() })
+    }
+}
+
+impl Filter for CycleGanFilter {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn apply(&self, frame: &RgbImage) -> Result<RgbImage> {
+        apply_padded(frame, &self.device, |x| Ok(self.net.forward(x)?))
+    }
+}
+
+/// Splits `PATH#OPTION` (the option after the last `#`), unless the whole string is an existing file.
+pub fn split_option(spec_path: &str) -> (&str, Option<&str>) {
+    if Path::new(spec_path).exists() {
+        return (spec_path, None);
+    }
+    match spec_path.rsplit_once('#') {
+        Some((p, opt)) => (p, Some(opt)),
+        None => (spec_path, None),
+    }
+}
+
+/// `animegan:PATH[#align_corners|#tf_legacy]`.
+pub fn open_animegan(spec_path: &str) -> Result<Box<dyn Filter>> {
+    let (path, option) = split_option(spec_path);
+    let convention = match option {
+        None | Some("align_corners") => ResizeConvention::AlignCorners,
+        Some("tf_legacy") => ResizeConvention::TfLegacy,
+        Some(other) => anyhow::bail!("unknown AnimeGANv2 convention '#{other}' in 'animegan:{spec_path}': use #align_corners or #tf_legacy"),
+    };
+    Ok(Box::new(AnimeGanFilter::load(Path::new(path), convention, &Device::Cpu)?))
+}
+
+/// `cyclegan:PATH[#a2b|#b2a]`.
+pub fn open_cyclegan(spec_path: &str) -> Result<Box<dyn Filter>> {
+    let (path, option) = split_option(spec_path);
+    let direction = match option {
+        None => Direction::A2b,
+        Some(d) => Direction::parse(d).with_context(|| format!("in 'cyclegan:{spec_path}'"))?,
+    };
+    Ok(Box::new(CycleGanFilter::load(Path::new(path), direction, &Device::Cpu)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::shared::shared_path;
+
+    #[test]
+    fn odd_sized_frames_keep_their_size() -> Result<()> {
+        let Some(g) = shared_path("golden/cyclegan-resnet-netG.pth") else { return Ok(()) };
+        let f = crate::filters::open(&format!("cyclegan:{}#b2a", g.display()))?;
+        let frame = RgbImage::from_fn(13, 6, |x, y| image::Rgb([(x * 19) as u8, (y * 40) as u8, 128]));
+        let out = f.apply(&frame)?;
+        assert_eq!(out.dimensions(), (13, 6));
+        assert_ne!(out, frame);
+        let Some(a) = shared_path("golden/animeganv2-net.pt") else { return Ok(()) };
+        for spec in [format!("animegan:{}", a.display()), format!("animegan:{}#tf_legacy", a.display())] {
+            assert_eq!(crate::filters::open(&spec)?.apply(&frame)?.dimensions(), (13, 6));
+        }
+        let err = crate::filters::open(&format!("animegan:{}#sideways", a.display())).err().unwrap().to_string();
+        assert!(err.contains("sideways"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let err = format!("{:#}", crate::filters::open("animegan:/nonexistent/hayao.pt").err().unwrap());
+        assert!(err.contains("/nonexistent/hayao.pt"), "{err}");
+        let err = format!("{:#}", crate::filters::open("cyclegan:/nonexistent/g.pth#b2a").err().unwrap());
+        assert!(err.contains("/nonexistent/g.pth"), "{err}");
+    }
+}

@@ -1,0 +1,83 @@
+//! Quality measured during training: every N steps the trainer asks a [`Monitor`] for numbers (e.g. the kernel
+//! distance of fixed generated samples to real images), logs them to `metrics.csv` and plots `metrics.png`
+//! beside the loss plots.
+
+use super::log::line_plot;
+use crate::io::write_atomic;
+use anyhow::{bail, Context, Result};
+use plotters::style::{BLUE, RED};
+use std::path::{Path, PathBuf};
+
+type Measure<T> = Box<dyn FnMut(&T) -> Result<Vec<f64>>>;
+
+pub struct Monitor<T> {
+    pub every: u64,
+    /// One name per number `measure` returns.
+    pub names: Vec<String>,
+    pub measure: Measure<T>,
+}
+
+impl<T> Monitor<T> {
+    pub fn new(every: u64, names: &[&str], measure: impl FnMut(&T) -> Result<Vec<f64>> + 'static) -> Result<Self> {
+        if every == 0 {
+            bail!("the metric interval must be at least 1 step");
+        }
+        Ok(Self { every, names: names.iter().map(|s| s.to_string()).collect(), measure: Box::new(measure) })
+    }
+}
+
+/// `metrics.csv`: `step,<name>…`; on resume rows past the checkpoint's step are dropped.
+pub struct MetricsLog {
+    path: PathBuf,
+    names: Vec<String>,
+    rows: Vec<(u64, Vec<f64>)>,
+}
+
+impl MetricsLog {
+    pub fn open(path: &Path, names: &[String], resume_step: Option<u64>) -> Result<Self> {
+        let mut rows = Vec::new();
+        if let (Some(last), true) = (resume_step, path.exists()) {
+            let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+            for rec in r.records() {
+                let rec = rec.with_context(|| format!("malformed row in {}", path.display()))?;
+                let values: Vec<f64> = rec.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect();
+                if values.len() == names.len() + 1 && values[0] as u64 <= last {
+                    rows.push((values[0] as u64, values[1..].to_vec()));
+                }
+            }
+        }
+        let log = Self { path: path.to_path_buf(), names: names.to_vec(), rows };
+        log.write()?;
+        Ok(log)
+    }
+
+    fn write(&self) -> Result<()> {
+        write_atomic(&self.path, |tmp| {
+            let mut w = csv::Writer::from_path(tmp)?;
+            w.write_record(std::iter::once("step").chain(self.names.iter().map(String::as_str)))?;
+            for (step, values) in &self.rows {
+                w.write_record(std::iter::once(step.to_string()).chain(values.iter().map(|v| v.to_string())))?;
+            }
+            w.flush()?;
+            Ok(())
+        })
+    }
+
+    /// Records a measurement and redraws `metrics.png` in `dir`.
+    pub fn append(&mut self, step: u64, values: Vec<f64>, dir: &Path) -> Result<()> {
+        self.rows.push((step, values));
+        self.write()?;
+        if self.rows.len() < 2 {
+            return Ok(());
+        }
+        let x: Vec<f64> = self.rows.iter().map(|r| r.0 as f64).collect();
+        let colors = [RED, BLUE];
+        let series: Vec<(&str, Vec<f64>, _)> = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), self.rows.iter().map(|r| r.1[i]).collect(), colors[i % colors.len()]))
+            .collect();
+        line_plot(&dir.join("metrics.png"), "Quality of fixed samples (lower is better)", &x, &series)
+    }
+}

@@ -1,0 +1,154 @@
+//! `ganime train cyclegan`, `translate`, `train dcgan --objective …` and `train compare` end to end on small
+//! copies of the shared data (tiny networks, a few steps).
+
+use candle_core::Device;
+use ganime::train::checkpoint::Checkpoint;
+use ganime_e2e::*;
+use std::path::{Path, PathBuf};
+
+/// The first `n` images of `../shared/data/<rel>` copied into a temp folder.
+fn subset(rel: &str, n: usize) -> Option<tempfile::TempDir> {
+    let src = shared_path(rel)?;
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    files.sort();
+    for f in files.iter().take(n) {
+        std::fs::copy(f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    Some(dir)
+}
+
+fn assert_same_tensors(a: &Path, b: &Path) {
+    let a = Checkpoint::read(a, &Device::Cpu).unwrap();
+    let b = Checkpoint::read(b, &Device::Cpu).unwrap();
+    let mut keys: Vec<&String> = a.tensors.keys().collect();
+    keys.sort();
+    assert_eq!(keys.len(), b.tensors.len());
+    for k in keys {
+        let x: Vec<f32> = a.tensors[k].flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = b.tensors[k].flatten_all().unwrap().to_vec1().unwrap();
+        assert!(x == y, "tensor {k} differs between the straight and the resumed run");
+    }
+    assert_eq!(a.header.state.unwrap()["rng"], b.header.state.unwrap()["rng"]);
+}
+
+fn log_rows(dir: &Path) -> Vec<Vec<f64>> {
+    let csv = std::fs::read_to_string(dir.join("log.csv")).unwrap();
+    csv.lines().skip(1).map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect()).collect()
+}
+
+fn cyclegan_args<'a>(a: &'a str, b: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train", "cyclegan", "--a", a, "--b", b, "--out", out, "--crop", "64", "--load-size", "72", "--ngf", "4", "--n-blocks", "2",
+        "--ndf", "4", "--steps", steps, "--constant-steps", "2", "--decay-steps", "2", "--pool-size", "3", "--sample-every", "2", "--checkpoint-every", "2",
+        "--log-every", "1", "--seed", "5", "--quiet",
+    ]
+}
+
+#[test]
+fn cyclegan_trains_resumes_exactly_and_translates() {
+    let (Some(a), Some(b)) = (subset("data/face2anime/trainA", 6), subset("data/face2anime/trainB", 6)) else { return };
+    let runs = tempfile::tempdir().unwrap();
+    let (straight, split) = (runs.path().join("straight"), runs.path().join("split"));
+    let (pa, pb) = (p(a.path()), p(b.path()));
+    ganime_ok(&cyclegan_args(pa, pb, p(&straight), "4"));
+
+    let ckpt = Checkpoint::read(&straight, &Device::Cpu).unwrap();
+    assert_eq!(ckpt.header.kind, "cyclegan");
+    for key in ["G_A.model.1.weight", "G_B.model.11.conv_block.5.bias", "D_A.model.11.weight", "opt.D_B.m.model.0.weight", "task.pool_a"] {
+        assert!(ckpt.tensors.contains_key(key), "checkpoint lacks {key}");
+    }
+    // 4 steps of batch 1: the pool holds its capacity of 3 fakes.
+    assert_eq!(ckpt.tensors["task.pool_b"].dims(), [3, 3, 64, 64]);
+    // Rows of A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B)) for 4 fixed images, 64px with 2px borders.
+    assert_eq!(image_size(&straight.join("samples/step_0000004.png")), (6 * 66 + 2, 4 * 66 + 2));
+    let rows = log_rows(&straight);
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        // step, epoch, D loss (two LSGAN critics), G loss (adversarial + 10·cycle + 5·identity), scores
+        assert!(r[2..6].iter().all(|v| v.is_finite()), "{r:?}");
+        assert!(r[2] > 0.0 && r[2] < 4.0 && r[3] > 1.0, "implausible losses {r:?}");
+    }
+
+    ganime_ok(&cyclegan_args(pa, pb, p(&split), "2"));
+    ganime_ok(&["train", "cyclegan", "--resume", p(&split), "--steps", "4", "--quiet"]);
+    assert_same_tensors(&straight, &split);
+
+    // translate: a folder and a single image, both directions; outputs keep the input size (128).
+    let out = runs.path().join("translated");
+    ganime_ok(&["translate", "--checkpoint", p(&straight), "--direction", "a2b", "--in", pa, "--out", p(&out)]);
+    let outputs: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(outputs.len(), 6);
+    let first = std::fs::read_dir(a.path()).unwrap().next().unwrap().unwrap().path();
+    let single = runs.path().join("one.png");
+    ganime_ok(&["translate", "--checkpoint", p(&straight.join("checkpoint.safetensors")), "--direction", "b2a", "--in", p(&first), "--out", p(&single)]);
+    assert_eq!(image_size(&single), image_size(&first));
+    let err = ganime_err(&["translate", "--checkpoint", p(&straight), "--in", p(&runs.path().join("nope.png")), "--out", p(&single)]);
+    assert!(err.contains("nope.png"), "{err}");
+
+    // The same checkpoint as a filter.
+    let filter = ganime::filters::open(&format!("cyclegan:{}#b2a", straight.display())).unwrap();
+    let frame = image::RgbImage::from_pixel(30, 22, image::Rgb([200, 120, 40]));
+    assert_eq!(filter.apply(&frame).unwrap().dimensions(), (30, 22));
+}
+
+fn dcgan_args<'a>(data: &'a str, out: &'a str, steps: &'a str, objective: &'a str) -> Vec<&'a str> {
+    vec![
+        "train", "dcgan", "--data", data, "--out", out, "--image-size", "16", "--ngf", "4", "--ndf", "4", "--batch-size", "8",
+        "--steps", steps, "--objective", objective, "--sample-every", "2", "--checkpoint-every", "1", "--log-every", "1", "--seed", "3", "--quiet",
+    ]
+}
+
+#[test]
+fn dcgan_objectives_train_and_wgan_gp_resumes_exactly() {
+    let Some(data) = anime_subset(48) else { return };
+    let runs = tempfile::tempdir().unwrap();
+    let d = p(data.path());
+    for objective in ["lsgan", "wgan", "wgan-gp"] {
+        let dir = runs.path().join(objective);
+        ganime_ok(&dcgan_args(d, p(&dir), "2", objective));
+        let ckpt = Checkpoint::read(&dir, &Device::Cpu).unwrap();
+        let state = ckpt.header.state.as_ref().unwrap();
+        assert_eq!(state["objective"], objective);
+        assert_eq!(state["options"]["objective"]["kind"], objective);
+        // 5 critic steps of 8 images per step: 2 steps use 10 of the 6 batches per epoch.
+        if objective != "lsgan" {
+            assert_eq!(state["epoch"], 1, "{state}");
+        }
+        match objective {
+            "wgan" => {
+                assert!(ckpt.tensors.contains_key("opt.D.sq.main.0.weight"), "WGAN trains with RMSProp");
+                let w: Vec<f32> = ckpt.tensors["D.main.2.weight"].flatten_all().unwrap().to_vec1().unwrap();
+                assert!(w.iter().all(|v| v.abs() <= 0.01), "critic weights are clipped");
+            }
+            "wgan-gp" => {
+                assert!(ckpt.tensors.contains_key("D.main.3.weight") && !ckpt.tensors.contains_key("D.main.3.running_var"), "layer-norm critic");
+                assert!(ckpt.tensors.contains_key("opt.D.m.main.0.weight"));
+            }
+            _ => {}
+        }
+        assert!(log_rows(&dir).iter().all(|r| r[2].is_finite() && r[3].is_finite()));
+    }
+    let split = runs.path().join("split");
+    ganime_ok(&dcgan_args(d, p(&split), "1", "wgan-gp"));
+    ganime_ok(&["train", "dcgan", "--resume", p(&split), "--steps", "2", "--quiet"]);
+    assert_same_tensors(&runs.path().join("wgan-gp"), &split);
+    let err = ganime_err(&dcgan_args(d, p(&runs.path().join("x")), "1", "hinge"));
+    assert!(err.contains("hinge") && err.contains("wgan-gp"), "{err}");
+}
+
+#[test]
+fn compare_writes_side_by_side_grids_and_loss_plots() {
+    let Some(data) = anime_subset(16) else { return };
+    let out = tempfile::tempdir().unwrap();
+    ganime_ok(&[
+        "train", "compare", "--data", p(data.path()), "--out", p(out.path()), "--objectives", "bce,wgan-gp", "--steps", "2",
+        "--image-size", "16", "--ngf", "4", "--ndf", "4", "--batch-size", "8", "--quiet",
+    ]);
+    let (w, h) = image_size(&out.path().join("comparison.png"));
+    // Two grids of 8x8 16px samples (8*18+2 = 146 px) side by side under a title band.
+    assert_eq!((w, h), (2 * (146 + 8) + 8, 146 + 28 + 8));
+    for f in ["d_loss.png", "g_loss.png", "bce/checkpoint.safetensors", "wgan-gp/checkpoint.safetensors"] {
+        assert!(out.path().join(f).exists(), "{f} missing");
+    }
+}

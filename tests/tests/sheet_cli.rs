@@ -1,0 +1,166 @@
+//! `ganime sheet`, `ganime attributes`, `generate --set` and `ganime eval` end to end on the built-in model.
+
+use ganime::generate::sheet::read_png_metadata;
+use ganime_e2e::*;
+use image::imageops::FilterType;
+use std::path::{Path, PathBuf};
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&read_png_metadata(path).unwrap()).unwrap()
+}
+
+/// (largest, mean) absolute difference of two images' channel values.
+fn diff(a: &image::RgbImage, b: &image::RgbImage) -> (f64, f64) {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let d: Vec<f64> = a.iter().zip(b.iter()).map(|(x, y)| (*x as f64 - *y as f64).abs()).collect();
+    (d.iter().cloned().fold(0.0, f64::max), d.iter().sum::<f64>() / d.len() as f64)
+}
+
+#[test]
+fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("sheet.png");
+    ganime_ok(&[
+        "sheet", "--count", "3", "--seed", "1", "--columns", "3", "--cell", "64", "--variations", "5", "--interpolate", "1:2",
+        "--attribute", "0:hair=blonde", "--title", "test sheet", "--out", p(&sheet),
+    ]);
+    let meta = json(&sheet);
+    let cells = meta["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 12, "3 seeds + 3 variations + 3 interpolation steps + 3 attribute steps");
+    assert_eq!(meta["model_identity"].as_str().unwrap().len(), 16);
+    assert!(cells.iter().any(|c| c["recipe"].as_str().unwrap().contains("--set hair=blonde")));
+
+    // The cell captioned `seed 2` is exactly `ganime generate --seed 2 --count 1`, upscaled like the sheet does.
+    let page = image::open(&sheet).unwrap().to_rgb8();
+    let cell = cells.iter().find(|c| c["caption"] == "seed 2").unwrap();
+    let (x, y, size) = (cell["x"].as_u64().unwrap() as u32, cell["y"].as_u64().unwrap() as u32, cell["size"].as_u64().unwrap() as u32);
+    let crop = image::imageops::crop_imm(&page, x, y, size, size).to_image();
+    let single = dir.path().join("single.png");
+    ganime_ok(&["generate", "--seed", "2", "--count", "1", "--out", p(&single)]);
+    let expected = image::imageops::resize(&image::open(&single).unwrap().to_rgb8(), size, size, FilterType::Lanczos3);
+    // Equal up to float rounding: a batch of 12 and a batch of 1 take different GEMM blockings, so a pixel
+    // may land one level apart after quantisation.
+    let (max, mean) = diff(&crop, &expected);
+    assert!(max <= 3.0 && mean < 0.25, "sheet cell `seed 2` differs from `ganime generate --seed 2` (max {max}, mean {mean})");
+    // … and another seed's cell does not match it.
+    let other = cells.iter().find(|c| c["caption"] == "seed 1").unwrap();
+    let other = image::imageops::crop_imm(&page, other["x"].as_u64().unwrap() as u32, other["y"].as_u64().unwrap() as u32, size, size).to_image();
+    assert!(diff(&other, &expected).1 > 5.0);
+
+    // Attribute rows move the picture: the first and last cells of the hair row differ a lot.
+    let row: Vec<_> = cells.iter().filter(|c| c["recipe"].as_str().unwrap().contains("--set")).collect();
+    let crop_of = |c: &serde_json::Value| image::imageops::crop_imm(&page, c["x"].as_u64().unwrap() as u32, c["y"].as_u64().unwrap() as u32, size, size).to_image();
+    let (first, last) = (crop_of(row[0]), crop_of(row[row.len() - 1]));
+    let (_, diff) = diff(&first, &last);
+    assert!(diff > 5.0, "moving hair=blonde barely changed the picture ({diff})");
+}
+
+#[test]
+fn sheet_and_generate_reject_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.png");
+    assert!(ganime_err(&["sheet", "--interpolate", "1-2", "--out", p(&out)]).contains("--interpolate 1-2"));
+    assert!(ganime_err(&["sheet", "--attribute", "x:hair=blonde", "--out", p(&out)]).contains("not a seed"));
+    let err = ganime_err(&["generate", "--count", "1", "--set", "hair=plaid:+1", "--out", p(&out)]);
+    assert!(err.contains("plaid"), "{err}");
+    let err = ganime_err(&["generate", "--count", "1", "--set", "hair", "--out", p(&out)]);
+    assert!(err.contains("hair"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn attribute_axes_fit_report_and_move_the_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let axes = dir.path().join("axes.safetensors");
+    let out = ganime(&["attributes", "fit", "--samples", "400", "--out", p(&axes)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout);
+    // One report line per attribute value: hair=… and eyes=…, with three percentages each.
+    let lines: Vec<&str> = report.lines().filter(|l| l.starts_with("hair=") || l.starts_with("eyes=")).collect();
+    assert!(lines.len() >= 20, "{report}");
+    // Moving an axis raises the classifier's probability for its value far more often than chance, on average.
+    let raised: Vec<f64> = lines.iter().map(|l| l.split_whitespace().nth(1).unwrap().trim_end_matches('%').parse().unwrap()).collect();
+    let mean = raised.iter().sum::<f64>() / raised.len() as f64;
+    assert!(mean > 70.0, "axes raise their attribute in only {mean:.1}% of samples:\n{report}");
+
+    let plain = dir.path().join("plain.png");
+    let moved = dir.path().join("moved.png");
+    ganime_ok(&["generate", "--seed", "3", "--count", "1", "--out", p(&plain)]);
+    ganime_ok(&["generate", "--seed", "3", "--count", "1", "--set", "hair=blonde:+2", "--axes", p(&axes), "--out", p(&moved)]);
+    assert!(image::open(&plain).unwrap().to_rgb8() != image::open(&moved).unwrap().to_rgb8());
+}
+
+/// Real faces split in two (even/odd files), plus transformed copies of one half.
+fn split_faces(dir: &Path, n: usize) -> Option<(PathBuf, PathBuf, PathBuf, PathBuf, PathBuf)> {
+    let src = shared_path("data/anime-faces")?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
+    files.sort();
+    let stride = files.len() / (2 * n);
+    let names = ["a", "b", "blurred", "shifted", "same"];
+    let dirs: Vec<PathBuf> = names.iter().map(|s| dir.join(s)).collect();
+    dirs.iter().for_each(|d| std::fs::create_dir_all(d).unwrap());
+    for i in 0..n {
+        let a = &files[2 * i * stride];
+        let b = &files[(2 * i + 1) * stride];
+        std::fs::copy(a, dirs[0].join(a.file_name().unwrap())).unwrap();
+        std::fs::copy(b, dirs[1].join(b.file_name().unwrap())).unwrap();
+        let img = image::open(b).unwrap().to_rgb8();
+        image::imageops::blur(&img, 3.0).save(dirs[2].join(format!("{i}.png"))).unwrap();
+        let mut shifted = img.clone();
+        shifted.pixels_mut().for_each(|px| *px = image::Rgb([px[2], px[0], px[1]]));
+        shifted.save(dirs[3].join(format!("{i}.png"))).unwrap();
+        std::fs::copy(&files[0], dirs[4].join(format!("{i}.jpg"))).unwrap();
+    }
+    let mut it = dirs.into_iter();
+    Some((it.next()?, it.next()?, it.next()?, it.next()?, it.next()?))
+}
+
+fn eval(real: &Path, fake: &Path, json_out: &Path) -> serde_json::Value {
+    ganime_ok(&["eval", "--real", p(real), "--fake", p(fake), "--count", "120", "--json", p(json_out)]);
+    serde_json::from_str(&std::fs::read_to_string(json_out).unwrap()).unwrap()
+}
+
+#[test]
+fn metrics_pass_their_sanity_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((a, b, blurred, shifted, same)) = split_faces(dir.path(), 120) else { return };
+    let j = dir.path().join("r.json");
+    let real = eval(&a, &b, &j);
+    let blur = eval(&a, &blurred, &j);
+    let shift = eval(&a, &shifted, &j);
+    let collapsed = eval(&a, &same, &j);
+    let fd = |v: &serde_json::Value| v["frechet_distance"].as_f64().unwrap();
+    let kd = |v: &serde_json::Value| v["kernel_distance"].as_f64().unwrap();
+    eprintln!("FD real {} blur {} shift {} same {}", fd(&real), fd(&blur), fd(&shift), fd(&collapsed));
+    eprintln!("KD real {} blur {} shift {}", kd(&real), kd(&blur), kd(&shift));
+    assert!(fd(&blur) > 3.0 * fd(&real) && fd(&shift) > 3.0 * fd(&real));
+    assert!(kd(&blur) > kd(&real) + 5.0 * real["kernel_distance_std_error"].as_f64().unwrap());
+    assert!(kd(&shift) > kd(&real) + 5.0 * real["kernel_distance_std_error"].as_f64().unwrap());
+    assert_eq!(real["diversity"]["collapsed"], false);
+    assert_eq!(collapsed["diversity"]["collapsed"], true);
+    assert!(real["recall"].as_f64().unwrap() > collapsed["recall"].as_f64().unwrap());
+    // Bad input names the argument.
+    assert!(ganime_err(&["eval", "--real", p(&a), "--fake", p(&b), "--count", "3"]).contains("--count"));
+    assert!(ganime_err(&["eval", "--real", "/nonexistent/faces", "--fake", p(&b)]).contains("/nonexistent/faces"));
+}
+
+#[test]
+fn trainer_measures_quality_every_n_steps() {
+    let Some(data) = anime_subset(32) else { return };
+    let out = tempfile::tempdir().unwrap();
+    let run = out.path().join("run");
+    ganime_ok(&[
+        "train", "dcgan", "--data", p(data.path()), "--out", p(&run), "--image-size", "32", "--ngf", "8", "--ndf", "8",
+        "--batch-size", "8", "--steps", "4", "--eval-every", "2", "--eval-count", "16", "--quiet",
+    ]);
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("step,Fréchet distance"));
+    assert!(lines[1].starts_with("2,") && lines[2].starts_with("4,"));
+    let fd: f64 = lines[2].split(',').nth(1).unwrap().parse().unwrap();
+    assert!(fd.is_finite() && fd > 0.0, "{csv}");
+    assert_eq!(image_size(&run.join("metrics.png")), (800, 480));
+    let err = ganime_err(&["train", "dcgan", "--data", p(data.path()), "--out", p(&out.path().join("x")), "--steps", "1", "--eval-every", "0"]);
+    assert!(err.contains("interval"), "{err}");
+}

@@ -57,6 +57,9 @@ fn full_width() -> DcganConfig {
 }
 
 pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Result<BenchResult> {
+    if let Some(result) = crate::style::bench::run(workload, seconds, min_runs, device) {
+        return result;
+    }
     let batch = 64;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let (median, runs, warmup) = match workload {

@@ -12,6 +12,7 @@ pub mod io;
 pub mod metrics;
 pub mod models;
 pub mod nn;
+pub mod style;
 pub mod train;
 
 /// Tells mimalloc (the binaries' global allocator) to keep freed memory instead of returning it to the OS at

@@ -1,5 +1,239 @@
-//! The versioned C ABI between ganime and image-editor plug-ins. The types and the generated header arrive
-//! with the plug-in issue; the version constant is fixed here so hosts can already check it.
+//! The versioned C ABI between ganime and image-editor plug-ins, and a safe Rust host for it.
+//!
+//! A plug-in library exports one symbol, [`ENTRY_SYMBOL`] (`ganime_plugin_entry`): the host passes the ABI
+//! version it was built for and gets a pointer to a static [`GanimePluginV1`] table of function pointers, or
+//! NULL when the plug-in does not speak that version (the reason is then in `ganime_plugin_last_error()`).
+//! Everything else goes through the table. `include/ganime_plugin.h` is generated from this file by cbindgen
+//! (`tests/header.rs` fails when it is stale; `GANIME_BLESS=1 cargo test -p ganime-plugin-abi` rewrites it).
+//!
+//! Plain integers (not Rust enums) carry statuses, pixel formats and roles across the boundary: a C caller may
+//! pass any value, and a Rust enum holding an undeclared value would be undefined behaviour.
+
+use std::ffi::{c_char, c_void};
+
+pub mod host;
 
 /// Bumped on every incompatible change of the C ABI.
 pub const GANIME_ABI_VERSION: u32 = 1;
+
+/// Name of the one exported entry point: `const GanimePluginV1 *ganime_plugin_entry(uint32_t abi_version)`.
+pub const ENTRY_SYMBOL: &[u8] = b"ganime_plugin_entry\0";
+/// Name of the exported `const char *ganime_plugin_last_error(void)`, for errors before a table exists.
+pub const LAST_ERROR_SYMBOL: &[u8] = b"ganime_plugin_last_error\0";
+
+/// Status codes returned by every table function that can fail.
+pub type GanimeStatus = i32;
+/// Success.
+pub const GANIME_OK: GanimeStatus = 0;
+/// A required pointer argument was NULL.
+pub const GANIME_ERR_NULL_POINTER: GanimeStatus = 1;
+/// An argument is out of range: zero or too large a size or count, a stride shorter than a row, a NaN strength,
+/// mismatched source and destination sizes, a string that is not UTF-8.
+pub const GANIME_ERR_INVALID_ARGUMENT: GanimeStatus = 2;
+/// The pixel format is not one of `GANIME_FORMAT_*`.
+pub const GANIME_ERR_UNKNOWN_FORMAT: GanimeStatus = 3;
+/// The model cannot do this: generating with a filter, stylising with a generator.
+pub const GANIME_ERR_WRONG_MODEL_KIND: GanimeStatus = 4;
+/// The model could not be loaded (missing file, unknown kind, malformed weights).
+pub const GANIME_ERR_LOAD_FAILED: GanimeStatus = 5;
+/// The computation itself failed.
+pub const GANIME_ERR_COMPUTE_FAILED: GanimeStatus = 6;
+/// The progress callback asked to stop.
+pub const GANIME_ERR_CANCELLED: GanimeStatus = 7;
+/// A bug in the plug-in: a Rust panic was caught at the boundary. The plug-in stays usable.
+pub const GANIME_ERR_INTERNAL: GanimeStatus = 8;
+
+/// Pixel formats: 8 bits per channel, channels interleaved in this order, sRGB-encoded.
+pub type GanimePixelFormat = u32;
+/// Red, green, blue, alpha; 4 bytes per pixel. Generated pixels get alpha 255; stylising keeps alpha.
+pub const GANIME_FORMAT_RGBA8: GanimePixelFormat = 1;
+/// Red, green, blue; 3 bytes per pixel.
+pub const GANIME_FORMAT_RGB8: GanimePixelFormat = 2;
+/// Gray; 1 byte per pixel. Read as R = G = B; written as Rec. 601 luma of the RGB result.
+pub const GANIME_FORMAT_GRAY8: GanimePixelFormat = 3;
+/// Gray, alpha; 2 bytes per pixel.
+pub const GANIME_FORMAT_GRAYA8: GanimePixelFormat = 4;
+
+/// What a model is loaded as.
+pub type GanimeRole = u32;
+/// Detect: a path to an existing file or folder is a generator; anything else is a filter spec.
+pub const GANIME_ROLE_AUTO: GanimeRole = 0;
+/// Latents -> images (DCGAN family). Spec: a checkpoint or exported model path, or "" for the built-in model.
+pub const GANIME_ROLE_GENERATOR: GanimeRole = 1;
+/// Image -> image. Spec: a filter name ("passthrough", "toon", ...) or `KIND:PATH` (see `describe`).
+pub const GANIME_ROLE_FILTER: GanimeRole = 2;
+
+/// Largest width or height the plug-in accepts, in pixels.
+pub const GANIME_MAX_DIMENSION: u32 = 16384;
+/// Largest number of images one `generate` or `generate_sheet` call makes.
+pub const GANIME_MAX_COUNT: u32 = 1024;
+
+/// Bytes per pixel of a format, or `None` for an unknown one.
+pub fn bytes_per_pixel(format: GanimePixelFormat) -> Option<usize> {
+    match format {
+        GANIME_FORMAT_RGBA8 => Some(4),
+        GANIME_FORMAT_RGB8 => Some(3),
+        GANIME_FORMAT_GRAY8 => Some(1),
+        GANIME_FORMAT_GRAYA8 => Some(2),
+        _ => None,
+    }
+}
+
+/// A pixel buffer described by its owner. Row `y` starts at `data + y * stride`; only the first
+/// `width * bytes_per_pixel` bytes of each row are read or written. The buffer must hold at least
+/// `(height - 1) * stride + width * bytes_per_pixel` bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct GanimeImage {
+    pub data: *mut u8,
+    pub width: u32,
+    pub height: u32,
+    /// Bytes from one row to the next; at least `width * bytes_per_pixel`.
+    pub stride: usize,
+    /// One of `GANIME_FORMAT_*`.
+    pub format: GanimePixelFormat,
+}
+
+/// Called between steps of a long operation with the steps done so far and the total; returning non-zero
+/// cancels the operation, which then returns `GANIME_ERR_CANCELLED`. Called on the caller's thread.
+pub type GanimeProgressFn = Option<unsafe extern "C" fn(user_data: *mut c_void, done: u32, total: u32) -> i32>;
+
+/// A progress callback and the pointer passed back to it. A NULL `GanimeProgress*` or NULL `callback` means
+/// no reporting.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct GanimeProgress {
+    pub callback: GanimeProgressFn,
+    pub user_data: *mut c_void,
+}
+
+/// An opaque loaded model, created by `load_model`, released by `free_model`.
+// Not `repr(C)`, so cbindgen declares it as an incomplete struct: C hosts cannot look inside.
+pub struct GanimeModel {
+    _private: [u8; 0],
+}
+
+/// What a loaded model is, filled by `model_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct GanimeModelInfo {
+    /// `GANIME_ROLE_GENERATOR` or `GANIME_ROLE_FILTER`.
+    pub role: GanimeRole,
+    /// Generators: size of one generated image. Filters: 0 (any size).
+    pub width: u32,
+    pub height: u32,
+    /// Generators: length of one latent vector. Filters: 0.
+    pub latent_dim: u32,
+    /// Human-readable description, NUL-terminated, owned by the model: valid until `free_model`.
+    pub name: *const c_char,
+}
+
+/// The function table of ABI version 1.
+///
+/// Ownership: the table and every string the plug-in returns are owned by the plug-in; host buffers passed as
+/// `GanimeImage` stay owned by the host and are only accessed during the call. Images the plug-in allocates
+/// (`generate_sheet`) are released with `free_image`, models with `free_model`; each exactly once.
+///
+/// Threading: every function may be called from any thread. One model must not be used by two calls at the
+/// same time (the host serialises calls per model); different models may run concurrently. The last-error
+/// message is per thread.
+///
+/// Errors: a function returning `GanimeStatus` leaves a message for `last_error` on failure; output
+/// buffers are then unspecified except where a function says otherwise. No Rust panic ever crosses this
+/// boundary (it becomes `GANIME_ERR_INTERNAL`).
+#[repr(C)]
+pub struct GanimePluginV1 {
+    /// `GANIME_ABI_VERSION` the plug-in implements.
+    pub abi_version: u32,
+    /// `sizeof(GanimePluginV1)` in the plug-in: later minor revisions only append fields.
+    pub struct_size: u32,
+    /// JSON describing the plug-in: `{"name", "version", "abi_version", "formats", "filters", "filter_kinds",
+    /// "operations"}`. Static; valid while the library is loaded.
+    pub describe: unsafe extern "C" fn() -> *const c_char,
+    /// The message of the last failure on this thread ("" if none). Valid until the next call on this thread.
+    pub last_error: unsafe extern "C" fn() -> *const c_char,
+    /// Loads a model. `spec`: UTF-8, NUL-terminated (see `GANIME_ROLE_*`). On success `*out` is a new model.
+    pub load_model: unsafe extern "C" fn(spec: *const c_char, role: GanimeRole, out: *mut *mut GanimeModel) -> GanimeStatus,
+    /// Describes a model (see `GanimeModelInfo`).
+    pub model_info: unsafe extern "C" fn(model: *const GanimeModel, out: *mut GanimeModelInfo) -> GanimeStatus,
+    /// Generates `count` images into the host's `images[0..count]`, each exactly `model_info`'s width x height.
+    /// Latents: `latents` (`count * latent_dim` floats, row-major) when not NULL, else drawn from `seed`
+    /// exactly as `ganime generate --seed` does (image i of a seed is the same whatever the count).
+    /// Progress counts images.
+    pub generate: unsafe extern "C" fn(
+        model: *mut GanimeModel,
+        seed: u64,
+        count: u32,
+        latents: *const f32,
+        images: *mut GanimeImage,
+        progress: *const GanimeProgress,
+    ) -> GanimeStatus,
+    /// Generates `count` images from `seed` (or `latents`, as in `generate`) as one sheet of `columns` per row
+    /// (0: square-ish) with 2-pixel borders, the same pixels as `ganime generate --out --columns`.
+    /// On success `*out` is a plug-in allocated image (tightly packed, `format`) to release with `free_image`.
+    pub generate_sheet: unsafe extern "C" fn(
+        model: *mut GanimeModel,
+        seed: u64,
+        count: u32,
+        columns: u32,
+        latents: *const f32,
+        format: GanimePixelFormat,
+        out: *mut GanimeImage,
+        progress: *const GanimeProgress,
+    ) -> GanimeStatus,
+    /// Stylises `src` into `dst` (same width and height; formats may differ; `dst == src` or the same `data`
+    /// works in place). `strength` in [0, 1] blends with the input (0: unchanged, 1: fully stylised).
+    /// Alpha is kept (or 255 when `src` has none). `dst` is written only on success.
+    pub stylize: unsafe extern "C" fn(
+        model: *mut GanimeModel,
+        src: *const GanimeImage,
+        dst: *mut GanimeImage,
+        strength: f32,
+        progress: *const GanimeProgress,
+    ) -> GanimeStatus,
+    /// Releases an image the plug-in allocated and zeroes `*image`. NULL, or an image with NULL data, is a no-op.
+    pub free_image: unsafe extern "C" fn(image: *mut GanimeImage),
+    /// Releases a model. NULL is a no-op.
+    pub free_model: unsafe extern "C" fn(model: *mut GanimeModel),
+}
+
+/// The exported entry point's type.
+pub type GanimePluginEntryFn = unsafe extern "C" fn(abi_version: u32) -> *const GanimePluginV1;
+/// The exported last-error function's type.
+pub type GanimeLastErrorFn = unsafe extern "C" fn() -> *const c_char;
+
+/// Bytes a buffer of this shape needs, checking the stride; `Err` names what is wrong.
+pub fn required_len(width: u32, height: u32, stride: usize, format: GanimePixelFormat) -> Result<usize, String> {
+    let bpp = bytes_per_pixel(format).ok_or_else(|| format!("unknown pixel format {format} (expected 1 = RGBA8, 2 = RGB8, 3 = GRAY8, 4 = GRAYA8)"))?;
+    if width == 0 || height == 0 {
+        return Err(format!("image size {width}x{height} is empty"));
+    }
+    if width > GANIME_MAX_DIMENSION || height > GANIME_MAX_DIMENSION {
+        return Err(format!("image size {width}x{height} exceeds the limit of {GANIME_MAX_DIMENSION} pixels per side"));
+    }
+    let row = width as usize * bpp;
+    if stride < row {
+        return Err(format!("stride {stride} is shorter than a row of {width} pixels ({row} bytes)"));
+    }
+    (height as usize - 1)
+        .checked_mul(stride)
+        .and_then(|n| n.checked_add(row))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| format!("stride {stride} x height {height} overflows the address space"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_len_checks_every_field() {
+        assert_eq!(required_len(3, 2, 12, GANIME_FORMAT_RGBA8), Ok(24));
+        assert_eq!(required_len(3, 2, 10, GANIME_FORMAT_RGB8), Ok(19));
+        assert!(required_len(3, 2, 8, GANIME_FORMAT_RGB8).unwrap_err().contains("stride 8"));
+        assert!(required_len(0, 2, 8, GANIME_FORMAT_RGB8).unwrap_err().contains("empty"));
+        assert!(required_len(3, 2, 12, 9).unwrap_err().contains("unknown pixel format 9"));
+        assert!(required_len(GANIME_MAX_DIMENSION + 1, 1, usize::MAX, GANIME_FORMAT_GRAY8).unwrap_err().contains("limit"));
+        assert!(required_len(4, 4, usize::MAX / 2, GANIME_FORMAT_GRAY8).unwrap_err().contains("overflow"));
+    }
+}

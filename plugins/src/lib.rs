@@ -1,4 +1,409 @@
-//! The cdylib implementing the ganime plug-in ABI over the core library, and the GIMP / Krita host scripts.
-//! Filled by the plug-in issue; for now it only re-exports the ABI version it is built against.
+//! The ganime editor plug-in: a cdylib implementing the C ABI of `ganime-plugin-abi` over the core library.
+//! Generation goes through `ganime::generate` (the same latents and batching as `ganime generate`, so the
+//! pixels match the CLI's), stylisation through `ganime::filters::open`, so every filter the registry knows is
+//! available to every editor. Host scripts for GIMP and Krita live in `gimp/` and `krita/`.
+//!
+//! Every exported function runs inside `guard`: errors and caught panics become a status code plus a
+//! per-thread message; nothing unwinds into the host.
+
+mod pixels;
+
+use candle_core::{Device, Tensor};
+use ganime::filter::{apply_with_strength, Filter};
+use ganime::generate::{latents, load_generator, Generator};
+use ganime::io::image::{grid, tensor_to_images};
+use ganime_plugin_abi::*;
+use image::RgbImage;
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 
 pub use ganime_plugin_abi::GANIME_ABI_VERSION;
+
+// The same allocator as the `ganime` binary (see core/src/main.rs): with the system malloc every forward pass
+// pays mmap/munmap and page faults for its large tensors, which halved generation speed in the plug-in. It only
+// serves the plug-in's own Rust allocations; host memory is never freed here, nor plug-in memory by the host.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A failed call: the status the host gets and the message `last_error` returns.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: GanimeStatus,
+    pub message: String,
+}
+
+fn fail<T>(status: GanimeStatus, message: impl Into<String>) -> Result<T, Failure> {
+    Err(Failure { status, message: message.into() })
+}
+
+/// Wraps a core-library error with the status it maps to (the message keeps the whole anyhow chain).
+fn with_status(status: GanimeStatus) -> impl Fn(anyhow::Error) -> Failure {
+    move |e| Failure { status, message: format!("{e:#}") }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    // Interior NULs would truncate the C string; show them instead.
+    let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Runs one ABI call: success clears nothing (the last error is the last *failure*), a failure or a panic
+/// sets the thread's message and returns its status.
+pub fn guard(call: impl FnOnce() -> Result<(), Failure>) -> GanimeStatus {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(())) => GANIME_OK,
+        Ok(Err(f)) => {
+            set_last_error(&f.message);
+            f.status
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(&format!("internal error in the ganime plug-in (please report): {what}"));
+            GANIME_ERR_INTERNAL
+        }
+    }
+}
+
+/// What a `GanimeModel*` handle points to.
+struct Model {
+    kind: Loaded,
+    name: CString,
+    /// Generators: size of one image (found by generating one at load time).
+    width: u32,
+    height: u32,
+}
+
+enum Loaded {
+    Generator(Box<dyn Generator>),
+    Filter(Box<dyn Filter>),
+}
+
+/// Reads a NUL-terminated UTF-8 argument.
+unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, Failure> {
+    if p.is_null() {
+        return fail(GANIME_ERR_NULL_POINTER, format!("{what} is NULL"));
+    }
+    CStr::from_ptr(p).to_str().or_else(|_| fail(GANIME_ERR_INVALID_ARGUMENT, format!("{what} is not valid UTF-8")))
+}
+
+unsafe fn model_mut<'a>(model: *mut GanimeModel) -> Result<&'a mut Model, Failure> {
+    if model.is_null() {
+        return fail(GANIME_ERR_NULL_POINTER, "model is NULL");
+    }
+    Ok(&mut *(model as *mut Model))
+}
+
+fn load(spec: &str, role: GanimeRole) -> Result<Model, Failure> {
+    match role {
+        GANIME_ROLE_GENERATOR => load_generator_model(spec),
+        GANIME_ROLE_FILTER => load_filter_model(spec),
+        // An existing file is most often a generator; a style network or other filter file may still load
+        // through the filter registry.
+        GANIME_ROLE_AUTO if spec.is_empty() => load_generator_model(spec),
+        GANIME_ROLE_AUTO if Path::new(spec).exists() => load_generator_model(spec).or_else(|as_generator| {
+            load_filter_model(spec).map_err(|as_filter| Failure {
+                status: GANIME_ERR_LOAD_FAILED,
+                message: format!("{spec} is neither a generator ({}) nor a filter ({})", as_generator.message, as_filter.message),
+            })
+        }),
+        GANIME_ROLE_AUTO => load_filter_model(spec),
+        other => fail(GANIME_ERR_INVALID_ARGUMENT, format!("unknown model role {other} (expected 0 = auto, 1 = generator, 2 = filter)")),
+    }
+}
+
+fn load_filter_model(spec: &str) -> Result<Model, Failure> {
+    let filter = ganime::filters::open(spec).map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
+    let name = CString::new(filter.name()).unwrap_or_default();
+    Ok(Model { kind: Loaded::Filter(filter), name, width: 0, height: 0 })
+}
+
+/// `""` is the built-in model.
+fn load_generator_model(spec: &str) -> Result<Model, Failure> {
+    let path = (!spec.is_empty()).then(|| Path::new(spec));
+    let g = load_generator(path, &Device::Cpu).map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
+    // The image size is not part of the Generator trait: one image from a zero latent tells it.
+    let probe = || -> anyhow::Result<(usize, usize)> {
+        let (_, _, h, w) = g.generate(&Tensor::zeros((1, g.latent_dim()), candle_core::DType::F32, &Device::Cpu)?)?.dims4()?;
+        Ok((w, h))
+    };
+    let (w, h) = probe().map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
+    let name = CString::new(g.describe()).unwrap_or_default();
+    Ok(Model { kind: Loaded::Generator(g), name, width: w as u32, height: h as u32 })
+}
+
+/// Calls the host's progress callback; `Err(cancelled)` when it asks to stop.
+unsafe fn report(progress: *const GanimeProgress, done: u32, total: u32) -> Result<(), Failure> {
+    if let Some(p) = progress.as_ref() {
+        if let Some(cb) = p.callback {
+            if cb(p.user_data, done, total) != 0 {
+                return fail(GANIME_ERR_CANCELLED, format!("cancelled by the host after {done} of {total}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `count` images from `seed` or the host's latents, in batches of 64 like `ganime generate` (same batches,
+/// same pixels), reporting progress per batch.
+unsafe fn generate_images(g: &dyn Generator, seed: u64, count: u32, z: *const f32, progress: *const GanimeProgress) -> Result<Vec<RgbImage>, Failure> {
+    if count == 0 || count > GANIME_MAX_COUNT {
+        return fail(GANIME_ERR_INVALID_ARGUMENT, format!("count {count} is outside 1..={GANIME_MAX_COUNT}"));
+    }
+    let (n, dim) = (count as usize, g.latent_dim());
+    let z = if z.is_null() {
+        latents(seed, n, dim, &Device::Cpu).map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?
+    } else {
+        let values = std::slice::from_raw_parts(z, n * dim).to_vec();
+        Tensor::from_vec(values, (n, dim), &Device::Cpu).map_err(|e| with_status(GANIME_ERR_COMPUTE_FAILED)(e.into()))?
+    };
+    let mut images = Vec::with_capacity(n);
+    report(progress, 0, count)?;
+    for start in (0..n).step_by(64) {
+        let batch = 64.min(n - start);
+        let run = || -> anyhow::Result<Vec<RgbImage>> { tensor_to_images(&g.generate(&z.narrow(0, start, batch)?)?) };
+        images.extend(run().map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?);
+        report(progress, images.len() as u32, count)?;
+    }
+    Ok(images)
+}
+
+fn generator<'a>(model: &'a Model, operation: &str) -> Result<&'a dyn Generator, Failure> {
+    match &model.kind {
+        Loaded::Generator(g) => Ok(g.as_ref()),
+        Loaded::Filter(f) => fail(GANIME_ERR_WRONG_MODEL_KIND, format!("{operation} needs a generator, but this model is the filter '{}'", f.name())),
+    }
+}
+
+unsafe extern "C" fn describe() -> *const c_char {
+    static DESCRIPTION: std::sync::OnceLock<CString> = std::sync::OnceLock::new();
+    DESCRIPTION
+        .get_or_init(|| {
+            let json = serde_json::json!({
+                "name": "ganime",
+                "version": env!("CARGO_PKG_VERSION"),
+                "abi_version": GANIME_ABI_VERSION,
+                "formats": ["RGBA8", "RGB8", "GRAY8", "GRAYA8"],
+                "filters": ganime::filters::builtin_names(),
+                "filter_kinds": ganime::filters::model_kinds(),
+                "operations": ["load_model", "model_info", "generate", "generate_sheet", "stylize"],
+                "max_dimension": GANIME_MAX_DIMENSION,
+                "max_count": GANIME_MAX_COUNT,
+            });
+            CString::new(json.to_string()).unwrap_or_default()
+        })
+        .as_ptr()
+}
+
+#[no_mangle]
+pub extern "C" fn ganime_plugin_last_error() -> *const c_char {
+    // The pointer stays valid until this thread's next failure replaces the string.
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+unsafe extern "C" fn load_model(spec: *const c_char, role: GanimeRole, out: *mut *mut GanimeModel) -> GanimeStatus {
+    guard(|| {
+        if out.is_null() {
+            return fail(GANIME_ERR_NULL_POINTER, "out (GanimeModel**) is NULL");
+        }
+        *out = std::ptr::null_mut();
+        let model = load(str_arg(spec, "spec")?, role)?;
+        *out = Box::into_raw(Box::new(model)) as *mut GanimeModel;
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn model_info(model: *const GanimeModel, out: *mut GanimeModelInfo) -> GanimeStatus {
+    guard(|| {
+        let m = model_mut(model as *mut GanimeModel)?;
+        let out = out.as_mut().ok_or(Failure { status: GANIME_ERR_NULL_POINTER, message: "out (GanimeModelInfo*) is NULL".into() })?;
+        let (role, latent_dim) = match &m.kind {
+            Loaded::Generator(g) => (GANIME_ROLE_GENERATOR, g.latent_dim() as u32),
+            Loaded::Filter(_) => (GANIME_ROLE_FILTER, 0),
+        };
+        *out = GanimeModelInfo { role, width: m.width, height: m.height, latent_dim, name: m.name.as_ptr() };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn generate(model: *mut GanimeModel, seed: u64, count: u32, z: *const f32, images: *mut GanimeImage, progress: *const GanimeProgress) -> GanimeStatus {
+    guard(|| {
+        let m = model_mut(model)?;
+        let g = generator(m, "generate")?;
+        if images.is_null() {
+            return fail(GANIME_ERR_NULL_POINTER, "images is NULL");
+        }
+        if count == 0 || count > GANIME_MAX_COUNT {
+            return fail(GANIME_ERR_INVALID_ARGUMENT, format!("count {count} is outside 1..={GANIME_MAX_COUNT}"));
+        }
+        // Check every destination before computing anything.
+        let targets = std::slice::from_raw_parts(images, count as usize);
+        for (i, t) in targets.iter().enumerate() {
+            pixels::check(t, &format!("images[{i}]"))?;
+            if (t.width, t.height) != (m.width, m.height) {
+                return fail(GANIME_ERR_INVALID_ARGUMENT, format!("images[{i}] is {}x{}, but this generator makes {}x{} images", t.width, t.height, m.width, m.height));
+            }
+        }
+        let made = generate_images(g, seed, count, z, progress)?;
+        for (t, img) in targets.iter().zip(&made) {
+            pixels::write(img, None, t)?;
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn generate_sheet(
+    model: *mut GanimeModel,
+    seed: u64,
+    count: u32,
+    columns: u32,
+    z: *const f32,
+    format: GanimePixelFormat,
+    out: *mut GanimeImage,
+    progress: *const GanimeProgress,
+) -> GanimeStatus {
+    guard(|| {
+        let m = model_mut(model)?;
+        let g = generator(m, "generate_sheet")?;
+        let out = out.as_mut().ok_or(Failure { status: GANIME_ERR_NULL_POINTER, message: "out (GanimeImage*) is NULL".into() })?;
+        let bpp = bytes_per_pixel(format).ok_or(Failure { status: GANIME_ERR_UNKNOWN_FORMAT, message: format!("unknown pixel format {format}") })?;
+        if count == 0 || count > GANIME_MAX_COUNT {
+            return fail(GANIME_ERR_INVALID_ARGUMENT, format!("count {count} is outside 1..={GANIME_MAX_COUNT}"));
+        }
+        // The layout of `ganime generate --out` (square-ish by default, 2-pixel borders), checked before any work.
+        let cols = if columns == 0 { (count as f64).sqrt().ceil() as u64 } else { columns as u64 }.min(count as u64);
+        let rows = (count as u64).div_ceil(cols);
+        let (sheet_w, sheet_h) = (cols * (m.width as u64 + 2) + 2, rows * (m.height as u64 + 2) + 2);
+        if sheet_w > GANIME_MAX_DIMENSION as u64 || sheet_h > GANIME_MAX_DIMENSION as u64 {
+            return fail(GANIME_ERR_INVALID_ARGUMENT, format!("a sheet of {count} images in {cols} columns would be {sheet_w}x{sheet_h}, over the {GANIME_MAX_DIMENSION}-pixel limit"));
+        }
+        let images = generate_images(g, seed, count, z, progress)?;
+        let sheet = grid(&images, cols as usize, 2).map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
+        let (w, h) = sheet.dimensions();
+        let stride = w as usize * bpp;
+        let buffer: Box<[u8]> = vec![0u8; stride * h as usize].into_boxed_slice();
+        let data = Box::into_raw(buffer) as *mut u8;
+        let image = GanimeImage { data, width: w, height: h, stride, format };
+        pixels::write(&sheet, None, &image)?;
+        *out = image;
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn stylize(model: *mut GanimeModel, src: *const GanimeImage, dst: *mut GanimeImage, strength: f32, progress: *const GanimeProgress) -> GanimeStatus {
+    guard(|| {
+        let m = model_mut(model)?;
+        let filter = match &m.kind {
+            Loaded::Filter(f) => f.as_ref(),
+            Loaded::Generator(g) => return fail(GANIME_ERR_WRONG_MODEL_KIND, format!("stylize needs a filter, but this model is a generator ({})", g.describe())),
+        };
+        let src = src.as_ref().ok_or(Failure { status: GANIME_ERR_NULL_POINTER, message: "src is NULL".into() })?;
+        // Copy the descriptor: `dst` may be the same struct as `src`.
+        let dst_desc = *dst.as_ref().ok_or(Failure { status: GANIME_ERR_NULL_POINTER, message: "dst is NULL".into() })?;
+        if !(0.0..=1.0).contains(&strength) {
+            return fail(GANIME_ERR_INVALID_ARGUMENT, format!("strength {strength} is outside [0, 1]"));
+        }
+        pixels::check(src, "src")?;
+        pixels::check(&dst_desc, "dst")?;
+        if (src.width, src.height) != (dst_desc.width, dst_desc.height) {
+            return fail(GANIME_ERR_INVALID_ARGUMENT, format!("src is {}x{} but dst is {}x{}", src.width, src.height, dst_desc.width, dst_desc.height));
+        }
+        // Read everything from `src` before `dst` (possibly the same memory) is touched.
+        let (rgb, alpha) = pixels::read(src)?;
+        report(progress, 0, 1)?;
+        let styled = apply_with_strength(filter, &rgb, strength).map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
+        if styled.dimensions() != rgb.dimensions() {
+            return fail(GANIME_ERR_COMPUTE_FAILED, format!("filter '{}' returned a {:?} image for a {:?} input", filter.name(), styled.dimensions(), rgb.dimensions()));
+        }
+        report(progress, 1, 1)?;
+        pixels::write(&styled, alpha.as_deref(), &dst_desc)
+    })
+}
+
+unsafe extern "C" fn free_image(image: *mut GanimeImage) {
+    let _ = guard(|| {
+        if let Some(img) = image.as_mut() {
+            if !img.data.is_null() {
+                let len = img.stride * img.height as usize;
+                drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(img.data, len)));
+            }
+            *img = GanimeImage { data: std::ptr::null_mut(), width: 0, height: 0, stride: 0, format: 0 };
+        }
+        Ok(())
+    });
+}
+
+unsafe extern "C" fn free_model(model: *mut GanimeModel) {
+    let _ = guard(|| {
+        if !model.is_null() {
+            drop(Box::from_raw(model as *mut Model));
+        }
+        Ok(())
+    });
+}
+
+static TABLE: GanimePluginV1 = GanimePluginV1 {
+    abi_version: GANIME_ABI_VERSION,
+    struct_size: std::mem::size_of::<GanimePluginV1>() as u32,
+    describe,
+    last_error: ganime_plugin_last_error,
+    load_model,
+    model_info,
+    generate,
+    generate_sheet,
+    stylize,
+    free_image,
+    free_model,
+};
+
+/// The one entry point: the table for `abi_version`, or NULL (with a message for `ganime_plugin_last_error`)
+/// when this plug-in does not implement that version.
+#[no_mangle]
+pub extern "C" fn ganime_plugin_entry(abi_version: u32) -> *const GanimePluginV1 {
+    static TUNE: std::sync::Once = std::sync::Once::new();
+    TUNE.call_once(ganime::tune_allocator);
+    if abi_version == GANIME_ABI_VERSION {
+        &TABLE
+    } else {
+        set_last_error(&format!("this ganime plug-in implements ABI version {GANIME_ABI_VERSION}, not {abi_version}"));
+        std::ptr::null()
+    }
+}
+
+/// The table for Rust callers linking this crate directly (tests).
+pub fn table() -> &'static GanimePluginV1 {
+    &TABLE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_turns_errors_and_panics_into_statuses() {
+        assert_eq!(guard(|| Ok(())), GANIME_OK);
+        assert_eq!(guard(|| fail(GANIME_ERR_INVALID_ARGUMENT, "bad width")), GANIME_ERR_INVALID_ARGUMENT);
+        assert_eq!(unsafe { CStr::from_ptr(ganime_plugin_last_error()) }.to_str().unwrap(), "bad width");
+        let status = guard(|| -> Result<(), Failure> { panic!("boom") });
+        assert_eq!(status, GANIME_ERR_INTERNAL);
+        let msg = unsafe { CStr::from_ptr(ganime_plugin_last_error()) }.to_str().unwrap().to_string();
+        assert!(msg.contains("boom"), "{msg}");
+    }
+
+    #[test]
+    fn entry_refuses_unknown_versions() {
+        assert!(ganime_plugin_entry(GANIME_ABI_VERSION + 1).is_null());
+        let msg = unsafe { CStr::from_ptr(ganime_plugin_last_error()) }.to_str().unwrap().to_string();
+        assert!(msg.contains("version 1, not 2"), "{msg}");
+        assert_eq!(unsafe { (*ganime_plugin_entry(GANIME_ABI_VERSION)).abi_version }, GANIME_ABI_VERSION);
+    }
+}

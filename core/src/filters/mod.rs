@@ -5,16 +5,24 @@
 //! A spec is `NAME` for a built-in filter, or `KIND:PATH` for a model file (`KIND` names the architecture).
 
 pub mod anime;
+mod options;
 mod passthrough;
+mod resolution;
+mod temporal;
+pub mod toon;
 
+pub use options::{open_with_options, read_filter_list, ConfiguredFilter};
 pub use passthrough::Passthrough;
+pub use resolution::{AtResolution, ProcessingSize};
+pub use temporal::TemporalSmoothing;
+pub use toon::Toon;
 
 use crate::filter::Filter;
 use anyhow::{bail, Result};
 
 /// Built-in filters `open` knows by name, for help texts and error messages.
 pub fn builtin_names() -> Vec<&'static str> {
-    vec!["passthrough"]
+    vec!["toon", "passthrough"]
 }
 
 /// Model kinds `open` accepts as `KIND:PATH`.
@@ -37,6 +45,7 @@ pub fn open(spec: &str) -> Result<Box<dyn Filter>> {
     }
     match spec {
         "passthrough" => Ok(Box::new(Passthrough)),
+        "toon" => Ok(Box::new(Toon::default())),
         _ => bail!("unknown filter '{spec}'; built-in filters: {}; model files: KIND:PATH with KIND one of {}",
             list(&builtin_names()), list(&model_kinds())),
     }

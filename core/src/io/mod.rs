@@ -5,5 +5,6 @@ pub mod image;
 pub mod pth;
 pub mod text;
 pub mod weights;
+pub mod y4m;
 
 pub use atomic::write_atomic;

@@ -2,10 +2,9 @@
 //! `pytorch_reference.py` (warm-up of >= 2 runs and min(3 s, 15 % of the budget), then the median of runs
 //! over `seconds`), printing the same JSON line, so BENCHMARKS.md compares like with like.
 
-use crate::data::{Fit, ImageSpec};
 use crate::models::dcgan::{DcganConfig, Generator, Preset};
 use crate::nn::Mode;
-use crate::train::{task::randn, AdamParams, Bce, DcganTask, LabelPolicy, TrainConfig, Trainer};
+use crate::train::{task::randn, Bce, DcganTask, TrainConfig, Trainer};
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
@@ -66,19 +65,7 @@ pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Re
         "dcgan64-train" => {
             let model = full_width();
             let out = tempfile::tempdir()?;
-            let config = TrainConfig {
-                data: "random".into(),
-                image: ImageSpec { size: 64, channels: 3, fit: Fit::CenterCrop },
-                batch_size: batch,
-                steps: u64::MAX,
-                seed: 0,
-                adam: AdamParams::default(),
-                labels: LabelPolicy::default(),
-                flip: false,
-                sample_every: u64::MAX,
-                checkpoint_every: u64::MAX,
-                log_every: u64::MAX,
-            };
+            let config = TrainConfig::benchmark(64, batch);
             let task = DcganTask::new(&model, 0, device)?;
             let mut trainer = Trainer::new(task, Box::new(Bce), "dcgan", serde_json::to_value(&model)?, config, out.path(), device)?;
             // A fixed random batch in [-1, 1], as the reference (no data loading).

@@ -3,12 +3,11 @@
 //! 128×128 through the shared trainer, ImagePool off as in the reference script).
 
 use crate::bench::{time_it, BenchResult};
-use crate::data::{Fit, ImageSpec};
 use crate::models::animegan::{AnimeGanV2, AnimeGanWidths};
 use crate::models::cyclegan::{DiscriminatorConfig, GeneratorConfig};
 use crate::nn::bilinear::ResizeConvention;
 use crate::train::cyclegan::{CycleGanConfig, CycleGanTask};
-use crate::train::{AdamParams, LabelPolicy, Lsgan, TrainConfig, Trainer};
+use crate::train::{Lsgan, TrainConfig, Trainer};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 
@@ -41,19 +40,7 @@ pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Re
                 lambda_identity: 0.5,
                 pool_size: 0,
             };
-            let config = TrainConfig {
-                data: "random".into(),
-                image: ImageSpec { size: 128, channels: 3, fit: Fit::CenterCrop },
-                batch_size: 1,
-                steps: u64::MAX,
-                seed: 0,
-                adam: AdamParams::default(),
-                labels: LabelPolicy::default(),
-                flip: false,
-                sample_every: u64::MAX,
-                checkpoint_every: u64::MAX,
-                log_every: u64::MAX,
-            };
+            let config = TrainConfig::benchmark(128, 1);
             let fixed = (random_images(1, 128, device)?, random_images(1, 128, device)?);
             let task = CycleGanTask::new(&model, 0, fixed, device)?;
             let out = tempfile::tempdir()?;

@@ -6,7 +6,6 @@
 //! The generator is the pytorch/examples DCGAN golden (`golden/dcgan-netG.pth`, 64x64): a real checkpoint that
 //! needs no training here. The filter is the AnimeGANv2 golden network (see `filter_spec`).
 
-use ganime::filter::Filter;
 use ganime_e2e::*;
 use ganime_plugin_abi::host::{Image, Plugin};
 use ganime_plugin_abi::*;

@@ -225,14 +225,9 @@ impl AnimeGanV2 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::models::rel_err;
     use crate::data::shared::shared_path;
 
-    pub(crate) fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
-        let a = a.to_dtype(DType::F64).unwrap();
-        let b = b.to_dtype(DType::F64).unwrap();
-        let num = (&a - &b).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt();
-        num / b.sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt()
-    }
 
     /// `../shared/golden/animeganv2-*`: square and wide inputs, both conventions, to 1e-4 relative.
     #[test]

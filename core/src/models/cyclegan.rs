@@ -247,7 +247,7 @@ mod tests {
     use super::*;
     use crate::data::shared::shared_path;
     use crate::io::weights::read_tensors;
-    use crate::models::animegan::tests::rel_err;
+    use crate::models::rel_err;
 
     /// `../shared/golden/cyclegan-*`: square and non-square inputs, to 1e-4 relative.
     #[test]

@@ -276,15 +276,10 @@ impl Discriminator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::rel_err;
     use crate::data::shared::shared_path;
     use crate::io::weights::read_tensors;
 
-    fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
-        let a = a.to_dtype(DType::F64).unwrap();
-        let b = b.to_dtype(DType::F64).unwrap();
-        let num = (&a - &b).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt();
-        num / b.sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt()
-    }
 
     #[test]
     fn presets_produce_their_image_sizes() -> Result<()> {

@@ -10,3 +10,13 @@ pub mod vgg;
 pub use dcgan::{DcganConfig, Discriminator, Generator as DcganGenerator, Preset};
 pub mod animegan;
 pub mod cyclegan;
+
+/// `‖a − b‖ / ‖b‖` in f64: the relative error every parity test compares against its golden's tolerance.
+#[cfg(test)]
+pub(crate) fn rel_err(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f64 {
+    use candle_core::DType;
+    let a = a.to_dtype(DType::F64).unwrap();
+    let b = b.to_dtype(DType::F64).unwrap();
+    let num = (&a - &b).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt();
+    num / b.sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt()
+}

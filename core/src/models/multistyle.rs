@@ -131,7 +131,7 @@ impl MultiStyleNet {
 mod tests {
     use super::*;
     use crate::data::shared::shared_path;
-    use crate::models::vgg::tests::rel_err;
+    use crate::models::rel_err;
 
     #[test]
     fn multistyle26_matches_golden() -> Result<()> {

@@ -191,7 +191,7 @@ impl TransformerNet {
 mod tests {
     use super::*;
     use crate::data::shared::shared_path;
-    use crate::models::vgg::tests::rel_err;
+    use crate::models::rel_err;
 
     fn check(net: &TransformerNet, golden: &HashMap<String, Tensor>) -> Result<()> {
         for (x, y) in [("x_square", "y_square"), ("x_odd", "y_odd")] {

@@ -292,16 +292,9 @@ fn avg_pool2(x: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::models::rel_err;
     use crate::data::shared::shared_path;
 
-    /// ||a - b|| / ||b|| in f64.
-    pub(crate) fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
-        let a = a.to_dtype(DType::F64).unwrap();
-        let b = b.to_dtype(DType::F64).unwrap();
-        let num = (&a - &b).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt();
-        let den = b.sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt();
-        num / den
-    }
 
     #[test]
     fn layer_names_follow_torchvision_indices() {

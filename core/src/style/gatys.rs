@@ -160,7 +160,8 @@ impl<'a> GatysLoss<'a> {
 mod tests {
     use super::*;
     use crate::data::shared::shared_path;
-    use crate::models::vgg::{tests::rel_err, VggOptions, VGG16_IMAGENET_SHARED};
+    use crate::models::rel_err;
+    use crate::models::vgg::{VggOptions, VGG16_IMAGENET_SHARED};
     use candle_core::Device;
 
     fn scalar(t: &Tensor) -> f64 {

@@ -37,6 +37,25 @@ pub struct TrainConfig {
     pub log_every: u64,
 }
 
+impl TrainConfig {
+    /// A run that never samples, logs or checkpoints, on synthetic data: benchmarks drive it step by step.
+    pub fn benchmark(image_size: usize, batch_size: usize) -> Self {
+        Self {
+            data: "random".into(),
+            image: ImageSpec { size: image_size, channels: 3, fit: crate::data::Fit::CenterCrop },
+            batch_size,
+            steps: u64::MAX,
+            seed: 0,
+            adam: AdamParams::default(),
+            labels: LabelPolicy::default(),
+            flip: false,
+            sample_every: u64::MAX,
+            checkpoint_every: u64::MAX,
+            log_every: u64::MAX,
+        }
+    }
+}
+
 /// Options beyond [`TrainConfig`] that not every task uses: the objective, the optimiser kind, a learning-rate
 /// schedule and further data streams (CycleGAN's domain B). Stored in the checkpoint; older checkpoints
 /// without it read as the defaults (BCE, Adam, constant rate, one stream).

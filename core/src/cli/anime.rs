@@ -1,6 +1,7 @@
 //! `ganime train cyclegan`, `ganime train compare` and `ganime translate`: thin wrappers over
 //! `train::cyclegan`, `train::compare` and the CycleGAN filter.
 
+use super::train::RunOutputArgs;
 use crate::data::{Fit, ImageFolder, ImageSpec};
 use crate::device::parse_device;
 use crate::filter::Filter;
@@ -75,12 +76,8 @@ pub struct CycleganArgs {
     no_flip: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long, default_value_t = 500)]
-    sample_every: u64,
-    #[arg(long, default_value_t = 500)]
-    checkpoint_every: u64,
-    #[arg(long, default_value_t = 10)]
-    log_every: u64,
+    #[command(flatten)]
+    output: RunOutputArgs,
     #[arg(long, default_value = "cpu")]
     device: String,
     #[arg(long)]
@@ -122,9 +119,9 @@ pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
             adam: AdamParams { lr: a.lr, beta1: a.beta1, ..AdamParams::default() },
             labels: LabelPolicy::default(),
             flip: !a.no_flip,
-            sample_every: a.sample_every,
-            checkpoint_every: a.checkpoint_every,
-            log_every: a.log_every,
+            sample_every: a.output.sample_every,
+            checkpoint_every: a.output.checkpoint_every,
+            log_every: a.output.log_every,
         };
         let options = TrainOptions {
             objective,

@@ -16,6 +16,17 @@ pub enum TrainCommand {
     Compare(super::anime::CompareArgs),
 }
 
+/// How often a training run writes samples, checkpoints and log rows (shared by every `train` command).
+#[derive(Args)]
+pub struct RunOutputArgs {
+    #[arg(long, default_value_t = 500)]
+    pub sample_every: u64,
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+    #[arg(long, default_value_t = 10)]
+    pub log_every: u64,
+}
+
 #[derive(Args)]
 pub struct DcganArgs {
     /// Image folder (searched recursively) or MNIST IDX file (.gz or raw).
@@ -93,12 +104,8 @@ pub struct DcganArgs {
     /// Pad to square instead of center-cropping non-square images.
     #[arg(long)]
     pad: bool,
-    #[arg(long, default_value_t = 500)]
-    sample_every: u64,
-    #[arg(long, default_value_t = 500)]
-    checkpoint_every: u64,
-    #[arg(long, default_value_t = 10)]
-    log_every: u64,
+    #[command(flatten)]
+    output: RunOutputArgs,
     /// Every N steps, measure the Fréchet and kernel distance of fixed samples to the training images
     /// (metrics.csv, metrics.png).
     #[arg(long)]
@@ -167,9 +174,9 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 instance_noise_steps: a.instance_noise_steps.unwrap_or(steps),
             },
             flip: a.flip,
-            sample_every: a.sample_every,
-            checkpoint_every: a.checkpoint_every,
-            log_every: a.log_every,
+            sample_every: a.output.sample_every,
+            checkpoint_every: a.output.checkpoint_every,
+            log_every: a.output.log_every,
         };
         if !(0.0..1.0).contains(&config.labels.smoothing) || !(0.0..=1.0).contains(&config.labels.flip_probability) {
             bail!("--label-smoothing must be in [0, 1) and --label-flip in [0, 1]");

@@ -145,9 +145,14 @@ pub fn dcgan_monitor(data: &dyn Dataset, spec: &ImageSpec, eval: TrainingEval, d
     let clf = crate::generate::builtin::classifier(device)?;
     let real = embed_all(&ClassifierFeatures(&clf), &dataset_images(data, eval.count, spec.size, device)?)?;
     let count = real.rows;
+    // The same latents every time, drawn once, so the curve shows the generator changing and nothing else.
+    let mut z: Option<Tensor> = None;
     let device = device.clone();
     crate::train::Monitor::new(eval.every, &["Fréchet distance", "kernel distance ×100"], move |task: &crate::train::DcganTask| {
-        let z = latents(0x5eed, count, task.g.config.nz, &device)?;
+        let z = match &z {
+            Some(z) => z.clone(),
+            None => z.insert(latents(0x5eed, count, task.g.config.nz, &device)?).clone(),
+        };
         let mut parts = Vec::new();
         for start in (0..count).step_by(BATCH) {
             parts.push(task.g.forward(&z.narrow(0, start, BATCH.min(count - start))?, crate::nn::Mode::Eval)?);

@@ -1,10 +1,12 @@
 //! Building blocks Candle lacks or gets wrong (see `../shared/CANDLE-NOTES.md`), each in one place and each
 //! with a finite-difference gradient test in f64.
 
+pub mod batch_norm;
 pub mod bilinear;
 pub mod conv;
 pub mod depthwise;
 pub mod init;
+pub mod kernels;
 pub mod layer_norm;
 pub mod loss;
 pub mod norm;
@@ -14,6 +16,7 @@ pub mod sequential;
 #[cfg(test)]
 pub(crate) mod gradcheck;
 
+pub use batch_norm::BatchNorm2d;
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use init::seeded_var_builder;
 pub use loss::{bce_with_logits, l1_loss, mse_loss};

@@ -2,9 +2,10 @@
 //! exactly like the reference (`main.0.weight`, `main.1.running_mean`, …): parameter-free layers take an
 //! index too, as in PyTorch.
 
-use super::{batch_norm2d, Conv2d, ConvTranspose2d};
-use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{BatchNorm, Init, Linear, VarBuilder};
+use super::kernels::{activation::leaky_relu, Activation};
+use super::{BatchNorm2d, Conv2d, ConvTranspose2d};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Init, Linear, VarBuilder};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +32,7 @@ enum Layer {
     Conv(Conv2d),
     ConvTranspose(ConvTranspose2d),
     Linear(Linear),
-    BatchNorm(BatchNorm),
+    BatchNorm(BatchNorm2d),
     LayerNorm(super::layer_norm::LayerNorm2d),
     Relu,
     LeakyRelu(f64),
@@ -74,7 +75,7 @@ impl Sequential {
                         let b = if bias { Some(vb.get_with_hints(d_out, "bias", Init::Const(0.0))?) } else { None };
                         Layer::Linear(Linear::new(w, b))
                     }
-                    LayerSpec::BatchNorm(c) => Layer::BatchNorm(batch_norm2d(c, vb)?),
+                    LayerSpec::BatchNorm(c) => Layer::BatchNorm(BatchNorm2d::new(c, vb)?),
                     LayerSpec::LayerNorm(c) => Layer::LayerNorm(super::layer_norm::LayerNorm2d::new(c, 1e-5, vb)?),
                     LayerSpec::Relu => Layer::Relu,
                     LayerSpec::LeakyRelu(slope) => Layer::LeakyRelu(slope),
@@ -91,15 +92,28 @@ impl Sequential {
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let train = matches!(mode, Mode::Train { .. });
         let mut x = x.clone();
+        let mut fused_into_previous = false;
         for (i, layer) in self.layers.iter().enumerate() {
+            if std::mem::take(&mut fused_into_previous) {
+                continue;
+            }
             x = match layer {
                 Layer::Conv(c) => c.forward(&x)?,
                 Layer::ConvTranspose(c) => c.forward(&x)?,
                 Layer::Linear(l) => l.forward(&x)?,
-                Layer::BatchNorm(bn) => bn.forward_t(&x, train)?,
+                Layer::BatchNorm(bn) => {
+                    // BatchNorm + the activation after it run as one kernel.
+                    let act = match self.layers.get(i + 1) {
+                        Some(Layer::Relu) => Activation::Relu,
+                        Some(Layer::LeakyRelu(slope)) if *slope >= 0.0 => Activation::LeakyRelu(*slope),
+                        _ => Activation::Identity,
+                    };
+                    fused_into_previous = act != Activation::Identity;
+                    bn.forward_act(&x, train, act)?
+                }
                 Layer::LayerNorm(ln) => ln.forward(&x)?,
                 Layer::Relu => x.relu()?,
-                Layer::LeakyRelu(slope) => candle_nn::ops::leaky_relu(&x, *slope)?,
+                Layer::LeakyRelu(slope) => leaky_relu(&x, *slope)?,
                 Layer::Tanh => x.tanh()?,
                 Layer::Dropout(p) => match mode {
                     Mode::Train { seed } => dropout(&x, *p, seed.wrapping_add(i as u64))?,

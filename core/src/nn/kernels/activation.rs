@@ -1,0 +1,166 @@
+//! LeakyReLU (slope >= 0) in one pass forward and one pass backward. Candle's `leaky_relu` is
+//! `max(x, 0) + min(x, 0)·slope`: four tensors forward and their autograd backward, on the D side of every
+//! DCGAN layer. The backward multiplies by a mask from the input: one fused pass normally; with second-order
+//! gradients on (WGAN-GP), `grad × mask` as Candle ops so that it stays differentiable in `grad` (the mask is
+//! piecewise constant, so its own derivative is zero).
+
+use super::{contiguous, second_order_gradients};
+use candle_core::{backend::BackendStorage, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+use rayon::prelude::*;
+
+const CHUNK: usize = 1 << 14;
+
+fn map<T: WithDType>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+    let mut y = vec![T::zero(); x.len()];
+    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &v)| *d = f(v)));
+    y
+}
+
+/// `y = x` for x > 0, else `slope·x`.
+pub struct LeakyRelu(pub f64);
+
+impl CustomOp1 for LeakyRelu {
+    fn name(&self) -> &'static str {
+        "leaky-relu"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let y = match s {
+            CpuStorage::F32(_) => {
+                let k = self.0 as f32;
+                CpuStorage::F32(map(contiguous::<f32>(self.name(), s, l)?, |v| if v > 0. { v } else { v * k }))
+            }
+            CpuStorage::F64(_) => {
+                let k = self.0;
+                CpuStorage::F64(map(contiguous::<f64>(self.name(), s, l)?, |v| if v > 0. { v } else { v * k }))
+            }
+            other => candle_core::bail!("leaky relu kernel: unsupported dtype {:?}", other.dtype()),
+        };
+        Ok((y, l.shape().clone()))
+    }
+    fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let x = x.contiguous()?;
+        if second_order_gradients() {
+            let mask = x.apply_op1_no_bwd(&SlopeMask(self.0))?.detach();
+            return Ok(Some(grad.mul(&mask)?));
+        }
+        Ok(Some(grad.contiguous()?.apply_op2_no_bwd(&x, &MaskedGrad(self.0))?))
+    }
+}
+
+/// 1 where x > 0, else the slope.
+struct SlopeMask(f64);
+
+impl CustomOp1 for SlopeMask {
+    fn name(&self) -> &'static str {
+        "leaky-relu-mask"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let y = match s {
+            CpuStorage::F32(_) => {
+                let k = self.0 as f32;
+                CpuStorage::F32(map(contiguous::<f32>(self.name(), s, l)?, |v| if v > 0. { 1. } else { k }))
+            }
+            CpuStorage::F64(_) => {
+                let k = self.0;
+                CpuStorage::F64(map(contiguous::<f64>(self.name(), s, l)?, |v| if v > 0. { 1. } else { k }))
+            }
+            other => candle_core::bail!("leaky relu kernel: unsupported dtype {:?}", other.dtype()),
+        };
+        Ok((y, l.shape().clone()))
+    }
+}
+
+/// `grad` where x > 0, else `slope·grad`.
+struct MaskedGrad(f64);
+
+impl MaskedGrad {
+    fn run<T: WithDType>(&self, g: &[T], x: &[T]) -> Vec<T> {
+        let k = T::from_f64(self.0);
+        let mut out = vec![T::zero(); g.len()];
+        out.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK).zip(x.par_chunks(CHUNK))).for_each(|(d, (g, x))| {
+            for ((d, &g), &x) in d.iter_mut().zip(g).zip(x) {
+                *d = if x > T::zero() { g } else { g * k };
+            }
+        });
+        out
+    }
+}
+
+impl CustomOp2 for MaskedGrad {
+    fn name(&self) -> &'static str {
+        "leaky-relu-backward"
+    }
+    fn cpu_fwd(&self, sg: &CpuStorage, lg: &Layout, sx: &CpuStorage, lx: &Layout) -> Result<(CpuStorage, Shape)> {
+        if lg.shape() != lx.shape() {
+            candle_core::bail!("leaky relu backward: gradient {:?} vs input {:?}", lg.shape(), lx.shape());
+        }
+        let out = match sg {
+            CpuStorage::F32(_) => CpuStorage::F32(self.run::<f32>(contiguous(self.name(), sg, lg)?, contiguous(self.name(), sx, lx)?)),
+            CpuStorage::F64(_) => CpuStorage::F64(self.run::<f64>(contiguous(self.name(), sg, lg)?, contiguous(self.name(), sx, lx)?)),
+            other => candle_core::bail!("leaky relu kernel: unsupported dtype {:?}", other.dtype()),
+        };
+        Ok((out, lg.shape().clone()))
+    }
+}
+
+/// LeakyReLU through the kernel on CPU f32/f64 tensors with slope >= 0, else Candle's op.
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
+    let kernel = x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64) && slope >= 0.0;
+    if kernel {
+        x.contiguous()?.apply_op1(LeakyRelu(slope))
+    } else {
+        candle_nn::ops::leaky_relu(x, slope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::gradcheck::{check_gradient, seeded};
+    use candle_core::{DType, Device, Var};
+
+    #[test]
+    fn matches_candle_forward_and_backward() -> Result<()> {
+        for (shape, slope) in [(&[2usize, 3, 5, 7][..], 0.2), (&[17][..], 0.0), (&[3, 1, 4, 4][..], 0.01)] {
+            let x = Var::from_tensor(&seeded(shape, 3)?)?;
+            let ours = leaky_relu(&x, slope)?;
+            let theirs = candle_nn::ops::leaky_relu(&x, slope)?;
+            assert!((&ours - &theirs)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()? == 0.0);
+            let r = seeded(shape, 4)?;
+            let a = (ours * &r)?.sum_all()?.backward()?;
+            let b = (theirs * &r)?.sum_all()?.backward()?;
+            let d = (a.get(&x).unwrap() - b.get(&x).unwrap())?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()?;
+            assert!(d < 1e-15, "{d}");
+        }
+        check_gradient(&[2, 3, 4], |x| leaky_relu(x, 0.2))
+    }
+
+    #[test]
+    fn f32_forward() -> Result<()> {
+        let x = seeded(&[1000], 9)?.to_dtype(DType::F32)?;
+        let d = (leaky_relu(&x, 0.2)? - candle_nn::ops::leaky_relu(&x, 0.2)?)?.abs()?.max(0)?.to_scalar::<f32>()?;
+        assert_eq!(d, 0.0);
+        Ok(())
+    }
+
+    /// `cargo test --release -p ganime kernels::activation::tests::bench -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn bench() -> Result<()> {
+        crate::tune_allocator();
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1., (64, 128, 16, 16), &Device::Cpu)?)?;
+        for (name, kernel) in [("candle leaky_relu", false), ("kernel leaky_relu", true)] {
+            let run = || -> Result<()> {
+                let y = if kernel { leaky_relu(&x, 0.2)? } else { candle_nn::ops::leaky_relu(&x, 0.2)? };
+                y.sum_all()?.backward().map(|_| ())
+            };
+            run()?;
+            let t = std::time::Instant::now();
+            for _ in 0..10 {
+                run()?;
+            }
+            println!("{name}, fwd+bwd [64,128,16,16]: {:.2} ms", t.elapsed().as_secs_f64() * 100.0);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,306 @@
+//! BatchNorm fused with the activation after it, as one Candle custom op over `(x, weight, bias)`.
+//!
+//! `x` is viewed as `[N, C, S]` (S = H·W, or 1 after a Linear layer). The per-channel mean and inverse standard
+//! deviation are computed before the op (batch statistics in training, running ones in eval) and travel inside
+//! it, so the forward is one pass: `y = act(x·scale + shift)`. The backward is two passes: per-channel sums of
+//! `g = dy·act'(y)` and `g·x̂`, then `dx = scale·(g − Σg/M − x̂·Σgx̂/M)` (the mean terms only with batch
+//! statistics), with `dweight = Σgx̂` and `dbias = Σg`. Candle's BatchNorm takes ~15 element-wise tensors and
+//! two transposed copies for the same forward, and autograd through all of them for the backward.
+//!
+//! The backward returns plain tensors (not differentiable again); `nn::BatchNorm2d` uses Candle's ops when
+//! second-order gradients are on.
+
+use super::{contiguous, Activation};
+use candle_core::{backend::BackendStorage, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, WithDType};
+use rayon::prelude::*;
+
+/// `[N, C, S]` view of a tensor of rank >= 2.
+fn ncs(dims: &[usize]) -> Result<(usize, usize, usize)> {
+    if dims.len() < 2 {
+        candle_core::bail!("batch norm: input of shape {dims:?} has no channel dimension");
+    }
+    Ok((dims[0], dims[1], dims[2..].iter().product()))
+}
+
+/// Per-channel mean and biased variance of `x` (f32 or f64 on the CPU), accumulated in f64.
+pub fn channel_stats(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
+    let x = x.contiguous()?;
+    let (n, c, s) = ncs(x.dims())?;
+    let (storage, layout) = x.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("batch norm kernel: CPU tensors only") };
+    match x.dtype() {
+        DType::F32 => Ok(stats(contiguous::<f32>("batch norm", cpu, layout)?, n, c, s)),
+        DType::F64 => Ok(stats(contiguous::<f64>("batch norm", cpu, layout)?, n, c, s)),
+        d => candle_core::bail!("batch norm kernel: unsupported dtype {d:?}"),
+    }
+}
+
+fn stats<T: WithDType>(x: &[T], n: usize, c: usize, s: usize) -> (Vec<f64>, Vec<f64>) {
+    let count = (n * s) as f64;
+    let per_channel: Vec<(f64, f64)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let strips = || (0..n).map(move |i| &x[(i * c + ch) * s..][..s]);
+            let mean = strips().map(|strip| strip.iter().map(|v| v.to_f64()).sum::<f64>()).sum::<f64>() / count;
+            // Two passes (the channel is in cache): no cancellation in E[x²] − E[x]².
+            let var = strips()
+                .map(|strip| strip.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>())
+                .sum::<f64>()
+                / count;
+            (mean, var)
+        })
+        .collect();
+    per_channel.into_iter().unzip()
+}
+
+/// The fused op. `mean` and `inv_std` are per channel; `batch_stats` says whether they were computed from
+/// this `x` (training), which adds their dependence on `x` to the backward.
+pub struct BatchNormAct {
+    pub mean: Vec<f64>,
+    pub inv_std: Vec<f64>,
+    pub batch_stats: bool,
+    pub act: Activation,
+}
+
+impl BatchNormAct {
+    fn scale_shift<T: WithDType>(&self, weight: &[T], bias: &[T]) -> (Vec<T>, Vec<T>) {
+        (0..self.mean.len())
+            .map(|ch| {
+                let scale = weight[ch].to_f64() * self.inv_std[ch];
+                (T::from_f64(scale), T::from_f64(bias[ch].to_f64() - self.mean[ch] * scale))
+            })
+            .unzip()
+    }
+
+    fn forward<T: WithDType>(&self, x: &[T], weight: &[T], bias: &[T], n: usize, c: usize, s: usize) -> Vec<T> {
+        let (scale, shift) = self.scale_shift(weight, bias);
+        let slope = T::from_f64(self.act.slope());
+        let mut y = vec![T::zero(); n * c * s];
+        y.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().with_min_len(64.max(1024 / s.max(1))).for_each(
+            |(nc, (dst, src))| {
+                let ch = nc % c;
+                let (a, b) = (scale[ch], shift[ch]);
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = self.act.apply(v * a + b, slope);
+                }
+            },
+        );
+        y
+    }
+
+    /// (dx, dweight, dbias).
+    #[allow(clippy::too_many_arguments)]
+    fn backward<T: WithDType>(&self, x: &[T], weight: &[T], y: &[T], dy: &[T], n: usize, c: usize, s: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
+        let slope = T::from_f64(self.act.slope());
+        let act = self.act;
+        let g = |i: usize| dy[i] * act.derivative_at_output(y[i], slope);
+        // Per channel: Σg and Σg·x̂.
+        let sums: Vec<(f64, f64)> = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let (mean, inv_std) = (self.mean[ch], self.inv_std[ch]);
+                let (mut sg, mut sgx) = (0f64, 0f64);
+                for i in 0..n {
+                    let base = (i * c + ch) * s;
+                    for j in base..base + s {
+                        let gj = g(j).to_f64();
+                        sg += gj;
+                        sgx += gj * (x[j].to_f64() - mean) * inv_std;
+                    }
+                }
+                (sg, sgx)
+            })
+            .collect();
+        let count = (n * s) as f64;
+        let mut dx = vec![T::zero(); n * c * s];
+        dx.par_chunks_mut(s).enumerate().with_min_len(64.max(1024 / s.max(1))).for_each(|(nc, dst)| {
+            let ch = nc % c;
+            let (mean, inv_std) = (self.mean[ch], self.inv_std[ch]);
+            let scale = weight[ch].to_f64() * inv_std;
+            let base = nc * s;
+            if self.batch_stats {
+                // dx = scale·g − scale·Σg/M − scale·Σgx̂/M · (x − mean)·inv_std, as a·g + b·x + k.
+                let (sg, sgx) = sums[ch];
+                let a = T::from_f64(scale);
+                let b = T::from_f64(-scale * sgx / count * inv_std);
+                let k = T::from_f64(-scale * sg / count + scale * sgx / count * inv_std * mean);
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = a * g(base + j) + b * x[base + j] + k;
+                }
+            } else {
+                let a = T::from_f64(scale);
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = a * g(base + j);
+                }
+            }
+        });
+        let dweight = sums.iter().map(|&(_, sgx)| T::from_f64(sgx)).collect();
+        let dbias = sums.iter().map(|&(sg, _)| T::from_f64(sg)).collect();
+        (dx, dweight, dbias)
+    }
+}
+
+impl CustomOp3 for BatchNormAct {
+    fn name(&self) -> &'static str {
+        "batch-norm-act"
+    }
+
+    fn cpu_fwd(&self, sx: &CpuStorage, lx: &Layout, sw: &CpuStorage, lw: &Layout, sb: &CpuStorage, lb: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, c, s) = ncs(lx.dims())?;
+        if lw.shape().elem_count() != c || lb.shape().elem_count() != c || self.mean.len() != c {
+            candle_core::bail!("batch norm: {c} channels in the input, {} weights, {} biases", lw.shape().elem_count(), lb.shape().elem_count());
+        }
+        let y = match sx {
+            CpuStorage::F32(_) => CpuStorage::F32(self.forward::<f32>(contiguous(self.name(), sx, lx)?, contiguous(self.name(), sw, lw)?, contiguous(self.name(), sb, lb)?, n, c, s)),
+            CpuStorage::F64(_) => CpuStorage::F64(self.forward::<f64>(contiguous(self.name(), sx, lx)?, contiguous(self.name(), sw, lw)?, contiguous(self.name(), sb, lb)?, n, c, s)),
+            other => candle_core::bail!("batch norm kernel: unsupported dtype {:?}", other.dtype()),
+        };
+        Ok((y, lx.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, weight: &Tensor, _bias: &Tensor, y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n, c, s) = ncs(x.dims())?;
+        let (x, weight, y, dy) = (x.contiguous()?, weight.contiguous()?, y.contiguous()?, dy.contiguous()?);
+        let (gx, lx) = x.storage_and_layout();
+        let (gw, lw) = weight.storage_and_layout();
+        let (gy, ly) = y.storage_and_layout();
+        let (gd, ld) = dy.storage_and_layout();
+        let (Storage::Cpu(sx), Storage::Cpu(sw), Storage::Cpu(sy), Storage::Cpu(sd)) = (&*gx, &*gw, &*gy, &*gd) else {
+            candle_core::bail!("batch norm kernel: CPU tensors only")
+        };
+        let dev = x.device();
+        macro_rules! run {
+            ($t:ty) => {{
+                let (dx, dw, db) = self.backward::<$t>(contiguous(self.name(), sx, lx)?, contiguous(self.name(), sw, lw)?, contiguous(self.name(), sy, ly)?, contiguous(self.name(), sd, ld)?, n, c, s);
+                (Tensor::from_vec(dx, x.shape(), dev)?, Tensor::from_vec(dw, c, dev)?, Tensor::from_vec(db, c, dev)?)
+            }};
+        }
+        let (dx, dw, db) = match x.dtype() {
+            DType::F32 => run!(f32),
+            DType::F64 => run!(f64),
+            d => candle_core::bail!("batch norm kernel: unsupported dtype {d:?}"),
+        };
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::gradcheck::seeded;
+    use candle_core::{Device, Var};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    /// The same computation from Candle's own ops (batch statistics, biased variance).
+    fn reference(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation, eps: f64) -> Result<Tensor> {
+        let c = x.dim(1)?;
+        let mut shape = vec![1; x.rank()];
+        shape[1] = c;
+        let dims: Vec<usize> = (0..x.rank()).filter(|&d| d != 1).collect();
+        let mean = x.mean_keepdim(dims.as_slice())?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(dims.as_slice())?;
+        let y = centred.broadcast_div(&(var + eps)?.sqrt()?)?.broadcast_mul(&w.reshape(shape.as_slice())?)?.broadcast_add(&b.reshape(shape.as_slice())?)?;
+        match act {
+            Activation::Identity => Ok(y),
+            Activation::Relu => y.relu(),
+            Activation::LeakyRelu(s) => candle_nn::ops::leaky_relu(&y, s),
+        }
+    }
+
+    fn fused(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation, eps: f64) -> Result<Tensor> {
+        let (mean, var) = channel_stats(x)?;
+        let inv_std = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+        x.apply_op3(w, b, BatchNormAct { mean, inv_std, batch_stats: true, act })
+    }
+
+    #[test]
+    fn forward_and_backward_match_candle_autograd() -> Result<()> {
+        // Odd sizes, rank 2 (after a Linear layer) and rank 4, every activation.
+        let shapes: [&[usize]; 4] = [&[3, 5, 7, 3], &[2, 4, 1, 1], &[5, 6], &[4, 3, 9, 11]];
+        let acts = [Activation::Identity, Activation::Relu, Activation::LeakyRelu(0.2)];
+        for (i, shape) in shapes.iter().enumerate() {
+            for (j, &act) in acts.iter().enumerate() {
+                let c = shape[1];
+                let seed = (10 * i + j) as u64;
+                let x = Var::from_tensor(&(seeded(shape, seed)? * 3.0)?.affine(1.0, 0.5)?)?;
+                let w = Var::from_tensor(&seeded(&[c], seed + 100)?.affine(1.0, 1.0)?)?;
+                let b = Var::from_tensor(&seeded(&[c], seed + 200)?)?;
+                let r = seeded(shape, seed + 300)?;
+                let ours = fused(&x, &w, &b, act, 1e-5)?;
+                let theirs = reference(&x, &w, &b, act, 1e-5)?;
+                assert!(max_diff(&ours, &theirs) < 1e-12, "forward {shape:?} {act:?}");
+                let g1 = (ours * &r)?.sum_all()?.backward()?;
+                let g2 = (theirs * &r)?.sum_all()?.backward()?;
+                for v in [&x, &w, &b] {
+                    let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                    assert!(d < 1e-10, "backward {shape:?} {act:?}: {d}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn f32_matches_f64() -> Result<()> {
+        let x = seeded(&[4, 8, 5, 5], 1)?;
+        let (w, b) = (seeded(&[8], 2)?, seeded(&[8], 3)?);
+        let y64 = fused(&x, &w, &b, Activation::LeakyRelu(0.2), 1e-5)?;
+        let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+        let y32 = fused(&f(&x), &f(&w), &f(&b), Activation::LeakyRelu(0.2), 1e-5)?;
+        assert!(max_diff(&y32.to_dtype(DType::F64)?, &y64) < 1e-5);
+        Ok(())
+    }
+
+    #[test]
+    fn running_statistics_backward_is_a_per_channel_scale() -> Result<()> {
+        // Eval mode: y = act(x·scale + shift), so dx = scale·dy·act'.
+        let x = Var::from_tensor(&seeded(&[2, 3, 4, 5], 4)?)?;
+        let (w, b) = (seeded(&[3], 5)?, seeded(&[3], 6)?);
+        let op = BatchNormAct { mean: vec![0.1, -0.2, 0.3], inv_std: vec![2.0, 0.5, 1.5], batch_stats: false, act: Activation::Relu };
+        let ours = x.apply_op3(&w, &b, op)?;
+        let scale = (w.to_dtype(DType::F64)? * Tensor::new(&[2.0f64, 0.5, 1.5], &Device::Cpu)?)?.reshape((1, 3, 1, 1))?;
+        let shift = (b - (Tensor::new(&[0.1f64, -0.2, 0.3], &Device::Cpu)?.reshape(3)? * scale.flatten_all()?)?)?.reshape((1, 3, 1, 1))?;
+        let theirs = x.broadcast_mul(&scale)?.broadcast_add(&shift)?.relu()?;
+        assert!(max_diff(&ours, &theirs) < 1e-12);
+        let r = seeded(&[2, 3, 4, 5], 7)?;
+        let d = max_diff(
+            (ours * &r)?.sum_all()?.backward()?.get(&x).unwrap(),
+            (theirs * &r)?.sum_all()?.backward()?.get(&x).unwrap(),
+        );
+        assert!(d < 1e-12);
+        Ok(())
+    }
+
+    /// `cargo test --release -p ganime kernels::batch_norm::tests::bench -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn bench() -> Result<()> {
+        crate::tune_allocator();
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1., (64, 128, 16, 16), &Device::Cpu)?)?;
+        let w = Var::from_tensor(&Tensor::ones(128, DType::F32, &Device::Cpu)?)?;
+        let b = Var::from_tensor(&Tensor::zeros(128, DType::F32, &Device::Cpu)?)?;
+        let bn = candle_nn::BatchNorm::new(128, Tensor::zeros(128, DType::F32, &Device::Cpu)?, Tensor::ones(128, DType::F32, &Device::Cpu)?, w.as_tensor().clone(), b.as_tensor().clone(), 1e-5)?;
+        let time = |name: &str, f: &dyn Fn() -> Result<()>| -> Result<()> {
+            f()?;
+            let t = std::time::Instant::now();
+            for _ in 0..10 {
+                f()?;
+            }
+            println!("{name}: {:.2} ms", t.elapsed().as_secs_f64() * 100.0);
+            Ok(())
+        };
+        use candle_core::ModuleT;
+        time("candle batch norm + relu, fwd+bwd [64,128,16,16]", &|| {
+            let y = bn.forward_t(&x, true)?.relu()?;
+            y.sum_all()?.backward().map(|_| ())
+        })?;
+        time("fused kernel, fwd+bwd", &|| {
+            let y = fused(&x, &w, &b, Activation::Relu, 1e-5)?;
+            y.sum_all()?.backward().map(|_| ())
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! The project's own CPU kernels, plugged into Candle as custom ops (`cpu_fwd` + `bwd`), for the places where
+//! Candle's CPU backend spends the time in our workloads (see BENCHMARKS.md, "CPU kernels"):
+//!
+//! - [`patches`]: im2col / col2im, the gather and scatter around the GEMM of `Conv2d` / `ConvTranspose2d`.
+//! - [`batch_norm`]: BatchNorm (batch or running statistics) fused with the ReLU / LeakyReLU after it, forward
+//!   and backward in two passes each, instead of Candle's ~15 separate element-wise tensors.
+//! - [`activation`]: LeakyReLU in one pass (Candle builds it from max, min, mul and add).
+//!
+//! Each kernel runs on f32 and f64 CPU tensors; the layers call Candle's own ops on other devices, so the CUDA
+//! build is unaffected. Each file has parity tests against Candle's op (and autograd or finite differences for
+//! the backward) and an ignored micro-benchmark:
+//! `cargo test --release -p ganime kernels -- --ignored --nocapture`.
+
+pub mod activation;
+pub mod batch_norm;
+pub mod patches;
+
+use candle_core::{CpuStorage, Layout, Result, WithDType};
+
+/// The contiguous slice behind a CPU storage + layout, or an error naming the op.
+pub(crate) fn contiguous<'a, T: WithDType>(op: &str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+    let data = T::cpu_storage_as_slice(s)?;
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: needs a contiguous input"),
+    }
+}
+
+/// Whether backward passes must stay differentiable (WGAN-GP sets `CANDLE_GRAD_DO_NOT_DETACH`, see
+/// `train::objective`). Fused kernels whose backward is itself a plain kernel then step aside for Candle's ops.
+pub(crate) fn second_order_gradients() -> bool {
+    std::env::var("CANDLE_GRAD_DO_NOT_DETACH").map(|v| !v.is_empty() && v != "0").unwrap_or(false)
+}
+
+/// A cheap element-wise activation that a kernel can apply to its output in the same pass.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// LeakyReLU with a non-negative slope (so the output's sign tells the input's, which the backward uses).
+    LeakyRelu(f64),
+}
+
+impl Activation {
+    #[inline(always)]
+    pub(crate) fn apply<T: WithDType>(self, v: T, slope: T) -> T {
+        match self {
+            Activation::Identity => v,
+            _ => {
+                if v > T::zero() {
+                    v
+                } else {
+                    v * slope
+                }
+            }
+        }
+    }
+
+    /// d act / d input at an output value `y` (valid because the slope is >= 0).
+    #[inline(always)]
+    pub(crate) fn derivative_at_output<T: WithDType>(self, y: T, slope: T) -> T {
+        match self {
+            Activation::Identity => T::one(),
+            _ => {
+                if y > T::zero() {
+                    T::one()
+                } else {
+                    slope
+                }
+            }
+        }
+    }
+
+    /// The slope for negative inputs (0 for ReLU, 1 for identity).
+    pub(crate) fn slope(self) -> f64 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Relu => 0.0,
+            Activation::LeakyRelu(s) => s,
+        }
+    }
+}

@@ -2,7 +2,8 @@
 //! using candle-nn's `AdamW` because a checkpoint must hold the moments, which `AdamW` keeps private.
 
 use anyhow::{Context, Result};
-use candle_core::{backprop::GradStore, Tensor, Var};
+use crate::nn::kernels::adam::adam_step;
+use candle_core::{backprop::GradStore, DType, Tensor, Var};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -27,6 +28,24 @@ struct Slot {
     var: Var,
     m: Tensor,
     v: Tensor,
+    /// On CPU (f32/f64): the `[2, n]` storage that `m` and `v` are views of, updated in place by the
+    /// `nn::kernels::adam` kernel. None elsewhere: tensor arithmetic.
+    fused: Option<Tensor>,
+}
+
+impl Slot {
+    fn new(name: String, var: Var, m: Tensor, v: Tensor) -> Result<Self> {
+        let t = var.as_tensor();
+        let kernel = t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64) && t.is_contiguous();
+        if !kernel {
+            return Ok(Self { name, var, m, v, fused: None });
+        }
+        let n = t.elem_count();
+        let mv = Tensor::stack(&[m.flatten_all()?, v.flatten_all()?], 0)?.contiguous()?;
+        let (m, v) = (mv.get(0)?.reshape(t.shape())?, mv.get(1)?.reshape(t.shape())?);
+        debug_assert_eq!(mv.dims(), &[2, n]);
+        Ok(Self { name, var, m, v, fused: Some(mv) })
+    }
 }
 
 pub struct Adam {
@@ -49,7 +68,7 @@ impl Adam {
             .into_iter()
             .map(|name| {
                 let var = data[name].clone();
-                Ok(Slot { name: name.clone(), m: var.zeros_like()?, v: var.zeros_like()?, var })
+                Slot::new(name.clone(), var.clone(), var.zeros_like()?, var.zeros_like()?)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { params, steps: 0, slots })
@@ -67,6 +86,10 @@ impl Adam {
             // Detached: with second-order gradients on (WGAN-GP) a gradient carries its graph, which the
             // moments would otherwise keep alive from step to step.
             let g = &g.detach();
+            if let Some(mv) = &s.fused {
+                adam_step(s.var.as_tensor(), mv, g, p.lr, p.beta1, p.beta2, p.eps, t)?;
+                continue;
+            }
             s.m = ((&s.m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
             s.v = ((&s.v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
             let denom = ((&s.v / c2)?.sqrt()? + p.eps)?;
@@ -76,11 +99,13 @@ impl Adam {
         Ok(())
     }
 
-    /// Moments as named tensors (`{prefix}m.{var}`, `{prefix}v.{var}`) for a checkpoint.
+    /// Moments as named tensors (`{prefix}m.{var}`, `{prefix}v.{var}`) for a checkpoint: copies, since the
+    /// CPU kernel updates the moments in place.
     pub fn state_tensors(&self, prefix: &str) -> Vec<(String, Tensor)> {
         self.slots
             .iter()
-            .flat_map(|s| [(format!("{prefix}m.{}", s.name), s.m.clone()), (format!("{prefix}v.{}", s.name), s.v.clone())])
+            .flat_map(|s| [(format!("{prefix}m.{}", s.name), &s.m), (format!("{prefix}v.{}", s.name), &s.v)])
+            .map(|(k, t)| (k, t.copy().unwrap_or_else(|_| t.clone())))
             .collect()
     }
 
@@ -91,8 +116,8 @@ impl Adam {
                 let t = tensors.get(&key).with_context(|| format!("checkpoint lacks optimiser state `{key}`"))?;
                 Ok(t.to_dtype(s.var.dtype())?.to_device(s.var.device())?)
             };
-            s.m = get("m")?;
-            s.v = get("v")?;
+            let (m, v) = (get("m")?, get("v")?);
+            *s = Slot::new(std::mem::take(&mut s.name), s.var.clone(), m, v)?;
         }
         self.steps = steps;
         Ok(())

@@ -5,6 +5,7 @@
 //! - [`batch_norm`]: BatchNorm (batch or running statistics) fused with the ReLU / LeakyReLU after it, forward
 //!   and backward in two passes each, instead of Candle's ~15 separate element-wise tensors.
 //! - [`activation`]: LeakyReLU in one pass (Candle builds it from max, min, mul and add).
+//! - [`adam`]: the Adam update in place (Candle: ~12 allocating element-wise ops per parameter tensor).
 //!
 //! Each kernel runs on f32 and f64 CPU tensors; the layers call Candle's own ops on other devices, so the CUDA
 //! build is unaffected. Each file has parity tests against Candle's op (and autograd or finite differences for
@@ -12,6 +13,7 @@
 //! `cargo test --release -p ganime kernels -- --ignored --nocapture`.
 
 pub mod activation;
+pub mod adam;
 pub mod batch_norm;
 pub mod patches;
 

@@ -69,18 +69,9 @@ impl ConvLayer {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let p = self.pad;
         let x = reflection_pad2d(x, p, p, p, p)?;
-        if x.track_op() || self.conv.weight.track_op() {
-            return Ok(self.conv.forward(&x)?);
-        }
-        // Inference: Candle's tiled im2col conv. The project's GEMM conv materialises the whole patch matrix,
-        // which for the 9x9 layers at camera sizes is hundreds of MB: style-320x240 took 18.7 s/frame with it
-        // and 9.1 s with this on the (heavily loaded) bench machine. Training keeps the GEMM conv, whose
-        // backward is needed.
-        let y = x.conv2d(&self.conv.weight, 0, self.conv.stride, 1, 1)?;
-        Ok(match &self.conv.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?)?,
-            None => y,
-        })
+        // On CPU, `Conv2d` runs the project's tiled im2col + GEMM kernel (`nn::kernels::conv2d`), which
+        // replaced both the whole-image patch matrix and Candle's conv2d here (see BENCHMARKS.md).
+        Ok(self.conv.forward(&x)?)
     }
 }
 

@@ -6,8 +6,8 @@
 //! both gradients are matmuls (Candle's `gemm` backend), and the patch ops differentiate twice (WGAN-GP).
 //! On other devices the layers call Candle's own convolutions.
 
-use super::kernels::patches::{col2im, im2col, Patches};
-use candle_core::{Result, Tensor};
+use super::kernels::{self, patches::col2im};
+use candle_core::{DType, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 fn weight_init(init: Option<Init>) -> Init {
@@ -41,13 +41,12 @@ impl Conv2d {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (c_out, c_in, k, _) = self.weight.dims4()?;
-        let y = if x.device().is_cpu() {
-            let (b, _, h, w) = x.dims4()?;
-            let p = Patches { c: c_in, h, w, k, stride: self.stride, pad: self.padding };
-            let (ho, wo) = p.out_hw();
-            let cols = im2col(x, k, self.stride, self.padding)?.reshape((b * ho * wo, p.row_len()))?;
-            let y = cols.matmul(&self.weight.reshape((c_out, p.row_len()))?.t()?)?;
-            y.reshape((b, ho, wo, c_out))?.permute((0, 3, 1, 2))?.contiguous()?
+        let y = if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+            let (_, c, _, _) = x.dims4()?;
+            if c != c_in {
+                candle_core::bail!("conv2d: input has {c} channels, the weight [{c_out}, {c_in}, {k}, {k}] expects {c_in}");
+            }
+            kernels::conv2d::conv2d(x, &self.weight, self.stride, self.padding)?
         } else {
             x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?
         };

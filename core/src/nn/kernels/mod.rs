@@ -1,6 +1,7 @@
 //! The project's own CPU kernels, plugged into Candle as custom ops (`cpu_fwd` + `bwd`), for the places where
 //! Candle's CPU backend spends the time in our workloads (see BENCHMARKS.md, "CPU kernels"):
 //!
+//! - [`conv2d`]: Conv2d forward as tiled im2col + GEMM into the NCHW output (no whole-image patch matrix).
 //! - [`patches`]: im2col / col2im, the gather and scatter around the GEMM of `Conv2d` / `ConvTranspose2d`.
 //! - [`batch_norm`]: BatchNorm (batch or running statistics) fused with the ReLU / LeakyReLU after it, forward
 //!   and backward in two passes each, instead of Candle's ~15 separate element-wise tensors.
@@ -15,6 +16,7 @@
 pub mod activation;
 pub mod adam;
 pub mod batch_norm;
+pub mod conv2d;
 pub mod patches;
 
 use candle_core::{CpuStorage, Layout, Result, WithDType};

@@ -39,20 +39,24 @@ impl Conv2dGemm {
             let (bi, t) = (task / tiles, task % tiles);
             let (start, n) = (t * tile, tile.min(l - t * tile));
             let img = &x[bi * p.c * plane..(bi + 1) * p.c * plane];
-            // Patch matrix of this tile, row r = (c, ky, kx), column j = output position start + j.
-            let mut cols = vec![T::zero(); rows * n];
+            // Patch matrix of this tile, row r = (c, ky, kx), column j = output position start + j, gathered
+            // one output-row run at a time (with stride 1, a run is a slice copy of an image line).
+            let mut cols: Vec<T> = vec![T::zero(); rows * n];
             for c in 0..p.c {
                 for ky in 0..k {
                     for kx in 0..k {
                         let dst = &mut cols[((c * k + ky) * k + kx) * n..][..n];
-                        for (j, d) in dst.iter_mut().enumerate() {
-                            let pos = start + j;
-                            let (oy, ox) = (pos / wo, pos % wo);
+                        let (mut j, mut pos) = (0, start);
+                        while j < n {
+                            let (oy, ox0) = (pos / wo, pos % wo);
+                            let run = (wo - ox0).min(n - j);
                             let yy = (oy * p.stride + ky) as isize - p.pad as isize;
-                            let xx = (ox * p.stride + kx) as isize - p.pad as isize;
-                            if yy >= 0 && xx >= 0 && (yy as usize) < p.h && (xx as usize) < p.w {
-                                *d = img[c * plane + yy as usize * p.w + xx as usize];
+                            if yy >= 0 && (yy as usize) < p.h {
+                                let line = &img[c * plane + yy as usize * p.w..][..p.w];
+                                gather_run(&mut dst[j..j + run], line, ox0, p.stride, kx as isize - p.pad as isize);
                             }
+                            j += run;
+                            pos += run;
                         }
                     }
                 }
@@ -85,6 +89,27 @@ impl Conv2dGemm {
             }
         });
         y
+    }
+}
+
+/// `dst[i] = line[(ox0 + i)·stride + offset]`, zero outside the line (dst arrives zeroed).
+#[inline]
+fn gather_run<T: Copy>(dst: &mut [T], line: &[T], ox0: usize, stride: usize, offset: isize) {
+    let w = line.len() as isize;
+    let x_of = |i: usize| ((ox0 + i) * stride) as isize + offset;
+    // First and one-past-last i whose source lies inside the line.
+    let lo = (0..dst.len()).find(|&i| x_of(i) >= 0).unwrap_or(dst.len());
+    let hi = (lo..dst.len()).rev().find(|&i| x_of(i) < w).map_or(lo, |i| i + 1);
+    if lo >= hi {
+        return;
+    }
+    if stride == 1 {
+        let x = x_of(lo) as usize;
+        dst[lo..hi].copy_from_slice(&line[x..x + hi - lo]);
+    } else {
+        for (i, d) in dst[lo..hi].iter_mut().enumerate() {
+            *d = line[x_of(lo + i) as usize];
+        }
     }
 }
 

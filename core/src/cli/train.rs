@@ -12,6 +12,8 @@ pub enum TrainCommand {
     Dcgan(DcganArgs),
     /// CycleGAN (Zhu et al.): unpaired translation between image folders A and B.
     Cyclegan(super::anime::CycleganArgs),
+    /// AnimeGANv2 (Chen et al.): photo -> anime stylisation from unpaired photo and anime folders.
+    Animegan(super::train_animegan::AnimeganArgs),
     /// Short DCGAN runs with several objectives on the same data: side-by-side sample grids and loss plots.
     Compare(super::anime::CompareArgs),
 }
@@ -140,6 +142,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         TrainCommand::Dcgan(a) => a,
         TrainCommand::Cyclegan(a) => return super::anime::train_cyclegan_cmd(a),
         TrainCommand::Compare(a) => return super::anime::compare_cmd(a),
+        TrainCommand::Animegan(a) => return super::train_animegan::run(a),
     };
     let device = parse_device(&a.device)?;
     let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });

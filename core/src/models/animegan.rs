@@ -126,7 +126,7 @@ fn run(blocks: &[Block], x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
 }
 
 /// The four channel widths (32, 64, 128, 256 in the released checkpoints).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AnimeGanWidths {
     pub c32: usize,
     pub c64: usize,

@@ -314,16 +314,21 @@ impl<T: GanTask> Trainer<T> {
 
     /// `reals[k]` holds one batch per data stream for critic update k; then one update of the generators.
     pub fn train_step_streams(&mut self, reals: &[Vec<Tensor>]) -> Result<StepStats> {
-        if let Some(schedule) = self.state.options.schedule {
-            let lr = self.state.config.adam.lr * schedule.factor(self.state.step);
-            self.optimisers.iter_mut().for_each(|(_, o)| o.set_lr(lr));
+        let step = self.state.step;
+        let factor = self.state.options.schedule.map_or(1.0, |s| s.factor(step));
+        for (name, o) in self.optimisers.iter_mut() {
+            o.set_lr(self.task.learning_rate(name, step).unwrap_or(self.state.config.adam.lr) * factor);
         }
         let critics = self.task.critic_groups();
+        let train_critic = self.task.trains_critic(step);
         let mut stats = StepStats::default();
-        let mut ctx = StepContext { objective: self.objective.as_ref(), labels: &self.state.config.labels, rng: &mut self.state.rng, step: self.state.step, device: &self.device };
+        let mut ctx = StepContext { objective: self.objective.as_ref(), labels: &self.state.config.labels, rng: &mut self.state.rng, step, device: &self.device };
         for batches in reals {
             let d_loss = self.task.d_loss(batches, &mut ctx, &mut stats)?;
             stats.d_loss = finite(&d_loss, "discriminator")?;
+            if !train_critic {
+                continue;
+            }
             let grads = d_loss.backward()?;
             for (name, opt) in self.optimisers.iter_mut().filter(|(n, _)| critics.contains(n)) {
                 opt.step(&grads).with_context(|| format!("updating {name}"))?;

@@ -86,6 +86,13 @@ fn cyclegan_trains_resumes_exactly_and_translates() {
     let err = ganime_err(&["translate", "--checkpoint", p(&straight), "--in", p(&runs.path().join("nope.png")), "--out", p(&single)]);
     assert!(err.contains("nope.png"), "{err}");
 
+    // `export` writes one generator in the reference layout (`model.1.weight` …), which opens as a filter.
+    let g_b = runs.path().join("g_b.safetensors");
+    ganime_ok(&["export", "--checkpoint", p(&straight), "--out", p(&g_b), "--b2a"]);
+    let exported = ganime::io::weights::read_tensors(&g_b, &Device::Cpu).unwrap();
+    assert!(exported.contains_key("model.1.weight") && !exported.keys().any(|k| k.starts_with("G_") || k.starts_with("D_")));
+    assert!(ganime::filters::open(&format!("cyclegan:{}", g_b.display())).is_ok());
+
     // The same checkpoint as a filter.
     let filter = ganime::filters::open(&format!("cyclegan:{}#b2a", straight.display())).unwrap();
     let frame = image::RgbImage::from_pixel(30, 22, image::Rgb([200, 120, 40]));
@@ -197,6 +204,23 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     let filter = ganime::filters::open(&format!("animegan:{}", generator.display())).unwrap();
     let frame = image::RgbImage::from_pixel(30, 22, image::Rgb([200, 120, 40]));
     assert_eq!(filter.apply(&frame).unwrap().dimensions(), (30, 22));
+
+    // `export` writes the same generator from the checkpoint (here in f16); a run folder opens as a filter too.
+    let exported = runs.path().join("exported.safetensors");
+    ganime_ok(&["export", "--checkpoint", p(&straight), "--out", p(&exported)]);
+    let a = ganime::io::weights::read_tensors(&generator, &Device::Cpu).unwrap();
+    let b = ganime::io::weights::read_tensors(&exported, &Device::Cpu).unwrap();
+    assert_eq!(a.len(), b.len());
+    assert_eq!(b["out_layer.0.weight"].dtype(), candle_core::DType::F16);
+    assert!(ganime::filters::open(&format!("animegan:{}", straight.display())).is_ok());
+
+    // --max-minutes stops early with a checkpoint (here after the first step).
+    let timed = runs.path().join("timed");
+    let mut args = animegan_args(pp, pa, pv, p(&timed), "50");
+    args.extend(["--max-minutes", "0.0001"]);
+    ganime_ok(&args);
+    assert_eq!(Checkpoint::read(&timed, &Device::Cpu).unwrap().header.state.unwrap()["step"], 1);
+    assert!(timed.join("generator.safetensors").is_file());
 
     // Bad input names what was wrong.
     let err = ganime_err(&animegan_args(p(&runs.path().join("no-photos")), pa, pv, p(&runs.path().join("x")), "2"));

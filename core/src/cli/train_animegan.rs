@@ -83,7 +83,7 @@ pub struct AnimeganArgs {
 pub fn run(a: AnimeganArgs) -> Result<()> {
     let device = parse_device(&a.device)?;
     let (summary, out) = if let Some(dir) = &a.resume {
-        (train_animegan(None, dir, a.steps, &device, a.quiet)?, dir.clone())
+        (train_animegan(None, dir, a.steps, &device, a.quiet, a.output.time_limit()?)?, dir.clone())
     } else {
         let (Some(anime), Some(out)) = (a.anime.clone(), a.out.clone()) else { bail!("--photos, --anime and --out are required") };
         let Some(first_photos) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
@@ -131,7 +131,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             checkpoint_every: a.output.checkpoint_every,
             log_every: a.output.log_every,
         };
-        (train_animegan(Some((model, config)), &out, None, &device, a.quiet)?, out)
+        (train_animegan(Some((model, config)), &out, None, &device, a.quiet, a.output.time_limit()?)?, out)
     };
     eprintln!(
         "done: {} steps, {:.1} s; checkpoint {}; generator {} (use it as --filter animegan:{})",

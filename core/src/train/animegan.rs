@@ -226,7 +226,7 @@ pub fn smoothed_cache(out: &Path) -> PathBuf {
 
 /// Starts an AnimeGAN run in `out` (`start` = model and trainer config; `config.data` is the first photo
 /// folder), or resumes the one there. `total_steps` may raise the target on resume.
-pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &Path, total_steps: Option<u64>, device: &Device, quiet: bool) -> Result<TrainSummary> {
+pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &Path, total_steps: Option<u64>, device: &Device, quiet: bool, time_limit: Option<std::time::Duration>) -> Result<TrainSummary> {
     let (model, config, ckpt) = match start {
         Some((m, c)) => (m, c, None),
         None => {
@@ -262,15 +262,10 @@ pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &P
     if !quiet {
         eprintln!("training AnimeGAN on photos = {}, anime = {} -> {}", photos.describe(), anime.describe(), out.display());
     }
-    trainer = trainer.quiet(quiet);
+    trainer = trainer.quiet(quiet).time_limit(time_limit);
     let summary = trainer.run_streams(vec![photos, anime, smoothed])?;
-    export_generator(&trainer.task, &out.join(GENERATOR_FILE))?;
+    // The generator alone, from the checkpoint the run just wrote, in the PyTorch port's layout.
+    let ckpt = Checkpoint::read(out, &Device::Cpu)?;
+    crate::generate::export_generator(&ckpt, &out.join(GENERATOR_FILE), DType::F32, "", false)?;
     Ok(summary)
-}
-
-/// Writes the generator's weights in the PyTorch port's key layout (f32), with the run's settings as metadata.
-pub fn export_generator(task: &AnimeGanTask, path: &Path) -> Result<()> {
-    let tensors = crate::io::weights::varmap_tensors(&task.g_vars, "", DType::F32)?;
-    let meta = [("ganime.kind".to_string(), "animegan".to_string()), ("ganime.trained".to_string(), serde_json::to_string(&task.config)?)];
-    crate::io::weights::save_safetensors(path, &tensors, meta.into_iter().collect())
 }

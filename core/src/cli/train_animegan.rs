@@ -32,6 +32,11 @@ pub struct AnimeganArgs {
     /// VGG layer for content and style.
     #[arg(long, default_value = "conv4_1")]
     feature_layer: String,
+    /// Factor on the VGG features in the content and style losses. The default, 1/(255·0.226), puts the
+    /// caffe-convention shared VGG16 on the scale of a torchvision-normalised VGG, the scale at which the loss
+    /// weights below balance (at 1 the content term drowns the colour term and outputs turn gray).
+    #[arg(long, default_value_t = 0.01735)]
+    feature_scale: f64,
     /// Training image size (images are centre-cropped and resized to it).
     #[arg(long, default_value_t = 128)]
     image_size: usize,
@@ -105,6 +110,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             anime,
             vgg,
             feature_layer: a.feature_layer.clone(),
+            feature_scale: a.feature_scale,
             init_steps: a.init_steps,
             init_lr: a.init_lr,
             g_lr: a.g_lr,

@@ -58,11 +58,20 @@ pub struct AnimeGanTrainConfig {
     pub vgg: PathBuf,
     /// The VGG layer of both the content and the style loss.
     pub feature_layer: String,
+    /// Factor on the VGG features before the content and style losses. The shared VGG16 takes 0..255 caffe
+    /// input; 1/(255·0.226) ≈ 0.0174 puts its features on the scale of a torchvision-normalised VGG, which
+    /// weakens content (×0.017) and style (×0.0003) against the colour and adversarial terms.
+    #[serde(default = "one")]
+    pub feature_scale: f64,
     pub init_steps: u64,
     pub init_lr: f64,
     pub g_lr: f64,
     pub d_lr: f64,
     pub weights: AnimeGanLossWeights,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl AnimeGanTrainConfig {
@@ -79,6 +88,9 @@ impl AnimeGanTrainConfig {
         let w = self.weights;
         if [w.adversarial_g, w.adversarial_d, w.content, w.style, w.color, w.tv].iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
             bail!("loss weights must be finite and non-negative, got {w:?}");
+        }
+        if !(self.feature_scale > 0.0 && self.feature_scale.is_finite()) {
+            bail!("--feature-scale must be a positive number, not {}", self.feature_scale);
         }
         if self.photos.is_empty() {
             bail!("--photos: give at least one photo folder");
@@ -124,7 +136,8 @@ impl AnimeGanTask {
 
     fn features(&self, images: &Tensor) -> candle_core::Result<Tensor> {
         let mut f = self.vgg.features_signed(images, &[&self.config.feature_layer]).map_err(candle_core::Error::wrap)?;
-        Ok(f.remove(0))
+        let f = f.remove(0);
+        if self.config.feature_scale == 1.0 { Ok(f) } else { f * self.config.feature_scale }
     }
 
     fn in_init(&self, step: u64) -> bool {

@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/device-out}
 CARRY=${DEVCARRY:-.devcarry}
 SECS=${BENCH_SECONDS:-3}
+DEVICE=${GANIME_DEVICE:-cuda}   # cpu: a dry run of this script on a machine without a GPU
 BUDGET_S=${BUDGET_S:-215}
 mkdir -p "$OUT"
 JSONL="$OUT/gpu-bench.jsonl"
@@ -85,19 +86,19 @@ echo "{\"step\": \"environment\", \"ld_library_path\": \"$LD_LIBRARY_PATH\", \"g
 
 # 2. ganime on the GPU.
 for w in dcgan64-generate dcgan64-train style-320x240 style-640x480 animegan-256 cyclegan128-train; do
-  step "ganime $w cuda f32" 40 "$GANIME" bench "$w" --device cuda --seconds "$SECS"
+  step "ganime $w $DEVICE f32" 40 "$GANIME" bench "$w" --device "$DEVICE" --seconds "$SECS" --min-runs 2
 done
 for dt in f16 bf16; do
   for w in style-320x240 style-640x480 animegan-256; do
-    step "ganime $w cuda $dt" 30 "$GANIME" bench "$w" --device cuda --dtype "$dt" --seconds "$SECS"
+    step "ganime $w $DEVICE $dt" 30 "$GANIME" bench "$w" --device "$DEVICE" --dtype "$dt" --seconds "$SECS" --min-runs 2
   done
 done
 
 # 3. PyTorch on the same GPU (one process per dtype: the import and CUDA start-up are paid once).
 REF="$CARRY/bench/pytorch_reference.py"
-step "pytorch cuda f32" 100 "$PY" bench/pytorch_gpu_reference.py --reference "$REF" --seconds "$SECS" \
+step "pytorch $DEVICE f32" 100 "$PY" bench/pytorch_gpu_reference.py --reference "$REF" --device "$DEVICE" --seconds "$SECS" --min-runs 2 \
   dcgan64-generate dcgan64-train style-320x240 style-640x480 animegan-256 cyclegan128-train
-step "pytorch cuda f16+bf16" 60 "$PY" bench/pytorch_gpu_reference.py --reference "$REF" --seconds "$SECS" \
+step "pytorch $DEVICE f16+bf16" 60 "$PY" bench/pytorch_gpu_reference.py --reference "$REF" --device "$DEVICE" --seconds "$SECS" --min-runs 2 \
   --dtype f16,bf16 style-320x240 style-640x480 animegan-256
 
 # 4. Half precision against f32 on the GPU (the bound the CPU test uses: f16 < 0.01, bf16 < 0.08).
@@ -108,12 +109,12 @@ for dt in f16 bf16; do
               "animegan:$CARRY/weights/animeganv2-net.pt"; do
     kind=${spec%%:*}
     step "parity $kind $dt" 40 "$GANIME" stylize --filter "$spec" --in "$IMG" --out "$OUT/$kind-$dt.png" \
-      --device cuda --dtype "$dt" --check-f32
+      --device "$DEVICE" --dtype "$dt" --check-f32
   done
 done
 
 # 5. Smoke: the built-in generator on the GPU.
-step "generate cuda" 30 "$GANIME" generate --device cuda --count 16 --seed 7 --out "$OUT/generate-cuda.png"
+step "generate $DEVICE" 30 "$GANIME" generate --device "$DEVICE" --count 16 --seed 7 --out "$OUT/generate-cuda.png"
 
 rm -f "$OUT/step.out" "$OUT/step.err"
 echo "== done in $(( $(date +%s) - start )) s; $(grep -c '"value"' "$JSONL") timings, ${#failures[@]} failed step(s)"

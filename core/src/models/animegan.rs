@@ -126,7 +126,7 @@ fn run(blocks: &[Block], x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
 }
 
 /// The four channel widths (32, 64, 128, 256 in the released checkpoints).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AnimeGanWidths {
     pub c32: usize,
     pub c64: usize,
@@ -205,10 +205,15 @@ impl AnimeGanV2 {
         Self::new(widths, vb).with_context(|| format!("{source}: not a complete AnimeGANv2 generator"))
     }
 
-    /// Loads a `.pt`/`.pth` (zip-format state dict) or `.safetensors` file.
+    /// Loads a `.pt`/`.pth` (zip-format state dict) or `.safetensors` file, or the generator of a ganime
+    /// AnimeGAN checkpoint (a run folder or its `checkpoint.safetensors`, keys `G.…`).
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        let tensors = read_tensors(path, device)?;
-        Self::from_tensors(tensors, &path.display().to_string(), device)
+        let file = crate::train::checkpoint::resolve(path);
+        let mut tensors = read_tensors(&file, device)?;
+        if !tensors.contains_key("block_a.0.1.weight") && tensors.contains_key("G.block_a.0.1.weight") {
+            tensors = tensors.into_iter().filter_map(|(k, t)| k.strip_prefix("G.").map(|k| (k.to_string(), t))).collect();
+        }
+        Self::from_tensors(tensors, &file.display().to_string(), device)
     }
 
     /// `[N, 3, H, W]` in [-1, 1] -> same size in [-1, 1]. H and W must be multiples of 4 (the filter pads).

@@ -62,25 +62,11 @@ step() {
 echo "== device check, $(date -u), repo $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 nvidia-smi || echo "nvidia-smi failed"
 
-# The exact sonames the binary needs (libcublas.so.13, libcurand.so.10, ...), each found anywhere on the
-# machine (PyTorch's pip wheels put them under site-packages/nvidia/*/lib), first hit under /opt preferred.
 if [ ! -x "$GANIME" ]; then
   echo "no $GANIME: run scripts/prepare-device.sh before carrying .devcarry" >&2
 fi
-needed=$(readelf -d "$GANIME" 2>/dev/null | sed -n 's/.*NEEDED.*\[\(lib\(cublas\|cublasLt\|curand\|nvrtc\|cudart\)\.so[^]]*\)\]/\1/p')
-echo "CUDA libraries linked: $needed"
-libdirs=""
-for so in $needed; do
-  hit=$(timeout 60 find /opt /usr /usr/local / \( -path /proc -o -path /sys -o -path /dev -o -path /run \) -prune \
-        -o -name "$so" -print -quit 2>/dev/null | head -1)
-  if [ -n "$hit" ]; then
-    libdirs="$libdirs:$(dirname "$hit")"
-  else
-    echo "   $so: not found on this machine"
-  fi
-done
-export LD_LIBRARY_PATH="$(echo "${libdirs#:}" | tr ':' '\n' | awk 'NF && !seen[$0]++' | paste -sd:)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+# LD_LIBRARY_PATH: the directories of the exact CUDA sonames the binary links, found on this machine.
+source scripts/device-env.sh "$GANIME"
 ldd "$GANIME" | grep -E 'cuda|cublas|curand|nvrtc|not found' || true
 echo "{\"step\": \"environment\", \"ld_library_path\": \"$LD_LIBRARY_PATH\", \"gpu\": \"$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)\"}" >> "$JSONL"
 

@@ -211,8 +211,13 @@ impl AnimeGanV2 {
 
     /// Builds the generator from a state dict (extra keys are ignored; missing or mis-shaped ones are errors).
     pub fn from_tensors(tensors: HashMap<String, Tensor>, source: &str, device: &Device) -> Result<Self> {
+        Self::from_tensors_as(tensors, DType::F32, source, device)
+    }
+
+    /// As `from_tensors`, with the weights in `dtype` (inputs must then be in `dtype` too).
+    pub fn from_tensors_as(tensors: HashMap<String, Tensor>, dtype: DType, source: &str, device: &Device) -> Result<Self> {
         let widths = AnimeGanWidths::infer(&tensors, source)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let vb = VarBuilder::from_tensors(tensors, dtype, device);
         Self::new(widths, vb).with_context(|| format!("{source}: not a complete AnimeGANv2 generator"))
     }
 

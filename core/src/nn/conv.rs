@@ -105,6 +105,8 @@ impl CustomOp1 for Im2Col {
         let out = match s {
             CpuStorage::F32(v) => CpuStorage::F32(p.im2col(contiguous_slice(v, l)?, b)),
             CpuStorage::F64(v) => CpuStorage::F64(p.im2col(contiguous_slice(v, l)?, b)),
+            // The filters' `--dtype f16` (the matmul after it runs in f16 too; Candle's CPU matmul has no bf16).
+            CpuStorage::F16(v) => CpuStorage::F16(p.im2col(contiguous_slice(v, l)?, b)),
             other => candle_core::bail!("im2col: unsupported dtype {:?}", other.dtype()),
         };
         Ok((out, shape))
@@ -126,6 +128,8 @@ impl CustomOp1 for Col2Im {
         let out = match s {
             CpuStorage::F32(v) => CpuStorage::F32(p.col2im(contiguous_slice(v, l)?, b)),
             CpuStorage::F64(v) => CpuStorage::F64(p.col2im(contiguous_slice(v, l)?, b)),
+            // The filters' `--dtype f16` (the matmul after it runs in f16 too; Candle's CPU matmul has no bf16).
+            CpuStorage::F16(v) => CpuStorage::F16(p.col2im(contiguous_slice(v, l)?, b)),
             other => candle_core::bail!("col2im: unsupported dtype {:?}", other.dtype()),
         };
         Ok((out, shape))

@@ -17,7 +17,7 @@ D=.devdata
 mkdir -p "$OUT"
 source scripts/device-env.sh "$G"
 common=(--device cuda --photos $D/face2anime/trainA --photos $D/bsds --anime $D/face2anime/trainB --vgg $D/vgg16.safetensors
-        --image-size 128 --width 8 --batch-size 12 --steps 100000 --init-steps 400 --init-pixel-weight 10 --max-minutes "$MIN"
+        --image-size 128 --width 8 --batch-size 12 --steps 100000 --init-steps 800 --init-lr 5e-4 --init-pixel-weight 10 --max-minutes "$MIN"
         --sample-every 250 --checkpoint-every 500 --log-every 25 --quiet)
 echo "== smoke: 3 steps of each run"
 $G train animegan "${common[@]}" --out /tmp/smoke-anime --steps 3 --init-steps 1 2>&1 | tail -3

@@ -43,10 +43,15 @@ impl AnimeGanFilter {
 
     /// As `load`, with the weights on `compute.device` in `compute.dtype`.
     pub fn load_on(path: &Path, convention: ResizeConvention, compute: &Compute) -> Result<Self> {
-        let tensors = compute.cast(crate::io::weights::read_tensors(path, &Device::Cpu)?)?;
-        let net = AnimeGanV2::from_tensors_as(tensors, compute.dtype, &path.display().to_string(), &compute.device)?;
+        let (tensors, source) = AnimeGanV2::read_state_dict(path, &Device::Cpu)?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "animegan".into());
-        Ok(Self { net, convention, name: stem, device: compute.device.clone(), dtype: compute.dtype })
+        Self::from_tensors(tensors, &source, &stem, convention, compute)
+    }
+
+    /// A generator from named tensors (e.g. a built-in model's bytes), on `compute`.
+    pub fn from_tensors(tensors: std::collections::HashMap<String, Tensor>, source: &str, name: &str, convention: ResizeConvention, compute: &Compute) -> Result<Self> {
+        let net = AnimeGanV2::from_tensors_as(compute.cast(tensors)?, compute.dtype, source, &compute.device)?;
+        Ok(Self { net, convention, name: name.to_string(), device: compute.device.clone(), dtype: compute.dtype })
     }
 }
 

@@ -224,12 +224,19 @@ impl AnimeGanV2 {
     /// Loads a `.pt`/`.pth` (zip-format state dict) or `.safetensors` file, or the generator of a ganime
     /// AnimeGAN checkpoint (a run folder or its `checkpoint.safetensors`, keys `G.…`).
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        let (tensors, source) = Self::read_state_dict(path, device)?;
+        Self::from_tensors(tensors, &source, device)
+    }
+
+    /// The generator's tensors (keys as in the PyTorch port) from a `.pt`/`.safetensors` file or a ganime
+    /// AnimeGAN run (folder or checkpoint, `G.` prefix dropped), and the file's name for messages.
+    pub fn read_state_dict(path: &Path, device: &Device) -> Result<(HashMap<String, Tensor>, String)> {
         let file = crate::train::checkpoint::resolve(path);
         let mut tensors = read_tensors(&file, device)?;
         if !tensors.contains_key("block_a.0.1.weight") && tensors.contains_key("G.block_a.0.1.weight") {
             tensors = tensors.into_iter().filter_map(|(k, t)| k.strip_prefix("G.").map(|k| (k.to_string(), t))).collect();
         }
-        Self::from_tensors(tensors, &file.display().to_string(), device)
+        Ok((tensors, file.display().to_string()))
     }
 
     /// `[N, 3, H, W]` in [-1, 1] -> same size in [-1, 1]. H and W must be multiples of 4 (the filter pads).

@@ -71,7 +71,31 @@ if [ ! -f "$stub_dir/libcuda.so" ]; then
   cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$stub_dir/libcuda.so" "$stub_dir/libcuda_stub.c"
 fi
 
-# candle-kernels also compiles a static library of quantized-model kernels (gguf matmul, MoE) to SASS; ganime
+# candle-kernels also compiles a static library of quantized-model kernels (gguf matmul, MoE) into object files;
+# ganime never calls them, and compiling them with full device optimisation and ptxas takes 5-6 minutes per file
+# (15 files) on a loaded 2-core machine. A wrapper in front of nvcc compiles object files (`-c`) with
+# `-Xcicc -O0` and PTX-only code (`code=compute_XX`, JIT-compiled by the driver if ever used): seconds each.
+# The `--ptx` compiles of the kernels ganime runs pass through unchanged.
+if [ ! -x "$cuda_root/bin/nvcc.real" ]; then
+  mv "$cuda_root/bin/nvcc" "$cuda_root/bin/nvcc.real"
+  cat > "$cuda_root/bin/nvcc" <<'WRAP'
+#!/usr/bin/env bash
+args=()
+object=0
+for a in "$@"; do
+  [ "$a" = "-c" ] && object=1
+  args+=("$a")
+done
+if [ $object = 1 ]; then
+  args=("${args[@]//code=sm_/code=compute_}")
+  args+=(-Xcicc -O0)
+fi
+exec "$(dirname "$0")/nvcc.real" "${args[@]}"
+WRAP
+  chmod +x "$cuda_root/bin/nvcc"
+fi
+
+# (Before the wrapper:) candle-kernels also compiles a static library of quantized-model kernels (gguf matmul, MoE) to SASS; ganime
 # never calls them, and ptxas on their templates takes ~15 min per file on a loaded 2-core machine. -O0 for
 # ptxas cuts that; it does not touch the PTX of the kernels ganime runs (--ptx stops before ptxas; the driver
 # JIT-compiles that PTX with full optimisation). Override with NVCC_APPEND_FLAGS= (empty) for a plain build.

@@ -57,6 +57,10 @@ pub struct AnimeganArgs {
     init_steps: u64,
     #[arg(long, default_value_t = 2e-4)]
     init_lr: f64,
+    /// Weight of an L1 pixel loss during the initialisation (0: content only, as in the paper; a narrow
+    /// generator needs it to keep colours).
+    #[arg(long, default_value_t = 0.0)]
+    init_pixel_weight: f64,
     #[arg(long, default_value_t = 2e-5)]
     g_lr: f64,
     #[arg(long, default_value_t = 4e-5)]
@@ -113,6 +117,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             feature_scale: a.feature_scale,
             init_steps: a.init_steps,
             init_lr: a.init_lr,
+            init_pixel_weight: a.init_pixel_weight,
             g_lr: a.g_lr,
             d_lr: a.d_lr,
             weights: AnimeGanLossWeights {

@@ -9,6 +9,7 @@
 use crate::io::weights::read_tensors;
 use crate::nn::bilinear::{resize_bilinear, ResizeConvention};
 use crate::nn::depthwise::DepthwiseConv2d;
+use crate::nn::fused;
 use crate::nn::layer_norm::{layer_norm2d, LayerNorm2d};
 use crate::nn::{reflection_pad2d, Conv2d};
 use anyhow::{bail, Context, Result};
@@ -63,16 +64,31 @@ impl ConvNormLRelu {
 
     fn forward(&self, x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
         let (l, r, t, b) = self.pad;
+        if let (ConvKind::Depthwise(c), (1, 1, 1, 1), true) = (&self.conv, self.pad, inference(&self.norm)) {
+            let y = fused::depthwise3x3_reflect(x, &c.weight, c.bias.as_ref())?;
+            return fused::layer_norm_affine_lrelu(&y, &self.norm.weight, &self.norm.bias, eps, Some(0.2));
+        }
         let x = if l + r + t + b > 0 { reflection_pad2d(x, l, r, t, b)? } else { x.clone() };
         let y = match &self.conv {
             ConvKind::Dense(c) => c.forward(&x)?,
             ConvKind::Depthwise(c) => c.forward(&x)?,
         };
+        if inference(&self.norm) {
+            return fused::layer_norm_affine_lrelu(&y, &self.norm.weight, &self.norm.bias, eps, Some(0.2));
+        }
         candle_nn::ops::leaky_relu(&norm(&self.norm, &y, eps)?, 0.2)
     }
 }
 
+/// Weights that are not trainable variables: the fused inference kernels apply (they build no autograd graph).
+fn inference(n: &LayerNorm2d) -> bool {
+    !n.weight.is_variable()
+}
+
 fn norm(n: &LayerNorm2d, x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    if inference(n) {
+        return fused::layer_norm_affine_lrelu(x, &n.weight, &n.bias, eps, None);
+    }
     let c = n.weight.dim(0)?;
     layer_norm2d(x, eps)?.broadcast_mul(&n.weight.reshape((1, c, 1, 1))?)?.broadcast_add(&n.bias.reshape((1, c, 1, 1))?)
 }

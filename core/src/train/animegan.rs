@@ -68,6 +68,11 @@ pub struct AnimeGanTrainConfig {
     pub g_lr: f64,
     pub d_lr: f64,
     pub weights: AnimeGanLossWeights,
+    /// Weight of an L1 loss between photo and output pixels during the initialisation (0 = the paper's
+    /// content-only initialisation). A narrow generator rebuilds structure but not colour from VGG features
+    /// alone, and the colour loss's Huber terms on U and V are too flat near 0 to pull the chroma back.
+    #[serde(default)]
+    pub init_pixel_weight: f64,
 }
 
 fn one() -> f64 {
@@ -88,6 +93,9 @@ impl AnimeGanTrainConfig {
         let w = self.weights;
         if [w.adversarial_g, w.adversarial_d, w.content, w.style, w.color, w.tv].iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
             bail!("loss weights must be finite and non-negative, got {w:?}");
+        }
+        if !(self.init_pixel_weight >= 0.0 && self.init_pixel_weight.is_finite()) {
+            bail!("--init-pixel-weight must be finite and non-negative, not {}", self.init_pixel_weight);
         }
         if !(self.feature_scale > 0.0 && self.feature_scale.is_finite()) {
             bail!("--feature-scale must be a positive number, not {}", self.feature_scale);
@@ -191,9 +199,13 @@ impl GanTask for AnimeGanTask {
         let w = self.config.weights;
         let photo_features = self.features(&p.photo)?.detach();
         let (Some(fake), Some(anime_gray)) = (p.fake, p.anime_gray) else {
-            // Initialisation: reconstruct the photo's content only.
+            // Initialisation: reconstruct the photo's content (and, if asked, its pixels).
             let fake = self.generate(&p.photo)?;
-            return l1(&self.features(&fake)?, &photo_features)? * w.content;
+            let content = (l1(&self.features(&fake)?, &photo_features)? * w.content)?;
+            if self.config.init_pixel_weight == 0.0 {
+                return Ok(content);
+            }
+            return content + (l1(&fake, &p.photo)? * self.config.init_pixel_weight)?;
         };
         // One VGG pass for the stylisation and its grayscale (content and style), one for the gray anime.
         let n = fake.dim(0)?;

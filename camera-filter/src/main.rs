@@ -13,7 +13,7 @@ mod webcam;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use display::Display;
-use ganime::filters::{builtin_names, model_kinds, open_with_options, read_filter_list, ConfiguredFilter};
+use ganime::filters::{builtin_names, model_kinds, open_with_options_on, read_filter_list, Compute, ConfiguredFilter};
 use pipeline::{percentiles_ms, Pipeline, PipelineConfig};
 use sink::{FrameWriter, Sent, Y4mOut};
 use slot::Taken;
@@ -79,6 +79,12 @@ struct Args {
     /// Run N frames of --input through each filter, headless, and print frames/s and latency percentiles.
     #[arg(long, value_name = "N")]
     benchmark: Option<u64>,
+    /// Where the learned filters' networks run: cpu, cuda or cuda:N (a build with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Their weight type: f32, or f16/bf16 on a GPU (about half the memory traffic).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
 }
 
 const EXAMPLES: &str = "Examples:
@@ -129,7 +135,8 @@ fn run(args: Args) -> Result<()> {
     if let Some(n) = args.benchmark {
         return benchmark(&args, &specs, n);
     }
-    let filters = open_filters(&specs)?;
+    let compute = Compute::parse(&args.device, &args.dtype)?;
+    let filters = open_filters(&specs, &compute)?;
     let spec = match &args.input {
         Some(input) => SourceSpec::parse(input)?,
         None => SourceSpec::Camera(args.camera),
@@ -235,8 +242,8 @@ fn filter_specs(args: &Args) -> Result<Vec<String>> {
     Ok(specs)
 }
 
-fn open_filters(specs: &[String]) -> Result<Vec<ConfiguredFilter>> {
-    specs.iter().map(|s| open_with_options(s).with_context(|| format!("--filter '{s}'"))).collect()
+fn open_filters(specs: &[String], compute: &Compute) -> Result<Vec<ConfiguredFilter>> {
+    specs.iter().map(|s| open_with_options_on(s, compute).with_context(|| format!("--filter '{s}'"))).collect()
 }
 
 /// `--benchmark N`: the frames are read (and resized) once, then each filter runs over them through the same
@@ -246,6 +253,7 @@ fn open_filters(specs: &[String]) -> Result<Vec<ConfiguredFilter>> {
 fn benchmark(args: &Args, specs: &[String], n: u64) -> Result<()> {
     let input = args.input.as_deref().context("--benchmark needs --input (a frame folder, .y4m file, image or 'synthetic')")?;
     let spec = SourceSpec::parse(input)?;
+    let compute = Compute::parse(&args.device, &args.dtype)?;
     if n == 0 {
         bail!("--benchmark needs at least 1 frame");
     }
@@ -268,10 +276,10 @@ fn benchmark(args: &Args, specs: &[String], n: u64) -> Result<()> {
     println!("ganime-camera benchmark: {} frames of {w}x{h} from {}, {} threads", frames.len(), source.describe(), rayon_threads());
     println!("{:<24} {:>9} {:>10} {:>10} {:>12} {:>12} {:>8}", "filter", "frames/s", "model p50", "model p95", "latency p50", "latency p95", "live fps");
     for spec in specs {
-        let offline = bench_run(spec, frames.clone(), None)?;
+        let offline = bench_run(spec, &compute, frames.clone(), None)?;
         let live_fps = (0.8 * offline.fps).min(30.0);
         let live_frames: Vec<RgbImage> = frames.iter().cycle().take(((3.0 * live_fps) as usize).max(5)).cloned().collect();
-        let live = bench_run(spec, live_frames, Some(live_fps))?;
+        let live = bench_run(spec, &compute, live_frames, Some(live_fps))?;
         let (m50, m95) = percentiles_ms(&offline.model);
         let (l50, l95) = percentiles_ms(&live.latency);
         let fps = offline.fps;
@@ -294,8 +302,8 @@ struct BenchRun {
 }
 
 /// One pipeline run of `spec` over `frames`: offline (`live_fps` None) or live at that rate.
-fn bench_run(spec: &str, frames: Vec<RgbImage>, live_fps: Option<f64>) -> Result<BenchRun> {
-    let filter = open_filters(&[spec.to_string()])?;
+fn bench_run(spec: &str, compute: &Compute, frames: Vec<RgbImage>, live_fps: Option<f64>) -> Result<BenchRun> {
+    let filter = open_filters(&[spec.to_string()], compute)?;
     // Warm-up frames (first-call allocations, lazily built kernels) are run but not measured.
     let warmup = (frames.len() / 10).clamp(1, 5);
     let config = PipelineConfig { live: live_fps.is_some(), looping: false, resize: None, max_frames: None };

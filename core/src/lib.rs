@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_anime;
+pub mod bench_half;
 pub mod cli;
 pub mod data;
 pub mod device;

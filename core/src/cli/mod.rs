@@ -7,6 +7,7 @@ mod sheet;
 mod style;
 mod stylize;
 mod train;
+mod train_animegan;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -57,6 +58,9 @@ struct BenchArgs {
     min_runs: usize,
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// f32, or f16/bf16 for the inference workloads (style-*, animegan-256).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
 }
 
 pub fn run() -> Result<()> {
@@ -74,8 +78,16 @@ pub fn run() -> Result<()> {
         Command::Stylize(a) => stylize::stylize(a),
         Command::Translate(args) => anime::translate(args),
         Command::Bench(a) => {
-            let device = crate::device::parse_device(&a.device)?;
-            println!("{}", crate::bench::run(&a.workload, a.seconds, a.min_runs, &device)?.json());
+            let compute = crate::filters::Compute::parse(&a.device, &a.dtype)?;
+            let result = if compute.dtype == candle_core::DType::F32 {
+                crate::bench::run(&a.workload, a.seconds, a.min_runs, &compute.device)?
+            } else {
+                crate::bench_half::run(&a.workload, a.seconds, a.min_runs, &compute.device, compute.dtype)?
+            };
+            // The device and dtype ride along, so GPU and CPU lines in one file stay apart.
+            let json = result.json();
+            let dtype = format!("{:?}", compute.dtype).to_lowercase();
+            println!(r#"{}, "device": {}, "dtype": "{dtype}"}}"#, json.trim_end_matches('}'), serde_json::Value::from(a.device.as_str()));
             Ok(())
         }
     }

@@ -29,6 +29,16 @@ pub struct StylizeArgs {
     /// Keep the input's colours (luminance-only stylisation).
     #[arg(long)]
     preserve_colors: bool,
+    /// Where the network runs: cpu, cuda or cuda:N (needs a build with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Weight and activation type of the network: f32, f16 or bf16 (half types are for the GPU).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Also run the filter in f32 on the first image and print how far the --dtype output is from it
+    /// (one JSON line: relative error, largest difference in 8-bit levels, time per image in each type).
+    #[arg(long)]
+    check_f32: bool,
 }
 
 fn is_image(p: &Path) -> bool {
@@ -46,7 +56,8 @@ pub fn stylize(a: StylizeArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.strength) {
         bail!("--strength must be in [0, 1], got {}", a.strength);
     }
-    let filter = crate::filters::open(&spec)?;
+    let compute = crate::filters::Compute::parse(&a.device, &a.dtype)?;
+    let filter = crate::filters::open_on(&spec, &compute)?;
     let jobs: Vec<(PathBuf, PathBuf)> = if a.input.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&a.input)
             .with_context(|| format!("cannot list {}", a.input.display()))?
@@ -67,6 +78,11 @@ pub fn stylize(a: StylizeArgs) -> Result<()> {
     } else {
         bail!("--in {} does not exist", a.input.display());
     };
+    if a.check_f32 {
+        let first = crate::style::open_rgb(&jobs[0].0)?;
+        let parity = crate::filters::half_parity::compare(&spec, &compute, &first)?;
+        println!("{}", parity.json(&spec, &compute));
+    }
     let started = std::time::Instant::now();
     for (src, dst) in &jobs {
         let img = crate::style::open_rgb(src)?;

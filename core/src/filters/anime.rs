@@ -7,7 +7,8 @@ use crate::models::animegan::AnimeGanV2;
 use crate::models::cyclegan::{load_generator, Direction, ResnetGenerator};
 use crate::nn::bilinear::ResizeConvention;
 use anyhow::{Context, Result};
-use candle_core::{Device, Tensor};
+use super::Compute;
+use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 use std::path::Path;
 
@@ -31,13 +32,26 @@ pub struct AnimeGanFilter {
     convention: ResizeConvention,
     name: String,
     device: Device,
+    /// The network's weight type; frames are cast to it.
+    dtype: DType,
 }
 
 impl AnimeGanFilter {
     pub fn load(path: &Path, convention: ResizeConvention, device: &Device) -> Result<Self> {
-        let net = AnimeGanV2::load(path, device)?;
+        Self::load_on(path, convention, &Compute { device: device.clone(), dtype: DType::F32 })
+    }
+
+    /// As `load`, with the weights on `compute.device` in `compute.dtype`.
+    pub fn load_on(path: &Path, convention: ResizeConvention, compute: &Compute) -> Result<Self> {
+        let (tensors, source) = AnimeGanV2::read_state_dict(path, &Device::Cpu)?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "animegan".into());
-        Ok(Self { net, convention, name: stem, device: device.clone() })
+        Self::from_tensors(tensors, &source, &stem, convention, compute)
+    }
+
+    /// A generator from named tensors (e.g. a built-in model's bytes), on `compute`.
+    pub fn from_tensors(tensors: std::collections::HashMap<String, Tensor>, source: &str, name: &str, convention: ResizeConvention, compute: &Compute) -> Result<Self> {
+        let net = AnimeGanV2::from_tensors_as(compute.cast(tensors)?, compute.dtype, source, &compute.device)?;
+        Ok(Self { net, convention, name: name.to_string(), device: compute.device.clone(), dtype: compute.dtype })
     }
 }
 
@@ -46,7 +60,7 @@ impl Filter for AnimeGanFilter {
         self.name.clone()
     }
     fn apply(&self, frame: &RgbImage) -> Result<RgbImage> {
-        apply_padded(frame, &self.device, |x| self.net.forward(x, self.convention))
+        apply_padded(frame, &self.device, |x| self.net.forward(&x.to_dtype(self.dtype)?, self.convention))
     }
 }
 
@@ -85,24 +99,27 @@ pub fn split_option(spec_path: &str) -> (&str, Option<&str>) {
 }
 
 /// `animegan:PATH[#align_corners|#tf_legacy]`.
-pub fn open_animegan(spec_path: &str) -> Result<Box<dyn Filter>> {
+pub fn open_animegan(spec_path: &str, compute: &Compute) -> Result<Box<dyn Filter>> {
     let (path, option) = split_option(spec_path);
     let convention = match option {
         None | Some("align_corners") => ResizeConvention::AlignCorners,
         Some("tf_legacy") => ResizeConvention::TfLegacy,
         Some(other) => anyhow::bail!("unknown AnimeGANv2 convention '#{other}' in 'animegan:{spec_path}': use #align_corners or #tf_legacy"),
     };
-    Ok(Box::new(AnimeGanFilter::load(Path::new(path), convention, &Device::Cpu)?))
+    Ok(Box::new(AnimeGanFilter::load_on(Path::new(path), convention, compute)?))
 }
 
-/// `cyclegan:PATH[#a2b|#b2a]`.
-pub fn open_cyclegan(spec_path: &str) -> Result<Box<dyn Filter>> {
+/// `cyclegan:PATH[#a2b|#b2a]`, in f32 (its loader builds the generator in f32).
+pub fn open_cyclegan(spec_path: &str, compute: &Compute) -> Result<Box<dyn Filter>> {
+    if compute.dtype != DType::F32 {
+        anyhow::bail!("cyclegan:{spec_path}: CycleGAN filters run in f32 only, not {:?}; drop --dtype", compute.dtype);
+    }
     let (path, option) = split_option(spec_path);
     let direction = match option {
         None => Direction::A2b,
         Some(d) => Direction::parse(d).with_context(|| format!("in 'cyclegan:{spec_path}'"))?,
     };
-    Ok(Box::new(CycleGanFilter::load(Path::new(path), direction, &Device::Cpu)?))
+    Ok(Box::new(CycleGanFilter::load(Path::new(path), direction, &compute.device)?))
 }
 
 #[cfg(test)]

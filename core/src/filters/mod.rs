@@ -5,13 +5,16 @@
 //! A spec is `NAME` for a built-in filter, or `KIND:PATH` for a model file (`KIND` names the architecture).
 
 pub mod anime;
+mod compute;
+pub mod half_parity;
 mod options;
 mod passthrough;
 mod resolution;
 mod temporal;
 pub mod toon;
 
-pub use options::{open_with_options, read_filter_list, ConfiguredFilter};
+pub use compute::{parse_dtype, Compute};
+pub use options::{open_with_options, open_with_options_on, read_filter_list, ConfiguredFilter};
 pub use passthrough::Passthrough;
 pub use resolution::{AtResolution, ProcessingSize};
 pub use temporal::TemporalSmoothing;
@@ -30,15 +33,21 @@ pub fn model_kinds() -> Vec<&'static str> {
     vec!["style", "multistyle", "animegan", "cyclegan"]
 }
 
-/// Opens the filter a spec names; an unknown name or kind is an error that lists the known ones.
+/// Opens the filter a spec names, on the CPU in f32; an unknown name or kind is an error that lists the known ones.
 pub fn open(spec: &str) -> Result<Box<dyn Filter>> {
+    open_on(spec, &Compute::cpu())
+}
+
+/// Opens the filter a spec names with its network on `compute.device` in `compute.dtype` (the built-in,
+/// non-learned filters run on the CPU whatever `compute` says).
+pub fn open_on(spec: &str, compute: &Compute) -> Result<Box<dyn Filter>> {
     let spec = spec.trim();
     if let Some((kind, path)) = spec.split_once(':') {
         match kind {
-            "style" => return Ok(Box::new(crate::style::filter::StyleNetFilter::open(std::path::Path::new(path), &candle_core::Device::Cpu)?)),
-            "multistyle" => return Ok(Box::new(crate::style::filter::MultiStyleFilter::open(path, &candle_core::Device::Cpu)?)),
-            "animegan" => return anime::open_animegan(path),
-            "cyclegan" => return anime::open_cyclegan(path),
+            "style" => return Ok(Box::new(crate::style::filter::StyleNetFilter::open_on(std::path::Path::new(path), compute)?)),
+            "multistyle" => return Ok(Box::new(crate::style::filter::MultiStyleFilter::open_on(path, compute)?)),
+            "animegan" => return anime::open_animegan(path, compute),
+            "cyclegan" => return anime::open_cyclegan(path, compute),
             // Learned filters register their `KIND:PATH` arm here.
             _ => bail!("unknown filter kind '{kind}' in '{spec}'; known kinds: {}", list(&model_kinds())),
         }

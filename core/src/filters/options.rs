@@ -11,7 +11,7 @@
 //!
 //! Options are taken from the end of the line, so a path containing spaces still works.
 
-use super::{open, AtResolution, ProcessingSize, TemporalSmoothing};
+use super::{open_on, AtResolution, ProcessingSize, TemporalSmoothing, Compute};
 use crate::filter::Filter;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -24,8 +24,13 @@ pub struct ConfiguredFilter {
 
 const KEYS: &[&str] = &["size", "smooth", "strength"];
 
-/// Opens `SPEC [key=value]…` (see the module docs).
+/// Opens `SPEC [key=value]…` (see the module docs) on the CPU in f32.
 pub fn open_with_options(line: &str) -> Result<ConfiguredFilter> {
+    open_with_options_on(line, &Compute::cpu())
+}
+
+/// Opens `SPEC [key=value]…` with the network on `compute`'s device and dtype.
+pub fn open_with_options_on(line: &str, compute: &Compute) -> Result<ConfiguredFilter> {
     let mut words: Vec<&str> = line.split_whitespace().collect();
     let mut options = Vec::new();
     while let Some(word) = words.last() {
@@ -44,7 +49,7 @@ pub fn open_with_options(line: &str) -> Result<ConfiguredFilter> {
         bail!("filter line '{line}' names no filter");
     }
     let spec = words.join(" ");
-    let mut filter = open(&spec)?;
+    let mut filter = open_on(&spec, compute)?;
     let mut strength = 1.0;
     // Size first, smoothing outside it: smoothing then sees full-size frames, where the motion test is exact.
     options.sort_by_key(|(k, _)| KEYS.iter().position(|x| x == k));

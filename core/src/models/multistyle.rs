@@ -77,7 +77,12 @@ pub struct MultiStyleNet {
 
 impl MultiStyleNet {
     pub fn from_tensors(tensors: &HashMap<String, Tensor>, device: &Device, source: &str) -> Result<Self> {
-        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
+        Self::from_tensors_as(tensors, DType::F32, device, source)
+    }
+
+    /// As `from_tensors`, with the weights in `dtype` (the style weights given to `forward` must match it).
+    pub fn from_tensors_as(tensors: &HashMap<String, Tensor>, dtype: DType, device: &Device, source: &str) -> Result<Self> {
+        let vb = VarBuilder::from_tensors(tensors.clone(), dtype, device);
         let layer = |name: &str, stride, up, act| CinLayer::new(tensors, name, stride, up, act, &vb, source);
         let contract = vec![layer("contract.0", 1, false, Activation::Relu)?, layer("contract.1", 2, false, Activation::Relu)?, layer("contract.2", 2, false, Activation::Relu)?];
         let blocks = (0..).take_while(|k| tensors.contains_key(&format!("res.{k}.0.w"))).count();

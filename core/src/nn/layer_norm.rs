@@ -5,7 +5,11 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 /// Normalises each sample of an NCHW tensor over C·H·W (no affine part).
+/// f16/bf16 inputs are normalised in f32 (see `instance_norm`) and cast back.
 pub fn layer_norm2d(x: &Tensor, eps: f64) -> Result<Tensor> {
+    if super::norm::is_half(x.dtype()) {
+        return layer_norm2d(&x.to_dtype(candle_core::DType::F32)?, eps)?.to_dtype(x.dtype());
+    }
     let (b, c, h, w) = x.dims4()?;
     let flat = x.reshape((b, c * h * w))?;
     let centred = flat.broadcast_sub(&flat.mean_keepdim(1)?)?;

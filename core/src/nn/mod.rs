@@ -5,6 +5,7 @@ pub mod batch_norm;
 pub mod bilinear;
 pub mod conv;
 pub mod depthwise;
+pub mod fused;
 pub mod init;
 pub mod kernels;
 pub mod layer_norm;

@@ -1,16 +1,25 @@
 //! Normalisation layers: instance norm (Candle has none) and the BatchNorm the DCGAN family uses.
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{BatchNorm, BatchNormConfig, Init, VarBuilder};
 
-/// `F.instance_norm`: per-(sample, channel) mean and *biased* variance over H×W.
+/// `F.instance_norm`: per-(sample, channel) mean and *biased* variance over H×W. For f16/bf16 inputs the
+/// statistics are computed in f32 (sums over a frame overflow f16) and the result is cast back.
 pub fn instance_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
+    if is_half(x.dtype()) {
+        return instance_norm(&x.to_dtype(DType::F32)?, eps)?.to_dtype(x.dtype());
+    }
     let (b, c, h, w) = x.dims4()?;
     let xf = x.reshape((b, c, h * w))?;
     let mean = xf.mean_keepdim(2)?;
     let centred = xf.broadcast_sub(&mean)?;
     let var = centred.sqr()?.mean_keepdim(2)?;
     centred.broadcast_div(&(var + eps)?.sqrt()?)?.reshape((b, c, h, w))
+}
+
+/// f16 or bf16: the types whose normalisation statistics are taken in f32.
+pub fn is_half(dtype: DType) -> bool {
+    matches!(dtype, DType::F16 | DType::BF16)
 }
 
 /// `nn.InstanceNorm2d(c, affine)`; keys `weight`, `bias` when affine (running stats are never used).

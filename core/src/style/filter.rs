@@ -3,6 +3,7 @@
 //! of 4) -> clamped RGB image.
 
 use crate::filter::Filter;
+use crate::filters::Compute;
 use crate::models::transformer_net::TransformerNet;
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -13,25 +14,33 @@ pub struct StyleNetFilter {
     name: String,
     net: TransformerNet,
     device: Device,
+    /// The network's weight type; frames are cast to it.
+    dtype: DType,
 }
 
 impl StyleNetFilter {
     /// Opens a pytorch/examples `.pth` (zip or legacy), a safetensors with its keys, or a ganime style-training
     /// checkpoint (keys under `net.`).
     pub fn open(path: &Path, device: &Device) -> Result<Self> {
+        Self::open_on(path, &Compute { device: device.clone(), dtype: DType::F32 })
+    }
+
+    /// As `open`, with the weights on `compute.device` in `compute.dtype`.
+    pub fn open_on(path: &Path, compute: &Compute) -> Result<Self> {
         let tensors = crate::io::weights::read_tensors(path, &Device::Cpu)?;
         let tensors: HashMap<String, Tensor> = if tensors.contains_key("net.conv1.conv2d.weight") {
             tensors.into_iter().filter_map(|(k, t)| k.strip_prefix("net.").map(|k| (k.to_string(), t))).collect()
         } else {
             tensors
         };
-        let net = TransformerNet::from_tensors(&tensors, DType::F32, device, &path.display().to_string())?;
+        let net = TransformerNet::from_tensors(&tensors, compute.dtype, &compute.device, &path.display().to_string())?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "style".into());
-        Ok(Self { name, net, device: device.clone() })
+        Ok(Self { name, net, device: compute.device.clone(), dtype: compute.dtype })
     }
 
+    /// A filter around an f32 network.
     pub fn from_net(name: &str, net: TransformerNet, device: &Device) -> Self {
-        Self { name: name.into(), net, device: device.clone() }
+        Self { name: name.into(), net, device: device.clone(), dtype: DType::F32 }
     }
 }
 
@@ -42,7 +51,7 @@ impl Filter for StyleNetFilter {
 
     fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
         let (w, h) = frame.dimensions();
-        let x = (super::image_to_rgb01(frame, &self.device)? * 255.0)?;
+        let x = (super::image_to_rgb01(frame, &self.device)? * 255.0)?.to_dtype(self.dtype)?;
         let y = self.net.forward(&x).with_context(|| format!("style network `{}` on a {w}x{h} image", self.name))?;
         let y = y.narrow(2, 0, h as usize)?.narrow(3, 0, w as usize)?;
         super::tensor_to_image(&y, 255.0)
@@ -57,6 +66,7 @@ pub struct MultiStyleFilter {
     net: crate::models::multistyle::MultiStyleNet,
     weights: Tensor,
     device: Device,
+    dtype: DType,
 }
 
 /// `K` or `K:W,K:W,...` -> (index, weight) pairs.
@@ -73,14 +83,21 @@ pub fn parse_style_mix(s: &str) -> Result<Vec<(usize, f64)>> {
 
 impl MultiStyleFilter {
     pub fn open(spec_path: &str, device: &Device) -> Result<Self> {
+        Self::open_on(spec_path, &Compute { device: device.clone(), dtype: DType::F32 })
+    }
+
+    /// As `open`, with the weights on `compute.device` in `compute.dtype`.
+    pub fn open_on(spec_path: &str, compute: &Compute) -> Result<Self> {
+        let device = &compute.device;
         let (path, mix) = match spec_path.rsplit_once('#') {
             Some((p, m)) => (p, parse_style_mix(m)?),
             None => (spec_path, vec![(0, 1.0)]),
         };
-        let net = crate::models::multistyle::MultiStyleNet::load(Path::new(path), device)?;
-        let weights = net.style_weights(&mix, device).with_context(|| format!("filter multistyle:{spec_path}"))?;
+        let tensors = compute.cast(crate::io::weights::read_tensors(Path::new(path), &Device::Cpu)?)?;
+        let net = crate::models::multistyle::MultiStyleNet::from_tensors_as(&tensors, compute.dtype, device, path)?;
+        let weights = net.style_weights(&mix, device).with_context(|| format!("filter multistyle:{spec_path}"))?.to_dtype(compute.dtype)?;
         let label = mix.iter().map(|(k, w)| format!("{k}:{w}")).collect::<Vec<_>>().join(",");
-        Ok(Self { name: format!("multistyle{label}"), net, weights, device: device.clone() })
+        Ok(Self { name: format!("multistyle{label}"), net, weights, device: device.clone(), dtype: compute.dtype })
     }
 }
 
@@ -91,7 +108,7 @@ impl Filter for MultiStyleFilter {
 
     fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
         let (w, h) = frame.dimensions();
-        let x = super::image_to_rgb01(frame, &self.device)?;
+        let x = super::image_to_rgb01(frame, &self.device)?.to_dtype(self.dtype)?;
         let (ph, pw) = ((4 - h as usize % 4) % 4, (4 - w as usize % 4) % 4);
         let x = crate::nn::reflection_pad2d(&x, 0, pw, 0, ph)?;
         let y = self.net.forward(&x, &self.weights)?;

@@ -116,6 +116,13 @@ impl Patches {
     }
 }
 
+fn slice_of<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&v[start..end]),
+        None => candle_core::bail!("patch ops need a contiguous input"),
+    }
+}
+
 struct Im2Col(Patches);
 struct Col2Im(Patches);
 
@@ -131,6 +138,8 @@ impl CustomOp1 for Im2Col {
         let out = match s {
             CpuStorage::F32(_) => CpuStorage::F32(p.im2col(contiguous::<f32>(self.name(), s, l)?, b)),
             CpuStorage::F64(_) => CpuStorage::F64(p.im2col(contiguous::<f64>(self.name(), s, l)?, b)),
+            // The filters' `--dtype f16` (the matmul after it runs in f16 too; Candle's CPU matmul has no bf16).
+            CpuStorage::F16(v) => CpuStorage::F16(p.im2col(slice_of(v, l)?, b)),
             other => candle_core::bail!("im2col: unsupported dtype {:?}", other.dtype()),
         };
         Ok((out, shape))
@@ -152,6 +161,7 @@ impl CustomOp1 for Col2Im {
         let out = match s {
             CpuStorage::F32(_) => CpuStorage::F32(p.col2im(contiguous::<f32>(self.name(), s, l)?, b)),
             CpuStorage::F64(_) => CpuStorage::F64(p.col2im(contiguous::<f64>(self.name(), s, l)?, b)),
+            CpuStorage::F16(v) => CpuStorage::F16(p.col2im(slice_of(v, l)?, b)),
             other => candle_core::bail!("col2im: unsupported dtype {:?}", other.dtype()),
         };
         Ok((out, shape))

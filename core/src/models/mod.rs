@@ -4,6 +4,7 @@
 pub mod attribute_classifier;
 pub mod dcgan;
 pub mod multistyle;
+pub mod tf_transformer_net;
 pub mod transformer_net;
 pub mod vgg;
 

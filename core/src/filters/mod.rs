@@ -5,6 +5,7 @@
 //! A spec is `NAME` for a built-in filter, or `KIND:PATH` for a model file (`KIND` names the architecture).
 
 pub mod anime;
+pub mod builtin;
 mod options;
 mod passthrough;
 mod resolution;
@@ -22,21 +23,27 @@ use anyhow::{bail, Result};
 
 /// Built-in filters `open` knows by name, for help texts and error messages.
 pub fn builtin_names() -> Vec<&'static str> {
-    vec!["toon", "passthrough"]
+    let mut names = vec!["toon", "passthrough"];
+    names.extend(builtin::names());
+    names
 }
 
 /// Model kinds `open` accepts as `KIND:PATH`.
 pub fn model_kinds() -> Vec<&'static str> {
-    vec!["style", "multistyle", "animegan", "cyclegan"]
+    vec!["style", "multistyle", "tfstyle", "animegan", "cyclegan"]
 }
 
 /// Opens the filter a spec names; an unknown name or kind is an error that lists the known ones.
 pub fn open(spec: &str) -> Result<Box<dyn Filter>> {
     let spec = spec.trim();
+    if let Some(filter) = builtin::open(spec)? {
+        return Ok(filter);
+    }
     if let Some((kind, path)) = spec.split_once(':') {
         match kind {
             "style" => return Ok(Box::new(crate::style::filter::StyleNetFilter::open(std::path::Path::new(path), &candle_core::Device::Cpu)?)),
             "multistyle" => return Ok(Box::new(crate::style::filter::MultiStyleFilter::open(path, &candle_core::Device::Cpu)?)),
+            "tfstyle" => return Ok(Box::new(crate::style::tf_style_filter::TfStyleFilter::open(std::path::Path::new(path), &candle_core::Device::Cpu)?)),
             "animegan" => return anime::open_animegan(path),
             "cyclegan" => return anime::open_cyclegan(path),
             // Learned filters register their `KIND:PATH` arm here.

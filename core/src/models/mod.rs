@@ -2,6 +2,7 @@
 //! project's weight keys, so the same struct trains, infers and imports.
 
 pub mod attribute_classifier;
+pub mod catalog;
 pub mod dcgan;
 pub mod multistyle;
 pub mod tf_transformer_net;

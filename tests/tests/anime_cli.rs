@@ -86,6 +86,13 @@ fn cyclegan_trains_resumes_exactly_and_translates() {
     let err = ganime_err(&["translate", "--checkpoint", p(&straight), "--in", p(&runs.path().join("nope.png")), "--out", p(&single)]);
     assert!(err.contains("nope.png"), "{err}");
 
+    // `export` writes one generator in the reference layout (`model.1.weight` …), which opens as a filter.
+    let g_b = runs.path().join("g_b.safetensors");
+    ganime_ok(&["export", "--checkpoint", p(&straight), "--out", p(&g_b), "--b2a"]);
+    let exported = ganime::io::weights::read_tensors(&g_b, &Device::Cpu).unwrap();
+    assert!(exported.contains_key("model.1.weight") && !exported.keys().any(|k| k.starts_with("G_") || k.starts_with("D_")));
+    assert!(ganime::filters::open(&format!("cyclegan:{}", g_b.display())).is_ok());
+
     // The same checkpoint as a filter.
     let filter = ganime::filters::open(&format!("cyclegan:{}#b2a", straight.display())).unwrap();
     let frame = image::RgbImage::from_pixel(30, 22, image::Rgb([200, 120, 40]));
@@ -151,4 +158,74 @@ fn compare_writes_side_by_side_grids_and_loss_plots() {
     for f in ["d_loss.png", "g_loss.png", "bce/checkpoint.safetensors", "wgan-gp/checkpoint.safetensors"] {
         assert!(out.path().join(f).exists(), "{f} missing");
     }
+}
+
+fn animegan_args<'a>(photos: &'a str, anime: &'a str, vgg: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train", "animegan", "--photos", photos, "--anime", anime, "--vgg", vgg, "--out", out, "--image-size", "32", "--width", "4",
+        "--d-channels", "8", "--batch-size", "2", "--steps", steps, "--init-steps", "2", "--feature-layer", "conv3_1",
+        "--sample-every", "2", "--checkpoint-every", "1", "--log-every", "1", "--seed", "7", "--quiet",
+    ]
+}
+
+#[test]
+fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
+    let (Some(photos), Some(anime), Some(vgg)) = (subset("data/face2anime/trainA", 4), subset("data/face2anime/trainB", 4), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED)) else { return };
+    let runs = tempfile::tempdir().unwrap();
+    let (straight, split) = (runs.path().join("straight"), runs.path().join("split"));
+    let (pp, pa, pv) = (p(photos.path()), p(anime.path()), p(&vgg));
+    ganime_ok(&animegan_args(pp, pa, pv, p(&straight), "4"));
+
+    let ckpt = Checkpoint::read(&straight, &Device::Cpu).unwrap();
+    assert_eq!(ckpt.header.kind, "animegan");
+    for key in ["G.block_a.0.1.weight", "G.out_layer.0.weight", "D.layers.0.conv.weight", "D.layers.2.norm.weight", "opt.D.m.layers.0.conv.weight"] {
+        assert!(ckpt.tensors.contains_key(key), "checkpoint lacks {key}");
+    }
+    // The edge-smoothed anime pictures were made once, one per anime picture.
+    assert_eq!(std::fs::read_dir(straight.join("anime-smoothed")).unwrap().count(), 4);
+    // Four (photo, stylisation) pairs, two per row, 32px with 2px borders.
+    assert_eq!(image_size(&straight.join("samples/step_0000004.png")), (4 * 34 + 2, 2 * 34 + 2));
+    let rows = log_rows(&straight);
+    assert_eq!(rows.len(), 4);
+    // Steps 1-2: content-only initialisation (D untouched, loss 0); steps 3-4: adversarial.
+    assert!(rows[..2].iter().all(|r| r[2] == 0.0 && r[3] > 0.0), "{rows:?}");
+    assert!(rows[2..].iter().all(|r| r[2] > 0.0 && r[3] > 0.0 && r[2..6].iter().all(|v| v.is_finite())), "{rows:?}");
+    // D's optimiser only counted the adversarial steps.
+    let state = ckpt.header.state.clone().unwrap();
+    assert_eq!(state["adam_steps"]["D"], 2);
+    assert_eq!(state["adam_steps"]["G"], 4);
+
+    ganime_ok(&animegan_args(pp, pa, pv, p(&split), "2"));
+    ganime_ok(&["train", "animegan", "--resume", p(&split), "--steps", "4", "--quiet"]);
+    assert_same_tensors(&straight, &split);
+
+    // The exported generator is an AnimeGANv2 file: a filter and `stylize --filter` take it.
+    let generator = straight.join("generator.safetensors");
+    let filter = ganime::filters::open(&format!("animegan:{}", generator.display())).unwrap();
+    let frame = image::RgbImage::from_pixel(30, 22, image::Rgb([200, 120, 40]));
+    assert_eq!(filter.apply(&frame).unwrap().dimensions(), (30, 22));
+
+    // `export` writes the same generator from the checkpoint (here in f16); a run folder opens as a filter too.
+    let exported = runs.path().join("exported.safetensors");
+    ganime_ok(&["export", "--checkpoint", p(&straight), "--out", p(&exported)]);
+    let a = ganime::io::weights::read_tensors(&generator, &Device::Cpu).unwrap();
+    let b = ganime::io::weights::read_tensors(&exported, &Device::Cpu).unwrap();
+    assert_eq!(a.len(), b.len());
+    assert_eq!(b["out_layer.0.weight"].dtype(), candle_core::DType::F16);
+    assert!(ganime::filters::open(&format!("animegan:{}", straight.display())).is_ok());
+
+    // --max-minutes stops early with a checkpoint (here after the first step).
+    let timed = runs.path().join("timed");
+    let mut args = animegan_args(pp, pa, pv, p(&timed), "50");
+    args.extend(["--max-minutes", "0.0001"]);
+    ganime_ok(&args);
+    assert_eq!(Checkpoint::read(&timed, &Device::Cpu).unwrap().header.state.unwrap()["step"], 1);
+    assert!(timed.join("generator.safetensors").is_file());
+
+    // Bad input names what was wrong.
+    let err = ganime_err(&animegan_args(p(&runs.path().join("no-photos")), pa, pv, p(&runs.path().join("x")), "2"));
+    assert!(err.contains("--photos") && err.contains("no-photos"), "{err}");
+    let first_photo = std::fs::read_dir(photos.path()).unwrap().next().unwrap().unwrap().path();
+    let err = ganime_err(&animegan_args(pp, pa, p(&first_photo), p(&runs.path().join("y")), "2"));
+    assert!(err.contains("--vgg"), "{err}");
 }

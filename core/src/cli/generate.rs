@@ -83,6 +83,9 @@ pub struct ExportArgs {
     /// How the model was trained (stored in the file).
     #[arg(long, default_value = "")]
     note: String,
+    /// CycleGAN checkpoints: export the B->A generator instead of A->B.
+    #[arg(long)]
+    b2a: bool,
 }
 
 fn upscale(images: Vec<image::RgbImage>, scale: u32) -> Vec<image::RgbImage> {
@@ -168,7 +171,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
         other => bail!("--dtype must be f16 or f32, not {other}"),
     };
     let ckpt = Checkpoint::read(&a.checkpoint, &candle_core::Device::Cpu)?;
-    generate::export_generator(&ckpt, &a.out, dtype, &a.note)?;
+    generate::export_generator(&ckpt, &a.out, dtype, &a.note, a.b2a)?;
     eprintln!("wrote {}", a.out.display());
     Ok(())
 }

@@ -8,6 +8,7 @@ mod sheet;
 mod style;
 mod stylize;
 mod train;
+mod train_animegan;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

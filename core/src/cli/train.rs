@@ -12,6 +12,8 @@ pub enum TrainCommand {
     Dcgan(DcganArgs),
     /// CycleGAN (Zhu et al.): unpaired translation between image folders A and B.
     Cyclegan(super::anime::CycleganArgs),
+    /// AnimeGANv2 (Chen et al.): photo -> anime stylisation from unpaired photo and anime folders.
+    Animegan(super::train_animegan::AnimeganArgs),
     /// Short DCGAN runs with several objectives on the same data: side-by-side sample grids and loss plots.
     Compare(super::anime::CompareArgs),
 }
@@ -25,6 +27,20 @@ pub struct RunOutputArgs {
     pub checkpoint_every: u64,
     #[arg(long, default_value_t = 10)]
     pub log_every: u64,
+    /// Stop after this many minutes of training (with samples, a checkpoint and the exported model, as at the
+    /// last step); `--resume` continues.
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
+}
+
+impl RunOutputArgs {
+    pub fn time_limit(&self) -> anyhow::Result<Option<std::time::Duration>> {
+        match self.max_minutes {
+            None => Ok(None),
+            Some(m) if m > 0.0 && m.is_finite() => Ok(Some(std::time::Duration::from_secs_f64(m * 60.0))),
+            Some(m) => anyhow::bail!("--max-minutes must be a positive number, not {m}"),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -140,11 +156,12 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         TrainCommand::Dcgan(a) => a,
         TrainCommand::Cyclegan(a) => return super::anime::train_cyclegan_cmd(a),
         TrainCommand::Compare(a) => return super::anime::compare_cmd(a),
+        TrainCommand::Animegan(a) => return super::train_animegan::run(a),
     };
     let device = parse_device(&a.device)?;
     let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
     let summary = if let Some(dir) = &a.resume {
-        train_dcgan(None, dir, a.steps, &device, a.quiet, eval)?
+        train_dcgan(None, dir, a.steps, &device, a.quiet, eval, a.output.time_limit()?)?
     } else {
         let (Some(data), Some(out)) = (a.data.clone(), a.out.clone()) else { bail!("--data and --out are required") };
         let base = DcganConfig::preset(a.preset);
@@ -190,7 +207,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             bail!("--lr must be positive and --beta1/--beta2 in [0, 1)");
         }
         let options = TrainOptions { objective, optimizer: a.optimizer.unwrap_or(optimizer), ..TrainOptions::default() };
-        train_dcgan(Some((model, config, options)), &out, None, &device, a.quiet, eval)?
+        train_dcgan(Some((model, config, options)), &out, None, &device, a.quiet, eval, a.output.time_limit()?)?
     };
     eprintln!(
         "done: {} steps, {} epochs, {:.1} s{}; checkpoint {}",

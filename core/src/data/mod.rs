@@ -6,6 +6,8 @@ mod labels;
 mod loader;
 mod mnist;
 mod preprocess;
+pub mod concat;
+pub mod edge_smooth;
 pub mod shared;
 
 pub use dataset::{open_dataset, Dataset};

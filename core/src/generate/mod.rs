@@ -72,16 +72,31 @@ pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device) -> Result<Box<dyn Gen
 
 /// Writes the generator of `ckpt` alone (no D, no optimiser state) as a small safetensors model, e.g. f16 for
 /// shipping. `note` says how it was trained.
-pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType, note: &str) -> Result<()> {
-    if ckpt.header.kind != "dcgan" {
-        bail!("{} holds a `{}` model; only DCGAN generators can be exported", ckpt.path.display(), ckpt.header.kind);
-    }
+pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType, note: &str, cyclegan_b2a: bool) -> Result<()> {
+    // DCGAN files keep the `G.` prefix (`generate` reads them like checkpoints); AnimeGAN and CycleGAN
+    // generators are written in their PyTorch layouts, so `animegan:FILE` / `cyclegan:FILE` and other tools read them.
+    let (prefix, strip) = match ckpt.header.kind.as_str() {
+        "dcgan" => ("G.", false),
+        "animegan" => ("G.", true),
+        "cyclegan" if cyclegan_b2a => ("G_B.", true),
+        "cyclegan" => ("G_A.", true),
+        other => bail!("{} holds a `{other}` model; DCGAN, AnimeGAN and CycleGAN generators can be exported", ckpt.path.display()),
+    };
     let tensors: Vec<(String, Tensor)> = ckpt
         .tensors
         .iter()
-        .filter(|(k, _)| k.starts_with("G."))
-        .map(|(k, t)| Ok((k.clone(), t.to_dtype(dtype)?)))
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, t)| Ok((if strip { k[prefix.len()..].to_string() } else { k.clone() }, t.to_dtype(dtype)?)))
         .collect::<Result<_>>()?;
+    if ckpt.header.kind != "dcgan" {
+        let mut meta = std::collections::HashMap::new();
+        meta.insert("ganime.kind".to_string(), ckpt.header.kind.clone());
+        meta.insert("ganime.trained".to_string(), serde_json::to_string(&ckpt.header.model)?);
+        meta.insert("ganime.note".to_string(), note.to_string());
+        let mut sorted = tensors;
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        return crate::io::weights::save_safetensors(out, &sorted, meta);
+    }
     let header = crate::train::checkpoint::Header { kind: "dcgan".into(), model: ckpt.header.model.clone(), state: None, note: Some(note.into()) };
     let mut meta = std::collections::HashMap::new();
     meta.insert("ganime".to_string(), serde_json::to_string(&header)?);

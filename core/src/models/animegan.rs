@@ -9,6 +9,7 @@
 use crate::io::weights::read_tensors;
 use crate::nn::bilinear::{resize_bilinear, ResizeConvention};
 use crate::nn::depthwise::DepthwiseConv2d;
+use crate::nn::fused;
 use crate::nn::layer_norm::{layer_norm2d, LayerNorm2d};
 use crate::nn::{reflection_pad2d, Conv2d};
 use anyhow::{bail, Context, Result};
@@ -63,16 +64,31 @@ impl ConvNormLRelu {
 
     fn forward(&self, x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
         let (l, r, t, b) = self.pad;
+        if let (ConvKind::Depthwise(c), (1, 1, 1, 1), true) = (&self.conv, self.pad, inference(&self.norm)) {
+            let y = fused::depthwise3x3_reflect(x, &c.weight, c.bias.as_ref())?;
+            return fused::layer_norm_affine_lrelu(&y, &self.norm.weight, &self.norm.bias, eps, Some(0.2));
+        }
         let x = if l + r + t + b > 0 { reflection_pad2d(x, l, r, t, b)? } else { x.clone() };
         let y = match &self.conv {
             ConvKind::Dense(c) => c.forward(&x)?,
             ConvKind::Depthwise(c) => c.forward(&x)?,
         };
+        if inference(&self.norm) {
+            return fused::layer_norm_affine_lrelu(&y, &self.norm.weight, &self.norm.bias, eps, Some(0.2));
+        }
         candle_nn::ops::leaky_relu(&norm(&self.norm, &y, eps)?, 0.2)
     }
 }
 
+/// Weights that are not trainable variables: the fused inference kernels apply (they build no autograd graph).
+fn inference(n: &LayerNorm2d) -> bool {
+    !n.weight.is_variable()
+}
+
 fn norm(n: &LayerNorm2d, x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    if inference(n) {
+        return fused::layer_norm_affine_lrelu(x, &n.weight, &n.bias, eps, None);
+    }
     let c = n.weight.dim(0)?;
     layer_norm2d(x, eps)?.broadcast_mul(&n.weight.reshape((1, c, 1, 1))?)?.broadcast_add(&n.bias.reshape((1, c, 1, 1))?)
 }
@@ -126,7 +142,7 @@ fn run(blocks: &[Block], x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
 }
 
 /// The four channel widths (32, 64, 128, 256 in the released checkpoints).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AnimeGanWidths {
     pub c32: usize,
     pub c64: usize,
@@ -200,10 +216,15 @@ impl AnimeGanV2 {
         Self::new(widths, vb).with_context(|| format!("{source}: not a complete AnimeGANv2 generator"))
     }
 
-    /// Loads a `.pt`/`.pth` (zip-format state dict) or `.safetensors` file.
+    /// Loads a `.pt`/`.pth` (zip-format state dict) or `.safetensors` file, or the generator of a ganime
+    /// AnimeGAN checkpoint (a run folder or its `checkpoint.safetensors`, keys `G.…`).
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        let tensors = read_tensors(path, device)?;
-        Self::from_tensors(tensors, &path.display().to_string(), device)
+        let file = crate::train::checkpoint::resolve(path);
+        let mut tensors = read_tensors(&file, device)?;
+        if !tensors.contains_key("block_a.0.1.weight") && tensors.contains_key("G.block_a.0.1.weight") {
+            tensors = tensors.into_iter().filter_map(|(k, t)| k.strip_prefix("G.").map(|k| (k.to_string(), t))).collect();
+        }
+        Self::from_tensors(tensors, &file.display().to_string(), device)
     }
 
     /// `[N, 3, H, W]` in [-1, 1] -> same size in [-1, 1]. H and W must be multiples of 4 (the filter pads).

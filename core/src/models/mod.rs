@@ -11,6 +11,7 @@ pub mod vgg;
 
 pub use dcgan::{DcganConfig, Discriminator, Generator as DcganGenerator, Preset};
 pub mod animegan;
+pub mod animegan_discriminator;
 pub mod cyclegan;
 
 /// `‖a − b‖ / ‖b‖` in f64: the relative error every parity test compares against its golden's tolerance.

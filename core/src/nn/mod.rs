@@ -4,6 +4,7 @@
 pub mod bilinear;
 pub mod conv;
 pub mod depthwise;
+pub mod fused;
 pub mod init;
 pub mod layer_norm;
 pub mod loss;

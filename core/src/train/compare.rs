@@ -64,7 +64,7 @@ pub fn compare_objectives(model: &DcganConfig, base: &TrainConfig, objectives: &
         if !quiet {
             eprintln!("{}: {} steps -> {}", name(objective), config.steps, dir.display());
         }
-        train_dcgan(Some((model.clone(), config, options)), &dir, None, device, true, None).with_context(|| format!("the {} run", name(objective)))?;
+        train_dcgan(Some((model.clone(), config, options)), &dir, None, device, true, None, None).with_context(|| format!("the {} run", name(objective)))?;
         runs.push((name(objective).to_string(), dir));
     }
     let grid = out.join("comparison.png");

@@ -242,7 +242,7 @@ fn fixed_images(a: &Arc<dyn Dataset>, b: &Arc<dyn Dataset>, crop: usize, device:
 
 /// Starts a CycleGAN run in `out` (`start` = model, trainer config with `data` = domain A, options with
 /// `extra_data` = [domain B]), or resumes the one there. `total_steps` may raise the target on resume.
-pub fn train_cyclegan(start: Option<(CycleGanConfig, TrainConfig, TrainOptions)>, out: &Path, total_steps: Option<u64>, device: &Device, quiet: bool) -> Result<TrainSummary> {
+pub fn train_cyclegan(start: Option<(CycleGanConfig, TrainConfig, TrainOptions)>, out: &Path, total_steps: Option<u64>, device: &Device, quiet: bool, time_limit: Option<std::time::Duration>) -> Result<TrainSummary> {
     let (model, config, options, ckpt) = match start {
         Some((m, c, o)) => (m, c, o, None),
         None => {
@@ -273,7 +273,7 @@ pub fn train_cyclegan(start: Option<(CycleGanConfig, TrainConfig, TrainOptions)>
     if !quiet {
         eprintln!("training CycleGAN on A = {}, B = {} -> {}", a.describe(), b.describe(), out.display());
     }
-    trainer = trainer.quiet(quiet);
+    trainer = trainer.quiet(quiet).time_limit(time_limit);
     trainer.run_streams(vec![a, b])
 }
 

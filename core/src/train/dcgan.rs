@@ -90,6 +90,7 @@ pub fn train_dcgan(
     device: &Device,
     quiet: bool,
     eval: Option<crate::metrics::TrainingEval>,
+    time_limit: Option<std::time::Duration>,
 ) -> Result<super::TrainSummary> {
     use super::{checkpoint::Checkpoint, trainer::checkpoint_options, Bce, Trainer};
     let mut trainer = match start {
@@ -122,7 +123,7 @@ pub fn train_dcgan(
     if !quiet {
         eprintln!("training on {} -> {}", dataset.describe(), out.display());
     }
-    trainer = trainer.quiet(quiet);
+    trainer = trainer.quiet(quiet).time_limit(time_limit);
     if let Some(eval) = eval {
         let monitor = crate::metrics::dcgan_monitor(dataset.as_ref(), &trainer.config().image, eval, device)?;
         trainer = trainer.with_monitor(monitor);

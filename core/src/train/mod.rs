@@ -3,6 +3,8 @@
 //! progress bar and the NaN stop.
 
 pub mod adam;
+pub mod animegan;
+pub mod animegan_losses;
 pub mod cyclegan;
 pub mod checkpoint;
 pub mod compare;

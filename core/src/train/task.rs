@@ -92,6 +92,16 @@ pub trait GanTask {
     fn critic_groups(&self) -> Vec<&'static str> {
         vec!["D"]
     }
+    /// The learning rate of optimiser group `group` at `step`, where the task sets its own (AnimeGAN: separate
+    /// rates for G and D, and another for its initialisation phase); `None` = the run's rate.
+    fn learning_rate(&self, _group: &str, _step: u64) -> Option<f64> {
+        None
+    }
+    /// Whether the critic groups are updated at `step`. When not, `d_loss` is still called (it receives the
+    /// batches) but its result is not back-propagated (AnimeGAN's content-only initialisation).
+    fn trains_critic(&self, _step: u64) -> bool {
+        true
+    }
     /// D's loss on one batch of real images per data stream (`real[0]` for single-stream tasks); fills
     /// `real_score`/`fake_score`. Called `objective.critic_steps()` times per step, with fresh batches.
     fn d_loss(&mut self, real: &[Tensor], ctx: &mut StepContext, stats: &mut StepStats) -> Result<Tensor>;

@@ -111,6 +111,8 @@ pub struct Trainer<T: GanTask> {
     device: Device,
     quiet: bool,
     monitor: Option<super::Monitor<T>>,
+    /// Wall-clock budget of this invocation (not stored: a resumed run gets its own).
+    time_limit: Option<std::time::Duration>,
 }
 
 impl<T: GanTask> Trainer<T> {
@@ -135,7 +137,7 @@ impl<T: GanTask> Trainer<T> {
             options: TrainOptions { objective: ObjectiveSpec::parse(objective.name()).unwrap_or_default(), ..TrainOptions::default() },
             positions: Vec::new(),
         };
-        Ok(Self { task, objective, kind: kind.into(), model, state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false, monitor: None })
+        Ok(Self { task, objective, kind: kind.into(), model, state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false, monitor: None, time_limit: None })
     }
 
     /// Sets the objective, optimiser kind, schedule and extra data streams of a new run (before it starts).
@@ -177,7 +179,7 @@ impl<T: GanTask> Trainer<T> {
             opt.load_state(&ckpt.tensors, &format!("opt.{name}."), state.adam_steps.get(name).copied().unwrap_or(0))?;
             optimisers.push((name, opt));
         }
-        Ok(Self { task, objective, kind: ckpt.header.kind.clone(), model: ckpt.header.model.clone(), state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false, monitor: None })
+        Ok(Self { task, objective, kind: ckpt.header.kind.clone(), model: ckpt.header.model.clone(), state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false, monitor: None, time_limit: None })
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -191,6 +193,13 @@ impl<T: GanTask> Trainer<T> {
 
     pub fn quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
+        self
+    }
+
+    /// Stops (with samples and a checkpoint, as at the last step) once this much time has passed in `run`;
+    /// `--resume` continues from there.
+    pub fn time_limit(mut self, limit: Option<std::time::Duration>) -> Self {
+        self.time_limit = limit;
         self
     }
 
@@ -281,7 +290,8 @@ impl<T: GanTask> Trainer<T> {
             self.state.step += 1;
             self.state.seconds = seconds_before + started.elapsed().as_secs_f64();
             let step = self.state.step;
-            let last = step == cfg.steps;
+            let out_of_time = self.time_limit.is_some_and(|l| started.elapsed() >= l);
+            let last = step == cfg.steps || out_of_time;
             if step % cfg.log_every.max(1) == 0 || last {
                 log.append(LogRow { step, epoch, d_loss: stats.d_loss, g_loss: stats.g_loss, d_real: stats.real_score, d_fake: stats.fake_score, seconds: self.state.seconds })?;
             }
@@ -300,6 +310,9 @@ impl<T: GanTask> Trainer<T> {
             }
             bar.set_position(step);
             bar.set_message(format!("epoch {} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}", epoch, stats.d_loss, stats.g_loss, stats.real_score, stats.fake_score));
+            if out_of_time {
+                break;
+            }
         }
         bar.finish();
         Ok(TrainSummary { steps: self.state.step, epochs: self.state.epoch, skipped_files: loaders.iter().map(Loader::skipped).sum(), seconds: self.state.seconds, checkpoint: self.checkpoint_path() })
@@ -314,16 +327,21 @@ impl<T: GanTask> Trainer<T> {
 
     /// `reals[k]` holds one batch per data stream for critic update k; then one update of the generators.
     pub fn train_step_streams(&mut self, reals: &[Vec<Tensor>]) -> Result<StepStats> {
-        if let Some(schedule) = self.state.options.schedule {
-            let lr = self.state.config.adam.lr * schedule.factor(self.state.step);
-            self.optimisers.iter_mut().for_each(|(_, o)| o.set_lr(lr));
+        let step = self.state.step;
+        let factor = self.state.options.schedule.map_or(1.0, |s| s.factor(step));
+        for (name, o) in self.optimisers.iter_mut() {
+            o.set_lr(self.task.learning_rate(name, step).unwrap_or(self.state.config.adam.lr) * factor);
         }
         let critics = self.task.critic_groups();
+        let train_critic = self.task.trains_critic(step);
         let mut stats = StepStats::default();
-        let mut ctx = StepContext { objective: self.objective.as_ref(), labels: &self.state.config.labels, rng: &mut self.state.rng, step: self.state.step, device: &self.device };
+        let mut ctx = StepContext { objective: self.objective.as_ref(), labels: &self.state.config.labels, rng: &mut self.state.rng, step, device: &self.device };
         for batches in reals {
             let d_loss = self.task.d_loss(batches, &mut ctx, &mut stats)?;
             stats.d_loss = finite(&d_loss, "discriminator")?;
+            if !train_critic {
+                continue;
+            }
             let grads = d_loss.backward()?;
             for (name, opt) in self.optimisers.iter_mut().filter(|(n, _)| critics.contains(n)) {
                 opt.step(&grads).with_context(|| format!("updating {name}"))?;

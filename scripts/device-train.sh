@@ -12,20 +12,22 @@ cd "$(dirname "$0")/.."
 FINAL=${OUT:-$PWD/device-out}
 OUT=/tmp/train-out
 MIN=${1:-5}
+DEV=${GANIME_DEVICE:-cuda}
 G=.devcarry/ganime
 D=.devdata
 mkdir -p "$OUT"
 source scripts/device-env.sh "$G"
-common=(--device cuda --photos $D/face2anime/trainA --photos $D/bsds --anime $D/face2anime/trainB --vgg $D/vgg16.safetensors
-        --image-size 128 --width 8 --batch-size 12 --steps 100000 --init-steps 800 --init-lr 5e-4 --init-pixel-weight 10 --max-minutes "$MIN"
+common=(--device $DEV --photos $D/face2anime/trainA --photos $D/bsds --anime $D/face2anime/trainB --vgg $D/vgg16-f16.safetensors
+        --image-size 128 --width 8 --batch-size 12 --init-lr 5e-4 --init-pixel-weight 10
         --sample-every 250 --checkpoint-every 500 --log-every 25 --quiet)
+long=(--steps 100000 --init-steps 800 --max-minutes "$MIN")
 echo "== smoke: 3 steps of each run"
 $G train animegan "${common[@]}" --out /tmp/smoke-anime --steps 3 --init-steps 1 2>&1 | tail -3
-$G train cyclegan --device cuda --a $D/face2anime/trainA --b $D/face2anime/trainB --out /tmp/smoke-cyc --crop 128 --load-size 143 --ngf 32 --n-blocks 6 --steps 3 --quiet 2>&1 | tail -3
+$G train cyclegan --device $DEV --a $D/face2anime/trainA --b $D/face2anime/trainB --out /tmp/smoke-cyc --crop 128 --load-size 143 --ngf 32 --n-blocks 6 --steps 3 --quiet 2>&1 | tail -3
 echo "== training for $MIN minutes each, in parallel ($(date -u +%T))"
-$G train animegan "${common[@]}" --out /tmp/anime-a > "$OUT/anime-a.log" 2>&1 &
-$G train animegan "${common[@]}" --color-weight 20 --adversarial-weight 30 --out /tmp/anime-b > "$OUT/anime-b.log" 2>&1 &
-$G train cyclegan --device cuda --a $D/face2anime/trainA --b $D/face2anime/trainB --out /tmp/cyc --crop 128 --load-size 143 \
+$G train animegan "${common[@]}" "${long[@]}" --out /tmp/anime-a > "$OUT/anime-a.log" 2>&1 &
+$G train animegan "${common[@]}" "${long[@]}" --color-weight 20 --adversarial-weight 30 --out /tmp/anime-b > "$OUT/anime-b.log" 2>&1 &
+$G train cyclegan --device $DEV --a $D/face2anime/trainA --b $D/face2anime/trainB --out /tmp/cyc --crop 128 --load-size 143 \
     --ngf 32 --n-blocks 6 --steps 100000 --constant-steps 100000 --max-minutes "$MIN" --sample-every 500 --checkpoint-every 1000 \
     --log-every 50 --quiet > "$OUT/cyclegan.log" 2>&1 &
 wait

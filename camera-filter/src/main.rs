@@ -42,7 +42,8 @@ struct Args {
     #[arg(long)]
     fps: Option<f64>,
     /// A filter: a built-in name or KIND:PATH, optionally followed by options `size=N|WxH smooth=A strength=S`
-    /// (quote the whole spec). Repeat for several; left/right switch between them. Default: toon.
+    /// (quote the whole spec). Repeat for several; left/right switch between them. Default: toon, the 26 built-in
+    /// styles style00…style25 and matta (learned ones at size=160).
     #[arg(long = "filter", value_name = "SPEC")]
     filters: Vec<String>,
     /// A file with one filter spec per line (blank lines and # comments are skipped), after any --filter.
@@ -88,7 +89,7 @@ struct Args {
 }
 
 const EXAMPLES: &str = "Examples:
-  ganime-camera                                          # webcam 0, toon filter, window
+  ganime-camera                                          # webcam 0, default filters (toon, style00…style25, matta), window
   ganime-camera --input ../shared/data/video/talking-head-frames --loop --filter toon --filter passthrough
   ffmpeg -i clip.mp4 -f yuv4mpegpipe - | ganime-camera --input - --headless --output-y4m out.y4m
   ganime-camera --headless --output-y4m - | ffmpeg -f yuv4mpegpipe -i - -f v4l2 /dev/video10
@@ -237,7 +238,7 @@ fn filter_specs(args: &Args) -> Result<Vec<String>> {
         specs.extend(read_filter_list(list)?);
     }
     if specs.is_empty() {
-        specs.push("toon".into());
+        specs = ganime::filters::builtin::camera_default_specs();
     }
     Ok(specs)
 }

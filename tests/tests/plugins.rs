@@ -156,6 +156,9 @@ fn rust_host_checks_the_version_and_matches_the_library() {
 
     let plugin = Plugin::open(&lib).unwrap();
     assert!(plugin.describe().contains("\"passthrough\""), "{}", plugin.describe());
+    for builtin in ["\"matta\"", "\"style00\"", "\"style25\""] {
+        assert!(plugin.describe().contains(builtin), "{builtin} missing from {}", plugin.describe());
+    }
     let mut g = plugin.load(p(&generator), GANIME_ROLE_AUTO).unwrap();
     let info = g.info().unwrap();
     assert_eq!((info.role, info.width, info.height, info.latent_dim), (GANIME_ROLE_GENERATOR, 64, 64, 100));

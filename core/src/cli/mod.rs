@@ -3,6 +3,7 @@
 mod anime;
 mod eval;
 mod generate;
+mod models;
 mod sheet;
 mod style;
 mod stylize;
@@ -44,6 +45,9 @@ enum Command {
     Stylize(stylize::StylizeArgs),
     /// Translate images with a trained CycleGAN (checkpoint, run folder or reference `latest_net_G_A.pth`).
     Translate(anime::TranslateArgs),
+    /// The built-in models and the user's model files; what a weights file is.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
     Bench(BenchArgs),
 }
@@ -77,6 +81,7 @@ pub fn run() -> Result<()> {
         Command::Style(style::StyleCommand::Train(a)) => style::train_cmd(a),
         Command::Stylize(a) => stylize::stylize(a),
         Command::Translate(args) => anime::translate(args),
+        Command::Models(cmd) => models::run(cmd),
         Command::Bench(a) => {
             let compute = crate::filters::Compute::parse(&a.device, &a.dtype)?;
             let result = if compute.dtype == candle_core::DType::F32 {

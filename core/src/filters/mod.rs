@@ -5,6 +5,7 @@
 //! A spec is `NAME` for a built-in filter, or `KIND:PATH` for a model file (`KIND` names the architecture).
 
 pub mod anime;
+pub mod builtin;
 mod compute;
 pub mod half_parity;
 mod options;
@@ -25,12 +26,14 @@ use anyhow::{bail, Result};
 
 /// Built-in filters `open` knows by name, for help texts and error messages.
 pub fn builtin_names() -> Vec<&'static str> {
-    vec!["toon", "passthrough"]
+    let mut names = vec!["toon", "passthrough"];
+    names.extend(builtin::names());
+    names
 }
 
 /// Model kinds `open` accepts as `KIND:PATH`.
 pub fn model_kinds() -> Vec<&'static str> {
-    vec!["style", "multistyle", "animegan", "cyclegan"]
+    vec!["style", "multistyle", "tfstyle", "animegan", "cyclegan"]
 }
 
 /// Opens the filter a spec names, on the CPU in f32; an unknown name or kind is an error that lists the known ones.
@@ -42,10 +45,19 @@ pub fn open(spec: &str) -> Result<Box<dyn Filter>> {
 /// non-learned filters run on the CPU whatever `compute` says).
 pub fn open_on(spec: &str, compute: &Compute) -> Result<Box<dyn Filter>> {
     let spec = spec.trim();
+    if let Some(filter) = builtin::open(spec)? {
+        return Ok(filter);
+    }
     if let Some((kind, path)) = spec.split_once(':') {
         match kind {
             "style" => return Ok(Box::new(crate::style::filter::StyleNetFilter::open_on(std::path::Path::new(path), compute)?)),
             "multistyle" => return Ok(Box::new(crate::style::filter::MultiStyleFilter::open_on(path, compute)?)),
+            "tfstyle" => {
+                if compute.dtype != candle_core::DType::F32 {
+                    bail!("tfstyle:{path}: runs in f32 only; drop --dtype");
+                }
+                return Ok(Box::new(crate::style::tf_style_filter::TfStyleFilter::open(std::path::Path::new(path), &compute.device)?));
+            }
             "animegan" => return anime::open_animegan(path, compute),
             "cyclegan" => return anime::open_cyclegan(path, compute),
             // Learned filters register their `KIND:PATH` arm here.

@@ -2,8 +2,10 @@
 //! project's weight keys, so the same struct trains, infers and imports.
 
 pub mod attribute_classifier;
+pub mod catalog;
 pub mod dcgan;
 pub mod multistyle;
+pub mod tf_transformer_net;
 pub mod transformer_net;
 pub mod vgg;
 

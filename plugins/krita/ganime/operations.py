@@ -53,6 +53,13 @@ def new_characters_document(model="", seed=0, count=16, columns=0, plugin=None, 
     return doc
 
 
+def filter_names(plugin=None):
+    """The built-in filter names the plug-in library lists in its description (toon, style00 … style25, matta, …)."""
+    import json
+    plugin = plugin or abi.Plugin()
+    return list(json.loads(plugin.describe()).get("filters", []))
+
+
 def stylize_node(doc, node, spec, strength=1.0, plugin=None, progress=None):
     """Applies the ganime filter ``spec`` to the node's pixels inside the document bounds."""
     _check_rgba8(doc)

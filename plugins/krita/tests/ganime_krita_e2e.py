@@ -43,6 +43,9 @@ def main(args):
         operations.stylize_node(doc, layer, spec, 1.0, plugin)
         export(doc, os.path.join(out, "krita-styled.png"))
 
+        names = operations.filter_names(plugin)
+        if not {"toon", "style00", "style25", "matta"} <= set(names):
+            raise AssertionError("the filter list misses built-ins: %s" % names)
         expect_error(abi.ERR_LOAD_FAILED, lambda: plugin.load("sparkles", abi.ROLE_FILTER))
         with plugin.load("passthrough", abi.ROLE_FILTER) as filt:
             expect_error(abi.ERR_INVALID_ARGUMENT, lambda: filt.stylize_in_place(4, 4, bytearray(16 * 4), 2.0))

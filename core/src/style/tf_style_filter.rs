@@ -1,0 +1,44 @@
+//! A TensorFlow fast-style transformer (`models::tf_transformer_net`: ml5's "matta" and other ml5/lengstrom
+//! checkpoints in that layout) as a `Filter`: spec `tfstyle:PATH`, or the built-in `matta`. The frame is
+//! reflect-padded to a multiple of 4 (so the network's 'SAME' strides keep it aligned), stylised in 0..255 and
+//! cropped back.
+
+use crate::filter::Filter;
+use crate::models::tf_transformer_net::TfTransformerNet;
+use anyhow::{Context, Result};
+use candle_core::Device;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct TfStyleFilter {
+    name: String,
+    net: Arc<TfTransformerNet>,
+    device: Device,
+}
+
+impl TfStyleFilter {
+    pub fn open(path: &Path, device: &Device) -> Result<Self> {
+        let net = TfTransformerNet::load(path, device)?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "tfstyle".into());
+        Ok(Self::from_net(&name, Arc::new(net), device))
+    }
+
+    pub fn from_net(name: &str, net: Arc<TfTransformerNet>, device: &Device) -> Self {
+        Self { name: name.into(), net, device: device.clone() }
+    }
+}
+
+impl Filter for TfStyleFilter {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
+        let (w, h) = frame.dimensions();
+        let x = (super::image_to_rgb01(frame, &self.device)? * 255.0)?;
+        let (ph, pw) = ((4 - h as usize % 4) % 4, (4 - w as usize % 4) % 4);
+        let x = if ph.max(pw) > 0 && (h as usize) > ph && (w as usize) > pw { crate::nn::reflection_pad2d(&x, 0, pw, 0, ph)? } else { x };
+        let y = self.net.forward(&x).with_context(|| format!("style network `{}` on a {w}x{h} image", self.name))?;
+        super::tensor_to_image(&y.narrow(2, 0, h as usize)?.narrow(3, 0, w as usize)?, 255.0)
+    }
+}

@@ -1,7 +1,7 @@
 //! `ganime train cyclegan`, `ganime train compare` and `ganime translate`: thin wrappers over
 //! `train::cyclegan`, `train::compare` and the CycleGAN filter.
 
-use super::train::RunOutputArgs;
+use super::train::UnpairedRunArgs;
 use crate::data::{Fit, ImageFolder, ImageSpec};
 use crate::device::parse_device;
 use crate::filter::Filter;
@@ -71,23 +71,14 @@ pub struct CycleganArgs {
     /// History of generated images the discriminators also see (0 disables it).
     #[arg(long, default_value_t = 50)]
     pool_size: usize,
-    /// No random horizontal flips.
-    #[arg(long)]
-    no_flip: bool,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     #[command(flatten)]
-    output: RunOutputArgs,
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    #[arg(long)]
-    quiet: bool,
+    run: UnpairedRunArgs,
 }
 
 pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
-    let device = parse_device(&a.device)?;
+    let device = parse_device(&a.run.device)?;
     let summary = if let Some(dir) = &a.resume {
-        train_cyclegan(None, dir, a.steps, &device, a.quiet, a.output.time_limit()?)?
+        train_cyclegan(None, dir, a.steps, &device, a.run.quiet, a.run.output.time_limit()?)?
     } else {
         let (Some(da), Some(db), Some(out)) = (a.a.clone(), a.b.clone(), a.out.clone()) else { bail!("--a, --b and --out are required") };
         let objective = match a.objective.as_str() {
@@ -115,13 +106,13 @@ pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
             image: ImageSpec { size: load, channels: 3, fit: Fit::CenterCrop },
             batch_size: a.batch_size,
             steps,
-            seed: a.seed,
+            seed: a.run.seed,
             adam: AdamParams { lr: a.lr, beta1: a.beta1, ..AdamParams::default() },
             labels: LabelPolicy::default(),
-            flip: !a.no_flip,
-            sample_every: a.output.sample_every,
-            checkpoint_every: a.output.checkpoint_every,
-            log_every: a.output.log_every,
+            flip: !a.run.no_flip,
+            sample_every: a.run.output.sample_every,
+            checkpoint_every: a.run.output.checkpoint_every,
+            log_every: a.run.output.log_every,
         };
         let options = TrainOptions {
             objective,
@@ -129,7 +120,7 @@ pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
             extra_data: vec![db],
             ..TrainOptions::default()
         };
-        train_cyclegan(Some((model, config, options)), &out, None, &device, a.quiet, a.output.time_limit()?)?
+        train_cyclegan(Some((model, config, options)), &out, None, &device, a.run.quiet, a.run.output.time_limit()?)?
     };
     eprintln!("done: {} steps, {} epochs, {:.1} s; checkpoint {}", summary.steps, summary.epochs, summary.seconds, summary.checkpoint.display());
     Ok(())

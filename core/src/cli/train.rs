@@ -33,6 +33,23 @@ pub struct RunOutputArgs {
     pub max_minutes: Option<f64>,
 }
 
+/// Options the unpaired-translation train commands (cyclegan, animegan) share.
+#[derive(Args)]
+pub struct UnpairedRunArgs {
+    /// No random horizontal flips.
+    #[arg(long)]
+    pub no_flip: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub output: RunOutputArgs,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
 impl RunOutputArgs {
     pub fn time_limit(&self) -> anyhow::Result<Option<std::time::Duration>> {
         match self.max_minutes {

@@ -1,6 +1,6 @@
 //! `ganime train animegan`: a thin wrapper over `train::animegan`.
 
-use super::train::RunOutputArgs;
+use super::train::UnpairedRunArgs;
 use crate::data::{Fit, ImageSpec};
 use crate::device::parse_device;
 use crate::models::animegan::AnimeGanWidths;
@@ -75,24 +75,14 @@ pub struct AnimeganArgs {
     color_weight: f64,
     #[arg(long, default_value_t = 1.0)]
     tv_weight: f64,
-    /// No random horizontal flips.
-    #[arg(long)]
-    no_flip: bool,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     #[command(flatten)]
-    output: RunOutputArgs,
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
+    run: UnpairedRunArgs,
 }
 
 pub fn run(a: AnimeganArgs) -> Result<()> {
-    let device = parse_device(&a.device)?;
+    let device = parse_device(&a.run.device)?;
     let (summary, out) = if let Some(dir) = &a.resume {
-        (train_animegan(None, dir, a.steps, &device, a.quiet, a.output.time_limit()?)?, dir.clone())
+        (train_animegan(None, dir, a.steps, &device, a.run.quiet, a.run.output.time_limit()?)?, dir.clone())
     } else {
         let (Some(anime), Some(out)) = (a.anime.clone(), a.out.clone()) else { bail!("--photos, --anime and --out are required") };
         let Some(first_photos) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
@@ -134,15 +124,15 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             image: ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop },
             batch_size: a.batch_size,
             steps: a.steps.unwrap_or(2000),
-            seed: a.seed,
+            seed: a.run.seed,
             adam: AdamParams { lr: a.g_lr, beta1: 0.5, ..AdamParams::default() },
             labels: LabelPolicy::default(),
-            flip: !a.no_flip,
-            sample_every: a.output.sample_every,
-            checkpoint_every: a.output.checkpoint_every,
-            log_every: a.output.log_every,
+            flip: !a.run.no_flip,
+            sample_every: a.run.output.sample_every,
+            checkpoint_every: a.run.output.checkpoint_every,
+            log_every: a.run.output.log_every,
         };
-        (train_animegan(Some((model, config)), &out, None, &device, a.quiet, a.output.time_limit()?)?, out)
+        (train_animegan(Some((model, config)), &out, None, &device, a.run.quiet, a.run.output.time_limit()?)?, out)
     };
     eprintln!(
         "done: {} steps, {:.1} s; checkpoint {}; generator {} (use it as --filter animegan:{})",

@@ -95,10 +95,9 @@ WRAP
   chmod +x "$cuda_root/bin/nvcc"
 fi
 
-# (Before the wrapper:) candle-kernels also compiles a static library of quantized-model kernels (gguf matmul, MoE) to SASS; ganime
-# never calls them, and ptxas on their templates takes ~15 min per file on a loaded 2-core machine. -O0 for
-# ptxas cuts that; it does not touch the PTX of the kernels ganime runs (--ptx stops before ptxas; the driver
-# JIT-compiles that PTX with full optimisation). Override with NVCC_APPEND_FLAGS= (empty) for a plain build.
+# ptxas -O0 as well, for any object compile the wrapper does not catch; it does not touch the PTX of the kernels
+# ganime runs (--ptx stops before ptxas; the driver JIT-compiles that PTX with full optimisation). Changing this
+# value makes candle-kernels rebuild. Override with NVCC_APPEND_FLAGS= (empty) for a plain build.
 export NVCC_APPEND_FLAGS=${NVCC_APPEND_FLAGS--Xptxas -O0}
 export PATH="$cuda_root/bin:$PATH"
 export CUDA_ROOT="$cuda_root" CUDA_PATH="$cuda_root" CUDA_HOME="$cuda_root"

@@ -150,16 +150,10 @@ mod tests {
         crate::tune_allocator();
         let x = Var::from_tensor(&Tensor::randn(0f32, 1., (64, 128, 16, 16), &Device::Cpu)?)?;
         for (name, kernel) in [("candle leaky_relu", false), ("kernel leaky_relu", true)] {
-            let run = || -> Result<()> {
+            crate::nn::kernels::bench_ms(&format!("{name}, fwd+bwd [64,128,16,16]"), &mut || {
                 let y = if kernel { leaky_relu(&x, 0.2)? } else { candle_nn::ops::leaky_relu(&x, 0.2)? };
                 y.sum_all()?.backward().map(|_| ())
-            };
-            run()?;
-            let t = std::time::Instant::now();
-            for _ in 0..10 {
-                run()?;
-            }
-            println!("{name}, fwd+bwd [64,128,16,16]: {:.2} ms", t.elapsed().as_secs_f64() * 100.0);
+            })?;
         }
         Ok(())
     }

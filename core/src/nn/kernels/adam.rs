@@ -157,22 +157,13 @@ mod tests {
         let g = Tensor::randn(0f32, 1., n, &Device::Cpu)?;
         let mv = Tensor::zeros((2, n), DType::F32, &Device::Cpu)?;
         let (mut m, mut v) = (w.zeros_like()?, w.zeros_like()?);
-        let time = |name: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
-            f()?;
-            let t = std::time::Instant::now();
-            for _ in 0..10 {
-                f()?;
-            }
-            println!("{name}: {:.2} ms", t.elapsed().as_secs_f64() * 100.0);
-            Ok(())
-        };
-        time("candle tensor ops, 3.5M params", &mut || {
+        crate::nn::kernels::bench_ms("candle tensor ops, 3.5M params", &mut || {
             m = ((&m * 0.5)? + (&g * 0.5)?)?;
             v = ((&v * 0.999)? + (g.sqr()? * 0.001)?)?;
             let denom = ((&v / 0.5)?.sqrt()? + 1e-8)?;
             let _w = (&w - ((&m / 0.5)? / denom)? * 2e-4)?;
             Ok(())
         })?;
-        time("in-place kernel", &mut || adam_step(&w, &mv, &g, 2e-4, 0.5, 0.999, 1e-8, 5))
+        crate::nn::kernels::bench_ms("in-place kernel", &mut || adam_step(&w, &mv, &g, 2e-4, 0.5, 0.999, 1e-8, 5))
     }
 }

@@ -284,21 +284,12 @@ mod tests {
         let w = Var::from_tensor(&Tensor::ones(128, DType::F32, &Device::Cpu)?)?;
         let b = Var::from_tensor(&Tensor::zeros(128, DType::F32, &Device::Cpu)?)?;
         let bn = candle_nn::BatchNorm::new(128, Tensor::zeros(128, DType::F32, &Device::Cpu)?, Tensor::ones(128, DType::F32, &Device::Cpu)?, w.as_tensor().clone(), b.as_tensor().clone(), 1e-5)?;
-        let time = |name: &str, f: &dyn Fn() -> Result<()>| -> Result<()> {
-            f()?;
-            let t = std::time::Instant::now();
-            for _ in 0..10 {
-                f()?;
-            }
-            println!("{name}: {:.2} ms", t.elapsed().as_secs_f64() * 100.0);
-            Ok(())
-        };
         use candle_core::ModuleT;
-        time("candle batch norm + relu, fwd+bwd [64,128,16,16]", &|| {
+        crate::nn::kernels::bench_ms("candle batch norm + relu, fwd+bwd [64,128,16,16]", &mut || {
             let y = bn.forward_t(&x, true)?.relu()?;
             y.sum_all()?.backward().map(|_| ())
         })?;
-        time("fused kernel, fwd+bwd", &|| {
+        crate::nn::kernels::bench_ms("fused kernel, fwd+bwd", &mut || {
             let y = fused(&x, &w, &b, Activation::Relu, 1e-5)?;
             y.sum_all()?.backward().map(|_| ())
         })

@@ -84,3 +84,15 @@ impl Activation {
         }
     }
 }
+
+/// The kernels' micro-benchmarks: `f` once to warm up, then the mean of 10 runs in ms, printed under `name`.
+#[cfg(test)]
+pub(crate) fn bench_ms(name: &str, f: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+    f()?;
+    let t = std::time::Instant::now();
+    for _ in 0..10 {
+        f()?;
+    }
+    println!("{name}: {:.2} ms", t.elapsed().as_secs_f64() * 100.0);
+    Ok(())
+}

@@ -13,6 +13,7 @@ pub mod io;
 pub mod metrics;
 pub mod models;
 pub mod nn;
+pub mod onnx;
 pub mod style;
 pub mod train;
 

@@ -4,6 +4,7 @@
 pub mod attribute_classifier;
 pub mod catalog;
 pub mod dcgan;
+pub mod magenta_arbitrary;
 pub mod multistyle;
 pub mod tf_transformer_net;
 pub mod transformer_net;

@@ -5,6 +5,7 @@
 //! - [`patches`]: im2col / col2im, the gather and scatter around the GEMM of `Conv2d` / `ConvTranspose2d`.
 //! - [`batch_norm`]: BatchNorm (batch or running statistics) fused with the ReLU / LeakyReLU after it, forward
 //!   and backward in two passes each, instead of Candle's ~15 separate element-wise tensors.
+//! - [`depthwise`]: depthwise convolution (any stride) as direct per-channel stencils, inference only.
 //! - [`activation`]: LeakyReLU in one pass (Candle builds it from max, min, mul and add).
 //! - [`adam`]: the Adam update in place (Candle: ~12 allocating element-wise ops per parameter tensor).
 //!
@@ -17,6 +18,7 @@ pub mod activation;
 pub mod adam;
 pub mod batch_norm;
 pub mod conv2d;
+pub mod depthwise;
 pub mod patches;
 
 use candle_core::{CpuStorage, Layout, Result, WithDType};

@@ -43,9 +43,13 @@ struct Args {
     fps: Option<f64>,
     /// A filter: a built-in name or KIND:PATH, optionally followed by options `size=N|WxH smooth=A strength=S`
     /// (quote the whole spec). Repeat for several; left/right switch between them. Default: toon, the 26 built-in
-    /// styles style00…style25 and matta (learned ones at size=160).
+    /// styles style00…style25, matta and one per --style-image (learned ones at size=160).
     #[arg(long = "filter", value_name = "SPEC")]
     filters: Vec<String>,
+    /// A style image for Magenta's arbitrary-style filter (`arbitrary:FILE size=160`), added to the filter list
+    /// (after the defaults, or after --filter). Repeat for several.
+    #[arg(long = "style-image", value_name = "FILE")]
+    style_images: Vec<std::path::PathBuf>,
     /// A file with one filter spec per line (blank lines and # comments are skipped), after any --filter.
     #[arg(long, value_name = "FILE")]
     filter_list: Option<PathBuf>,
@@ -238,7 +242,9 @@ fn filter_specs(args: &Args) -> Result<Vec<String>> {
         specs.extend(read_filter_list(list)?);
     }
     if specs.is_empty() {
-        specs = ganime::filters::builtin::camera_default_specs();
+        specs = ganime::filters::builtin::camera_default_specs(&args.style_images);
+    } else {
+        specs.extend(args.style_images.iter().map(|p| ganime::filters::builtin::arbitrary_spec(p)));
     }
     Ok(specs)
 }

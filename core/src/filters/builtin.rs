@@ -4,12 +4,16 @@
 //!   (`models/multistyle26.safetensors`). The source names them by index only, so ganime does too;
 //!   `multistyle26#K` is the same as `styleKK` and `multistyle26#3:0.5,12:0.5` blends styles.
 //! - `matta`: ml5's TensorFlow fast-style transformer (`models/matta.safetensors`).
+//! - `arbitrary:STYLE_IMAGE`: Magenta's arbitrary-style predictor and transformer (`models/magenta_arbitrary_*.onnx`,
+//!   int8), any picture as the style.
 //!
 //! The networks are decoded once per process and shared by every filter that uses them.
 
 use crate::filter::Filter;
+use crate::models::magenta_arbitrary::{StylePredictor, StyleTransformer};
 use crate::models::multistyle::MultiStyleNet;
 use crate::models::tf_transformer_net::TfTransformerNet;
+use crate::style::arbitrary_filter::ArbitraryStyleFilter;
 use crate::style::filter::{parse_style_mix, MultiStyleFilter};
 use crate::style::tf_style_filter::TfStyleFilter;
 use anyhow::{Context, Result};
@@ -19,6 +23,8 @@ use std::sync::{Arc, OnceLock};
 
 pub(crate) static MULTISTYLE26_BYTES: &[u8] = include_bytes!("../../../models/multistyle26.safetensors");
 pub(crate) static MATTA_BYTES: &[u8] = include_bytes!("../../../models/matta.safetensors");
+pub(crate) static MAGENTA_PREDICT_BYTES: &[u8] = include_bytes!("../../../models/magenta_arbitrary_predict.onnx");
+pub(crate) static MAGENTA_TRANSFORM_BYTES: &[u8] = include_bytes!("../../../models/magenta_arbitrary_transform.onnx");
 
 /// The embedded matta weights (a valid file of a known architecture, for tests and `models list`).
 pub fn matta_bytes() -> &'static [u8] {
@@ -56,6 +62,23 @@ pub fn matta() -> Result<Arc<TfTransformerNet>> {
     Ok(NET.get_or_init(|| Arc::new(net)).clone())
 }
 
+/// Magenta's arbitrary-style networks (the predictor, the transformer).
+pub fn magenta() -> Result<Arc<(StylePredictor, StyleTransformer)>> {
+    static NETS: OnceLock<Arc<(StylePredictor, StyleTransformer)>> = OnceLock::new();
+    if let Some(nets) = NETS.get() {
+        return Ok(nets.clone());
+    }
+    let predictor = StylePredictor::from_bytes(MAGENTA_PREDICT_BYTES, "built-in magenta_arbitrary_predict.onnx")?;
+    let transformer = StyleTransformer::from_bytes(MAGENTA_TRANSFORM_BYTES, "built-in magenta_arbitrary_transform.onnx")?;
+    Ok(NETS.get_or_init(|| Arc::new((predictor, transformer))).clone())
+}
+
+/// The arbitrary-style filter for a style image (`arbitrary:STYLE_IMAGE`).
+pub fn open_arbitrary(style_image: &str) -> Result<Box<dyn Filter>> {
+    let nets = magenta()?;
+    Ok(Box::new(ArbitraryStyleFilter::open(std::path::Path::new(style_image), &nets.0, &nets.1).with_context(|| format!("filter 'arbitrary:{style_image}'"))?))
+}
+
 /// Names `open` accepts (besides `multistyle26#MIX`).
 pub fn names() -> Vec<&'static str> {
     let mut names = STYLE_NAMES.to_vec();
@@ -67,11 +90,18 @@ pub fn names() -> Vec<&'static str> {
 /// this size and scaled back up, to trade detail for frame rate on a CPU.
 pub const CAMERA_SIZE: u32 = 160;
 
-/// The camera's default filter list: toon, the 26 styles, matta (each learned one at [`CAMERA_SIZE`]).
-pub fn camera_default_specs() -> Vec<String> {
+/// The camera's default filter list: toon, the 26 styles, matta, then an arbitrary-style filter per style image
+/// given (each learned one at [`CAMERA_SIZE`]).
+pub fn camera_default_specs(style_images: &[std::path::PathBuf]) -> Vec<String> {
     let mut specs = vec!["toon".to_string()];
     specs.extend(names().iter().map(|n| format!("{n} size={CAMERA_SIZE}")));
+    specs.extend(style_images.iter().map(|p| arbitrary_spec(p)));
     specs
+}
+
+/// The camera spec of the arbitrary-style filter for `style_image`.
+pub fn arbitrary_spec(style_image: &std::path::Path) -> String {
+    format!("arbitrary:{} size={CAMERA_SIZE}", style_image.display())
 }
 
 /// The built-in learned filter `spec` names, or `None` when it names none of them.
@@ -137,6 +167,31 @@ mod tests {
         assert!(e.contains("non-negative"), "{e}");
         let e = err("multistyle26#x");
         assert!(e.contains("not a number"), "{e}");
+        Ok(())
+    }
+
+    /// The built-in Magenta networks as a filter: the style image's colours reach a frame of odd size, and bad
+    /// style images are errors naming the file.
+    #[test]
+    fn arbitrary_style_from_an_image_stylises_a_frame_of_any_size() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let style = dir.path().join("red-stripes.png");
+        image::RgbImage::from_fn(64, 48, |x, _| if (x / 4) % 2 == 0 { image::Rgb([220, 30, 30]) } else { image::Rgb([250, 200, 40]) }).save(&style)?;
+        let filter = crate::filters::open(&format!("arbitrary:{}", style.display()))?;
+        assert_eq!(filter.name(), "arbitrary:red-stripes");
+        let frame = image::RgbImage::from_fn(45, 30, |x, y| image::Rgb([(x * 5) as u8, (y * 8) as u8, 100]));
+        let out = filter.apply(&frame)?;
+        assert_eq!(out.dimensions(), (45, 30));
+        let mean = |img: &image::RgbImage, c: usize| img.pixels().map(|p| p[c] as f64).sum::<f64>() / (img.width() * img.height()) as f64;
+        // A red/yellow style warms a blue-ish frame.
+        assert!(mean(&out, 0) > mean(&frame, 0) + 20.0 && mean(&out, 2) < mean(&frame, 2), "R {} -> {}, B {} -> {}", mean(&frame, 0), mean(&out, 0), mean(&frame, 2), mean(&out, 2));
+        let e = format!("{:#}", crate::filters::open("arbitrary:/no/such/style.jpg").err().unwrap());
+        assert!(e.contains("/no/such/style.jpg"), "{e}");
+        let tiny = dir.path().join("tiny.png");
+        image::RgbImage::new(8, 8).save(&tiny)?;
+        let e = format!("{:#}", crate::filters::open(&format!("arbitrary:{}", tiny.display())).err().unwrap());
+        assert!(e.contains("tiny.png") && e.contains("too small"), "{e}");
+        assert!(filter.apply(&image::RgbImage::new(6, 20)).is_err());
         Ok(())
     }
 

@@ -31,9 +31,9 @@ pub fn builtin_names() -> Vec<&'static str> {
     names
 }
 
-/// Model kinds `open` accepts as `KIND:PATH`.
+/// Model kinds `open` accepts as `KIND:PATH` (for `arbitrary`, PATH is a style image).
 pub fn model_kinds() -> Vec<&'static str> {
-    vec!["style", "multistyle", "tfstyle", "animegan", "cyclegan"]
+    vec!["style", "multistyle", "tfstyle", "animegan", "cyclegan", "arbitrary"]
 }
 
 /// Opens the filter a spec names, on the CPU in f32; an unknown name or kind is an error that lists the known ones.
@@ -60,6 +60,13 @@ pub fn open_on(spec: &str, compute: &Compute) -> Result<Box<dyn Filter>> {
             }
             "animegan" => return anime::open_animegan(path, compute),
             "cyclegan" => return anime::open_cyclegan(path, compute),
+            // PATH is a style image here: the built-in Magenta networks take their style from it.
+            "arbitrary" => {
+                if compute.dtype != candle_core::DType::F32 || !compute.device.is_cpu() {
+                    bail!("arbitrary:{path}: runs on the CPU in f32 only; drop --device/--dtype");
+                }
+                return builtin::open_arbitrary(path);
+            }
             // Learned filters register their `KIND:PATH` arm here.
             _ => bail!("unknown filter kind '{kind}' in '{spec}'; known kinds: {}", list(&model_kinds())),
         }

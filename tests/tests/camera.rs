@@ -200,6 +200,20 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::Exit
     None
 }
 
+/// `--style-image FILE` adds Magenta's arbitrary-style filter, after the --filter list, at the camera preset size.
+#[test]
+fn style_image_adds_an_arbitrary_style_filter() {
+    let Some(frames) = frames_dir() else { return };
+    let Some(style) = shared_path("data/style-images/the-scream.jpg") else { return };
+    let out = run_ok(&["--benchmark", "3", "--input", p(&frames), "--filter", "passthrough", "--style-image", p(&style)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: Vec<&str> = stdout.lines().filter(|l| l.starts_with('{')).collect();
+    assert_eq!(json.len(), 2, "{stdout}");
+    assert!(json[1].contains(r#""filter": "arbitrary:"#) && json[1].contains(r#"the-scream.jpg size=160""#), "{}", json[1]);
+    let err = run_err(&["--input", p(&frames), "--headless", "--frames", "1", "--style-image", "/no/such/style.png"]);
+    assert!(err.contains("/no/such/style.png") && !err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn benchmark_prints_fps_and_percentiles_per_filter() {
     let Some(frames) = frames_dir() else { return };

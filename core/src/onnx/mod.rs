@@ -278,14 +278,25 @@ impl QdqGraph {
                 last_use.insert(input.as_str(), i);
             }
         }
+        let mut profile: Option<HashMap<String, (usize, f64)>> = std::env::var_os("GANIME_PROFILE_ONNX").map(|_| HashMap::new());
         for (i, node) in self.nodes.iter().enumerate() {
+            let start = std::time::Instant::now();
             let y = self.eval(node, &|name| env.get(name).or_else(|| self.consts.get(name)).cloned()).with_context(|| format!("{}: node '{}'", self.origin, node.label))?;
+            if let Some(p) = profile.as_mut() {
+                let e = p.entry(format!("{:?}", node.op).split([' ', '(', '{']).next().unwrap_or("").to_string()).or_insert((0, 0.0));
+                *e = (e.0 + 1, e.1 + start.elapsed().as_secs_f64() * 1e3);
+            }
             for input in &node.inputs {
                 if last_use.get(input.as_str()) == Some(&i) && !self.outputs.contains(input) {
                     env.remove(input.as_str());
                 }
             }
             env.insert(node.output.as_str(), y);
+        }
+        if let Some(p) = profile {
+            let mut rows: Vec<_> = p.into_iter().collect();
+            rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+            eprintln!("{}: {}", self.origin, rows.iter().map(|(k, (n, ms))| format!("{k} x{n} {ms:.1} ms")).collect::<Vec<_>>().join(", "));
         }
         let out = &self.outputs[0];
         env.get(out.as_str()).or_else(|| self.consts.get(out)).cloned().ok_or_else(|| anyhow!("{}: output '{out}' was not computed", self.origin))
@@ -367,14 +378,45 @@ fn axis_view(t: &Tensor, axis: Option<usize>, rank: usize) -> Result<Tensor> {
     })
 }
 
+/// The contiguous f32 values of a CPU tensor, without a copy.
+fn with_f32<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let x = x.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else { bail!("the QDQ loader runs on the CPU only") };
+    Ok(f(crate::nn::kernels::contiguous::<f32>("onnx", cpu, layout)?))
+}
+
+/// Values per parallel task of the element-wise kernels.
+const CHUNK: usize = 1 << 14;
+
+/// Round half to even for |v| < 2²²: adding and subtracting 1.5·2²³ leaves the integer part in the mantissa's
+/// last place, rounded by the FPU's default mode (ties to even). `f32::round_ties_even` is a library call on
+/// x86-64 without SSE4.1, ~10× slower on these element-wise passes.
+#[inline(always)]
+fn round_half_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (v + MAGIC) - MAGIC
+}
+
 /// `QuantizeLinear`: `saturate(round_half_even(x / scale) + zero_point)`, per tensor (activations).
 fn quantize(x: &Tensor, scale: &Tensor, zp: Option<&Tensor>, lo: f32, hi: f32) -> Result<Tensor> {
+    use rayon::prelude::*;
     if scale.elem_count() != 1 {
         bail!("per-axis QuantizeLinear is not supported");
     }
     let s = scale.flatten_all()?.to_vec1::<f32>()?[0];
     let z = zp.map(|z| z.flatten_all()?.to_vec1::<f32>().map(|v| v[0])).transpose()?.unwrap_or(0.0);
-    let v: Vec<f32> = x.flatten_all()?.to_vec1::<f32>()?.iter().map(|&v| ((v / s).round_ties_even() + z).clamp(lo, hi)).collect();
+    // Clamped before rounding so the trick's range holds; the bounds are outside [lo, hi] - z.
+    let (below, above) = (lo - z - 1.0, hi - z + 1.0);
+    let v = with_f32(x, |xs| {
+        let mut out = vec![0f32; xs.len()];
+        out.par_chunks_mut(CHUNK).zip(xs.par_chunks(CHUNK)).for_each(|(o, i)| {
+            for (o, &v) in o.iter_mut().zip(i) {
+                *o = (round_half_even((v / s).clamp(below, above)) + z).clamp(lo, hi);
+            }
+        });
+        out
+    })?;
     Ok(Tensor::from_vec(v, x.dims(), x.device())?)
 }
 
@@ -398,11 +440,42 @@ fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, [top, left, bottom, right
     bail!("grouped convolution with {group} groups of {c_per_group} channels is not supported (dense or depthwise only)")
 }
 
+/// Source index of output position `i` when reflecting an axis of `n` padded by `lo` in front.
+fn reflect_index(i: usize, lo: usize, n: usize) -> usize {
+    let j = i as i64 - lo as i64;
+    (if j < 0 { -j } else if j >= n as i64 { 2 * (n as i64 - 1) - j } else { j }) as usize
+}
+
 /// ONNX `Pad` in reflect mode: `pads` = begins of every axis, then ends.
 pub(crate) fn reflect_pad(x: &Tensor, pads: &[i64]) -> Result<Tensor> {
     let rank = x.rank();
     if pads.len() != 2 * rank || pads.iter().any(|&p| p < 0) {
         bail!("pads {pads:?} do not fit a rank-{rank} tensor");
+    }
+    // NCHW padded on H and W only (all but the graph's first pad): one pass over the planes.
+    if rank == 4 && pads[0] + pads[1] + pads[4] + pads[5] == 0 && x.dtype() == DType::F32 {
+        use rayon::prelude::*;
+        let (b, c, h, w) = x.dims4()?;
+        let [top, left, bottom, right] = [pads[2], pads[3], pads[6], pads[7]].map(|p| p as usize);
+        if top.max(bottom) >= h || left.max(right) >= w {
+            bail!("reflect padding {pads:?} is too large for a {h}x{w} input");
+        }
+        let (ho, wo) = (h + top + bottom, w + left + right);
+        let cols: Vec<usize> = (0..wo).map(|i| reflect_index(i, left, w)).collect();
+        let out = with_f32(x, |xs| {
+            let mut out = vec![0f32; b * c * ho * wo];
+            out.par_chunks_mut(ho * wo).zip(xs.par_chunks(h * w)).for_each(|(o, plane)| {
+                for (oy, row) in o.chunks_mut(wo).enumerate() {
+                    let src = &plane[reflect_index(oy, top, h) * w..][..w];
+                    row[left..left + w].copy_from_slice(src);
+                    for ox in (0..left).chain(left + w..wo) {
+                        row[ox] = src[cols[ox]];
+                    }
+                }
+            });
+            out
+        })?;
+        return Ok(Tensor::from_vec(out, (b, c, ho, wo), x.device())?);
     }
     let mut y = x.contiguous()?;
     for axis in 0..rank {
@@ -413,12 +486,7 @@ pub(crate) fn reflect_pad(x: &Tensor, pads: &[i64]) -> Result<Tensor> {
         if lo.max(hi) >= n {
             bail!("reflect padding {lo}+{hi} is too large for an axis of {n}");
         }
-        let index: Vec<u32> = (0..n + lo + hi)
-            .map(|i| {
-                let j = i as i64 - lo as i64;
-                (if j < 0 { -j } else if j >= n as i64 { 2 * (n as i64 - 1) - j } else { j }) as u32
-            })
-            .collect();
+        let index: Vec<u32> = (0..n + lo + hi).map(|i| reflect_index(i, lo, n) as u32).collect();
         y = y.index_select(&Tensor::new(index.as_slice(), x.device())?, axis)?;
     }
     Ok(y)
@@ -428,6 +496,25 @@ pub(crate) fn reflect_pad(x: &Tensor, pads: &[i64]) -> Result<Tensor> {
 fn resize_nearest(x: &Tensor, scales: &[f32]) -> Result<Tensor> {
     if scales.len() != x.rank() {
         bail!("{} resize scales for a rank-{} tensor", scales.len(), x.rank());
+    }
+    // NCHW doubled in H and W (the transformer's upsampling): each source value written to a 2×2 block.
+    if scales == [1.0, 1.0, 2.0, 2.0] && x.dtype() == DType::F32 {
+        use rayon::prelude::*;
+        let (b, c, h, w) = x.dims4()?;
+        let out = with_f32(x, |xs| {
+            let mut out = vec![0f32; b * c * 4 * h * w];
+            out.par_chunks_mut(4 * h * w).zip(xs.par_chunks(h * w)).for_each(|(o, plane)| {
+                for (y, src) in plane.chunks(w).enumerate() {
+                    let row = &mut o[2 * y * 2 * w..][..2 * w];
+                    for (pair, &v) in row.chunks_mut(2).zip(src) {
+                        pair.fill(v);
+                    }
+                    o.copy_within(2 * y * 2 * w..(2 * y + 1) * 2 * w, (2 * y + 1) * 2 * w);
+                }
+            });
+            out
+        })?;
+        return Ok(Tensor::from_vec(out, (b, c, 2 * h, 2 * w), x.device())?);
     }
     let mut y = x.contiguous()?;
     for (axis, &s) in scales.iter().enumerate() {
@@ -467,6 +554,27 @@ mod tests {
         let y = resize_nearest(&x, &[1.0, 2.0])?.to_vec2::<f32>()?;
         assert_eq!(y, vec![vec![1., 1., 2., 2., 3., 3.]]);
         assert!(reflect_pad(&x, &[0, 3, 0, 0]).is_err());
+        Ok(())
+    }
+
+    /// The NCHW fast paths of pad and resize agree with the general per-axis gathers.
+    #[test]
+    fn plane_kernels_match_the_general_gathers() -> Result<()> {
+        let x = Tensor::arange(0f32, 2.0 * 3.0 * 5.0 * 7.0, &Device::Cpu)?.reshape((2, 3, 5, 7))?;
+        let pads = [0, 0, 2, 1, 0, 0, 1, 3];
+        let general = |x: &Tensor, pads: &[i64]| -> Result<Tensor> {
+            // Through the rank-5 general path: the fast path only takes rank 4.
+            let y = reflect_pad(&x.unsqueeze(0)?, &[0, pads[0], pads[1], pads[2], pads[3], 0, pads[4], pads[5], pads[6], pads[7]])?;
+            Ok(y.squeeze(0)?)
+        };
+        let (fast, slow) = (reflect_pad(&x, &pads)?, general(&x, &pads)?);
+        assert_eq!(fast.flatten_all()?.to_vec1::<f32>()?, slow.flatten_all()?.to_vec1::<f32>()?);
+        let fast = resize_nearest(&x, &[1.0, 1.0, 2.0, 2.0])?;
+        let slow = resize_nearest(&x.unsqueeze(0)?, &[1.0, 1.0, 1.0, 2.0, 2.0])?.squeeze(0)?;
+        assert_eq!(fast.dims(), &[2, 3, 10, 14]);
+        assert_eq!(fast.flatten_all()?.to_vec1::<f32>()?, slow.flatten_all()?.to_vec1::<f32>()?);
+        let big = Tensor::new(&[1e9f32, -1e9, 2.5, 3.5, -2.5], &Device::Cpu)?;
+        assert_eq!(quantize(&big, &Tensor::new(&[1f32], &Device::Cpu)?, None, -128.0, 127.0)?.to_vec1::<f32>()?, vec![127.0, -128.0, 2.0, 4.0, -2.0]);
         Ok(())
     }
 

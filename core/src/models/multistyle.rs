@@ -8,6 +8,7 @@
 //! `expand.2`). Input and output RGB in [0, 1]; the output is the input size when H and W are multiples of 4.
 //! Blending styles is a convex combination of the style weights, as the method defines it.
 
+use crate::nn::fused::{instance_norm_affine_act, NormActivation};
 use crate::nn::{instance_norm, reflection_pad2d, upsample_nearest2d};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -54,11 +55,22 @@ impl CinLayer {
     fn forward(&self, x: &Tensor, style_weights: &Tensor) -> Result<Tensor> {
         let x = if self.upsample { upsample_nearest2d(x, 2)? } else { x.clone() };
         let p = self.weight.dim(2)? / 2;
-        let y = reflection_pad2d(&x, p, p, p, p)?.conv2d(&self.weight, 0, self.stride, 1, 1)?;
+        let y = crate::nn::conv::conv2d_no_bias(&reflection_pad2d(&x, p, p, p, p)?, &self.weight, self.stride, 0)?;
         let c = self.weight.dim(0)?;
         let sw = style_weights.reshape((1, ()))?;
         let gamma = sw.matmul(&self.gamma)?.reshape((1, c, 1, 1))?;
         let beta = sw.matmul(&self.beta)?.reshape((1, c, 1, 1))?;
+        // Inference on the CPU: normalisation, affine and activation in one kernel.
+        let act = match self.activation {
+            Activation::Relu => NormActivation::Relu,
+            Activation::None => NormActivation::None,
+            Activation::Sigmoid => NormActivation::Sigmoid,
+        };
+        if !y.track_op() && !gamma.track_op() {
+            if let Some(y) = instance_norm_affine_act(&y, &gamma, &beta, 1e-5, act)? {
+                return Ok(y);
+            }
+        }
         let y = instance_norm(&y, 1e-5)?.broadcast_mul(&gamma)?.broadcast_add(&beta)?;
         Ok(match self.activation {
             Activation::Relu => y.relu()?,

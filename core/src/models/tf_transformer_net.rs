@@ -9,6 +9,7 @@
 //! blocks' second conv and the output conv; output `tanh(x)·150 + 127.5` (RGB 0..255, unclipped). Input RGB
 //! 0..255 floats. The output is the input size rounded up to a multiple of 4.
 
+use crate::nn::fused::{instance_norm_affine_act, NormActivation};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -28,8 +29,16 @@ struct Norm {
 }
 
 impl Norm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(crate::nn::instance_norm(x, EPS)?.broadcast_mul(&self.scale)?.broadcast_add(&self.shift)?)
+    /// The norm, then ReLU when `relu` (fused into one kernel for inference on the CPU).
+    fn forward(&self, x: &Tensor, relu: bool) -> Result<Tensor> {
+        if !x.track_op() && !self.scale.track_op() {
+            let act = if relu { NormActivation::Relu } else { NormActivation::None };
+            if let Some(y) = instance_norm_affine_act(x, &self.scale, &self.shift, EPS, act)? {
+                return Ok(y);
+            }
+        }
+        let y = crate::nn::instance_norm(x, EPS)?.broadcast_mul(&self.scale)?.broadcast_add(&self.shift)?;
+        Ok(if relu { y.relu()? } else { y })
     }
 }
 
@@ -43,21 +52,21 @@ struct Layer {
 }
 
 impl Layer {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, relu: bool) -> Result<Tensor> {
         let (_, _, h, w) = x.dims4()?;
         let k = self.weight.dim(2)?;
         let y = if self.transpose {
             // The transposed conv of a k3 s2 'SAME' conv from 2n to n, whose padding before is 0: the full
             // transposed conv (2n+1) minus its last row and column.
-            let y = x.conv_transpose2d(&self.weight, 0, 0, self.stride, 1)?;
+            let y = crate::nn::conv::conv_transpose2d_no_bias(x, &self.weight, self.stride, 0, 0)?;
             y.narrow(2, 0, 2 * h)?.narrow(3, 0, 2 * w)?
         } else {
             let (top, bottom) = same_padding(h, k, self.stride);
             let (left, right) = same_padding(w, k, self.stride);
             let x = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
-            x.conv2d(&self.weight, 0, self.stride, 1, 1)?
+            crate::nn::conv::conv2d_no_bias(&x, &self.weight, self.stride, 0)?
         };
-        self.norm.forward(&y)
+        self.norm.forward(&y, relu)
     }
 }
 
@@ -124,15 +133,15 @@ impl TfTransformerNet {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         for l in &self.down {
-            h = l.forward(&h)?.relu()?;
+            h = l.forward(&h, true)?;
         }
         for (a, b) in &self.res {
-            h = (&h + b.forward(&a.forward(&h)?.relu()?)?)?;
+            h = (&h + b.forward(&a.forward(&h, true)?, false)?)?;
         }
         for l in &self.up {
-            h = l.forward(&h)?.relu()?;
+            h = l.forward(&h, true)?;
         }
-        Ok(((self.out.forward(&h)?.tanh()? * 150.0)? + 127.5)?)
+        Ok(((self.out.forward(&h, false)?.tanh()? * 150.0)? + 127.5)?)
     }
 }
 

@@ -40,29 +40,35 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (c_out, c_in, k, _) = self.weight.dims4()?;
-        let y = if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+        add_bias(conv2d_no_bias(x, &self.weight, self.stride, self.padding)?, &self.bias)
+    }
+}
+
+/// `F.conv2d(x, weight, stride, padding)` without bias, on the project's CPU kernels for f32/f64 CPU tensors
+/// and Candle's op elsewhere.
+pub fn conv2d_no_bias(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let (c_out, c_in, k, _) = weight.dims4()?;
+    let y = if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
             let (_, c, _, _) = x.dims4()?;
             if c != c_in {
                 candle_core::bail!("conv2d: input has {c} channels, the weight [{c_out}, {c_in}, {k}, {k}] expects {c_in}");
             }
-            if x.track_op() || self.weight.track_op() {
+            if x.track_op() || weight.track_op() {
                 // Training: one whole-batch patch matrix and one matmul, whose autograd is two large matmuls
                 // (measured faster for DCGAN training than the tiled kernel, whose backward re-gathers).
                 let (b, _, h, w) = x.dims4()?;
-                let p = Patches { c: c_in, h, w, k, stride: self.stride, pad: self.padding };
+                let p = Patches { c: c_in, h, w, k, stride, pad: padding };
                 let (ho, wo) = p.out_hw();
-                let cols = im2col(x, k, self.stride, self.padding)?.reshape((b * ho * wo, p.row_len()))?;
-                let y = cols.matmul(&self.weight.reshape((c_out, p.row_len()))?.t()?)?;
+                let cols = im2col(x, k, stride, padding)?.reshape((b * ho * wo, p.row_len()))?;
+                let y = cols.matmul(&weight.reshape((c_out, p.row_len()))?.t()?)?;
                 y.reshape((b, ho, wo, c_out))?.permute((0, 3, 1, 2))?.contiguous()?
             } else {
-                kernels::conv2d::conv2d(x, &self.weight, self.stride, self.padding)?
+                kernels::conv2d::conv2d(x, weight, stride, padding)?
             }
         } else {
-            x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?
+            x.conv2d(weight, padding, stride, 1, 1)?
         };
-        add_bias(y, &self.bias)
-    }
+    Ok(y)
 }
 
 /// `nn.ConvTranspose2d(c_in, c_out, k, stride, padding, output_padding, bias)`. Weight `[c_in, c_out, k, k]`.
@@ -84,17 +90,22 @@ impl ConvTranspose2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (c_in, c_out, k, _) = self.weight.dims4()?;
-        let (b, _, h, w) = x.dims4()?;
-        let big = |n: usize| (n - 1) * self.stride + k + self.output_padding - 2 * self.padding;
-        let y = if x.device().is_cpu() {
-            let rows = x.permute((0, 2, 3, 1))?.contiguous()?.reshape((b * h * w, c_in))?;
-            let cols = rows.matmul(&self.weight.reshape((c_in, c_out * k * k))?)?.reshape((b, h * w, c_out * k * k))?;
-            col2im(&cols, c_out, big(h), big(w), k, self.stride, self.padding)?
-        } else {
-            x.conv_transpose2d(&self.weight, self.padding, self.output_padding, self.stride, 1)?
-        };
-        add_bias(y, &self.bias)
+        add_bias(conv_transpose2d_no_bias(x, &self.weight, self.stride, self.padding, self.output_padding)?, &self.bias)
+    }
+}
+
+/// `F.conv_transpose2d(x, weight, stride, padding, output_padding)` without bias (weight `[c_in, c_out, k, k]`):
+/// on the CPU one GEMM and a col2im scatter (Candle's CPU op is a direct loop), Candle's op elsewhere.
+pub fn conv_transpose2d_no_bias(x: &Tensor, weight: &Tensor, stride: usize, padding: usize, output_padding: usize) -> Result<Tensor> {
+    let (c_in, c_out, k, _) = weight.dims4()?;
+    let (b, _, h, w) = x.dims4()?;
+    let big = |n: usize| (n - 1) * stride + k + output_padding - 2 * padding;
+    if x.device().is_cpu() {
+        let rows = x.permute((0, 2, 3, 1))?.contiguous()?.reshape((b * h * w, c_in))?;
+        let cols = rows.matmul(&weight.reshape((c_in, c_out * k * k))?)?.reshape((b, h * w, c_out * k * k))?;
+        col2im(&cols, c_out, big(h), big(w), k, stride, padding)
+    } else {
+        x.conv_transpose2d(weight, padding, output_padding, stride, 1)
     }
 }
 

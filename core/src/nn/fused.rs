@@ -1,4 +1,5 @@
-//! Fused inference kernels for the AnimeGANv2 generator on the CPU, where a real-time filter spends its time
+//! Fused inference kernels for the camera's networks on the CPU (AnimeGANv2, the instance-norm style networks,
+//! the Magenta graphs). Written first for the AnimeGANv2 generator, where a real-time filter spends its time
 //! (profile of the width-8 generator at 160×120: ~50% in the barrier waits of Candle's parallel element-wise
 //! ops, 24% layer norm, 14% depthwise conv, 10% LeakyReLU). Each replaces a chain of Candle ops (about ten
 //! full-tensor passes for GroupNorm(1) + affine + LeakyReLU, nine shifted multiply-adds for a depthwise 3×3)
@@ -143,6 +144,92 @@ fn depthwise_cpu(xs: &[f32], ws: &[f32], bs: Option<&[f32]>, (c, h, w): (usize, 
         }
     });
     out
+}
+
+/// Source index of padded position `i` on an axis of `n` reflected by `lo` in front (no edge repeat).
+pub(crate) fn reflect_index(i: usize, lo: usize, n: usize) -> usize {
+    let j = i as i64 - lo as i64;
+    (if j < 0 { -j } else if j >= n as i64 { 2 * (n as i64 - 1) - j } else { j }) as usize
+}
+
+/// `nn.ReflectionPad2d((left, right, top, bottom))` of an f32 CPU `[N, C, H, W]` as one copy pass per plane;
+/// `None` for other devices or dtypes. The caller checks the padding against the size.
+pub fn reflection_pad2d_planes(x: &Tensor, left: usize, right: usize, top: usize, bottom: usize) -> Result<Option<Tensor>> {
+    let (b, c, h, w) = x.dims4()?;
+    let (ho, wo) = (h + top + bottom, w + left + right);
+    let cols: Vec<usize> = (0..wo).map(|i| reflect_index(i, left, w)).collect();
+    let out = with_cpu_f32(&[x], |xs| {
+        let mut out = vec![0f32; b * c * ho * wo];
+        out.par_chunks_mut(ho * wo).zip(xs[0].par_chunks(h * w)).for_each(|(o, plane)| {
+            for (oy, row) in o.chunks_mut(wo).enumerate() {
+                let src = &plane[reflect_index(oy, top, h) * w..][..w];
+                row[left..left + w].copy_from_slice(src);
+                for ox in (0..left).chain(left + w..wo) {
+                    row[ox] = src[cols[ox]];
+                }
+            }
+        });
+        Ok(out)
+    })?;
+    out.map(|o| Tensor::from_vec(o, (b, c, ho, wo), x.device())).transpose()
+}
+
+/// Nearest-neighbour 2× upsampling of an f32 CPU `[N, C, H, W]`, each value written to its 2×2 block; `None`
+/// for other devices or dtypes.
+pub fn upsample2_planes(x: &Tensor) -> Result<Option<Tensor>> {
+    let (b, c, h, w) = x.dims4()?;
+    let out = with_cpu_f32(&[x], |xs| {
+        let mut out = vec![0f32; b * c * 4 * h * w];
+        out.par_chunks_mut(4 * h * w).zip(xs[0].par_chunks(h * w)).for_each(|(o, plane)| {
+            for (y, src) in plane.chunks(w).enumerate() {
+                for (pair, &v) in o[2 * y * 2 * w..][..2 * w].chunks_mut(2).zip(src) {
+                    pair.fill(v);
+                }
+                o.copy_within(2 * y * 2 * w..(2 * y + 1) * 2 * w, (2 * y + 1) * 2 * w);
+            }
+        });
+        Ok(out)
+    })?;
+    out.map(|o| Tensor::from_vec(o, (b, c, 2 * h, 2 * w), x.device())).transpose()
+}
+
+/// What follows a normalisation in [`instance_norm_affine_act`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NormActivation {
+    None,
+    Relu,
+    Sigmoid,
+}
+
+/// `act(instance_norm(x) · gamma[c] + beta[c])` for `[N, C, H, W]` (biased variance per plane, statistics in
+/// f64), in two passes per plane; `None` for other devices or dtypes (the caller composes Candle's ops).
+pub fn instance_norm_affine_act(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64, act: NormActivation) -> Result<Option<Tensor>> {
+    let (b, c, h, w) = x.dims4()?;
+    if gamma.elem_count() != c || beta.elem_count() != c {
+        candle_core::bail!("instance norm: {c} channels, but gamma has {} and beta {} values", gamma.elem_count(), beta.elem_count());
+    }
+    let out = with_cpu_f32(&[x, gamma, beta], |s| {
+        let (xs, g, be) = (s[0], s[1], s[2]);
+        let n = h * w;
+        let mut out = vec![0f32; b * c * n];
+        out.par_chunks_mut(n).zip(xs.par_chunks(n)).enumerate().for_each(|(i, (o, plane))| {
+            let ch = i % c;
+            let mean = plane.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+            let var = plane.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            let scale = (g[ch] as f64 / (var + eps).sqrt()) as f32;
+            let shift = (be[ch] as f64 - mean * g[ch] as f64 / (var + eps).sqrt()) as f32;
+            for (o, &v) in o.iter_mut().zip(plane) {
+                let y = v * scale + shift;
+                *o = match act {
+                    NormActivation::None => y,
+                    NormActivation::Relu => y.max(0.0),
+                    NormActivation::Sigmoid => 1.0 / (1.0 + (-y).exp()),
+                };
+            }
+        });
+        Ok(out)
+    })?;
+    out.map(|o| Tensor::from_vec(o, (b, c, h, w), x.device())).transpose()
 }
 
 #[cfg(test)]

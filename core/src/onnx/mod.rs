@@ -440,42 +440,16 @@ fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, [top, left, bottom, right
     bail!("grouped convolution with {group} groups of {c_per_group} channels is not supported (dense or depthwise only)")
 }
 
-/// Source index of output position `i` when reflecting an axis of `n` padded by `lo` in front.
-fn reflect_index(i: usize, lo: usize, n: usize) -> usize {
-    let j = i as i64 - lo as i64;
-    (if j < 0 { -j } else if j >= n as i64 { 2 * (n as i64 - 1) - j } else { j }) as usize
-}
-
 /// ONNX `Pad` in reflect mode: `pads` = begins of every axis, then ends.
 pub(crate) fn reflect_pad(x: &Tensor, pads: &[i64]) -> Result<Tensor> {
     let rank = x.rank();
     if pads.len() != 2 * rank || pads.iter().any(|&p| p < 0) {
         bail!("pads {pads:?} do not fit a rank-{rank} tensor");
     }
-    // NCHW padded on H and W only (all but the graph's first pad): one pass over the planes.
-    if rank == 4 && pads[0] + pads[1] + pads[4] + pads[5] == 0 && x.dtype() == DType::F32 {
-        use rayon::prelude::*;
-        let (b, c, h, w) = x.dims4()?;
+    // NCHW padded on H and W only (all but the graph's first pad): the nn layer's one-pass plane kernel.
+    if rank == 4 && pads[0] + pads[1] + pads[4] + pads[5] == 0 {
         let [top, left, bottom, right] = [pads[2], pads[3], pads[6], pads[7]].map(|p| p as usize);
-        if top.max(bottom) >= h || left.max(right) >= w {
-            bail!("reflect padding {pads:?} is too large for a {h}x{w} input");
-        }
-        let (ho, wo) = (h + top + bottom, w + left + right);
-        let cols: Vec<usize> = (0..wo).map(|i| reflect_index(i, left, w)).collect();
-        let out = with_f32(x, |xs| {
-            let mut out = vec![0f32; b * c * ho * wo];
-            out.par_chunks_mut(ho * wo).zip(xs.par_chunks(h * w)).for_each(|(o, plane)| {
-                for (oy, row) in o.chunks_mut(wo).enumerate() {
-                    let src = &plane[reflect_index(oy, top, h) * w..][..w];
-                    row[left..left + w].copy_from_slice(src);
-                    for ox in (0..left).chain(left + w..wo) {
-                        row[ox] = src[cols[ox]];
-                    }
-                }
-            });
-            out
-        })?;
-        return Ok(Tensor::from_vec(out, (b, c, ho, wo), x.device())?);
+        return Ok(crate::nn::reflection_pad2d(x, left, right, top, bottom)?);
     }
     let mut y = x.contiguous()?;
     for axis in 0..rank {
@@ -486,7 +460,7 @@ pub(crate) fn reflect_pad(x: &Tensor, pads: &[i64]) -> Result<Tensor> {
         if lo.max(hi) >= n {
             bail!("reflect padding {lo}+{hi} is too large for an axis of {n}");
         }
-        let index: Vec<u32> = (0..n + lo + hi).map(|i| reflect_index(i, lo, n) as u32).collect();
+        let index: Vec<u32> = (0..n + lo + hi).map(|i| crate::nn::fused::reflect_index(i, lo, n) as u32).collect();
         y = y.index_select(&Tensor::new(index.as_slice(), x.device())?, axis)?;
     }
     Ok(y)
@@ -497,24 +471,9 @@ fn resize_nearest(x: &Tensor, scales: &[f32]) -> Result<Tensor> {
     if scales.len() != x.rank() {
         bail!("{} resize scales for a rank-{} tensor", scales.len(), x.rank());
     }
-    // NCHW doubled in H and W (the transformer's upsampling): each source value written to a 2×2 block.
-    if scales == [1.0, 1.0, 2.0, 2.0] && x.dtype() == DType::F32 {
-        use rayon::prelude::*;
-        let (b, c, h, w) = x.dims4()?;
-        let out = with_f32(x, |xs| {
-            let mut out = vec![0f32; b * c * 4 * h * w];
-            out.par_chunks_mut(4 * h * w).zip(xs.par_chunks(h * w)).for_each(|(o, plane)| {
-                for (y, src) in plane.chunks(w).enumerate() {
-                    let row = &mut o[2 * y * 2 * w..][..2 * w];
-                    for (pair, &v) in row.chunks_mut(2).zip(src) {
-                        pair.fill(v);
-                    }
-                    o.copy_within(2 * y * 2 * w..(2 * y + 1) * 2 * w, (2 * y + 1) * 2 * w);
-                }
-            });
-            out
-        })?;
-        return Ok(Tensor::from_vec(out, (b, c, 2 * h, 2 * w), x.device())?);
+    // NCHW doubled in H and W (the transformer's upsampling).
+    if scales == [1.0, 1.0, 2.0, 2.0] {
+        return Ok(crate::nn::upsample_nearest2d(x, 2)?);
     }
     let mut y = x.contiguous()?;
     for (axis, &s) in scales.iter().enumerate() {

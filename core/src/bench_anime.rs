@@ -20,9 +20,7 @@ fn random_images(n: usize, size: usize, device: &Device) -> Result<Tensor> {
 pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Result<BenchResult> {
     let (unit, (median, runs, warmup)) = match workload {
         "animegan-256" => {
-            let vars = candle_nn::VarMap::new();
-            let vb = crate::nn::seeded_var_builder(&vars, 0, DType::F32, device);
-            let g = AnimeGanV2::new(AnimeGanWidths::RELEASED, vb)?;
+            let g = crate::nn::init::seeded_inference_model(0, DType::F32, device, |vb| AnimeGanV2::new(AnimeGanWidths::RELEASED, vb))?;
             let x = random_images(1, 256, device)?;
             ("frames/s", time_it(|| {
                 let y = g.forward(&x, ResizeConvention::AlignCorners)?;

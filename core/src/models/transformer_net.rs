@@ -10,9 +10,10 @@
 //! Input and output are RGB in 0..255 (`[B, 3, H, W]`); the output is not clamped. Output size follows the
 //! network's arithmetic: H -> ceil(ceil(H/2)/2)*4 (67 -> 68).
 
+use crate::nn::fused::NormActivation;
 use crate::nn::{reflection_pad2d, upsample_nearest2d, Conv2d, InstanceNorm2d};
 use anyhow::{bail, Context, Result};
-use candle_core::{Device, DType, Module, Tensor};
+use candle_core::{Device, DType, Tensor};
 use candle_nn::{Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -102,8 +103,8 @@ impl ResidualBlock {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.in1.forward(&self.conv1.forward(x)?)?.relu()?;
-        Ok((self.in2.forward(&self.conv2.forward(&y)?)? + x)?)
+        let y = self.in1.forward_act(&self.conv1.forward(x)?, NormActivation::Relu)?;
+        Ok((self.in2.forward_act(&self.conv2.forward(&y)?, NormActivation::None)? + x)?)
     }
 }
 
@@ -166,14 +167,14 @@ impl TransformerNet {
         if c != 3 || h < 5 || w < 5 {
             bail!("TransformerNet needs a [B, 3, H, W] input with H, W >= 5, got {:?}", x.dims());
         }
-        let y = self.in1.forward(&self.conv1.forward(x)?)?.relu()?;
-        let y = self.in2.forward(&self.conv2.forward(&y)?)?.relu()?;
-        let mut y = self.in3.forward(&self.conv3.forward(&y)?)?.relu()?;
+        let y = self.in1.forward_act(&self.conv1.forward(x)?, NormActivation::Relu)?;
+        let y = self.in2.forward_act(&self.conv2.forward(&y)?, NormActivation::Relu)?;
+        let mut y = self.in3.forward_act(&self.conv3.forward(&y)?, NormActivation::Relu)?;
         for block in &self.res {
             y = block.forward(&y)?;
         }
-        let y = self.in4.forward(&self.deconv1.forward(&y)?)?.relu()?;
-        let y = self.in5.forward(&self.deconv2.forward(&y)?)?.relu()?;
+        let y = self.in4.forward_act(&self.deconv1.forward(&y)?, NormActivation::Relu)?;
+        let y = self.in5.forward_act(&self.deconv2.forward(&y)?, NormActivation::Relu)?;
         self.deconv3.forward(&y)
     }
 }

@@ -69,6 +69,17 @@ pub fn seeded_var_builder(vars: &VarMap, seed: u64, dtype: DType, device: &Devic
     VarBuilder::from_backend(Box::new(backend), dtype, device.clone())
 }
 
+/// A model with seeded random weights held as plain tensors, as a filter loads weights from a file: `build` runs
+/// once on a seeded `VarMap` to create the weights, then again on detached copies of them. Inference benchmarks
+/// use it so that the network runs its inference paths (nothing tracked for autograd), like PyTorch under
+/// `no_grad`.
+pub fn seeded_inference_model<T>(seed: u64, dtype: DType, device: &Device, build: impl Fn(VarBuilder) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let vars = VarMap::new();
+    build(seeded_var_builder(&vars, seed, dtype, device))?;
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> = vars.data().lock().expect("var map lock").iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect();
+    build(VarBuilder::from_tensors(tensors, dtype, device))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

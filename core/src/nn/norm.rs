@@ -1,5 +1,6 @@
 //! Normalisation layers: instance norm (Candle has none) and the BatchNorm the DCGAN family uses.
 
+use super::fused::{instance_norm_affine_act, NormActivation};
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{BatchNorm, BatchNormConfig, Init, VarBuilder};
 
@@ -40,6 +41,29 @@ impl InstanceNorm2d {
             None
         };
         Ok(Self { affine, eps: 1e-5 })
+    }
+}
+
+impl InstanceNorm2d {
+    /// The norm followed by `act`; for inference on the CPU (nothing tracked for autograd) one fused kernel.
+    pub fn forward_act(&self, x: &Tensor, act: NormActivation) -> Result<Tensor> {
+        let tracked = x.track_op() || self.affine.as_ref().is_some_and(|(w, b)| w.track_op() || b.track_op());
+        if !tracked {
+            let c = x.dim(1)?;
+            let (w, b) = match &self.affine {
+                Some((w, b)) => (w.clone(), b.clone()),
+                None => (Tensor::ones(c, x.dtype(), x.device())?, Tensor::zeros(c, x.dtype(), x.device())?),
+            };
+            if let Some(y) = instance_norm_affine_act(x, &w, &b, self.eps, act)? {
+                return Ok(y);
+            }
+        }
+        let y = self.forward(x)?;
+        match act {
+            NormActivation::None => Ok(y),
+            NormActivation::Relu => y.relu(),
+            NormActivation::Sigmoid => candle_nn::ops::sigmoid(&y),
+        }
     }
 }
 

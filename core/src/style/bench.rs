@@ -8,7 +8,6 @@ use crate::models::vgg::{Vgg, VggArch, VggOptions};
 use crate::style::gatys::{GatysLoss, GatysWeights};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarMap;
 use std::collections::HashMap;
 
 pub const WORKLOADS: &[&str] = &["style-320x240", "style-640x480", "gatys-256-iter"];
@@ -63,8 +62,7 @@ pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Op
             }
             _ => {
                 let (h, w) = if workload == "style-320x240" { (240, 320) } else { (480, 640) };
-                let vars = VarMap::new();
-                let net = TransformerNet::new(&TransformerNetConfig::standard(), crate::nn::seeded_var_builder(&vars, 0, DType::F32, device))?;
+                let net = crate::nn::init::seeded_inference_model(0, DType::F32, device, |vb| TransformerNet::new(&TransformerNetConfig::standard(), vb))?;
                 let x = (Tensor::rand(0f32, 1., (1, 3, h, w), device)? * 255.0)?;
                 let (m, r, wu) = time_it(
                     || {

@@ -98,3 +98,26 @@ pub(crate) fn bench_ms(name: &str, f: &mut dyn FnMut() -> Result<()>) -> Result<
     println!("{name}: {:.2} ms", t.elapsed().as_secs_f64() * 100.0);
     Ok(())
 }
+
+#[cfg(test)]
+mod peak {
+    /// The machine's practical f32 peak, for BENCHMARKS.md: a 2048³ matmul through Candle (the `gemm` crate, as
+    /// the conv kernels use). `cargo test --release -p ganime kernels::peak -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn matmul_peak_gflops() -> candle_core::Result<()> {
+        crate::tune_allocator();
+        let n = 2048;
+        let a = candle_core::Tensor::randn(0f32, 1.0, (n, n), &candle_core::Device::Cpu)?;
+        let b = candle_core::Tensor::randn(0f32, 1.0, (n, n), &candle_core::Device::Cpu)?;
+        a.matmul(&b)?;
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            a.matmul(&b)?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!("f32 matmul {n}x{n}x{n}: {:.1} ms, {:.1} GFLOP/s", best * 1e3, 2.0 * (n * n * n) as f64 / best / 1e9);
+        Ok(())
+    }
+}

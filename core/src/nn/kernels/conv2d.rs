@@ -27,8 +27,20 @@ struct OutPtr<T>(*mut T);
 unsafe impl<T> Send for OutPtr<T> {}
 unsafe impl<T> Sync for OutPtr<T> {}
 
+/// Smallest input channel count for which [`Conv2dGemm::run_shifted`] beats the patch matrix (its GEMMs have
+/// depth C, too shallow below this).
+const SHIFTED_MIN_CHANNELS: usize = 16;
+
 impl Conv2dGemm {
     fn run<T: WithDType>(&self, x: &[T], w: &[T], b: usize, p: Patches, c_out: usize) -> Vec<T> {
+        if p.stride == 1 && p.k > 1 && p.c >= SHIFTED_MIN_CHANNELS {
+            return Self::run_shifted(x, w, b, p, c_out);
+        }
+        Self::run_patches(x, w, b, p, c_out)
+    }
+
+    /// The tiled patch-matrix path (any stride).
+    fn run_patches<T: WithDType>(x: &[T], w: &[T], b: usize, p: Patches, c_out: usize) -> Vec<T> {
         let (ho, wo) = p.out_hw();
         let (l, rows, k, plane) = (ho * wo, p.row_len(), p.k, p.h * p.w);
         let tile = (TILE_ELEMS / rows).clamp(16, l.max(16)).min(l);
@@ -88,6 +100,85 @@ impl Conv2dGemm {
                 );
             }
         });
+        y
+    }
+}
+
+impl Conv2dGemm {
+    /// Stride-1 convolution without a patch matrix: on the zero-padded input (row length `wp`), the output at
+    /// (oy, ox) is Σ over taps (ky, kx) of `W[:, :, ky, kx] · x_pad[:, (oy + ky)·wp + ox + kx]`, so each tap is
+    /// one GEMM of the weight slice `[C_out, C]` (strided, no repacking) with a *contiguous* run of every padded
+    /// channel, accumulated into an output of `Ho` rows of length `wp`; the `k − 1` extra columns per row are
+    /// dropped at the end. Compared with im2col this moves no patch data (k² fewer bytes gathered), at the cost of
+    /// `(k − 1) / wp` wasted columns. Column ranges run in parallel, each GEMM single-threaded.
+    fn run_shifted<T: WithDType>(x: &[T], w: &[T], b: usize, p: Patches, c_out: usize) -> Vec<T> {
+        let (ho, wo) = p.out_hw();
+        let (c, k, pad) = (p.c, p.k, p.pad);
+        let (hp, wp) = (p.h + 2 * pad, p.w + 2 * pad);
+        let plane = hp * wp;
+        let n_full = ho * wp;
+        // Columns per task: enough work per GEMM call, and at least two tasks per image for the two cores.
+        let chunk = (n_full.div_ceil(2)).clamp(64.min(n_full), 2048);
+        let chunks = n_full.div_ceil(chunk);
+        let mut y = vec![T::zero(); b * c_out * ho * wo];
+        for bi in 0..b {
+            let img = &x[bi * c * p.h * p.w..(bi + 1) * c * p.h * p.w];
+            // The padded image, plus k slack values: the last tap's run of the last channel reads k − 1 past
+            // its plane (into columns that are dropped).
+            let mut xp = vec![T::zero(); c * plane + k];
+            xp.par_chunks_mut(plane).zip(img.par_chunks(p.h * p.w)).for_each(|(dst, src)| {
+                if dst.len() < plane {
+                    return; // the slack
+                }
+                for (r, line) in src.chunks(p.w).enumerate() {
+                    dst[(r + pad) * wp + pad..][..p.w].copy_from_slice(line);
+                }
+            });
+            let mut full = vec![T::zero(); c_out * n_full];
+            let out = OutPtr(full.as_mut_ptr());
+            (0..chunks).into_par_iter().for_each(|t| {
+                let (start, n) = (t * chunk, chunk.min(n_full - t * chunk));
+                let out = out;
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let tap = ky * k + kx;
+                        // SAFETY: task t writes only columns start..start+n of `full` ([c_out, n_full], row stride
+                        // n_full); it reads x_pad[ci·plane + tap_offset + start ..][..n] for ci < c, inside xp
+                        // (tap_offset + start + n <= (k−1)·wp + k−1 + ho·wp <= plane + k − 1); the weight slice
+                        // W[co, ci, ky, kx] is at co·c·k² + ci·k² + tap.
+                        unsafe {
+                            gemm::gemm(
+                                c_out,
+                                n,
+                                c,
+                                out.0.add(start),
+                                1,
+                                n_full as isize,
+                                tap > 0,
+                                w.as_ptr().add(tap),
+                                (k * k) as isize,
+                                (c * k * k) as isize,
+                                xp.as_ptr().add(ky * wp + kx + start),
+                                1,
+                                plane as isize,
+                                T::one(),
+                                T::one(),
+                                false,
+                                false,
+                                false,
+                                gemm::Parallelism::None,
+                            );
+                        }
+                    }
+                }
+            });
+            let dst = &mut y[bi * c_out * ho * wo..(bi + 1) * c_out * ho * wo];
+            dst.par_chunks_mut(ho * wo).zip(full.par_chunks(n_full)).for_each(|(o, f)| {
+                for (row, src) in o.chunks_mut(wo).zip(f.chunks(wp)) {
+                    row.copy_from_slice(&src[..wo]);
+                }
+            });
+        }
         y
     }
 }
@@ -169,7 +260,9 @@ mod tests {
         // (batch, c_in, c_out, h, w, k, stride, pad): odd sizes, strides, paddings, a tile boundary (70x71).
         // H and W keep one parity under stride 2: Candle's own conv2d backward fails otherwise (CANDLE-NOTES);
         // the finite-difference check below covers that case for ours.
-        let cases = [(2, 3, 4, 7, 5, 3, 1, 1), (1, 2, 3, 8, 8, 4, 2, 1), (2, 1, 2, 9, 7, 5, 2, 2), (1, 4, 5, 6, 6, 1, 1, 0), (1, 3, 2, 70, 71, 3, 1, 0), (3, 2, 2, 5, 5, 3, 3, 0)];
+        // The last four have C >= 16 at stride 1: the shifted-GEMM path (odd sizes, pad 0/1/2, k 2/3/5).
+        let cases = [(2, 3, 4, 7, 5, 3, 1, 1), (1, 2, 3, 8, 8, 4, 2, 1), (2, 1, 2, 9, 7, 5, 2, 2), (1, 4, 5, 6, 6, 1, 1, 0), (1, 3, 2, 70, 71, 3, 1, 0), (3, 2, 2, 5, 5, 3, 3, 0),
+            (2, 16, 5, 7, 9, 3, 1, 1), (1, 17, 3, 11, 6, 3, 1, 0), (1, 16, 4, 9, 40, 5, 1, 2), (2, 20, 3, 6, 7, 2, 1, 0)];
         for (i, &(b, ci, co, h, w, k, s, p)) in cases.iter().enumerate() {
             let x = Var::from_tensor(&seeded(&[b, ci, h, w], i as u64)?)?;
             let wt = Var::from_tensor(&seeded(&[co, ci, k, k], 100 + i as u64)?)?;
@@ -188,6 +281,31 @@ mod tests {
         }
         let wt = seeded(&[2, 2, 3, 3], 3)?;
         check_gradient(&[1, 2, 5, 6], |x| conv2d(x, &wt, 2, 1))
+    }
+
+    /// The two forward paths of the kernel on the stride-1 convs of the camera networks.
+    /// `cargo test --release -p ganime kernels::conv2d::tests::bench_paths -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn bench_paths() -> Result<()> {
+        crate::tune_allocator();
+        for (ci, co, k, h, w) in [(32, 3, 9, 248, 328), (64, 32, 3, 242, 322), (128, 64, 3, 122, 162), (32, 32, 3, 62, 82), (16, 8, 3, 242, 322), (128, 128, 3, 62, 82)] {
+            let x: Vec<f32> = Tensor::randn(0f32, 1., (1, ci, h, w), &Device::Cpu)?.flatten_all()?.to_vec1()?;
+            let wt: Vec<f32> = Tensor::randn(0f32, 1., (co, ci, k, k), &Device::Cpu)?.flatten_all()?.to_vec1()?;
+            let p = Patches { c: ci, h, w, k, stride: 1, pad: 0 };
+            let flop = 2.0 * (co * ci * k * k * (h - k + 1) * (w - k + 1)) as f64;
+            for (name, shifted) in [("patches", false), ("shifted", true)] {
+                let run = || if shifted { Conv2dGemm::run_shifted(&x, &wt, 1, p, co) } else { Conv2dGemm::run_patches(&x, &wt, 1, p, co) };
+                run();
+                let t = std::time::Instant::now();
+                for _ in 0..5 {
+                    run();
+                }
+                let s = t.elapsed().as_secs_f64() / 5.0;
+                println!("{name} {ci}->{co} k{k} {h}x{w}: {:.2} ms, {:.1} GFLOP/s", s * 1e3, flop / s / 1e9);
+            }
+        }
+        Ok(())
     }
 
     /// `cargo test --release -p ganime kernels::conv2d::tests::bench -- --ignored --nocapture`

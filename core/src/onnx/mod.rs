@@ -428,7 +428,7 @@ fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, [top, left, bottom, right
     let (c_out, c_per_group, _, _) = w.dims4()?;
     let c_in = x.dim(1)?;
     if group == 1 {
-        let y = crate::nn::kernels::conv2d::conv2d(&x, w, stride, 0)?;
+        let y = crate::nn::kernels::conv2d::conv2d_patches(&x, w, stride, 0)?;
         return Ok(match bias {
             Some(b) => y.broadcast_add(&b.reshape((1, c_out, 1, 1))?)?,
             None => y,

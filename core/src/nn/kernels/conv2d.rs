@@ -19,6 +19,9 @@ const TILE_ELEMS: usize = 64 * 1024;
 pub struct Conv2dGemm {
     pub stride: usize,
     pub pad: usize,
+    /// Whether stride-1 convs may take the shifted-GEMM path (a different summation order than the patch
+    /// matrix's (c, ky, kx) one; see [`conv2d_patches`]).
+    pub shifted: bool,
 }
 
 /// A pointer that tasks writing disjoint columns of one output may share.
@@ -33,7 +36,7 @@ const SHIFTED_MIN_CHANNELS: usize = 16;
 
 impl Conv2dGemm {
     fn run<T: WithDType>(&self, x: &[T], w: &[T], b: usize, p: Patches, c_out: usize) -> Vec<T> {
-        if p.stride == 1 && p.k > 1 && p.c >= SHIFTED_MIN_CHANNELS {
+        if self.shifted && p.stride == 1 && p.k > 1 && p.c >= SHIFTED_MIN_CHANNELS {
             return Self::run_shifted(x, w, b, p, c_out);
         }
         Self::run_patches(x, w, b, p, c_out)
@@ -242,7 +245,14 @@ impl CustomOp2 for Conv2dGemm {
 
 /// Conv2d (no bias, zero padding) through the kernel: `x [B, C, H, W]`, `weight [C_out, C, k, k]`.
 pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&weight.contiguous()?, Conv2dGemm { stride, pad })
+    x.contiguous()?.apply_op2(&weight.contiguous()?, Conv2dGemm { stride, pad, shifted: true })
+}
+
+/// [`conv2d`] always through the patch matrix, whose reduction runs over (c, ky, kx) in order like
+/// onnxruntime's (MLAS) im2col convolution: the QDQ loader uses it so that its results round like
+/// onnxruntime's and land on the same int8 grid points.
+pub fn conv2d_patches(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&weight.contiguous()?, Conv2dGemm { stride, pad, shifted: false })
 }
 
 #[cfg(test)]

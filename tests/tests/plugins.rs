@@ -194,6 +194,18 @@ fn rust_host_checks_the_version_and_matches_the_library() {
     let want = ganime::filters::open(&filter_spec()).unwrap().apply(&sheet_rgb).unwrap();
     assert_eq!(styled.data, want.as_raw().as_slice());
 
+    // Arbitrary style from a picture through the ABI, as the Krita/GIMP filter field takes it.
+    assert!(plugin.describe().contains("\"arbitrary\""), "{}", plugin.describe());
+    let dir = tempfile::tempdir().unwrap();
+    let style = dir.path().join("stripes.png");
+    RgbImage::from_fn(48, 48, |x, _| if (x / 4) % 2 == 0 { image::Rgb([230, 40, 30]) } else { image::Rgb([240, 210, 60]) }).save(&style).unwrap();
+    let spec = format!("arbitrary:{}", p(&style));
+    let styled = plugin.load(&spec, GANIME_ROLE_FILTER).unwrap().stylize(&sheet, 1.0, GANIME_FORMAT_RGB8).unwrap();
+    let want = ganime::filters::open(&spec).unwrap().apply(&sheet_rgb).unwrap();
+    assert_eq!(styled.data, want.as_raw().as_slice());
+    let err = plugin.load("arbitrary:/no/such/painting.jpg", GANIME_ROLE_FILTER).err().unwrap();
+    assert!(err.status == GANIME_ERR_LOAD_FAILED && err.message.contains("/no/such/painting.jpg"), "{err}");
+
     // Wrong kinds, unknown specs, bad buffers.
     assert_eq!(filter.generate(0, 1, None, GANIME_FORMAT_RGB8, None).unwrap_err().status, GANIME_ERR_WRONG_MODEL_KIND);
     let mut small = Image::new(8, 8, GANIME_FORMAT_RGB8, None).unwrap();

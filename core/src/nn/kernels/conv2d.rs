@@ -1,4 +1,5 @@
-//! Conv2d forward as tiled im2col + GEMM straight into the NCHW output, as a Candle custom op over
+//! Conv2d forward as tiled im2col + GEMM straight into the NCHW output (or, for stride 1 and at least 16 input
+//! channels, as shifted GEMMs without any patch matrix: `run_shifted`), as a Candle custom op over
 //! `(x, weight)`. Per batch image and tile of output positions, the tile's patch matrix `[C·k·k, tile]` is
 //! gathered into a small buffer (sized to stay in cache, reused by the allocator) and multiplied by the
 //! weight `[C_out, C·k·k]` with the `gemm` crate into the tile's columns of `y[C_out, Ho·Wo]`. Compared with

@@ -1,7 +1,8 @@
 //! The project's own CPU kernels, plugged into Candle as custom ops (`cpu_fwd` + `bwd`), for the places where
 //! Candle's CPU backend spends the time in our workloads (see BENCHMARKS.md, "CPU kernels"):
 //!
-//! - [`conv2d`]: Conv2d forward as tiled im2col + GEMM into the NCHW output (no whole-image patch matrix).
+//! - [`conv2d`]: Conv2d forward as tiled im2col + GEMM into the NCHW output (no whole-image patch matrix), and
+//!   for stride 1 with ≥ 16 input channels as k² shifted GEMMs on the padded input (no patch matrix at all).
 //! - [`patches`]: im2col / col2im, the gather and scatter around the GEMM of `Conv2d` / `ConvTranspose2d`.
 //! - [`batch_norm`]: BatchNorm (batch or running statistics) fused with the ReLU / LeakyReLU after it, forward
 //!   and backward in two passes each, instead of Candle's ~15 separate element-wise tensors.

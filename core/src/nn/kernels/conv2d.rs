@@ -1,5 +1,5 @@
-//! Conv2d forward as tiled im2col + GEMM straight into the NCHW output (or, for stride 1 and at least 16 input
-//! channels, as shifted GEMMs without any patch matrix: `run_shifted`), as a Candle custom op over
+//! Conv2d forward as tiled im2col + GEMM straight into the NCHW output (or, for deep or wide stride-1 convs, as
+//! shifted GEMMs without any patch matrix: `run_shifted`), as a Candle custom op over
 //! `(x, weight)`. Per batch image and tile of output positions, the tile's patch matrix `[C·k·k, tile]` is
 //! gathered into a small buffer (sized to stay in cache, reused by the allocator) and multiplied by the
 //! weight `[C_out, C·k·k]` with the `gemm` crate into the tile's columns of `y[C_out, Ho·Wo]`. Compared with
@@ -31,13 +31,19 @@ struct OutPtr<T>(*mut T);
 unsafe impl<T> Send for OutPtr<T> {}
 unsafe impl<T> Sync for OutPtr<T> {}
 
-/// Smallest input channel count for which [`Conv2dGemm::run_shifted`] beats the patch matrix (its GEMMs have
-/// depth C, too shallow below this).
+/// Smallest input channel count for [`Conv2dGemm::run_shifted`] (its GEMMs have depth C, too shallow below).
 const SHIFTED_MIN_CHANNELS: usize = 16;
+
+/// Whether a stride-1 conv takes the shifted GEMMs: measured (`bench_paths`) to win when the patch matrix would
+/// be deep (C·k² ≥ 1024: 128→128 3×3 17.1 → 12.2 ms) or the kernel wide (9×9 32→3: 118 → 23 ms), and to lose a
+/// little on shallow 3×3 ones (64→32, 32→32: 5-10 %).
+fn shifted_wins(p: &Patches) -> bool {
+    p.stride == 1 && p.k > 1 && p.c >= SHIFTED_MIN_CHANNELS && (p.c * p.k * p.k >= 1024 || p.k >= 5)
+}
 
 impl Conv2dGemm {
     fn run<T: WithDType>(&self, x: &[T], w: &[T], b: usize, p: Patches, c_out: usize) -> Vec<T> {
-        if self.shifted && p.stride == 1 && p.k > 1 && p.c >= SHIFTED_MIN_CHANNELS {
+        if self.shifted && shifted_wins(&p) {
             return Self::run_shifted(x, w, b, p, c_out);
         }
         Self::run_patches(x, w, b, p, c_out)
@@ -271,9 +277,12 @@ mod tests {
         // (batch, c_in, c_out, h, w, k, stride, pad): odd sizes, strides, paddings, a tile boundary (70x71).
         // H and W keep one parity under stride 2: Candle's own conv2d backward fails otherwise (CANDLE-NOTES);
         // the finite-difference check below covers that case for ours.
-        // The last four have C >= 16 at stride 1: the shifted-GEMM path (odd sizes, pad 0/1/2, k 2/3/5).
+        // The last three take the shifted-GEMM path (odd sizes, pad 0/1/2, k 3/5).
         let cases = [(2, 3, 4, 7, 5, 3, 1, 1), (1, 2, 3, 8, 8, 4, 2, 1), (2, 1, 2, 9, 7, 5, 2, 2), (1, 4, 5, 6, 6, 1, 1, 0), (1, 3, 2, 70, 71, 3, 1, 0), (3, 2, 2, 5, 5, 3, 3, 0),
-            (2, 16, 5, 7, 9, 3, 1, 1), (1, 17, 3, 11, 6, 3, 1, 0), (1, 16, 4, 9, 40, 5, 1, 2), (2, 20, 3, 6, 7, 2, 1, 0)];
+            (2, 120, 5, 7, 9, 3, 1, 1), (1, 130, 3, 11, 6, 3, 1, 0), (1, 16, 4, 9, 40, 5, 1, 2)];
+        for &(_, c, _, h, w, k, s, p) in &cases[6..] {
+            assert!(shifted_wins(&Patches { c, h, w, k, stride: s, pad: p }));
+        }
         for (i, &(b, ci, co, h, w, k, s, p)) in cases.iter().enumerate() {
             let x = Var::from_tensor(&seeded(&[b, ci, h, w], i as u64)?)?;
             let wt = Var::from_tensor(&seeded(&[co, ci, k, k], 100 + i as u64)?)?;

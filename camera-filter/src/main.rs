@@ -134,6 +134,7 @@ fn run(args: Args) -> Result<()> {
     if args.list_filters {
         println!("built-in filters: {}", builtin_names().join(", "));
         println!("model files (KIND:PATH): {}", if model_kinds().is_empty() { "(none)".into() } else { model_kinds().join(", ") });
+        println!("any picture as a style: arbitrary:STYLE_IMAGE (or --style-image FILE), on the built-in Magenta networks");
         return Ok(());
     }
     let specs = filter_specs(&args)?;

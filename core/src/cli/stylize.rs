@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct StylizeArgs {
-    /// Filter spec: a built-in name, or KIND:PATH for a model file (e.g. style:candy.pth).
+    /// Filter spec: a built-in name, KIND:PATH for a model file (e.g. style:candy.pth), or arbitrary:STYLE_IMAGE
+    /// for the style of any picture.
     #[arg(long, conflicts_with = "model")]
     filter: Option<String>,
     /// Shorthand for --filter ARCH:FILE.

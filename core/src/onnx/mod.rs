@@ -325,8 +325,10 @@ impl QdqGraph {
             }
             Op::Conv { pads, stride, group } => conv(&x, &arg(1)?, opt(2).as_ref(), *pads, *stride, *group)?,
             Op::Clip => {
-                let lo = opt(1).map(|t| t.to_scalar::<f32>()).transpose()?.unwrap_or(f32::MIN);
-                let hi = opt(2).map(|t| t.to_scalar::<f32>()).transpose()?.unwrap_or(f32::MAX);
+                // Bounds are scalars, stored as shape [] or [1].
+                let bound = |t: Tensor| -> Result<f32> { t.flatten_all()?.to_vec1::<f32>()?.first().copied().ok_or_else(|| anyhow!("empty Clip bound")) };
+                let lo = opt(1).map(bound).transpose()?.unwrap_or(f32::MIN);
+                let hi = opt(2).map(bound).transpose()?.unwrap_or(f32::MAX);
                 x.clamp(lo, hi)?
             }
             Op::Relu => x.relu()?,

@@ -2,7 +2,7 @@
 //! Candle's CPU backend spends the time in our workloads (see BENCHMARKS.md, "CPU kernels"):
 //!
 //! - [`conv2d`]: Conv2d forward as tiled im2col + GEMM into the NCHW output (no whole-image patch matrix), and
-//!   for deep or wide stride-1 convs as k² shifted GEMMs on the padded input (no patch matrix at all).
+//!   for wide (k ≥ 5) stride-1 kernels as k² shifted GEMMs on the padded input (no patch matrix at all).
 //! - [`patches`]: im2col / col2im, the gather and scatter around the GEMM of `Conv2d` / `ConvTranspose2d`.
 //! - [`batch_norm`]: BatchNorm (batch or running statistics) fused with the ReLU / LeakyReLU after it, forward
 //!   and backward in two passes each, instead of Candle's ~15 separate element-wise tensors.

@@ -539,6 +539,23 @@ mod tests {
         Ok(())
     }
 
+    /// Every truncation of a real graph (and a few corrupted bytes) is an error or a refused graph, never a
+    /// panic: `models inspect` reads user files through this parser.
+    #[test]
+    fn truncated_or_corrupt_graphs_never_panic() {
+        let bytes = crate::filters::builtin::MAGENTA_TRANSFORM_BYTES;
+        for cut in (0..bytes.len()).step_by(bytes.len() / 97 + 1) {
+            let r = QdqGraph::from_bytes(&bytes[..cut], "cut.onnx");
+            assert!(r.is_err() || r.is_ok_and(|g| g.nodes.is_empty() || g.inputs.len() <= 2), "cut at {cut}");
+            let _ = crate::models::catalog::inspect_onnx(&bytes[..cut], "cut.onnx");
+        }
+        let mut corrupt = bytes.to_vec();
+        for i in (100..corrupt.len()).step_by(corrupt.len() / 13) {
+            corrupt[i] ^= 0x5a;
+        }
+        let _ = QdqGraph::from_bytes(&corrupt, "corrupt.onnx");
+    }
+
     #[test]
     fn not_an_onnx_file_is_a_clear_error() {
         let e = QdqGraph::from_bytes(b"\xff\xff\xff not protobuf", "x.onnx").err().unwrap();

@@ -34,6 +34,10 @@ struct Node {
 #[derive(Clone, Debug)]
 enum Op {
     Quantize { lo: f32, hi: f32 },
+    /// A `QuantizeLinear` whose every reader is a `DequantizeLinear` with the same scale and zero point: both in
+    /// one pass, producing the dequantised values (the readers become [`Op::Identity`]).
+    FakeQuantize { lo: f32, hi: f32 },
+    Identity,
     Dequantize { axis: usize },
     Conv { pads: [usize; 4], stride: usize, group: usize },
     Clip,
@@ -245,11 +249,37 @@ impl QdqGraph {
             }
         }
         self.nodes = remaining;
+        self.fuse_quantize_dequantize();
         // Constants only the folded nodes read (the int8 weights) are no longer needed.
         let used: HashSet<&String> = self.nodes.iter().flat_map(|n| &n.inputs).chain(&self.outputs).collect();
         let keep: HashMap<String, Tensor> = self.consts.iter().filter(|(k, _)| used.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
         self.consts = keep;
         Ok(())
+    }
+
+    /// Fuses each activation `QuantizeLinear` into its `DequantizeLinear` readers when they all use its scale and
+    /// zero point (the same values in the same order: the result is bit-identical to running both).
+    fn fuse_quantize_dequantize(&mut self) {
+        let mut readers: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for input in &n.inputs {
+                readers.entry(input.clone()).or_default().push(i);
+            }
+        }
+        for i in 0..self.nodes.len() {
+            let Op::Quantize { lo, hi } = self.nodes[i].op else { continue };
+            let q = &self.nodes[i];
+            let Some(rs) = readers.get(&q.output) else { continue };
+            let same_params = |r: &Node| matches!(r.op, Op::Dequantize { .. }) && r.inputs.get(0) == Some(&q.output) && r.inputs.get(1) == q.inputs.get(1) && r.inputs.get(2) == q.inputs.get(2);
+            if self.outputs.contains(&q.output) || !rs.iter().all(|&r| same_params(&self.nodes[r])) {
+                continue;
+            }
+            for &r in rs.clone().iter() {
+                self.nodes[r].op = Op::Identity;
+                self.nodes[r].inputs.truncate(1);
+            }
+            self.nodes[i].op = Op::FakeQuantize { lo, hi };
+        }
     }
 
     /// A copy of the graph with `input` fixed to `value`, everything that depends only on it precomputed.
@@ -312,8 +342,13 @@ impl QdqGraph {
         Ok(match &node.op {
             Op::Quantize { lo, hi } => {
                 let (scale, zp) = (arg(1)?, opt(2));
-                quantize(&x, &scale, zp.as_ref(), *lo, *hi)?
+                quantize(&x, &scale, zp.as_ref(), *lo, *hi, false)?
             }
+            Op::FakeQuantize { lo, hi } => {
+                let (scale, zp) = (arg(1)?, opt(2));
+                quantize(&x, &scale, zp.as_ref(), *lo, *hi, true)?
+            }
+            Op::Identity => x,
             Op::Dequantize { axis } => {
                 let (scale, zp) = (arg(1)?, opt(2));
                 let axis = per_axis(&x, &scale, *axis)?;
@@ -400,8 +435,9 @@ fn round_half_even(v: f32) -> f32 {
     (v + MAGIC) - MAGIC
 }
 
-/// `QuantizeLinear`: `saturate(round_half_even(x / scale) + zero_point)`, per tensor (activations).
-fn quantize(x: &Tensor, scale: &Tensor, zp: Option<&Tensor>, lo: f32, hi: f32) -> Result<Tensor> {
+/// `QuantizeLinear`: `q = saturate(round_half_even(x / scale) + zero_point)`, per tensor (activations); with
+/// `dequantize`, `(q − zero_point) · scale` in the same pass (what `DequantizeLinear` computes, in the same order).
+fn quantize(x: &Tensor, scale: &Tensor, zp: Option<&Tensor>, lo: f32, hi: f32, dequantize: bool) -> Result<Tensor> {
     use rayon::prelude::*;
     if scale.elem_count() != 1 {
         bail!("per-axis QuantizeLinear is not supported");
@@ -415,6 +451,9 @@ fn quantize(x: &Tensor, scale: &Tensor, zp: Option<&Tensor>, lo: f32, hi: f32) -
         out.par_chunks_mut(CHUNK).zip(xs.par_chunks(CHUNK)).for_each(|(o, i)| {
             for (o, &v) in o.iter_mut().zip(i) {
                 *o = (round_half_even((v / s).clamp(below, above)) + z).clamp(lo, hi);
+            }
+            if dequantize {
+                o.iter_mut().for_each(|q| *q = (*q - z) * s);
             }
         });
         out
@@ -500,9 +539,9 @@ mod tests {
     #[test]
     fn quantize_rounds_half_to_even_and_saturates() -> Result<()> {
         let x = Tensor::new(&[0.5f32, 1.5, 2.5, -0.5, 300.0, -300.0, 1.26], &Device::Cpu)?;
-        let q = quantize(&x, &Tensor::new(&[1f32], &Device::Cpu)?, None, 0.0, 255.0)?.to_vec1::<f32>()?;
+        let q = quantize(&x, &Tensor::new(&[1f32], &Device::Cpu)?, None, 0.0, 255.0, false)?.to_vec1::<f32>()?;
         assert_eq!(q, vec![0.0, 2.0, 2.0, 0.0, 255.0, 0.0, 1.0]);
-        let q = quantize(&x, &Tensor::new(&[0.5f32], &Device::Cpu)?, Some(&Tensor::new(&[-3f32], &Device::Cpu)?), -128.0, 127.0)?.to_vec1::<f32>()?;
+        let q = quantize(&x, &Tensor::new(&[0.5f32], &Device::Cpu)?, Some(&Tensor::new(&[-3f32], &Device::Cpu)?), -128.0, 127.0, false)?.to_vec1::<f32>()?;
         assert_eq!(q, vec![-2.0, 0.0, 2.0, -4.0, 127.0, -128.0, -0.0]);
         Ok(())
     }
@@ -535,7 +574,7 @@ mod tests {
         assert_eq!(fast.dims(), &[2, 3, 10, 14]);
         assert_eq!(fast.flatten_all()?.to_vec1::<f32>()?, slow.flatten_all()?.to_vec1::<f32>()?);
         let big = Tensor::new(&[1e9f32, -1e9, 2.5, 3.5, -2.5], &Device::Cpu)?;
-        assert_eq!(quantize(&big, &Tensor::new(&[1f32], &Device::Cpu)?, None, -128.0, 127.0)?.to_vec1::<f32>()?, vec![127.0, -128.0, 2.0, 4.0, -2.0]);
+        assert_eq!(quantize(&big, &Tensor::new(&[1f32], &Device::Cpu)?, None, -128.0, 127.0, false)?.to_vec1::<f32>()?, vec![127.0, -128.0, 2.0, 4.0, -2.0]);
         Ok(())
     }
 

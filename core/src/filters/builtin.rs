@@ -44,33 +44,32 @@ fn tensors(bytes: &[u8], name: &str) -> Result<HashMap<String, Tensor>> {
     candle_core::safetensors::load_buffer(bytes, &Device::Cpu).with_context(|| format!("built-in model {name} is unreadable"))
 }
 
-pub fn multistyle26() -> Result<Arc<MultiStyleNet>> {
-    static NET: OnceLock<Arc<MultiStyleNet>> = OnceLock::new();
-    if let Some(net) = NET.get() {
+/// The network in `cell`, decoded by `load` on first use (a failed decode is retried on the next call).
+fn decoded_once<T>(cell: &'static OnceLock<Arc<T>>, load: impl FnOnce() -> Result<T>) -> Result<Arc<T>> {
+    if let Some(net) = cell.get() {
         return Ok(net.clone());
     }
-    let net = MultiStyleNet::from_tensors(&tensors(MULTISTYLE26_BYTES, "multistyle26.safetensors")?, &Device::Cpu, "built-in multistyle26.safetensors")?;
-    Ok(NET.get_or_init(|| Arc::new(net)).clone())
+    let net = load()?;
+    Ok(cell.get_or_init(|| Arc::new(net)).clone())
+}
+
+pub fn multistyle26() -> Result<Arc<MultiStyleNet>> {
+    static NET: OnceLock<Arc<MultiStyleNet>> = OnceLock::new();
+    decoded_once(&NET, || MultiStyleNet::from_tensors(&tensors(MULTISTYLE26_BYTES, "multistyle26.safetensors")?, &Device::Cpu, "built-in multistyle26.safetensors"))
 }
 
 pub fn matta() -> Result<Arc<TfTransformerNet>> {
     static NET: OnceLock<Arc<TfTransformerNet>> = OnceLock::new();
-    if let Some(net) = NET.get() {
-        return Ok(net.clone());
-    }
-    let net = TfTransformerNet::from_tensors(&tensors(MATTA_BYTES, "matta.safetensors")?, &Device::Cpu, "built-in matta.safetensors")?;
-    Ok(NET.get_or_init(|| Arc::new(net)).clone())
+    decoded_once(&NET, || TfTransformerNet::from_tensors(&tensors(MATTA_BYTES, "matta.safetensors")?, &Device::Cpu, "built-in matta.safetensors"))
 }
 
 /// Magenta's arbitrary-style networks (the predictor, the transformer).
 pub fn magenta() -> Result<Arc<(StylePredictor, StyleTransformer)>> {
     static NETS: OnceLock<Arc<(StylePredictor, StyleTransformer)>> = OnceLock::new();
-    if let Some(nets) = NETS.get() {
-        return Ok(nets.clone());
-    }
-    let predictor = StylePredictor::from_bytes(MAGENTA_PREDICT_BYTES, "built-in magenta_arbitrary_predict.onnx")?;
-    let transformer = StyleTransformer::from_bytes(MAGENTA_TRANSFORM_BYTES, "built-in magenta_arbitrary_transform.onnx")?;
-    Ok(NETS.get_or_init(|| Arc::new((predictor, transformer))).clone())
+    decoded_once(&NETS, || {
+        let predictor = StylePredictor::from_bytes(MAGENTA_PREDICT_BYTES, "built-in magenta_arbitrary_predict.onnx")?;
+        Ok((predictor, StyleTransformer::from_bytes(MAGENTA_TRANSFORM_BYTES, "built-in magenta_arbitrary_transform.onnx")?))
+    })
 }
 
 /// The arbitrary-style filter for a style image (`arbitrary:STYLE_IMAGE`).

@@ -8,19 +8,13 @@
 //! `expand.2`). Input and output RGB in [0, 1]; the output is the input size when H and W are multiples of 4.
 //! Blending styles is a convex combination of the style weights, as the method defines it.
 
-use crate::nn::fused::{instance_norm_affine_act, NormActivation};
-use crate::nn::{instance_norm, reflection_pad2d, upsample_nearest2d};
+use crate::nn::fused::NormActivation;
+use crate::nn::norm::instance_norm_affine;
+use crate::nn::{reflection_pad2d, upsample_nearest2d};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use std::collections::HashMap;
-
-#[derive(Clone, Copy, PartialEq)]
-enum Activation {
-    Relu,
-    None,
-    Sigmoid,
-}
 
 struct CinLayer {
     weight: Tensor,
@@ -28,11 +22,11 @@ struct CinLayer {
     beta: Tensor,
     stride: usize,
     upsample: bool,
-    activation: Activation,
+    activation: NormActivation,
 }
 
 impl CinLayer {
-    fn new(tensors: &HashMap<String, Tensor>, name: &str, stride: usize, upsample: bool, activation: Activation, vb: &VarBuilder, source: &str) -> Result<Self> {
+    fn new(tensors: &HashMap<String, Tensor>, name: &str, stride: usize, upsample: bool, activation: NormActivation, vb: &VarBuilder, source: &str) -> Result<Self> {
         let shape = |k: &str| -> Result<Vec<usize>> {
             Ok(tensors.get(k).with_context(|| format!("{source}: `{k}` is missing; not a multistyle (conditional instance norm) network"))?.dims().to_vec())
         };
@@ -60,23 +54,7 @@ impl CinLayer {
         let sw = style_weights.reshape((1, ()))?;
         let gamma = sw.matmul(&self.gamma)?.reshape((1, c, 1, 1))?;
         let beta = sw.matmul(&self.beta)?.reshape((1, c, 1, 1))?;
-        // Inference on the CPU: normalisation, affine and activation in one kernel.
-        let act = match self.activation {
-            Activation::Relu => NormActivation::Relu,
-            Activation::None => NormActivation::None,
-            Activation::Sigmoid => NormActivation::Sigmoid,
-        };
-        if !y.track_op() && !gamma.track_op() {
-            if let Some(y) = instance_norm_affine_act(&y, &gamma, &beta, 1e-5, act)? {
-                return Ok(y);
-            }
-        }
-        let y = instance_norm(&y, 1e-5)?.broadcast_mul(&gamma)?.broadcast_add(&beta)?;
-        Ok(match self.activation {
-            Activation::Relu => y.relu()?,
-            Activation::None => y,
-            Activation::Sigmoid => candle_nn::ops::sigmoid(&y)?,
-        })
+        Ok(instance_norm_affine(&y, &gamma, &beta, 1e-5, self.activation)?)
     }
 }
 
@@ -96,12 +74,12 @@ impl MultiStyleNet {
     pub fn from_tensors_as(tensors: &HashMap<String, Tensor>, dtype: DType, device: &Device, source: &str) -> Result<Self> {
         let vb = VarBuilder::from_tensors(tensors.clone(), dtype, device);
         let layer = |name: &str, stride, up, act| CinLayer::new(tensors, name, stride, up, act, &vb, source);
-        let contract = vec![layer("contract.0", 1, false, Activation::Relu)?, layer("contract.1", 2, false, Activation::Relu)?, layer("contract.2", 2, false, Activation::Relu)?];
+        let contract = vec![layer("contract.0", 1, false, NormActivation::Relu)?, layer("contract.1", 2, false, NormActivation::Relu)?, layer("contract.2", 2, false, NormActivation::Relu)?];
         let blocks = (0..).take_while(|k| tensors.contains_key(&format!("res.{k}.0.w"))).count();
         let res = (0..blocks)
-            .map(|k| Ok((layer(&format!("res.{k}.0"), 1, false, Activation::Relu)?, layer(&format!("res.{k}.1"), 1, false, Activation::None)?)))
+            .map(|k| Ok((layer(&format!("res.{k}.0"), 1, false, NormActivation::Relu)?, layer(&format!("res.{k}.1"), 1, false, NormActivation::None)?)))
             .collect::<Result<Vec<_>>>()?;
-        let expand = vec![layer("expand.0", 1, true, Activation::Relu)?, layer("expand.1", 1, true, Activation::Relu)?, layer("expand.2", 1, false, Activation::Sigmoid)?];
+        let expand = vec![layer("expand.0", 1, true, NormActivation::Relu)?, layer("expand.1", 1, true, NormActivation::Relu)?, layer("expand.2", 1, false, NormActivation::Sigmoid)?];
         let styles = contract[0].gamma.dim(0)?;
         Ok(Self { styles, contract, res, expand })
     }

@@ -9,7 +9,8 @@
 //! blocks' second conv and the output conv; output `tanh(x)·150 + 127.5` (RGB 0..255, unclipped). Input RGB
 //! 0..255 floats. The output is the input size rounded up to a multiple of 4.
 
-use crate::nn::fused::{instance_norm_affine_act, NormActivation};
+use crate::nn::fused::NormActivation;
+use crate::nn::norm::instance_norm_affine;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -29,16 +30,9 @@ struct Norm {
 }
 
 impl Norm {
-    /// The norm, then ReLU when `relu` (fused into one kernel for inference on the CPU).
+    /// The norm, then ReLU when `relu`.
     fn forward(&self, x: &Tensor, relu: bool) -> Result<Tensor> {
-        if !x.track_op() && !self.scale.track_op() {
-            let act = if relu { NormActivation::Relu } else { NormActivation::None };
-            if let Some(y) = instance_norm_affine_act(x, &self.scale, &self.shift, EPS, act)? {
-                return Ok(y);
-            }
-        }
-        let y = crate::nn::instance_norm(x, EPS)?.broadcast_mul(&self.scale)?.broadcast_add(&self.shift)?;
-        Ok(if relu { y.relu()? } else { y })
+        Ok(instance_norm_affine(x, &self.scale, &self.shift, EPS, if relu { NormActivation::Relu } else { NormActivation::None })?)
     }
 }
 

@@ -201,6 +201,17 @@ pub enum NormActivation {
     Sigmoid,
 }
 
+impl NormActivation {
+    /// The activation as Candle ops (the differentiable path).
+    pub fn apply(self, y: Tensor) -> Result<Tensor> {
+        match self {
+            NormActivation::None => Ok(y),
+            NormActivation::Relu => y.relu(),
+            NormActivation::Sigmoid => candle_nn::ops::sigmoid(&y),
+        }
+    }
+}
+
 /// `act(instance_norm(x) · gamma[c] + beta[c])` for `[N, C, H, W]` (biased variance per plane, statistics in
 /// f64), in two passes per plane; `None` for other devices or dtypes (the caller composes Candle's ops).
 pub fn instance_norm_affine_act(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64, act: NormActivation) -> Result<Option<Tensor>> {

@@ -45,26 +45,30 @@ impl InstanceNorm2d {
 }
 
 impl InstanceNorm2d {
-    /// The norm followed by `act`; for inference on the CPU (nothing tracked for autograd) one fused kernel.
+    /// The norm followed by `act` (see [`instance_norm_affine`]).
     pub fn forward_act(&self, x: &Tensor, act: NormActivation) -> Result<Tensor> {
-        let tracked = x.track_op() || self.affine.as_ref().is_some_and(|(w, b)| w.track_op() || b.track_op());
-        if !tracked {
-            let c = x.dim(1)?;
-            let (w, b) = match &self.affine {
-                Some((w, b)) => (w.clone(), b.clone()),
-                None => (Tensor::ones(c, x.dtype(), x.device())?, Tensor::zeros(c, x.dtype(), x.device())?),
-            };
-            if let Some(y) = instance_norm_affine_act(x, &w, &b, self.eps, act)? {
-                return Ok(y);
+        match &self.affine {
+            Some((w, b)) => instance_norm_affine(x, w, b, self.eps, act),
+            None if !x.track_op() => {
+                let c = x.dim(1)?;
+                instance_norm_affine(x, &Tensor::ones(c, x.dtype(), x.device())?, &Tensor::zeros(c, x.dtype(), x.device())?, self.eps, act)
             }
-        }
-        let y = self.forward(x)?;
-        match act {
-            NormActivation::None => Ok(y),
-            NormActivation::Relu => y.relu(),
-            NormActivation::Sigmoid => candle_nn::ops::sigmoid(&y),
+            None => act.apply(instance_norm(x, self.eps)?),
         }
     }
+}
+
+/// `act(instance_norm(x) · gamma[c] + beta[c])` for `[N, C, H, W]` (`gamma`, `beta` of C values in any shape):
+/// one fused kernel for inference on the CPU (nothing tracked for autograd), Candle's differentiable
+/// composition otherwise.
+pub fn instance_norm_affine(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64, act: NormActivation) -> Result<Tensor> {
+    if !(x.track_op() || gamma.track_op() || beta.track_op()) {
+        if let Some(y) = instance_norm_affine_act(x, gamma, beta, eps, act)? {
+            return Ok(y);
+        }
+    }
+    let shape = (1, x.dim(1)?, 1, 1);
+    act.apply(instance_norm(x, eps)?.broadcast_mul(&gamma.reshape(shape)?)?.broadcast_add(&beta.reshape(shape)?)?)
 }
 
 impl Module for InstanceNorm2d {

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 /// Runs `f` on the data of f32 CPU tensors (borrowed through `kernels::contiguous`, made contiguous first if
 /// needed); `None` when any is on another device or of another dtype (the caller then uses Candle's ops).
-fn with_cpu_f32<R>(ts: &[&Tensor], f: impl FnOnce(&[&[f32]]) -> Result<R>) -> Result<Option<R>> {
+pub(crate) fn with_cpu_f32<R>(ts: &[&Tensor], f: impl FnOnce(&[&[f32]]) -> Result<R>) -> Result<Option<R>> {
     if ts.iter().any(|t| !matches!(t.device(), Device::Cpu) || t.dtype() != DType::F32) {
         return Ok(None);
     }
@@ -227,8 +227,8 @@ pub fn instance_norm_affine_act(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: 
             let ch = i % c;
             let mean = plane.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
             let var = plane.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
-            let scale = (g[ch] as f64 / (var + eps).sqrt()) as f32;
-            let shift = (be[ch] as f64 - mean * g[ch] as f64 / (var + eps).sqrt()) as f32;
+            let gain = g[ch] as f64 / (var + eps).sqrt();
+            let (scale, shift) = (gain as f32, (be[ch] as f64 - mean * gain) as f32);
             for (o, &v) in o.iter_mut().zip(plane) {
                 let y = v * scale + shift;
                 *o = match act {

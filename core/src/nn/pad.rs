@@ -15,15 +15,7 @@ pub fn reflection_pad2d(x: &Tensor, left: usize, right: usize, top: usize, botto
             return Ok(y);
         }
     }
-    let index = |n: usize, lo: usize, hi: usize| -> Vec<u32> {
-        (0..n + lo + hi)
-            .map(|i| {
-                let j = i as i64 - lo as i64;
-                let r = if j < 0 { -j } else if j >= n as i64 { 2 * (n as i64 - 1) - j } else { j };
-                r as u32
-            })
-            .collect()
-    };
+    let index = |n: usize, lo: usize, hi: usize| -> Vec<u32> { (0..n + lo + hi).map(|i| super::fused::reflect_index(i, lo, n) as u32).collect() };
     let x = if top + bottom > 0 {
         x.index_select(&Tensor::new(index(h, top, bottom).as_slice(), x.device())?, 2)?
     } else {

@@ -3,7 +3,7 @@
 //! conv as one conv per group plus a concatenation, which for MobileNet's 960-channel depthwise layers is
 //! hundreds of tiny convolutions. Padding is the caller's (pad first).
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
 
 /// `x [1, C, H, W]` f32, `weight [C, 1, k, k]`, optional `bias [C]` -> `[1, C, (H-k)/s+1, (W-k)/s+1]`.
@@ -14,32 +14,39 @@ pub fn depthwise_conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stri
         candle_core::bail!("depthwise conv: input {:?} does not fit a {:?} kernel with stride {stride}", x.dims(), weight.dims());
     }
     let (ho, wo) = ((h - k) / stride + 1, (w - k) / stride + 1);
-    let xs = x.flatten_all()?.to_vec1::<f32>()?;
-    let ws = weight.flatten_all()?.to_vec1::<f32>()?;
-    let bs = match bias {
-        Some(b) => b.flatten_all()?.to_vec1::<f32>()?,
-        None => vec![0.0; c],
+    let zeros;
+    let bias = match bias {
+        Some(b) => b,
+        None => {
+            zeros = Tensor::zeros(c, DType::F32, x.device())?;
+            &zeros
+        }
     };
-    let mut y = vec![0f32; c * ho * wo];
-    y.par_chunks_mut(ho * wo).enumerate().for_each(|(ch, out)| {
-        let plane = &xs[ch * h * w..(ch + 1) * h * w];
-        let taps = &ws[ch * k * k..(ch + 1) * k * k];
-        out.fill(bs[ch]);
-        for ky in 0..k {
-            for kx in 0..k {
-                let t = taps[ky * k + kx];
-                for oy in 0..ho {
-                    let line = &plane[(oy * stride + ky) * w + kx..];
-                    let row = &mut out[oy * wo..(oy + 1) * wo];
-                    if stride == 1 {
-                        row.iter_mut().zip(&line[..wo]).for_each(|(o, v)| *o += t * v);
-                    } else {
-                        row.iter_mut().enumerate().for_each(|(ox, o)| *o += t * line[ox * stride]);
+    let y = crate::nn::fused::with_cpu_f32(&[x, weight, bias], |s| {
+        let (xs, ws, bs) = (s[0], s[1], s[2]);
+        let mut y = vec![0f32; c * ho * wo];
+        y.par_chunks_mut(ho * wo).enumerate().for_each(|(ch, out)| {
+            let plane = &xs[ch * h * w..(ch + 1) * h * w];
+            let taps = &ws[ch * k * k..(ch + 1) * k * k];
+            out.fill(bs[ch]);
+            for ky in 0..k {
+                for kx in 0..k {
+                    let t = taps[ky * k + kx];
+                    for oy in 0..ho {
+                        let line = &plane[(oy * stride + ky) * w + kx..];
+                        let row = &mut out[oy * wo..(oy + 1) * wo];
+                        if stride == 1 {
+                            row.iter_mut().zip(&line[..wo]).for_each(|(o, v)| *o += t * v);
+                        } else {
+                            row.iter_mut().enumerate().for_each(|(ox, o)| *o += t * line[ox * stride]);
+                        }
                     }
                 }
             }
-        }
-    });
+        });
+        Ok(y)
+    })?;
+    let Some(y) = y else { candle_core::bail!("depthwise conv kernel: f32 CPU tensors only, got {:?}", x.dtype()) };
     Tensor::from_vec(y, (1, c, ho, wo), x.device())
 }
 

@@ -49,6 +49,15 @@ fn resize_axis(x: &Tensor, dim: usize, n_out: usize, convention: ResizeConventio
 
 /// Resizes an NCHW tensor to `h × w`: along H first, then W (as the TF graph does).
 pub fn resize_bilinear(x: &Tensor, h: usize, w: usize, convention: ResizeConvention) -> Result<Tensor> {
+    // Inference on the CPU (nothing to differentiate): one parallel pass over the planes with the same
+    // arithmetic, instead of four single-threaded gathers and three element-wise ops (15 % of animegan-256).
+    if !x.track_op() {
+        let (_, _, h_in, w_in) = x.dims4()?;
+        let (rows, cols) = (axis_taps(h_in, h, convention), axis_taps(w_in, w, convention));
+        if let Some(y) = super::fused::resize_bilinear_planes(x, (&rows.0, &rows.1, &rows.2), (&cols.0, &cols.1, &cols.2))? {
+            return Ok(y);
+        }
+    }
     resize_axis(&resize_axis(x, 2, h, convention)?, 3, w, convention)
 }
 
@@ -64,6 +73,22 @@ mod tests {
         let theirs = x.upsample_bilinear2d(9, 7, true)?;
         let diff = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-6, "{diff}");
+        Ok(())
+    }
+
+    /// The inference pass gives the differentiable composition's values exactly, in both conventions.
+    #[test]
+    fn inference_pass_equals_the_composition() -> Result<()> {
+        let x = seeded(&[2, 3, 5, 7], 4)?.to_dtype(candle_core::DType::F32)?;
+        for convention in [ResizeConvention::AlignCorners, ResizeConvention::TfLegacy] {
+            for (h, w) in [(10, 14), (9, 4), (5, 7), (1, 1)] {
+                let fused = resize_bilinear(&x, h, w, convention)?;
+                let composed = resize_axis(&resize_axis(&x, 2, h, convention)?, 3, w, convention)?;
+                assert_eq!(fused.dims(), &[2, 3, h, w]);
+                let d = (fused - composed)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert_eq!(d, 0.0, "{convention:?} {h}x{w}");
+            }
+        }
         Ok(())
     }
 

@@ -73,6 +73,7 @@ fn cyclegan_trains_resumes_exactly_and_translates() {
     ganime_ok(&cyclegan_args(pa, pb, p(&split), "2"));
     ganime_ok(&["train", "cyclegan", "--resume", p(&split), "--steps", "4", "--quiet"]);
     assert_same_tensors(&straight, &split);
+    assert_eq!(std::fs::read_to_string(split.join("loss-terms.csv")).unwrap().lines().count(), 5, "resume keeps the term log's rows");
 
     // translate: a folder and a single image, both directions; outputs keep the input size (128).
     let out = runs.path().join("translated");
@@ -190,6 +191,20 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     // Steps 1-2: content-only initialisation (D untouched, loss 0); steps 3-4: adversarial.
     assert!(rows[..2].iter().all(|r| r[2] == 0.0 && r[3] > 0.0), "{rows:?}");
     assert!(rows[2..].iter().all(|r| r[2] > 0.0 && r[3] > 0.0 && r[2..6].iter().all(|v| v.is_finite())), "{rows:?}");
+    // Each weighted loss term per logged step: content (and the pixel term, 0 unless asked) in the
+    // initialisation, then the five terms of the adversarial phase, which sum to the logged G loss.
+    let terms = std::fs::read_to_string(straight.join("loss-terms.csv")).unwrap();
+    let mut lines = terms.lines();
+    assert_eq!(lines.next(), Some("step,adversarial,content,style,colour,tv,init_pixel"));
+    let terms: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(terms.len(), 4);
+    assert!(terms[..2].iter().all(|t| t[2] > 0.0 && [1, 3, 4, 5, 6].iter().all(|&i| t[i] == 0.0)), "{terms:?}");
+    for (t, r) in terms[2..].iter().zip(&rows[2..]) {
+        assert!(t[1..6].iter().all(|&v| v > 0.0), "{t:?}");
+        let sum: f64 = t[1..6].iter().sum();
+        assert!((sum - r[3]).abs() <= 1e-4 * r[3], "terms {t:?} sum to {sum}, G loss {}", r[3]);
+    }
+    assert!(straight.join("loss-terms.png").is_file());
     // D's optimiser only counted the adversarial steps.
     let state = ckpt.header.state.clone().unwrap();
     assert_eq!(state["adam_steps"]["D"], 2);

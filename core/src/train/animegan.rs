@@ -154,7 +154,11 @@ impl AnimeGanTask {
 }
 
 fn mean(t: &Tensor) -> candle_core::Result<f64> {
-    t.mean_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()
+    scalar(&t.mean_all()?)
+}
+
+fn scalar(t: &Tensor) -> candle_core::Result<f64> {
+    t.to_dtype(DType::F64)?.to_scalar::<f64>()
 }
 
 impl GanTask for AnimeGanTask {
@@ -194,7 +198,7 @@ impl GanTask for AnimeGanTask {
         loss * self.config.weights.adversarial_d
     }
 
-    fn g_loss(&mut self, _ctx: &mut StepContext, _stats: &mut StepStats) -> candle_core::Result<Tensor> {
+    fn g_loss(&mut self, _ctx: &mut StepContext, stats: &mut StepStats) -> candle_core::Result<Tensor> {
         let p = self.pending.take().ok_or_else(|| candle_core::Error::Msg("g_loss before d_loss".into()))?;
         let w = self.config.weights;
         let photo_features = self.features(&p.photo)?.detach();
@@ -202,10 +206,9 @@ impl GanTask for AnimeGanTask {
             // Initialisation: reconstruct the photo's content (and, if asked, its pixels).
             let fake = self.generate(&p.photo)?;
             let content = (l1(&self.features(&fake)?, &photo_features)? * w.content)?;
-            if self.config.init_pixel_weight == 0.0 {
-                return Ok(content);
-            }
-            return content + (l1(&fake, &p.photo)? * self.config.init_pixel_weight)?;
+            let pixel = (l1(&fake, &p.photo)? * self.config.init_pixel_weight)?;
+            stats.terms = vec![0.0, scalar(&content)?, 0.0, 0.0, 0.0, scalar(&pixel)?];
+            return content + pixel;
         };
         // One VGG pass for the stylisation and its grayscale (content and style), one for the gray anime.
         let n = fake.dim(0)?;
@@ -217,8 +220,13 @@ impl GanTask for AnimeGanTask {
         let color = color_loss(&p.photo, &fake)?;
         let tv = total_variation_mean(&fake)?;
         let adversarial = lsgan(&self.discriminator.forward(&fake)?, 1.0)?;
-        let perceptual = (((content * w.content)? + (style * w.style)?)? + ((color * w.color)? + (tv * w.tv)?)?)?;
-        perceptual + (adversarial * w.adversarial_g)?
+        let (content, style, color, tv, adversarial) = ((content * w.content)?, (style * w.style)?, (color * w.color)?, (tv * w.tv)?, (adversarial * w.adversarial_g)?);
+        stats.terms = [&adversarial, &content, &style, &color, &tv].into_iter().map(scalar).chain([Ok(0.0)]).collect::<candle_core::Result<_>>()?;
+        ((content + style)? + (color + tv)?)? + adversarial
+    }
+
+    fn loss_terms(&self) -> Vec<&'static str> {
+        vec!["adversarial", "content", "style", "colour", "tv", "init_pixel"]
     }
 
     /// Pairs of photo and stylisation, two pairs per row.

@@ -5,7 +5,7 @@
 use super::log::line_plot;
 use crate::io::write_atomic;
 use anyhow::{bail, Context, Result};
-use plotters::style::{BLUE, RED};
+use plotters::style::{BLACK, BLUE, CYAN, GREEN, MAGENTA, RED};
 use std::path::{Path, PathBuf};
 
 type Measure<T> = Box<dyn FnMut(&T) -> Result<Vec<f64>>>;
@@ -26,15 +26,23 @@ impl<T> Monitor<T> {
     }
 }
 
-/// `metrics.csv`: `step,<name>…`; on resume rows past the checkpoint's step are dropped.
+/// A CSV of named series, `step,<name>…`, with its plot: `metrics.csv` (quality) or `loss-terms.csv`; on resume
+/// rows past the checkpoint's step are dropped.
 pub struct MetricsLog {
     path: PathBuf,
     names: Vec<String>,
     rows: Vec<(u64, Vec<f64>)>,
+    /// The plot's file name (beside the CSV) and title.
+    plot: (&'static str, &'static str),
 }
 
 impl MetricsLog {
+    /// `metrics.csv` and `metrics.png`.
     pub fn open(path: &Path, names: &[String], resume_step: Option<u64>) -> Result<Self> {
+        Self::open_with_plot(path, names, resume_step, ("metrics.png", "Quality of fixed samples (lower is better)"))
+    }
+
+    pub fn open_with_plot(path: &Path, names: &[String], resume_step: Option<u64>, plot: (&'static str, &'static str)) -> Result<Self> {
         let mut rows = Vec::new();
         if let (Some(last), true) = (resume_step, path.exists()) {
             let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -46,7 +54,7 @@ impl MetricsLog {
                 }
             }
         }
-        let log = Self { path: path.to_path_buf(), names: names.to_vec(), rows };
+        let log = Self { path: path.to_path_buf(), names: names.to_vec(), rows, plot };
         log.write()?;
         Ok(log)
     }
@@ -63,7 +71,7 @@ impl MetricsLog {
         })
     }
 
-    /// Records a measurement and redraws `metrics.png` in `dir`.
+    /// Records a row and redraws the plot in `dir`.
     pub fn append(&mut self, step: u64, values: Vec<f64>, dir: &Path) -> Result<()> {
         self.rows.push((step, values));
         self.write()?;
@@ -71,13 +79,13 @@ impl MetricsLog {
             return Ok(());
         }
         let x: Vec<f64> = self.rows.iter().map(|r| r.0 as f64).collect();
-        let colors = [RED, BLUE];
+        let colors = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
         let series: Vec<(&str, Vec<f64>, _)> = self
             .names
             .iter()
             .enumerate()
             .map(|(i, n)| (n.as_str(), self.rows.iter().map(|r| r.1[i]).collect(), colors[i % colors.len()]))
             .collect();
-        line_plot(&dir.join("metrics.png"), "Quality of fixed samples (lower is better)", &x, &series)
+        line_plot(&dir.join(self.plot.0), self.plot.1, &x, &series)
     }
 }

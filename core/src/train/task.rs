@@ -75,7 +75,7 @@ pub fn randn(rng: &mut impl Rng, shape: &[usize], device: &Device) -> Result<Ten
 }
 
 /// Numbers a step reports for the log.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct StepStats {
     pub d_loss: f64,
     pub g_loss: f64,
@@ -83,11 +83,18 @@ pub struct StepStats {
     pub real_score: f64,
     /// Mean D score on fakes in D's step (D(G(z))).
     pub fake_score: f64,
+    /// The weighted terms of the losses, in the order of [`GanTask::loss_terms`] (empty when it names none).
+    pub terms: Vec<f64>,
 }
 
 pub trait GanTask {
     /// The optimiser groups, by name ("G", "D"): also the networks a checkpoint stores.
     fn groups(&self) -> Vec<(&'static str, &VarMap)>;
+    /// Names of the loss terms a step reports in [`StepStats::terms`], logged to `loss-terms.csv` /
+    /// `loss-terms.png` (for recipes whose balance of many terms decides the result, like AnimeGAN's).
+    fn loss_terms(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// The groups updated in the critic phase (the others are updated in the generator phase).
     fn critic_groups(&self) -> Vec<&'static str> {
         vec!["D"]

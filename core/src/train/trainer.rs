@@ -249,6 +249,10 @@ impl<T: GanTask> Trainer<T> {
             Some(m) => Some(super::monitor::MetricsLog::open(&self.out.join("metrics.csv"), &m.names, resume_step)?),
             None => None,
         };
+        let term_names: Vec<String> = self.task.loss_terms().iter().map(|n| n.to_string()).collect();
+        let mut terms_log = (!term_names.is_empty())
+            .then(|| super::monitor::MetricsLog::open_with_plot(&self.out.join("loss-terms.csv"), &term_names, resume_step, ("loss-terms.png", "Weighted loss terms")))
+            .transpose()?;
         if self.state.positions.len() != datasets.len() {
             self.state.positions = vec![(self.state.epoch, self.state.batch); datasets.len()];
         }
@@ -294,6 +298,9 @@ impl<T: GanTask> Trainer<T> {
             let last = step == cfg.steps || out_of_time;
             if step % cfg.log_every.max(1) == 0 || last {
                 log.append(LogRow { step, epoch, d_loss: stats.d_loss, g_loss: stats.g_loss, d_real: stats.real_score, d_fake: stats.fake_score, seconds: self.state.seconds })?;
+                if let Some(terms) = terms_log.as_mut().filter(|_| stats.terms.len() == term_names.len()) {
+                    terms.append(step, stats.terms.clone(), &self.out)?;
+                }
             }
             if step % cfg.sample_every.max(1) == 0 || last {
                 self.save_samples()?;

@@ -192,16 +192,17 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     assert!(rows[..2].iter().all(|r| r[2] == 0.0 && r[3] > 0.0), "{rows:?}");
     assert!(rows[2..].iter().all(|r| r[2] > 0.0 && r[3] > 0.0 && r[2..6].iter().all(|v| v.is_finite())), "{rows:?}");
     // Each weighted loss term per logged step: content (and the pixel term, 0 unless asked) in the
-    // initialisation, then the five terms of the adversarial phase, which sum to the logged G loss.
+    // initialisation, then the terms of the adversarial phase, which sum to the logged G loss.
     let terms = std::fs::read_to_string(straight.join("loss-terms.csv")).unwrap();
     let mut lines = terms.lines();
-    assert_eq!(lines.next(), Some("step,adversarial,content,style,colour,tv,init_pixel"));
+    assert_eq!(lines.next(), Some("step,adversarial,content,style,colour,tv,chroma,init_pixel"));
     let terms: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
     assert_eq!(terms.len(), 4);
-    assert!(terms[..2].iter().all(|t| t[2] > 0.0 && [1, 3, 4, 5, 6].iter().all(|&i| t[i] == 0.0)), "{terms:?}");
+    assert!(terms[..2].iter().all(|t| t[2] > 0.0 && [1, 3, 4, 5, 6, 7].iter().all(|&i| t[i] == 0.0)), "{terms:?}");
     for (t, r) in terms[2..].iter().zip(&rows[2..]) {
-        assert!(t[1..6].iter().all(|&v| v > 0.0), "{t:?}");
-        let sum: f64 = t[1..6].iter().sum();
+        // --chroma-weight is 0 here.
+        assert!(t[1..6].iter().all(|&v| v > 0.0) && t[6] == 0.0 && t[7] == 0.0, "{t:?}");
+        let sum: f64 = t[1..8].iter().sum();
         assert!((sum - r[3]).abs() <= 1e-4 * r[3], "terms {t:?} sum to {sum}, G loss {}", r[3]);
     }
     assert!(straight.join("loss-terms.png").is_file());

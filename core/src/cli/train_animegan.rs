@@ -75,6 +75,11 @@ pub struct AnimeganArgs {
     color_weight: f64,
     #[arg(long, default_value_t = 1.0)]
     tv_weight: f64,
+    /// Weight of an L1 loss on the U and V (chroma) channels between photo and stylisation, beside the colour
+    /// loss (0: the paper's colour loss alone, whose Huber terms barely pull chroma back: small generators
+    /// trained briefly drift to one tint)
+    #[arg(long, default_value_t = 0.0)]
+    chroma_weight: f64,
     #[command(flatten)]
     run: UnpairedRunArgs,
 }
@@ -117,6 +122,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
                 style: a.style_weight,
                 color: a.color_weight,
                 tv: a.tv_weight,
+                chroma: a.chroma_weight,
             },
         };
         let config = TrainConfig {

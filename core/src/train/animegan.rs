@@ -7,7 +7,7 @@
 //!   content and style on VGG16 features (the shared ImageNet VGG16; the reference used VGG19 conv4_4);
 //! - Adam β1 0.5, G at 2e-5 and D at 4e-5 (the paper's rates).
 
-use super::animegan_losses::{color_loss, gram_l1, grayscale3, l1, lsgan, total_variation_mean};
+use super::animegan_losses::{chroma_l1, color_loss, gram_l1, grayscale3, l1, lsgan, total_variation_mean};
 use super::checkpoint::Checkpoint;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
@@ -37,12 +37,15 @@ pub struct AnimeGanLossWeights {
     pub style: f64,
     pub color: f64,
     pub tv: f64,
+    /// L1 on U and V between photo and stylisation (not in the paper: 0 there).
+    #[serde(default)]
+    pub chroma: f64,
 }
 
 impl Default for AnimeGanLossWeights {
     /// AnimeGANv2's defaults (`g_adv_weight 300, d_adv_weight 300, con 1.5, sty 2.5, color 10, tv 1`).
     fn default() -> Self {
-        Self { adversarial_g: 300.0, adversarial_d: 300.0, content: 1.5, style: 2.5, color: 10.0, tv: 1.0 }
+        Self { adversarial_g: 300.0, adversarial_d: 300.0, content: 1.5, style: 2.5, color: 10.0, tv: 1.0, chroma: 0.0 }
     }
 }
 
@@ -91,7 +94,7 @@ impl AnimeGanTrainConfig {
             }
         }
         let w = self.weights;
-        if [w.adversarial_g, w.adversarial_d, w.content, w.style, w.color, w.tv].iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+        if [w.adversarial_g, w.adversarial_d, w.content, w.style, w.color, w.tv, w.chroma].iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
             bail!("loss weights must be finite and non-negative, got {w:?}");
         }
         if !(self.init_pixel_weight >= 0.0 && self.init_pixel_weight.is_finite()) {
@@ -207,7 +210,7 @@ impl GanTask for AnimeGanTask {
             let fake = self.generate(&p.photo)?;
             let content = (l1(&self.features(&fake)?, &photo_features)? * w.content)?;
             let pixel = (l1(&fake, &p.photo)? * self.config.init_pixel_weight)?;
-            stats.terms = vec![0.0, scalar(&content)?, 0.0, 0.0, 0.0, scalar(&pixel)?];
+            stats.terms = vec![0.0, scalar(&content)?, 0.0, 0.0, 0.0, 0.0, scalar(&pixel)?];
             return content + pixel;
         };
         // One VGG pass for the stylisation and its grayscale (content and style), one for the gray anime.
@@ -218,15 +221,16 @@ impl GanTask for AnimeGanTask {
         let content = l1(&fake_features, &photo_features)?;
         let style = gram_l1(&fake_gray_features, &anime_features)?;
         let color = color_loss(&p.photo, &fake)?;
+        let chroma = if w.chroma > 0.0 { (chroma_l1(&p.photo, &fake)? * w.chroma)? } else { Tensor::zeros((), DType::F32, fake.device())? };
         let tv = total_variation_mean(&fake)?;
         let adversarial = lsgan(&self.discriminator.forward(&fake)?, 1.0)?;
         let (content, style, color, tv, adversarial) = ((content * w.content)?, (style * w.style)?, (color * w.color)?, (tv * w.tv)?, (adversarial * w.adversarial_g)?);
-        stats.terms = [&adversarial, &content, &style, &color, &tv].into_iter().map(scalar).chain([Ok(0.0)]).collect::<candle_core::Result<_>>()?;
-        ((content + style)? + (color + tv)?)? + adversarial
+        stats.terms = [&adversarial, &content, &style, &color, &tv, &chroma].into_iter().map(scalar).chain([Ok(0.0)]).collect::<candle_core::Result<_>>()?;
+        ((content + style)? + ((color + tv)? + chroma)?)? + adversarial
     }
 
     fn loss_terms(&self) -> Vec<&'static str> {
-        vec!["adversarial", "content", "style", "colour", "tv", "init_pixel"]
+        vec!["adversarial", "content", "style", "colour", "tv", "chroma", "init_pixel"]
     }
 
     /// Pairs of photo and stylisation, two pairs per row.

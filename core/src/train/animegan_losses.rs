@@ -64,6 +64,13 @@ pub fn color_loss(photo: &Tensor, generated: &Tensor) -> Result<Tensor> {
     (l1(&ch(&p, 0)?, &ch(&g, 0)?)? + huber(&ch(&p, 1)?, &ch(&g, 1)?)?)? + huber(&ch(&p, 2)?, &ch(&g, 2)?)?
 }
 
+/// L1 between the U and V channels of photo and stylisation (both in [-1, 1]): the chroma pull the colour
+/// loss's Huber terms lack near 0.
+pub fn chroma_l1(photo: &Tensor, generated: &Tensor) -> Result<Tensor> {
+    let (p, g) = (rgb_to_yuv(photo)?.narrow(1, 1, 2)?, rgb_to_yuv(generated)?.narrow(1, 1, 2)?);
+    l1(&p, &g)
+}
+
 /// Mean squared vertical plus mean squared horizontal neighbour difference.
 pub fn total_variation_mean(x: &Tensor) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
@@ -145,6 +152,11 @@ mod tests {
         let shifted = (&x + 0.2)?;
         // Y of a +0.2 shift in [-1, 1] is +0.1 in [0, 1]; U and V rows sum to 0.
         assert!((scalar(color_loss(&x, &shifted)?) - 0.1).abs() < 1e-5);
+        // Chroma: a luminance shift costs nothing; pure red against black in [-1, 1] costs the mean of
+        // |U| = 0.14714119 and |V| = 0.61497538 of (1, 0, 0).
+        assert!(scalar(chroma_l1(&x, &shifted)?).abs() < 1e-6);
+        let (black, red) = (t(&[-1.0, -1.0, -1.0], &[1, 3, 1, 1]), t(&[1.0, -1.0, -1.0], &[1, 3, 1, 1]));
+        assert!((scalar(chroma_l1(&black, &red)?) - (0.14714119 + 0.61497538) / 2.0).abs() < 1e-6);
         Ok(())
     }
 }

@@ -63,7 +63,8 @@ pub struct AnimeGanTrainConfig {
     pub feature_layer: String,
     /// Factor on the VGG features before the content and style losses. The shared VGG16 takes 0..255 caffe
     /// input; 1/(255·0.226) ≈ 0.0174 puts its features on the scale of a torchvision-normalised VGG, which
-    /// weakens content (×0.017) and style (×0.0003) against the colour and adversarial terms.
+    /// weakens content (×0.017) and style (×0.0003) against the colour and adversarial terms (see the
+    /// `--feature-scale` help for what each balance did).
     #[serde(default = "one")]
     pub feature_scale: f64,
     pub init_steps: u64,

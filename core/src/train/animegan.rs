@@ -158,11 +158,7 @@ impl AnimeGanTask {
 }
 
 fn mean(t: &Tensor) -> candle_core::Result<f64> {
-    scalar(&t.mean_all()?)
-}
-
-fn scalar(t: &Tensor) -> candle_core::Result<f64> {
-    t.to_dtype(DType::F64)?.to_scalar::<f64>()
+    t.mean_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()
 }
 
 impl GanTask for AnimeGanTask {
@@ -211,7 +207,8 @@ impl GanTask for AnimeGanTask {
             let fake = self.generate(&p.photo)?;
             let content = (l1(&self.features(&fake)?, &photo_features)? * w.content)?;
             let pixel = (l1(&fake, &p.photo)? * self.config.init_pixel_weight)?;
-            stats.terms = vec![0.0, scalar(&content)?, 0.0, 0.0, 0.0, 0.0, scalar(&pixel)?];
+            let zero = Tensor::zeros((), DType::F32, fake.device())?;
+            stats.terms = Tensor::stack(&[&zero, &content, &zero, &zero, &zero, &zero, &pixel], 0)?.to_dtype(DType::F64)?.to_vec1()?;
             return content + pixel;
         };
         // One VGG pass for the stylisation and its grayscale (content and style), one for the gray anime.
@@ -222,11 +219,13 @@ impl GanTask for AnimeGanTask {
         let content = l1(&fake_features, &photo_features)?;
         let style = gram_l1(&fake_gray_features, &anime_features)?;
         let color = color_loss(&p.photo, &fake)?;
-        let chroma = if w.chroma > 0.0 { (chroma_l1(&p.photo, &fake)? * w.chroma)? } else { Tensor::zeros((), DType::F32, fake.device())? };
+        let zero = Tensor::zeros((), DType::F32, fake.device())?;
+        let chroma = if w.chroma > 0.0 { (chroma_l1(&p.photo, &fake)? * w.chroma)? } else { zero.clone() };
         let tv = total_variation_mean(&fake)?;
         let adversarial = lsgan(&self.discriminator.forward(&fake)?, 1.0)?;
         let (content, style, color, tv, adversarial) = ((content * w.content)?, (style * w.style)?, (color * w.color)?, (tv * w.tv)?, (adversarial * w.adversarial_g)?);
-        stats.terms = [&adversarial, &content, &style, &color, &tv, &chroma].into_iter().map(scalar).chain([Ok(0.0)]).collect::<candle_core::Result<_>>()?;
+        // One copy off the device for all terms.
+        stats.terms = Tensor::stack(&[&adversarial, &content, &style, &color, &tv, &chroma, &zero], 0)?.to_dtype(DType::F64)?.to_vec1()?;
         ((content + style)? + ((color + tv)? + chroma)?)? + adversarial
     }
 

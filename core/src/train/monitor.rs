@@ -73,8 +73,18 @@ impl MetricsLog {
 
     /// Records a row and redraws the plot in `dir`.
     pub fn append(&mut self, step: u64, values: Vec<f64>, dir: &Path) -> Result<()> {
+        self.record(step, values)?;
+        self.plot(dir)
+    }
+
+    /// Records a row (the CSV only).
+    pub fn record(&mut self, step: u64, values: Vec<f64>) -> Result<()> {
         self.rows.push((step, values));
-        self.write()?;
+        self.write()
+    }
+
+    /// Redraws the plot in `dir`.
+    pub fn plot(&self, dir: &Path) -> Result<()> {
         if self.rows.len() < 2 {
             return Ok(());
         }

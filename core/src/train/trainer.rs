@@ -299,12 +299,15 @@ impl<T: GanTask> Trainer<T> {
             if step % cfg.log_every.max(1) == 0 || last {
                 log.append(LogRow { step, epoch, d_loss: stats.d_loss, g_loss: stats.g_loss, d_real: stats.real_score, d_fake: stats.fake_score, seconds: self.state.seconds })?;
                 if let Some(terms) = terms_log.as_mut().filter(|_| stats.terms.len() == term_names.len()) {
-                    terms.append(step, stats.terms.clone(), &self.out)?;
+                    terms.record(step, stats.terms.clone())?;
                 }
             }
             if step % cfg.sample_every.max(1) == 0 || last {
                 self.save_samples()?;
                 log.plot(&self.out)?;
+                if let Some(terms) = &terms_log {
+                    terms.plot(&self.out)?;
+                }
             }
             if let (Some(m), Some(metrics)) = (self.monitor.as_mut(), metrics.as_mut()) {
                 if step % m.every == 0 || last {

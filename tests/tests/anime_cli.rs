@@ -244,4 +244,9 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     let first_photo = std::fs::read_dir(photos.path()).unwrap().next().unwrap().unwrap().path();
     let err = ganime_err(&animegan_args(pp, pa, p(&first_photo), p(&runs.path().join("y")), "2"));
     assert!(err.contains("--vgg"), "{err}");
+    let bad_weight = runs.path().join("z");
+    let mut args = animegan_args(pp, pa, pv, p(&bad_weight), "2");
+    args.push("--chroma-weight=-1");
+    let err = ganime_err(&args);
+    assert!(err.contains("loss weights") && err.contains("chroma: -1"), "{err}");
 }

@@ -42,3 +42,38 @@ pub fn check_gradient_at(x0: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The gradient accumulation of the patched candle-core (vendor/README.md): first contributions are stored
+    //! as is, later ones added. These graphs reuse tensors, subtract, broadcast, transpose and narrow, so every
+    //! way a gradient can arrive (first, repeated, negated, strided) is checked against finite differences.
+    use super::*;
+
+    #[test]
+    fn reused_and_strided_gradients_match_finite_differences() -> Result<()> {
+        check_gradient(&[3, 4], |x| {
+            let reused = ((x * x)? + x)?; // x reaches the same node twice, then once more below
+            let negated = (x.transpose(0, 1)?.sqr()?.t()? - &reused)?; // a transposed and a subtracted path
+            let row_sums = x.sum_keepdim(1)?.broadcast_as((3, 4))?; // a broadcast gradient
+            let halves = Tensor::cat(&[&x.narrow(1, 0, 2)?.exp()?, &x.narrow(1, 2, 2)?.neg()?], 1)?;
+            ((negated * row_sums)? + halves)? - x.tanh()?
+        })
+    }
+
+    #[test]
+    fn stored_gradients_are_dense() -> Result<()> {
+        let x = Var::from_tensor(&seeded(&[3, 4], 3)?)?;
+        let b = Var::from_tensor(&seeded(&[4], 5)?)?;
+        // x's only gradient comes through a transpose and b's through a broadcast: both arrive strided.
+        let y = (x.as_tensor().t()?.contiguous()?.t()?.broadcast_add(b.as_tensor())?.sum_all()? * 2.0)?;
+        let grads = y.backward()?;
+        for (name, var) in [("x", &x), ("b", &b)] {
+            let g = grads.get(var).expect("gradient");
+            assert!(g.is_contiguous(), "{name}'s gradient is strided");
+            let expected = if name == "x" { 2.0 } else { 6.0 };
+            assert!(g.flatten_all()?.to_vec1::<f64>()?.iter().all(|v| *v == expected), "{name}: {g}");
+        }
+        Ok(())
+    }
+}

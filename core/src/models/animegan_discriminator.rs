@@ -73,7 +73,7 @@ impl AnimeDiscriminator {
                 y = n.forward(&y)?;
             }
             if layer.activation {
-                y = candle_nn::ops::leaky_relu(&y, 0.2)?;
+                y = crate::nn::kernels::activation::leaky_relu(&y, 0.2)?;
             }
         }
         Ok(y)

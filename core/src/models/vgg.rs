@@ -228,7 +228,7 @@ impl Vgg {
         for (i, op) in self.ops.iter().enumerate().take(deepest + 1) {
             h = match op {
                 Op::Conv(conv) => conv.forward(&h)?,
-                Op::Relu => h.relu()?,
+                Op::Relu => crate::nn::kernels::activation::relu(&h)?,
                 Op::Pool => match self.pooling {
                     Pooling::Max => max_pool2d(&h, 2)?,
                     Pooling::Avg => avg_pool2(&h)?,

@@ -39,7 +39,7 @@ pub fn layer_norm_affine_lrelu(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: 
             .broadcast_mul(&weight.reshape((1, c, 1, 1))?)?
             .broadcast_add(&bias.reshape((1, c, 1, 1))?)?;
         return match slope {
-            Some(s) => candle_nn::ops::leaky_relu(&y, s),
+            Some(s) => super::kernels::activation::leaky_relu(&y, s),
             None => Ok(y),
         };
     };
@@ -229,11 +229,11 @@ pub enum NormActivation {
 }
 
 impl NormActivation {
-    /// The activation as Candle ops (the differentiable path).
+    /// The activation on the differentiable path (tracked tensors, other devices).
     pub fn apply(self, y: Tensor) -> Result<Tensor> {
         match self {
             NormActivation::None => Ok(y),
-            NormActivation::Relu => y.relu(),
+            NormActivation::Relu => super::kernels::activation::relu(&y),
             NormActivation::Sigmoid => candle_nn::ops::sigmoid(&y),
         }
     }

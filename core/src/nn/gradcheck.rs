@@ -61,6 +61,15 @@ mod tests {
         })
     }
 
+    /// A per-channel parameter broadcast over batch and space: its gradient sums over [0, 2, 3], which the
+    /// patched backward splits into the trailing [2, 3] and then [0].
+    #[test]
+    fn per_channel_broadcast_gradients_match_finite_differences() -> Result<()> {
+        let x = seeded(&[2, 3, 4, 5], 9)?;
+        check_gradient(&[1, 3, 1, 1], |scale| (&x * scale.broadcast_as((2, 3, 4, 5))?)?.sqr())?;
+        check_gradient(&[3, 1, 1], |bias| x.broadcast_add(bias)?.tanh())
+    }
+
     #[test]
     fn stored_gradients_are_dense() -> Result<()> {
         let x = Var::from_tensor(&seeded(&[3, 4], 3)?)?;

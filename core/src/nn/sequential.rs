@@ -112,7 +112,7 @@ impl Sequential {
                     bn.forward_act(&x, train, act)?
                 }
                 Layer::LayerNorm(ln) => ln.forward(&x)?,
-                Layer::Relu => x.relu()?,
+                Layer::Relu => super::kernels::activation::relu(&x)?,
                 Layer::LeakyRelu(slope) => leaky_relu(&x, *slope)?,
                 Layer::Tanh => x.tanh()?,
                 Layer::Dropout(p) => match mode {

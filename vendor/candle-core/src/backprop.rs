@@ -463,7 +463,7 @@ impl Tensor {
                             }
                         }
 
-                        let mut arg_grad = grad.sum_keepdim(sum_dims.as_slice())?;
+                        let mut arg_grad = sum_keepdim_trailing_first(&grad, &sum_dims)?;
                         for _i in 0..left_dims {
                             arg_grad = arg_grad.squeeze(0)?
                         }
@@ -662,6 +662,19 @@ impl Tensor {
         }
         Ok(grads)
     }
+}
+
+/// `t.sum_keepdim(dims)` (`dims` ascending), reducing the trailing run of `dims` first. (ganime patch, see
+/// vendor/README.md: a per-channel bias or scale gradient sums over [0, 2, 3]; Candle's contiguous fast path
+/// only takes trailing dims, and its general path costs a few divisions per element, single-threaded.)
+fn sum_keepdim_trailing_first(t: &Tensor, dims: &[usize]) -> Result<Tensor> {
+    let rank = t.rank();
+    let trailing = dims.iter().rev().enumerate().take_while(|&(i, &d)| d + 1 + i == rank).count();
+    if trailing == 0 || trailing == dims.len() || !t.is_contiguous() {
+        return t.sum_keepdim(dims);
+    }
+    let (leading, tail) = dims.split_at(dims.len() - trailing);
+    t.sum_keepdim(tail)?.sum_keepdim(leading)
 }
 
 /// A store for gradients, associating a tensor id to the corresponding gradient tensor, used for back propagation.

@@ -113,6 +113,12 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     }
 }
 
+/// ReLU through the same kernel (slope 0): one pass each way, where Candle's backward builds a zero tensor, a
+/// comparison, a cast and a product.
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    leaky_relu(x, 0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +145,8 @@ mod tests {
     fn f32_forward() -> Result<()> {
         let x = seeded(&[1000], 9)?.to_dtype(DType::F32)?;
         let d = (leaky_relu(&x, 0.2)? - candle_nn::ops::leaky_relu(&x, 0.2)?)?.abs()?.max(0)?.to_scalar::<f32>()?;
+        assert_eq!(d, 0.0);
+        let d = (relu(&x)? - x.relu()?)?.abs()?.max(0)?.to_scalar::<f32>()?;
         assert_eq!(d, 0.0);
         Ok(())
     }

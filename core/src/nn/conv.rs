@@ -53,15 +53,10 @@ pub fn conv2d_no_bias(x: &Tensor, weight: &Tensor, stride: usize, padding: usize
             if c != c_in {
                 candle_core::bail!("conv2d: input has {c} channels, the weight [{c_out}, {c_in}, {k}, {k}] expects {c_in}");
             }
-            if x.track_op() || weight.track_op() {
-                // Training: one whole-batch patch matrix and one matmul, whose autograd is two large matmuls
-                // (measured faster for DCGAN training than the tiled kernel, whose backward re-gathers).
-                let (b, _, h, w) = x.dims4()?;
-                let p = Patches { c: c_in, h, w, k, stride, pad: padding };
-                let (ho, wo) = p.out_hw();
-                let cols = im2col(x, k, stride, padding)?.reshape((b * ho * wo, p.row_len()))?;
-                let y = cols.matmul(&weight.reshape((c_out, p.row_len()))?.t()?)?;
-                y.reshape((b, ho, wo, c_out))?.permute((0, 3, 1, 2))?.contiguous()?
+            let (_, _, h, w) = x.dims4()?;
+            let (ho, wo) = Patches { c: c_in, h, w, k, stride, pad: padding }.out_hw();
+            if (x.track_op() || weight.track_op()) && !tiled_training_pays(ho * wo) {
+                conv2d_whole_batch(x, weight, stride, padding)?
             } else {
                 kernels::conv2d::conv2d(x, weight, stride, padding)?
             }
@@ -69,6 +64,33 @@ pub fn conv2d_no_bias(x: &Tensor, weight: &Tensor, stride: usize, padding: usize
             x.conv2d(weight, padding, stride, 1, 1)?
         };
     Ok(y)
+}
+
+thread_local! {
+    /// Forces one of the two training paths (`bench_training_paths`); None: [`tiled_training_pays`] decides.
+    static TILED_TRAINING: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether a training conv whose GEMM has `positions` output positions per image (a transposed conv: its
+/// input positions) runs on the tiled kernels (`kernels::conv2d`, `kernels::conv2d_backward`) rather than the
+/// whole-batch patch matrix. Measured per layer (`bench_training_paths`, forward + backward): the tiled
+/// kernels win 1.3–3.4× on every batch-1 layer (VGG at 32²–256², CycleGAN) and on DCGAN's 1,024-position
+/// layers (2.1–2.5×), tie at 256, and lose 0.15–0.75× at 1–64 positions per image, where the whole batch
+/// makes one large GEMM and the per-image GEMMs are thin. Second-order gradients need the tracked ops.
+fn tiled_training_pays(positions: usize) -> bool {
+    !kernels::second_order_gradients() && TILED_TRAINING.with(|t| t.get()).unwrap_or(positions >= 256)
+}
+
+/// Training conv as one whole-batch patch matrix and one matmul, whose autograd is two large matmuls and
+/// differentiates again (the patch ops are each other's tracked adjoints): the path for second-order gradients.
+fn conv2d_whole_batch(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let (c_out, c_in, k, _) = weight.dims4()?;
+    let (b, _, h, w) = x.dims4()?;
+    let p = Patches { c: c_in, h, w, k, stride, pad: padding };
+    let (ho, wo) = p.out_hw();
+    let cols = im2col(x, k, stride, padding)?.reshape((b * ho * wo, p.row_len()))?;
+    let y = cols.matmul(&weight.reshape((c_out, p.row_len()))?.t()?)?;
+    y.reshape((b, ho, wo, c_out))?.permute((0, 3, 1, 2))?.contiguous()
 }
 
 /// `nn.ConvTranspose2d(c_in, c_out, k, stride, padding, output_padding, bias)`. Weight `[c_in, c_out, k, k]`.
@@ -100,7 +122,9 @@ pub fn conv_transpose2d_no_bias(x: &Tensor, weight: &Tensor, stride: usize, padd
     let (c_in, c_out, k, _) = weight.dims4()?;
     let (b, _, h, w) = x.dims4()?;
     let big = |n: usize| (n - 1) * stride + k + output_padding - 2 * padding;
-    if x.device().is_cpu() {
+    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) && tiled_training_pays(h * w) {
+        kernels::conv2d_backward::conv_transpose2d(x, weight, stride, padding, output_padding)
+    } else if x.device().is_cpu() {
         let rows = x.permute((0, 2, 3, 1))?.contiguous()?.reshape((b * h * w, c_in))?;
         let cols = rows.matmul(&weight.reshape((c_in, c_out * k * k))?)?.reshape((b, h * w, c_out * k * k))?;
         col2im(&cols, c_out, big(h), big(w), k, stride, padding)
@@ -150,6 +174,59 @@ mod tests {
                 .conv_transpose2d(&c.weight, p, op, s, 1)?
                 .broadcast_add(&c.bias.as_ref().unwrap().reshape((1, 2, 1, 1))?)?;
             assert!(max_diff(&c.forward(&x)?, &reference) < 1e-12);
+        }
+        Ok(())
+    }
+
+    /// Training step of one layer (forward, backward to input and weight) through the whole-batch patch matrix
+    /// and through the tiled kernels, on the layer shapes of the training workloads.
+    /// `cargo test --release -p ganime nn::conv::tests::bench_training_paths -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn bench_training_paths() -> Result<()> {
+        crate::tune_allocator();
+        // (name, transposed, batch, c_in, c_out, h, w, k, stride, pad)
+        let layers = [
+            ("dcgan D1", false, 64, 3, 64, 64, 64, 4, 2, 1),
+            ("dcgan D2", false, 64, 64, 128, 32, 32, 4, 2, 1),
+            ("dcgan D3", false, 64, 128, 256, 16, 16, 4, 2, 1),
+            ("dcgan D4", false, 64, 256, 512, 8, 8, 4, 2, 1),
+            ("dcgan D5", false, 64, 512, 1, 4, 4, 4, 1, 0),
+            ("dcgan G1", true, 64, 100, 512, 1, 1, 4, 1, 0),
+            ("dcgan G2", true, 64, 512, 256, 4, 4, 4, 2, 1),
+            ("dcgan G3", true, 64, 256, 128, 8, 8, 4, 2, 1),
+            ("dcgan G4", true, 64, 128, 64, 16, 16, 4, 2, 1),
+            ("dcgan G5", true, 64, 64, 3, 32, 32, 4, 2, 1),
+            ("vgg 64 @256", false, 1, 64, 64, 256, 256, 3, 1, 1),
+            ("vgg 256 @64", false, 1, 256, 256, 64, 64, 3, 1, 1),
+            ("vgg 512 @32", false, 1, 512, 512, 32, 32, 3, 1, 1),
+            ("cyclegan in 7x7", false, 1, 3, 64, 134, 134, 7, 1, 0),
+            ("cyclegan res 3x3", false, 1, 256, 256, 34, 34, 3, 1, 0),
+            ("cyclegan out 7x7", false, 1, 64, 3, 134, 134, 7, 1, 0),
+            ("cyclegan up", true, 1, 256, 128, 32, 32, 3, 2, 1),
+        ];
+        for (name, transposed, b, ci, co, h, w, k, s, p) in layers {
+            let x = candle_core::Var::from_tensor(&Tensor::randn(0f32, 1., (b, ci, h, w), &Device::Cpu)?)?;
+            let wshape = if transposed { (ci, co, k, k) } else { (co, ci, k, k) };
+            let wt = candle_core::Var::from_tensor(&Tensor::randn(0f32, 0.1, wshape, &Device::Cpu)?)?;
+            let mut times = Vec::new();
+            for tiled in [false, true] {
+                TILED_TRAINING.with(|t| t.set(Some(tiled)));
+                let mut step = || -> Result<()> {
+                    let y = if transposed { conv_transpose2d_no_bias(&x, &wt, s, p, s - 1)? } else { conv2d_no_bias(&x, &wt, s, p)? };
+                    let g = y.sqr()?.sum_all()?.backward()?;
+                    g.get(&x).unwrap();
+                    Ok(())
+                };
+                step()?;
+                let t = std::time::Instant::now();
+                for _ in 0..5 {
+                    step()?;
+                }
+                times.push(t.elapsed().as_secs_f64() / 5.0 * 1e3);
+            }
+            TILED_TRAINING.with(|t| t.set(None));
+            println!("{name:18} whole-batch {:8.2} ms  tiled {:8.2} ms  ({:.2}x)", times[0], times[1], times[0] / times[1]);
         }
         Ok(())
     }

@@ -6,7 +6,8 @@
 //! the whole-image patch matrix + matmul + NHWC→NCHW permute this replaces, nothing large is allocated or
 //! copied. Tiles run in parallel (rayon), each GEMM single-threaded.
 //!
-//! The backward is built from the tracked `patches` ops and matmuls, so it differentiates again (WGAN-GP):
+//! The backward runs the tiled gradient kernels of `conv2d_backward`; under second-order gradients (WGAN-GP)
+//! it is built from the tracked `patches` ops and matmuls instead, so it differentiates again:
 //! `dW = Σ_b dy_b · im2col(x)_b`, `dx = col2im(dyᵀ · W)`.
 
 use super::contiguous;
@@ -15,7 +16,7 @@ use candle_core::{backend::BackendStorage, CpuStorage, CustomOp2, Layout, Result
 use rayon::prelude::*;
 
 /// Target size of one tile's patch buffer, in elements (256 KiB of f32: within L2 next to the weight panel).
-const TILE_ELEMS: usize = 64 * 1024;
+pub(super) const TILE_ELEMS: usize = 64 * 1024;
 
 pub struct Conv2dGemm {
     pub stride: usize,
@@ -27,7 +28,7 @@ pub struct Conv2dGemm {
 
 /// A pointer that tasks writing disjoint columns of one output may share.
 #[derive(Clone, Copy)]
-struct OutPtr<T>(*mut T);
+pub(super) struct OutPtr<T>(pub(super) *mut T);
 unsafe impl<T> Send for OutPtr<T> {}
 unsafe impl<T> Sync for OutPtr<T> {}
 
@@ -53,7 +54,7 @@ impl Conv2dGemm {
     /// The tiled patch-matrix path (any stride).
     fn run_patches<T: WithDType>(x: &[T], w: &[T], b: usize, p: Patches, c_out: usize) -> Vec<T> {
         let (ho, wo) = p.out_hw();
-        let (l, rows, k, plane) = (ho * wo, p.row_len(), p.k, p.h * p.w);
+        let (l, rows, plane) = (ho * wo, p.row_len(), p.h * p.w);
         let tile = (TILE_ELEMS / rows).clamp(16, l.max(16)).min(l);
         let tiles = l.div_ceil(tile);
         let mut y = vec![T::zero(); b * c_out * l];
@@ -61,29 +62,8 @@ impl Conv2dGemm {
         (0..b * tiles).into_par_iter().for_each(|task| {
             let (bi, t) = (task / tiles, task % tiles);
             let (start, n) = (t * tile, tile.min(l - t * tile));
-            let img = &x[bi * p.c * plane..(bi + 1) * p.c * plane];
-            // Patch matrix of this tile, row r = (c, ky, kx), column j = output position start + j, gathered
-            // one output-row run at a time (with stride 1, a run is a slice copy of an image line).
             let mut cols: Vec<T> = vec![T::zero(); rows * n];
-            for c in 0..p.c {
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let dst = &mut cols[((c * k + ky) * k + kx) * n..][..n];
-                        let (mut j, mut pos) = (0, start);
-                        while j < n {
-                            let (oy, ox0) = (pos / wo, pos % wo);
-                            let run = (wo - ox0).min(n - j);
-                            let yy = (oy * p.stride + ky) as isize - p.pad as isize;
-                            if yy >= 0 && (yy as usize) < p.h {
-                                let line = &img[c * plane + yy as usize * p.w..][..p.w];
-                                gather_run(&mut dst[j..j + run], line, ox0, p.stride, kx as isize - p.pad as isize);
-                            }
-                            j += run;
-                            pos += run;
-                        }
-                    }
-                }
-            }
+            gather_tile(&x[bi * p.c * plane..(bi + 1) * p.c * plane], &p, start, &mut cols);
             let out = out;
             // SAFETY: task (bi, t) writes only columns start..start+n of image bi's [c_out, l] block, which no
             // other task touches; `y` outlives the parallel loop; all strides are within the allocations.
@@ -194,24 +174,73 @@ impl Conv2dGemm {
     }
 }
 
+/// The patch matrix of output positions `start..start + n` of one image `img [C, H, W]` into `cols [C·k·k, n]`
+/// (arriving zeroed): row r = (c, ky, kx), column j = position start + j, gathered one output-row run at a
+/// time (with stride 1, a run is a slice copy of an image line).
+pub(super) fn gather_tile<T: Copy>(img: &[T], p: &Patches, start: usize, cols: &mut [T]) {
+    let (k, plane, wo) = (p.k, p.h * p.w, p.out_hw().1);
+    let n = cols.len() / p.row_len();
+    for (r, dst) in cols.chunks_exact_mut(n).enumerate() {
+        let (c, ky, kx) = (r / (k * k), r / k % k, r % k);
+        for_each_run(p, wo, start, n, ky, |j, run, ox0, yy| {
+            gather_run(&mut dst[j..j + run], &img[c * plane + yy * p.w..][..p.w], ox0, p.stride, kx as isize - p.pad as isize);
+        });
+    }
+}
+
+/// Splits output positions `start..start + n` (row width `wo`) into runs within one output row, and calls
+/// `f(j, run, ox0, yy)` for each run whose image row `yy` (output row · stride + ky − pad) is inside the image.
+#[inline(always)]
+pub(super) fn for_each_run(p: &Patches, wo: usize, start: usize, n: usize, ky: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    let (mut j, mut pos) = (0, start);
+    while j < n {
+        let (oy, ox0) = (pos / wo, pos % wo);
+        let run = (wo - ox0).min(n - j);
+        let yy = (oy * p.stride + ky) as isize - p.pad as isize;
+        if yy >= 0 && (yy as usize) < p.h {
+            f(j, run, ox0, yy as usize);
+        }
+        j += run;
+        pos += run;
+    }
+}
+
+/// The run indices `lo..hi` whose image column `(ox0 + i)·stride + offset` lies inside a line of `w` values.
+#[inline(always)]
+fn inside_run(len: usize, w: usize, ox0: usize, stride: usize, offset: isize) -> std::ops::Range<usize> {
+    let x_of = |i: usize| ((ox0 + i) * stride) as isize + offset;
+    let lo = (0..len).find(|&i| x_of(i) >= 0).unwrap_or(len);
+    let hi = (lo..len).rev().find(|&i| x_of(i) < w as isize).map_or(lo, |i| i + 1);
+    lo..hi
+}
+
 /// `dst[i] = line[(ox0 + i)·stride + offset]`, zero outside the line (dst arrives zeroed).
 #[inline]
 fn gather_run<T: Copy>(dst: &mut [T], line: &[T], ox0: usize, stride: usize, offset: isize) {
-    let w = line.len() as isize;
-    let x_of = |i: usize| ((ox0 + i) * stride) as isize + offset;
-    // First and one-past-last i whose source lies inside the line.
-    let lo = (0..dst.len()).find(|&i| x_of(i) >= 0).unwrap_or(dst.len());
-    let hi = (lo..dst.len()).rev().find(|&i| x_of(i) < w).map_or(lo, |i| i + 1);
-    if lo >= hi {
+    let r = inside_run(dst.len(), line.len(), ox0, stride, offset);
+    if r.is_empty() {
         return;
     }
+    let x = ((ox0 + r.start) * stride) as isize + offset;
     if stride == 1 {
-        let x = x_of(lo) as usize;
-        dst[lo..hi].copy_from_slice(&line[x..x + hi - lo]);
+        dst[r.clone()].copy_from_slice(&line[x as usize..][..r.len()]);
     } else {
-        for (i, d) in dst[lo..hi].iter_mut().enumerate() {
-            *d = line[x_of(lo + i) as usize];
+        for (d, s) in dst[r].iter_mut().zip(line[x as usize..].iter().step_by(stride)) {
+            *d = *s;
         }
+    }
+}
+
+/// `line[(ox0 + i)·stride + offset] += src[i]` for the columns inside the line: the adjoint of [`gather_run`].
+#[inline]
+pub(super) fn scatter_run<T: WithDType>(line: &mut [T], src: &[T], ox0: usize, stride: usize, offset: isize) {
+    let r = inside_run(src.len(), line.len(), ox0, stride, offset);
+    if r.is_empty() {
+        return;
+    }
+    let x = ((ox0 + r.start) * stride) as isize + offset;
+    for (d, s) in line[x as usize..].iter_mut().step_by(stride).zip(&src[r]) {
+        *d += *s;
     }
 }
 
@@ -239,6 +268,15 @@ impl CustomOp2 for Conv2dGemm {
     fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (b, c, h, wd) = x.dims4()?;
         let (c_out, _, k, _) = w.dims4()?;
+        if !super::second_order_gradients() {
+            // The tiled gradient kernels (no whole-batch patch matrix); not differentiable again. Only the
+            // gradients something asks for: a frozen network (VGG features for a loss) needs no weight gradient.
+            use super::conv2d_backward::{conv2d_input_gradient, conv2d_weight_gradient};
+            let dx = x.track_op().then(|| conv2d_input_gradient(dy, w, self.stride, self.pad, (h, wd))).transpose()?;
+            let dw = w.track_op().then(|| conv2d_weight_gradient(x, dy, k, self.stride, self.pad)).transpose()?;
+            return Ok((dx, dw));
+        }
+        // Second-order gradients: built from tracked ops, so they differentiate again.
         let rows = c * k * k;
         let dy = dy.flatten_from(2)?; // [B, C_out, L]
         let cols = im2col(x, k, self.stride, self.pad)?; // [B, L, rows]

@@ -3,6 +3,8 @@
 //!
 //! - [`conv2d`]: Conv2d forward as tiled im2col + GEMM into the NCHW output (no whole-image patch matrix), and
 //!   for wide (k ≥ 5) stride-1 kernels as k² shifted GEMMs on the padded input (no patch matrix at all).
+//! - [`conv2d_backward`]: the input and weight gradients of a convolution as tiled GEMMs (no whole-batch patch
+//!   matrix), and `ConvTranspose2d` built from them.
 //! - [`patches`]: im2col / col2im, the gather and scatter around the GEMM of `Conv2d` / `ConvTranspose2d`.
 //! - [`batch_norm`]: BatchNorm (batch or running statistics) fused with the ReLU / LeakyReLU after it, forward
 //!   and backward in two passes each, instead of Candle's ~15 separate element-wise tensors.
@@ -19,6 +21,7 @@ pub mod activation;
 pub mod adam;
 pub mod batch_norm;
 pub mod conv2d;
+pub mod conv2d_backward;
 pub mod depthwise;
 pub mod patches;
 

@@ -178,6 +178,30 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn training_layers_with_many_positions_match_candle_autograd() -> Result<()> {
+        // 20×20 and 16×16 inputs: at least 256 positions per image, so the tiled gradient kernels run.
+        assert!(tiled_training_pays(400) && tiled_training_pays(256) && !tiled_training_pays(255));
+        let c = conv(3, 4, 3, 1, 1)?;
+        let t = convt(3, 2, 4, 2, 1, 0)?;
+        for (i, transposed) in [false, true].into_iter().enumerate() {
+            let x = candle_core::Var::from_tensor(&seeded(&[2, 3, if transposed { 16 } else { 20 }, 20], 10 + i as u64)?)?;
+            let (ours, theirs, w) = if transposed {
+                (t.forward(&x)?, x.conv_transpose2d(&t.weight, 1, 0, 2, 1)?.broadcast_add(&t.bias.as_ref().unwrap().reshape((1, 2, 1, 1))?)?, &t.weight)
+            } else {
+                (c.forward(&x)?, x.conv2d(&c.weight, 1, 1, 1, 1)?.broadcast_add(&c.bias.as_ref().unwrap().reshape((1, 4, 1, 1))?)?, &c.weight)
+            };
+            assert!(max_diff(&ours, &theirs) < 1e-12);
+            let r = seeded(ours.dims(), 3)?;
+            let g1 = (ours * &r)?.sum_all()?.backward()?;
+            let g2 = (theirs * &r)?.sum_all()?.backward()?;
+            for v in [x.as_tensor(), w] {
+                assert!(max_diff(g1.get(v).unwrap(), g2.get(v).unwrap()) < 1e-10, "transposed {transposed}");
+            }
+        }
+        Ok(())
+    }
+
     /// Training step of one layer (forward, backward to input and weight) through the whole-batch patch matrix
     /// and through the tiled kernels, on the layer shapes of the training workloads.
     /// `cargo test --release -p ganime nn::conv::tests::bench_training_paths -- --ignored --nocapture`

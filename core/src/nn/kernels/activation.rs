@@ -94,11 +94,7 @@ impl CustomOp2 for MaskedGrad {
         if lg.shape() != lx.shape() {
             candle_core::bail!("leaky relu backward: gradient {:?} vs input {:?}", lg.shape(), lx.shape());
         }
-        let out = match sg {
-            CpuStorage::F32(_) => CpuStorage::F32(self.run::<f32>(contiguous(self.name(), sg, lg)?, contiguous(self.name(), sx, lx)?)),
-            CpuStorage::F64(_) => CpuStorage::F64(self.run::<f64>(contiguous(self.name(), sg, lg)?, contiguous(self.name(), sx, lx)?)),
-            other => candle_core::bail!("leaky relu kernel: unsupported dtype {:?}", other.dtype()),
-        };
+        let out = super::on_slices(self.name(), (sg, lg), (sx, lx), |g, x| self.run(g, x), |g, x| self.run(g, x))?;
         Ok((out, lg.shape().clone()))
     }
 }

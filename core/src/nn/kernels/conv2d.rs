@@ -10,9 +10,9 @@
 //! it is built from the tracked `patches` ops and matmuls instead, so it differentiates again:
 //! `dW = Σ_b dy_b · im2col(x)_b`, `dx = col2im(dyᵀ · W)`.
 
-use super::contiguous;
+use super::on_slices;
 use super::patches::{col2im, im2col, Patches};
-use candle_core::{backend::BackendStorage, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 /// Target size of one tile's patch buffer, in elements (256 KiB of f32: within L2 next to the weight panel).
@@ -257,11 +257,7 @@ impl CustomOp2 for Conv2dGemm {
         }
         let p = Patches { c, h, w, k, stride: self.stride, pad: self.pad };
         let (ho, wo) = p.out_hw();
-        let y = match sx {
-            CpuStorage::F32(_) => CpuStorage::F32(self.run::<f32>(contiguous(self.name(), sx, lx)?, contiguous(self.name(), sw, lw)?, b, p, c_out)),
-            CpuStorage::F64(_) => CpuStorage::F64(self.run::<f64>(contiguous(self.name(), sx, lx)?, contiguous(self.name(), sw, lw)?, b, p, c_out)),
-            other => candle_core::bail!("conv2d kernel: unsupported dtype {:?}", other.dtype()),
-        };
+        let y = on_slices(self.name(), (sx, lx), (sw, lw), |x, w| self.run(x, w, b, p, c_out), |x, w| self.run(x, w, b, p, c_out))?;
         Ok((y, Shape::from((b, c_out, ho, wo))))
     }
 

@@ -20,9 +20,9 @@
 //! layers keep the tracked patch ops (see `nn::conv`).
 
 use super::conv2d::{for_each_run, gather_tile, scatter_run, Conv2dGemm, TILE_ELEMS};
-use super::contiguous;
+use super::on_slices;
 use super::patches::Patches;
-use candle_core::{backend::BackendStorage, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 /// Fewest output positions per tile: the GEMMs' depth (weight gradient) or width (input gradient).
@@ -139,21 +139,6 @@ pub(super) fn weight_gradient<T: WithDType>(x: &[T], dy: &[T], b: usize, p: Patc
         dw.iter_mut().zip(&part).for_each(|(a, &v)| *a += v);
     }
     dw
-}
-
-/// Runs `f` on the contiguous f32 or f64 slices of two storages.
-fn on_slices(
-    name: &str,
-    (s1, l1): (&CpuStorage, &Layout),
-    (s2, l2): (&CpuStorage, &Layout),
-    f32: impl FnOnce(&[f32], &[f32]) -> Vec<f32>,
-    f64: impl FnOnce(&[f64], &[f64]) -> Vec<f64>,
-) -> Result<CpuStorage> {
-    Ok(match s1 {
-        CpuStorage::F32(_) => CpuStorage::F32(f32(contiguous(name, s1, l1)?, contiguous(name, s2, l2)?)),
-        CpuStorage::F64(_) => CpuStorage::F64(f64(contiguous(name, s1, l1)?, contiguous(name, s2, l2)?)),
-        other => candle_core::bail!("{name}: unsupported dtype {:?}", other.dtype()),
-    })
 }
 
 /// `(dy, w) -> dx` of a conv over a `[C, h, w]` input (h and w given: several input sizes share one output size).

@@ -25,7 +25,7 @@ pub mod conv2d_backward;
 pub mod depthwise;
 pub mod patches;
 
-use candle_core::{CpuStorage, Layout, Result, WithDType};
+use candle_core::{backend::BackendStorage, CpuStorage, Layout, Result, WithDType};
 
 /// The contiguous slice behind a CPU storage + layout, or an error naming the op.
 pub(crate) fn contiguous<'a, T: WithDType>(op: &str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
@@ -34,6 +34,21 @@ pub(crate) fn contiguous<'a, T: WithDType>(op: &str, s: &'a CpuStorage, l: &Layo
         Some((start, end)) => Ok(&data[start..end]),
         None => candle_core::bail!("{op}: needs a contiguous input"),
     }
+}
+
+/// Runs `f` on the contiguous f32 or f64 slices of two storages.
+pub(crate) fn on_slices(
+    name: &str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    f32: impl FnOnce(&[f32], &[f32]) -> Vec<f32>,
+    f64: impl FnOnce(&[f64], &[f64]) -> Vec<f64>,
+) -> Result<CpuStorage> {
+    Ok(match s1 {
+        CpuStorage::F32(_) => CpuStorage::F32(f32(contiguous(name, s1, l1)?, contiguous(name, s2, l2)?)),
+        CpuStorage::F64(_) => CpuStorage::F64(f64(contiguous(name, s1, l1)?, contiguous(name, s2, l2)?)),
+        other => candle_core::bail!("{name}: unsupported dtype {:?}", other.dtype()),
+    })
 }
 
 /// Whether backward passes must stay differentiable (WGAN-GP sets `CANDLE_GRAD_DO_NOT_DETACH`, see

@@ -4,7 +4,8 @@
 //! `cols_b [C·k·k, Ho·Wo]` of image b):
 //! - [`input_gradient`]: `dx_b = col2im(Wᵀ · dy_b)`, one tile of output positions at a time: the tile's
 //!   `Wᵀ · dy` block is a small buffer scattered straight into `dx`. Tasks are (image, block of input
-//!   channels), so no two write the same plane.
+//!   channels), so no two write the same plane. At stride 1 it is a convolution of `dy` with the flipped
+//!   weight instead, on the forward kernel ([`input_gradient_as_conv`]).
 //! - [`weight_gradient`]: `dW = Σ_b dy_b · cols_bᵀ`, each tile's patches gathered into a small buffer (as the
 //!   forward does) and accumulated into one `dW` per worker, summed at the end in a fixed order.
 //!

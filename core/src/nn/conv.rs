@@ -1,9 +1,12 @@
 //! Conv2d and ConvTranspose2d layers (PyTorch keys `weight`, `bias`; PyTorch layouts).
 //!
-//! On the CPU both run as one large GEMM plus a patch gather/scatter (`im2col` / `col2im`, the custom ops of
-//! `kernels::patches`, each other's adjoint). Why by hand: Candle's CPU `conv_transpose2d` forward is a
-//! direct loop (~15 GFLOP/s here) and conv2d's backward goes through it; as GEMM + scatter, the forward and
-//! both gradients are matmuls (Candle's `gemm` backend), and the patch ops differentiate twice (WGAN-GP).
+//! On the CPU (f32/f64) both run on the project's kernels. Why by hand: Candle's CPU `conv_transpose2d` forward
+//! is a direct loop (~15 GFLOP/s here) and conv2d's backward goes through it.
+//! - Inference convs, training convs with many positions per image and transposed convs: tiled GEMM kernels,
+//!   forward and backward (`kernels::conv2d`, `kernels::conv2d_backward`), no whole-batch patch matrix.
+//! - Training convs with few positions per image (DCGAN's inner layers) and everything under second-order
+//!   gradients (WGAN-GP): one large GEMM plus a patch gather/scatter (`im2col` / `col2im`, the custom ops of
+//!   `kernels::patches`, each other's tracked adjoint, so they differentiate twice).
 //! On other devices the layers call Candle's own convolutions.
 
 use super::kernels::{self, patches::{col2im, im2col, Patches}};
@@ -55,7 +58,7 @@ pub fn conv2d_no_bias(x: &Tensor, weight: &Tensor, stride: usize, padding: usize
             }
             let (_, _, h, w) = x.dims4()?;
             let (ho, wo) = Patches { c: c_in, h, w, k, stride, pad: padding }.out_hw();
-            if (x.track_op() || weight.track_op()) && !tiled_training_pays(ho * wo) {
+            if (x.track_op() || weight.track_op()) && !tiled_kernels_pay(ho * wo) {
                 conv2d_whole_batch(x, weight, stride, padding)?
             } else {
                 kernels::conv2d::conv2d(x, weight, stride, padding)?
@@ -67,17 +70,18 @@ pub fn conv2d_no_bias(x: &Tensor, weight: &Tensor, stride: usize, padding: usize
 }
 
 thread_local! {
-    /// Forces one of the two training paths (`bench_training_paths`); None: [`tiled_training_pays`] decides.
+    /// Forces one of the two training paths (`bench_training_paths`); None: [`tiled_kernels_pay`] decides.
     static TILED_TRAINING: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
 }
 
-/// Whether a training conv whose GEMM has `positions` output positions per image (a transposed conv: its
-/// input positions) runs on the tiled kernels (`kernels::conv2d`, `kernels::conv2d_backward`) rather than the
-/// whole-batch patch matrix. Measured per layer (`bench_training_paths`, forward + backward): the tiled
-/// kernels win 1.3–3.4× on every batch-1 layer (VGG at 32²–256², CycleGAN) and on DCGAN's 1,024-position
-/// layers (2.1–2.5×), tie at 256, and lose 0.15–0.75× at 1–64 positions per image, where the whole batch
-/// makes one large GEMM and the per-image GEMMs are thin. Second-order gradients need the tracked ops.
-fn tiled_training_pays(positions: usize) -> bool {
+/// Whether a training conv, or any transposed conv, whose GEMM has `positions` output positions per image (a
+/// transposed conv: its input positions) runs on the tiled kernels (`kernels::conv2d`,
+/// `kernels::conv2d_backward`) rather than the whole-batch patch matrix. Measured per layer
+/// (`bench_training_paths`, forward + backward, BENCHMARKS.md): the tiled kernels win 1.0–3.7× on the batch-1
+/// layers (VGG at 32²–256², CycleGAN) and 2.0–2.1× on DCGAN's 1,024-position layers, 1.2× at 256, and lose
+/// (0.16–0.85×) at 1–64 positions per image, where the whole batch makes one large GEMM and the per-image GEMMs
+/// are thin. Second-order gradients need the tracked ops.
+fn tiled_kernels_pay(positions: usize) -> bool {
     !kernels::second_order_gradients() && TILED_TRAINING.with(|t| t.get()).unwrap_or(positions >= 256)
 }
 
@@ -122,7 +126,7 @@ pub fn conv_transpose2d_no_bias(x: &Tensor, weight: &Tensor, stride: usize, padd
     let (c_in, c_out, k, _) = weight.dims4()?;
     let (b, _, h, w) = x.dims4()?;
     let big = |n: usize| (n - 1) * stride + k + output_padding - 2 * padding;
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) && tiled_training_pays(h * w) {
+    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) && tiled_kernels_pay(h * w) {
         kernels::conv2d_backward::conv_transpose2d(x, weight, stride, padding, output_padding)
     } else if x.device().is_cpu() {
         let rows = x.permute((0, 2, 3, 1))?.contiguous()?.reshape((b * h * w, c_in))?;
@@ -181,7 +185,7 @@ mod tests {
     #[test]
     fn training_layers_with_many_positions_match_candle_autograd() -> Result<()> {
         // 20×20 and 16×16 inputs: at least 256 positions per image, so the tiled gradient kernels run.
-        assert!(tiled_training_pays(400) && tiled_training_pays(256) && !tiled_training_pays(255));
+        assert!(tiled_kernels_pay(400) && tiled_kernels_pay(256) && !tiled_kernels_pay(255));
         let c = conv(3, 4, 3, 1, 1)?;
         let t = convt(3, 2, 4, 2, 1, 0)?;
         for (i, transposed) in [false, true].into_iter().enumerate() {

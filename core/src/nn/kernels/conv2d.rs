@@ -34,7 +34,7 @@ pub struct Conv2dGemm {
 
 /// A pointer that tasks writing disjoint columns of one output may share.
 #[derive(Clone, Copy)]
-pub(super) struct OutPtr<T>(pub(super) *mut T);
+struct OutPtr<T>(*mut T);
 unsafe impl<T> Send for OutPtr<T> {}
 unsafe impl<T> Sync for OutPtr<T> {}
 

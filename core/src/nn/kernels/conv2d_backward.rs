@@ -244,7 +244,7 @@ impl CustomOp2 for ConvTranspose2dGemm {
         let (_, _, h, w) = lx.shape().dims4()?;
         let (_, _, k, _) = lw.shape().dims4()?;
         if h == 0 || w == 0 || self.output_padding >= self.stride || (h - 1) * self.stride + k + self.output_padding < 2 * self.pad + 1 {
-            candle_core::bail!("conv_transpose2d: input {:?}, output padding {} (must be below the stride {}): the output would be empty", lx.dims(), self.output_padding, self.stride);
+            candle_core::bail!("conv_transpose2d: input {:?}, output padding {}, stride {}: the input must be non-empty, the output padding below the stride and the output non-empty", lx.dims(), self.output_padding, self.stride);
         }
         let (big_h, big_w) = self.out_hw((h, w), k);
         InputGradient { stride: self.stride, pad: self.pad, h: big_h, w: big_w }.cpu_fwd(sx, lx, sw, lw)

@@ -7,6 +7,7 @@
 //! - Training convs with few positions per image (DCGAN's inner layers) and everything under second-order
 //!   gradients (WGAN-GP): one large GEMM plus a patch gather/scatter (`im2col` / `col2im`, the custom ops of
 //!   `kernels::patches`, each other's tracked adjoint, so they differentiate twice).
+//!
 //! On other devices the layers call Candle's own convolutions.
 
 use super::kernels::{self, patches::{col2im, im2col, Patches}};

@@ -222,13 +222,16 @@ mod tests {
         std::thread::spawn(|| -> anyhow::Result<()> {
             enable_second_order_gradients()?;
             let dev = Device::Cpu;
-            let real = crate::nn::gradcheck::seeded(&[2, 1, 4, 4], 1)?;
-            let fake = crate::nn::gradcheck::seeded(&[2, 1, 4, 4], 2)?;
+            // 16×16 with a stride-1 first conv: 256 positions per image, where training convs take the tiled
+            // kernels, whose backward is first-order only unless second-order gradients route around it (a
+            // broken route leaves w1 without a gradient, measured).
+            let real = crate::nn::gradcheck::seeded(&[2, 1, 16, 16], 1)?;
+            let fake = crate::nn::gradcheck::seeded(&[2, 1, 16, 16], 2)?;
             let w1_0 = crate::nn::gradcheck::seeded(&[3, 1, 3, 3], 3)?;
             let w2_0 = (crate::nn::gradcheck::seeded(&[1, 3, 2, 2], 4)? * 0.5)?;
             let penalty = |w1: &Tensor, w2: &Tensor| -> Result<Tensor> {
                 let critic = |x: &Tensor| -> Result<Tensor> {
-                    let c1 = Conv2d { weight: w1.clone(), bias: None, stride: 2, padding: 1 };
+                    let c1 = Conv2d { weight: w1.clone(), bias: None, stride: 1, padding: 1 };
                     let c2 = Conv2d { weight: w2.clone(), bias: None, stride: 1, padding: 0 };
                     let h = candle_nn::ops::leaky_relu(&c1.forward(x)?, 0.2)?;
                     c2.forward(&h)?.flatten_all()

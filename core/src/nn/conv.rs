@@ -87,7 +87,8 @@ fn tiled_kernels_pay(positions: usize) -> bool {
 }
 
 /// Training conv as one whole-batch patch matrix and one matmul, whose autograd is two large matmuls and
-/// differentiates again (the patch ops are each other's tracked adjoints): the path for second-order gradients.
+/// differentiates again (the patch ops are each other's tracked adjoints): the path for layers with few positions
+/// per image and for second-order gradients.
 fn conv2d_whole_batch(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     let (c_out, c_in, k, _) = weight.dims4()?;
     let (b, _, h, w) = x.dims4()?;

@@ -257,11 +257,11 @@ impl CustomOp2 for Conv2dGemm {
 
     fn cpu_fwd(&self, sx: &CpuStorage, lx: &Layout, sw: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = lx.shape().dims4()?;
-        let (c_out, c_in, k, k2) = lw.shape().dims4()?;
-        if c_in != c || k != k2 || h + 2 * self.pad < k || w + 2 * self.pad < k {
-            candle_core::bail!("conv2d: input {:?} does not fit weight {:?} (padding {})", lx.dims(), lw.dims(), self.pad);
+        let (c_out, c_in, k) = Patches::square_weight(self.name(), lw)?;
+        if c_in != c {
+            candle_core::bail!("conv2d: input {:?} does not fit weight {:?}", lx.dims(), lw.dims());
         }
-        let p = Patches { c, h, w, k, stride: self.stride, pad: self.pad };
+        let p = Patches { c, h, w, k, stride: self.stride, pad: self.pad }.checked(self.name(), None)?;
         let (ho, wo) = p.out_hw();
         let y = on_slices(self.name(), (sx, lx), (sw, lw), |x, w| self.run(x, w, b, p, c_out), |x, w| self.run(x, w, b, p, c_out))?;
         Ok((y, Shape::from((b, c_out, ho, wo))))

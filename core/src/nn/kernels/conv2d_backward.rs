@@ -176,11 +176,11 @@ impl CustomOp2 for InputGradient {
 
     fn cpu_fwd(&self, sy: &CpuStorage, ly: &Layout, sw: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c_out, ho, wo) = ly.shape().dims4()?;
-        let (c_out_w, c, k, _) = lw.shape().dims4()?;
-        let p = Patches { c, h: self.h, w: self.w, k, stride: self.stride, pad: self.pad };
-        if c_out_w != c_out || self.h + 2 * self.pad < k || self.w + 2 * self.pad < k || p.out_hw() != (ho, wo) {
-            candle_core::bail!("{}: gradient {:?} does not fit weight {:?} over a {}x{} input", self.name(), ly.dims(), lw.dims(), self.h, self.w);
+        let (c_out_w, c, k) = Patches::square_weight(self.name(), lw)?;
+        if c_out_w != c_out {
+            candle_core::bail!("{}: gradient {:?} does not fit weight {:?}", self.name(), ly.dims(), lw.dims());
         }
+        let p = Patches { c, h: self.h, w: self.w, k, stride: self.stride, pad: self.pad }.checked(self.name(), Some((ho, wo)))?;
         let dx = on_slices(self.name(), (sy, ly), (sw, lw), |dy, w| input_gradient(dy, w, b, p, c_out), |dy, w| input_gradient(dy, w, b, p, c_out))?;
         Ok((dx, Shape::from((b, c, self.h, self.w))))
     }
@@ -201,10 +201,10 @@ impl CustomOp2 for WeightGradient {
     fn cpu_fwd(&self, sx: &CpuStorage, lx: &Layout, sy: &CpuStorage, ly: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = lx.shape().dims4()?;
         let (by, c_out, ho, wo) = ly.shape().dims4()?;
-        let p = Patches { c, h, w, k: self.k, stride: self.stride, pad: self.pad };
-        if by != b || h + 2 * self.pad < self.k || w + 2 * self.pad < self.k || p.out_hw() != (ho, wo) {
-            candle_core::bail!("{}: gradient {:?} does not fit input {:?} (k {}, stride {}, padding {})", self.name(), ly.dims(), lx.dims(), self.k, self.stride, self.pad);
+        if by != b {
+            candle_core::bail!("{}: gradient {:?} and input {:?} differ in batch", self.name(), ly.dims(), lx.dims());
         }
+        let p = Patches { c, h, w, k: self.k, stride: self.stride, pad: self.pad }.checked(self.name(), Some((ho, wo)))?;
         let dw = on_slices(self.name(), (sx, lx), (sy, ly), |x, dy| weight_gradient(x, dy, b, p, c_out), |x, dy| weight_gradient(x, dy, b, p, c_out))?;
         Ok((dw, Shape::from((c_out, c, self.k, self.k))))
     }
@@ -242,7 +242,7 @@ impl CustomOp2 for ConvTranspose2dGemm {
 
     fn cpu_fwd(&self, sx: &CpuStorage, lx: &Layout, sw: &CpuStorage, lw: &Layout) -> Result<(CpuStorage, Shape)> {
         let (_, _, h, w) = lx.shape().dims4()?;
-        let (_, _, k, _) = lw.shape().dims4()?;
+        let (_, _, k) = Patches::square_weight(self.name(), lw)?;
         if h == 0 || w == 0 || self.output_padding >= self.stride || (h - 1) * self.stride + k + self.output_padding < 2 * self.pad + 1 {
             candle_core::bail!("conv_transpose2d: input {:?}, output padding {}, stride {}: the input must be non-empty, the output padding below the stride and the output non-empty", lx.dims(), self.output_padding, self.stride);
         }
@@ -356,6 +356,12 @@ mod tests {
         let x = seeded(&[1, 2, 3, 3], 1)?;
         let wt = seeded(&[2, 2, 3, 3], 2)?;
         assert!(conv_transpose2d(&x, &wt, 2, 1, 2).is_err(), "output padding at the stride");
+        // Shapes the kernels' raw indexing cannot take are refused, not run.
+        let refused = |r: Result<Tensor>, what: &str| assert!(r.unwrap_err().to_string().contains(what), "{what}");
+        refused(conv_transpose2d(&x, &seeded(&[2, 2, 3, 2], 3)?, 2, 1, 0), "not square");
+        refused(conv2d_input_gradient(&seeded(&[1, 2, 3, 3], 4)?, &wt, 1, 1, (5, 5)), "gives");
+        refused(conv2d_weight_gradient(&x, &seeded(&[1, 2, 3, 3], 5)?, 3, 0, 1), "stride 0");
+        refused(super::super::conv2d::conv2d(&x, &seeded(&[2, 2, 5, 5], 6)?, 1, 0), "does not fit");
         Ok(())
     }
 }

@@ -26,6 +26,29 @@ impl Patches {
         ((self.h + 2 * self.pad - self.k) / self.stride + 1, (self.w + 2 * self.pad - self.k) / self.stride + 1)
     }
 
+    /// `self` if the k×k kernel fits the padded input with a non-zero stride and, given `out`, yields that output
+    /// size; otherwise an error naming `op`. The conv kernels index raw buffers by this geometry (`unsafe` GEMMs),
+    /// so each op checks it here before running.
+    pub fn checked(self, op: &str, out: Option<(usize, usize)>) -> Result<Self> {
+        let Patches { c, h, w, k, stride, pad } = self;
+        if stride == 0 || k == 0 || h + 2 * pad < k || w + 2 * pad < k {
+            candle_core::bail!("{op}: a {k}x{k} kernel with stride {stride} and padding {pad} does not fit a {c}x{h}x{w} input");
+        }
+        if let Some(out) = out.filter(|&o| o != self.out_hw()) {
+            candle_core::bail!("{op}: a {k}x{k} kernel with stride {stride} and padding {pad} over a {c}x{h}x{w} input gives {:?}, not {out:?}", self.out_hw());
+        }
+        Ok(self)
+    }
+
+    /// `(dim 0, dim 1, k)` of a conv weight layout `[·, ·, k, k]`, or an error naming `op` if it is not square.
+    pub fn square_weight(op: &str, l: &Layout) -> Result<(usize, usize, usize)> {
+        let (d0, d1, k, k2) = l.shape().dims4()?;
+        if k != k2 {
+            candle_core::bail!("{op}: the weight {:?} is not square in its last two dims", l.dims());
+        }
+        Ok((d0, d1, k))
+    }
+
     pub fn row_len(&self) -> usize {
         self.c * self.k * self.k
     }

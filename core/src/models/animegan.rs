@@ -77,10 +77,9 @@ impl ConvNormLRelu {
             let y = fused::depthwise3x3_reflect(x, &c.weight, c.bias.as_ref())?;
             return fused::layer_norm_affine_lrelu(&y, &self.norm.weight, &self.norm.bias, eps, Some(0.2));
         }
-        let x = if l + r + t + b > 0 { reflection_pad2d(x, l, r, t, b)? } else { x.clone() };
         let y = match &self.conv {
-            ConvKind::Dense(c) => c.forward(&x)?,
-            ConvKind::Depthwise(c) => c.forward(&x)?,
+            ConvKind::Dense(c) => c.forward_reflect(x, self.pad)?,
+            ConvKind::Depthwise(c) => c.forward(&if l + r + t + b > 0 { reflection_pad2d(x, l, r, t, b)? } else { x.clone() })?,
         };
         if inference(&self.norm) {
             return fused::layer_norm_affine_lrelu(&y, &self.norm.weight, &self.norm.bias, eps, Some(0.2));

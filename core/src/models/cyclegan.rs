@@ -5,7 +5,7 @@
 //! layer count are inferred from the tensor shapes.
 
 use crate::io::weights::load_varmap;
-use crate::nn::{instance_norm, reflection_pad2d, seeded_var_builder, Conv2d, ConvTranspose2d};
+use crate::nn::{instance_norm, seeded_var_builder, Conv2d, ConvTranspose2d};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
@@ -72,8 +72,8 @@ struct ResnetBlock {
 
 impl ResnetBlock {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = in_act(self.conv1.forward(&reflection_pad2d(x, 1, 1, 1, 1)?)?, false)?;
-        let y = instance_norm(&self.conv2.forward(&reflection_pad2d(&y, 1, 1, 1, 1)?)?, EPS)?;
+        let y = in_act(self.conv1.forward_reflect(x, (1, 1, 1, 1))?, false)?;
+        let y = instance_norm(&self.conv2.forward_reflect(&y, (1, 1, 1, 1))?, EPS)?;
         x + y
     }
 }
@@ -140,7 +140,7 @@ impl ResnetGenerator {
         if h % 4 != 0 || w % 4 != 0 || h < 8 || w < 8 {
             candle_core::bail!("the CycleGAN generator needs H and W to be multiples of 4 (at least 8), got {h}x{w}");
         }
-        let mut y = in_act(self.head.forward(&reflection_pad2d(x, 3, 3, 3, 3)?)?, false)?;
+        let mut y = in_act(self.head.forward_reflect(x, (3, 3, 3, 3))?, false)?;
         for d in &self.down {
             y = in_act(d.forward(&y)?, false)?;
         }
@@ -150,7 +150,7 @@ impl ResnetGenerator {
         for u in &self.up {
             y = in_act(u.forward(&y)?, false)?;
         }
-        self.tail.forward(&reflection_pad2d(&y, 3, 3, 3, 3)?)?.tanh()
+        self.tail.forward_reflect(&y, (3, 3, 3, 3))?.tanh()
     }
 }
 

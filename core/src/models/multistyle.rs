@@ -10,7 +10,7 @@
 
 use crate::nn::fused::NormActivation;
 use crate::nn::norm::instance_norm_affine;
-use crate::nn::{reflection_pad2d, upsample_nearest2d};
+use crate::nn::upsample_nearest2d;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -49,7 +49,7 @@ impl CinLayer {
     fn forward(&self, x: &Tensor, style_weights: &Tensor) -> Result<Tensor> {
         let x = if self.upsample { upsample_nearest2d(x, 2)? } else { x.clone() };
         let p = self.weight.dim(2)? / 2;
-        let y = crate::nn::conv::conv2d_no_bias(&reflection_pad2d(&x, p, p, p, p)?, &self.weight, self.stride, 0)?;
+        let y = crate::nn::conv::conv2d_reflect(&x, &self.weight, None, self.stride, (p, p, p, p))?;
         let c = self.weight.dim(0)?;
         let sw = style_weights.reshape((1, ()))?;
         let gamma = sw.matmul(&self.gamma)?.reshape((1, c, 1, 1))?;

@@ -10,7 +10,7 @@
 //!
 //! On other devices the layers call Candle's own convolutions.
 
-use super::kernels::{self, patches::{col2im, im2col, Patches}};
+use super::kernels::{self, conv2d::Padding, patches::{col2im, im2col, Patches}};
 use candle_core::{DType, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
@@ -19,7 +19,7 @@ fn weight_init(init: Option<Init>) -> Init {
     init.unwrap_or(Init::Randn { mean: 0.0, stdev: 0.02 })
 }
 
-fn add_bias(y: Tensor, bias: &Option<Tensor>) -> Result<Tensor> {
+fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     match bias {
         None => Ok(y),
         Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
@@ -44,8 +44,42 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        add_bias(conv2d_no_bias(x, &self.weight, self.stride, self.padding)?, &self.bias)
+        if let Some(y) = self.inference(x, Padding::Zero(self.padding))? {
+            return Ok(y);
+        }
+        add_bias(conv2d_no_bias(x, &self.weight, self.stride, self.padding)?, self.bias.as_ref())
     }
+
+    /// `ReflectionPad2d((left, right, top, bottom))` then this conv (whose own padding is then normally 0). At
+    /// inference on the CPU the padding is folded into the kernel's patch gather (no padded copy).
+    pub fn forward_reflect(&self, x: &Tensor, pads: (usize, usize, usize, usize)) -> Result<Tensor> {
+        if self.padding == 0 {
+            return conv2d_reflect(x, &self.weight, self.bias.as_ref(), self.stride, pads);
+        }
+        self.forward(&super::reflection_pad2d(x, pads.0, pads.1, pads.2, pads.3)?)
+    }
+
+    fn inference(&self, x: &Tensor, padding: Padding) -> Result<Option<Tensor>> {
+        conv2d_inference(x, &self.weight, self.bias.as_ref(), self.stride, padding)
+    }
+}
+
+/// Nothing to differentiate (f32, CPU): the kernel with the padding folded into its gather and the bias added
+/// per output tile (no separate broadcast pass). `None` otherwise.
+fn conv2d_inference(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: usize, padding: Padding) -> Result<Option<Tensor>> {
+    if x.track_op() || weight.track_op() || bias.is_some_and(|b| b.track_op()) {
+        return Ok(None);
+    }
+    kernels::conv2d::conv2d_inference(x, weight, bias, stride, padding)
+}
+
+/// `ReflectionPad2d((left, right, top, bottom))` then `F.conv2d(·, weight, bias, stride)` without padding of its
+/// own. At inference on the CPU the padding is folded into the kernel's patch gather (no padded copy is made).
+pub fn conv2d_reflect(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: usize, (left, right, top, bottom): (usize, usize, usize, usize)) -> Result<Tensor> {
+    if let Some(y) = conv2d_inference(x, weight, bias, stride, Padding::Reflect { left, right, top, bottom })? {
+        return Ok(y);
+    }
+    add_bias(conv2d_no_bias(&super::reflection_pad2d(x, left, right, top, bottom)?, weight, stride, 0)?, bias)
 }
 
 /// `F.conv2d(x, weight, stride, padding)` without bias, on the project's CPU kernels for f32/f64 CPU tensors
@@ -118,7 +152,7 @@ impl ConvTranspose2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        add_bias(conv_transpose2d_no_bias(x, &self.weight, self.stride, self.padding, self.output_padding)?, &self.bias)
+        add_bias(conv_transpose2d_no_bias(x, &self.weight, self.stride, self.padding, self.output_padding)?, self.bias.as_ref())
     }
 }
 

@@ -10,6 +10,26 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+/// A `len`-value output written plane by plane in parallel by `write(i, plane_i)`, which writes every value of
+/// its plane: no zero-filling pass first, as `vec![0.0; len]` makes (with the conv outputs, ~5 % of animegan-256's
+/// time, BENCHMARKS.md).
+fn write_planes(len: usize, plane: usize, write: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len].par_chunks_mut(plane.max(1)).enumerate().for_each(|(i, p)| write(i, p));
+    // SAFETY: `write` initialised every value of every plane.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `dst[i] = src[i]` into an uninitialised slice of the same length.
+#[inline]
+fn put(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        d.write(s);
+    }
+}
 
 /// Runs `f` on the data of f32 CPU tensors (borrowed through `kernels::contiguous`, made contiguous first if
 /// needed); `None` when any is on another device or of another dtype (the caller then uses Candle's ops).
@@ -49,8 +69,8 @@ pub fn layer_norm_affine_lrelu(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: 
 fn layer_norm_cpu(xs: &[f32], ws: &[f32], bs: &[f32], (c, h, w): (usize, usize, usize), eps: f64, slope: Option<f64>) -> Result<Vec<f32>> {
     let plane = h * w;
     let per_sample = c * plane;
-    let mut out = vec![0f32; xs.len()];
-    for (sample, dst) in xs.chunks(per_sample).zip(out.chunks_mut(per_sample)) {
+    let mut out = Vec::with_capacity(xs.len());
+    for (sample, dst) in xs.chunks(per_sample).zip(out.spare_capacity_mut().chunks_mut(per_sample)) {
         // Statistics in f64, per channel in parallel, then combined.
         let (sum, sq): (f64, f64) = sample
             .par_chunks(plane)
@@ -68,17 +88,19 @@ fn layer_norm_cpu(xs: &[f32], ws: &[f32], bs: &[f32], (c, h, w): (usize, usize, 
                     let sl = sl as f32;
                     for (o, &v) in d.iter_mut().zip(s) {
                         let y = v * scale + shift;
-                        *o = if y >= 0.0 { y } else { y * sl };
+                        o.write(if y >= 0.0 { y } else { y * sl });
                     }
                 }
                 None => {
                     for (o, &v) in d.iter_mut().zip(s) {
-                        *o = v * scale + shift;
+                        o.write(v * scale + shift);
                     }
                 }
             }
         });
     }
+    // SAFETY: every sample's every plane was written above.
+    unsafe { out.set_len(xs.len()) };
     Ok(out)
 }
 
@@ -109,8 +131,7 @@ fn depthwise_cpu(xs: &[f32], ws: &[f32], bs: Option<&[f32]>, (c, h, w): (usize, 
             i as usize
         }
     };
-    let mut out = vec![0f32; xs.len()];
-    out.par_chunks_mut(plane).enumerate().for_each(|(nc, dst)| {
+    write_planes(xs.len(), plane, |nc, dst| {
         let ch = nc % c;
         let src = &xs[nc * plane..(nc + 1) * plane];
         let k = &ws[ch * 9..ch * 9 + 9];
@@ -136,14 +157,13 @@ fn depthwise_cpu(xs: &[f32], ws: &[f32], bs: Option<&[f32]>, (c, h, w): (usize, 
                 acc
             };
             let d = &mut dst[y * w..y * w + w];
-            d[0] = edge(0);
+            d[0].write(edge(0));
             for (x, o) in d.iter_mut().enumerate().take(w - 1).skip(1) {
-                *o = interior(x);
+                o.write(interior(x));
             }
-            d[w - 1] = edge(w - 1);
+            d[w - 1].write(edge(w - 1));
         }
-    });
-    out
+    })
 }
 
 /// Source index of padded position `i` on an axis of `n` reflected by `lo` in front (no edge repeat).
@@ -159,17 +179,16 @@ pub fn reflection_pad2d_planes(x: &Tensor, left: usize, right: usize, top: usize
     let (ho, wo) = (h + top + bottom, w + left + right);
     let cols: Vec<usize> = (0..wo).map(|i| reflect_index(i, left, w)).collect();
     let out = with_cpu_f32(&[x], |xs| {
-        let mut out = vec![0f32; b * c * ho * wo];
-        out.par_chunks_mut(ho * wo).zip(xs[0].par_chunks(h * w)).for_each(|(o, plane)| {
+        Ok(write_planes(b * c * ho * wo, ho * wo, |i, o| {
+            let plane = &xs[0][i * h * w..][..h * w];
             for (oy, row) in o.chunks_mut(wo).enumerate() {
                 let src = &plane[reflect_index(oy, top, h) * w..][..w];
-                row[left..left + w].copy_from_slice(src);
+                put(&mut row[left..left + w], src);
                 for ox in (0..left).chain(left + w..wo) {
-                    row[ox] = src[cols[ox]];
+                    row[ox].write(src[cols[ox]]);
                 }
             }
-        });
-        Ok(out)
+        }))
     })?;
     out.map(|o| Tensor::from_vec(o, (b, c, ho, wo), x.device())).transpose()
 }
@@ -179,16 +198,17 @@ pub fn reflection_pad2d_planes(x: &Tensor, left: usize, right: usize, top: usize
 pub fn upsample2_planes(x: &Tensor) -> Result<Option<Tensor>> {
     let (b, c, h, w) = x.dims4()?;
     let out = with_cpu_f32(&[x], |xs| {
-        let mut out = vec![0f32; b * c * 4 * h * w];
-        out.par_chunks_mut(4 * h * w).zip(xs[0].par_chunks(h * w)).for_each(|(o, plane)| {
-            for (y, src) in plane.chunks(w).enumerate() {
-                for (pair, &v) in o[2 * y * 2 * w..][..2 * w].chunks_mut(2).zip(src) {
-                    pair.fill(v);
+        Ok(write_planes(b * c * 4 * h * w, 4 * h * w, |i, o| {
+            let plane = &xs[0][i * h * w..][..h * w];
+            for (rows, src) in o.chunks_mut(4 * w).zip(plane.chunks(w)) {
+                let (top, bottom) = rows.split_at_mut(2 * w);
+                for ((t, bt), &v) in top.chunks_mut(2).zip(bottom.chunks_mut(2)).zip(src) {
+                    for d in t.iter_mut().chain(bt) {
+                        d.write(v);
+                    }
                 }
-                o.copy_within(2 * y * 2 * w..(2 * y + 1) * 2 * w, (2 * y + 1) * 2 * w);
             }
-        });
-        Ok(out)
+        }))
     })?;
     out.map(|o| Tensor::from_vec(o, (b, c, 2 * h, 2 * w), x.device())).transpose()
 }
@@ -201,8 +221,8 @@ pub fn resize_bilinear_planes(x: &Tensor, rows: (&[u32], &[u32], &[f64]), cols: 
     let (ho, wo) = (rows.0.len(), cols.0.len());
     let (wy, wx): (Vec<f32>, Vec<f32>) = (rows.2.iter().map(|&v| v as f32).collect(), cols.2.iter().map(|&v| v as f32).collect());
     let out = with_cpu_f32(&[x], |xs| {
-        let mut out = vec![0f32; b * c * ho * wo];
-        out.par_chunks_mut(ho * wo).zip(xs[0].par_chunks(h * w)).for_each(|(o, plane)| {
+        Ok(write_planes(b * c * ho * wo, ho * wo, |i, o| {
+            let plane = &xs[0][i * h * w..][..h * w];
             let mut row = vec![0f32; w];
             for (y, o_row) in o.chunks_mut(wo).enumerate() {
                 let (r0, r1) = (&plane[rows.0[y] as usize * w..][..w], &plane[rows.1[y] as usize * w..][..w]);
@@ -211,11 +231,10 @@ pub fn resize_bilinear_planes(x: &Tensor, rows: (&[u32], &[u32], &[f64]), cols: 
                 }
                 for (xo, v) in o_row.iter_mut().enumerate() {
                     let (a, bv) = (row[cols.0[xo] as usize], row[cols.1[xo] as usize]);
-                    *v = a + (bv - a) * wx[xo];
+                    v.write(a + (bv - a) * wx[xo]);
                 }
             }
-        });
-        Ok(out)
+        }))
     })?;
     out.map(|o| Tensor::from_vec(o, (b, c, ho, wo), x.device())).transpose()
 }
@@ -249,8 +268,8 @@ pub fn instance_norm_affine_act(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: 
     let out = with_cpu_f32(&[x, gamma, beta], |s| {
         let (xs, g, be) = (s[0], s[1], s[2]);
         let n = h * w;
-        let mut out = vec![0f32; b * c * n];
-        out.par_chunks_mut(n).zip(xs.par_chunks(n)).enumerate().for_each(|(i, (o, plane))| {
+        Ok(write_planes(b * c * n, n, |i, o| {
+            let plane = &xs[i * n..][..n];
             let ch = i % c;
             let mean = plane.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
             let var = plane.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
@@ -258,14 +277,13 @@ pub fn instance_norm_affine_act(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: 
             let (scale, shift) = (gain as f32, (be[ch] as f64 - mean * gain) as f32);
             for (o, &v) in o.iter_mut().zip(plane) {
                 let y = v * scale + shift;
-                *o = match act {
+                o.write(match act {
                     NormActivation::None => y,
                     NormActivation::Relu => y.max(0.0),
                     NormActivation::Sigmoid => 1.0 / (1.0 + (-y).exp()),
-                };
+                });
             }
-        });
-        Ok(out)
+        }))
     })?;
     out.map(|o| Tensor::from_vec(o, (b, c, h, w), x.device())).transpose()
 }

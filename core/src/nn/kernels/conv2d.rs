@@ -32,6 +32,33 @@ pub struct Conv2dGemm {
     pub shifted: bool,
 }
 
+/// What the forward gather reads outside the image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Border {
+    /// Zeros: the conv's own `pad` of the `Patches` geometry.
+    Zero,
+    /// `ReflectionPad2d` folded into the gather (inference): the geometry is that of the reflect-padded image
+    /// (with pad 0), and each value is read from the unpadded `h × w` image through reflected indices, so the
+    /// padded copy (a full pass and allocation per conv) is never made.
+    Reflect { top: usize, left: usize, h: usize, w: usize },
+}
+
+impl Border {
+    /// Values per channel plane of the input the kernel reads.
+    fn src_plane(&self, p: &Patches) -> usize {
+        match *self {
+            Border::Zero => p.h * p.w,
+            Border::Reflect { h, w, .. } => h * w,
+        }
+    }
+}
+
+/// Index of `i` on an axis of `n` values reflected at both ends without repeating the edge (`i` in `-n+1..2n-1`).
+#[inline(always)]
+fn mirror(i: isize, n: usize) -> usize {
+    (if i < 0 { -i } else if i >= n as isize { 2 * (n as isize - 1) - i } else { i }) as usize
+}
+
 /// A pointer that tasks writing disjoint columns of one output may share.
 #[derive(Clone, Copy)]
 struct OutPtr<T>(*mut T);
@@ -51,34 +78,49 @@ fn shifted_wins(p: &Patches) -> bool {
 
 impl Conv2dGemm {
     pub(super) fn run<T: WithDType>(&self, x: &[T], w: &[T], b: usize, p: Patches, c_out: usize) -> Vec<T> {
+        self.run_with_bias(x, w, None, Border::Zero, b, p, c_out)
+    }
+
+    /// [`Self::run`] plus a per-output-channel bias, added while each tile of the output is in cache (inference:
+    /// one pass over the output fewer than a separate broadcast add).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn run_with_bias<T: WithDType>(&self, x: &[T], w: &[T], bias: Option<&[T]>, border: Border, b: usize, p: Patches, c_out: usize) -> Vec<T> {
         if self.shifted && shifted_wins(&p) {
-            return Self::run_shifted(x, w, b, p, c_out);
+            return Self::run_shifted(x, w, bias, border, b, p, c_out);
         }
-        Self::run_patches(x, w, b, p, c_out)
+        Self::run_patches(x, w, bias, border, b, p, c_out)
     }
 
     /// The tiled patch-matrix path (any stride).
-    fn run_patches<T: WithDType>(x: &[T], w: &[T], b: usize, p: Patches, c_out: usize) -> Vec<T> {
+    fn run_patches<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Border, b: usize, p: Patches, c_out: usize) -> Vec<T> {
         let (ho, wo) = p.out_hw();
-        let (l, rows, plane) = (ho * wo, p.row_len(), p.h * p.w);
+        let (l, rows, plane) = (ho * wo, p.row_len(), border.src_plane(&p));
         let tile = (TILE_ELEMS / rows).clamp(MIN_TILE, l.max(MIN_TILE)).min(l);
         let tiles = l.div_ceil(tile);
-        let mut y = vec![T::zero(); b * c_out * l];
+        // Not zero-filled: the GEMMs (which do not read their destination) write every element.
+        let mut y: Vec<T> = Vec::with_capacity(b * c_out * l);
         let out = OutPtr(y.as_mut_ptr());
-        (0..b * tiles).into_par_iter().for_each(|task| {
+        // One patch buffer per worker, reused across its tiles (the gather writes every element of it).
+        (0..b * tiles).into_par_iter().for_each_init(Vec::new, |cols: &mut Vec<T>, task| {
             let (bi, t) = (task / tiles, task % tiles);
             let (start, n) = (t * tile, tile.min(l - t * tile));
-            let mut cols: Vec<T> = vec![T::zero(); rows * n];
-            gather_tile(&x[bi * p.c * plane..(bi + 1) * p.c * plane], &p, start, &mut cols);
+            cols.resize(rows * n, T::zero());
+            let img = &x[bi * p.c * plane..(bi + 1) * p.c * plane];
+            match border {
+                Border::Zero => gather_tile(img, &p, start, &mut cols[..rows * n]),
+                Border::Reflect { top, left, h, w } => gather_tile_reflect(img, &p, (top, left, h, w), start, &mut cols[..rows * n]),
+            }
             let out = out;
             // SAFETY: task (bi, t) writes only columns start..start+n of image bi's [c_out, l] block, which no
-            // other task touches; `y` outlives the parallel loop; all strides are within the allocations.
+            // other task touches; `y`'s capacity outlives the parallel loop; all strides are within the
+            // allocations. The bias pass reads those columns after the GEMM has written them.
             unsafe {
+                let dst = out.0.add(bi * c_out * l + start);
                 gemm::gemm(
                     c_out,
                     n,
                     rows,
-                    out.0.add(bi * c_out * l + start),
+                    dst,
                     1,
                     l as isize,
                     false,
@@ -95,8 +137,17 @@ impl Conv2dGemm {
                     false,
                     gemm::Parallelism::None,
                 );
+                if let Some(bias) = bias {
+                    for (co, &bv) in bias.iter().enumerate() {
+                        for v in std::slice::from_raw_parts_mut(dst.add(co * l), n) {
+                            *v += bv;
+                        }
+                    }
+                }
             }
         });
+        // SAFETY: every element was written above.
+        unsafe { y.set_len(b * c_out * l) };
         y
     }
 }
@@ -108,7 +159,7 @@ impl Conv2dGemm {
     /// channel, accumulated into an output of `Ho` rows of length `wp`; the `k − 1` extra columns per row are
     /// dropped at the end. Compared with im2col this moves no patch data (k² fewer bytes gathered), at the cost of
     /// `(k − 1) / wp` wasted columns. Column ranges run in parallel, each GEMM single-threaded.
-    fn run_shifted<T: WithDType>(x: &[T], w: &[T], b: usize, p: Patches, c_out: usize) -> Vec<T> {
+    fn run_shifted<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Border, b: usize, p: Patches, c_out: usize) -> Vec<T> {
         let (ho, wo) = p.out_hw();
         let (c, k, pad) = (p.c, p.k, p.pad);
         let (hp, wp) = (p.h + 2 * pad, p.w + 2 * pad);
@@ -117,21 +168,44 @@ impl Conv2dGemm {
         // Columns per task: enough work per GEMM call, and at least two tasks per image for the two cores.
         let chunk = (n_full.div_ceil(2)).clamp(64.min(n_full), 2048);
         let chunks = n_full.div_ceil(chunk);
-        let mut y = vec![T::zero(); b * c_out * ho * wo];
+        let mut y: Vec<T> = Vec::with_capacity(b * c_out * ho * wo);
         for bi in 0..b {
-            let img = &x[bi * c * p.h * p.w..(bi + 1) * c * p.h * p.w];
+            let src_plane = border.src_plane(&p);
+            let img = &x[bi * c * src_plane..(bi + 1) * c * src_plane];
             // The padded image, plus k slack values: the last tap's run of the last channel reads k − 1 past
-            // its plane (into columns that are dropped).
-            let mut xp = vec![T::zero(); c * plane + k];
-            xp.par_chunks_mut(plane).zip(img.par_chunks(p.h * p.w)).for_each(|(dst, src)| {
-                if dst.len() < plane {
-                    return; // the slack
+            // its plane (into columns that are dropped). Zero-filled only where there is a border to be zero.
+            let mut xp = if let Border::Reflect { top, left, h, w } = border {
+                let mut xp = Vec::with_capacity(c * plane + k);
+                for src in img.chunks(h * w) {
+                    for yv in 0..hp {
+                        let line = &src[mirror(yv as isize - top as isize, h) * w..][..w];
+                        xp.extend((0..left).map(|xv| line[mirror(xv as isize - left as isize, w)]));
+                        xp.extend_from_slice(line);
+                        xp.extend((left + w..wp).map(|xv| line[mirror(xv as isize - left as isize, w)]));
+                    }
                 }
-                for (r, line) in src.chunks(p.w).enumerate() {
-                    dst[(r + pad) * wp + pad..][..p.w].copy_from_slice(line);
-                }
-            });
-            let mut full = vec![T::zero(); c_out * n_full];
+                xp.resize(c * plane + k, T::zero());
+                xp
+            } else if pad > 0 {
+                vec![T::zero(); c * plane + k]
+            } else {
+                let mut xp = Vec::with_capacity(c * plane + k);
+                xp.extend_from_slice(img);
+                xp.resize(c * plane + k, T::zero());
+                xp
+            };
+            if pad > 0 {
+                xp.par_chunks_mut(plane).zip(img.par_chunks(p.h * p.w)).for_each(|(dst, src)| {
+                    if dst.len() < plane {
+                        return; // the slack
+                    }
+                    for (r, line) in src.chunks(p.w).enumerate() {
+                        dst[(r + pad) * wp + pad..][..p.w].copy_from_slice(line);
+                    }
+                });
+            }
+            // Not zero-filled: each task's first tap writes its columns without reading them.
+            let mut full: Vec<T> = Vec::with_capacity(c_out * n_full);
             let out = OutPtr(full.as_mut_ptr());
             (0..chunks).into_par_iter().for_each(|t| {
                 let (start, n) = (t * chunk, chunk.min(n_full - t * chunk));
@@ -140,9 +214,9 @@ impl Conv2dGemm {
                     for kx in 0..k {
                         let tap = ky * k + kx;
                         // SAFETY: task t writes only columns start..start+n of `full` ([c_out, n_full], row stride
-                        // n_full); it reads x_pad[ci·plane + tap_offset + start ..][..n] for ci < c, inside xp
-                        // (tap_offset + start + n <= (k−1)·wp + k−1 + ho·wp <= plane + k − 1); the weight slice
-                        // W[co, ci, ky, kx] is at co·c·k² + ci·k² + tap.
+                        // n_full; capacity reserved); it reads x_pad[ci·plane + tap_offset + start ..][..n] for
+                        // ci < c, inside xp (tap_offset + start + n <= (k−1)·wp + k−1 + ho·wp <= plane + k − 1);
+                        // the weight slice W[co, ci, ky, kx] is at co·c·k² + ci·k² + tap.
                         unsafe {
                             gemm::gemm(
                                 c_out,
@@ -169,43 +243,67 @@ impl Conv2dGemm {
                     }
                 }
             });
-            let dst = &mut y[bi * c_out * ho * wo..(bi + 1) * c_out * ho * wo];
-            dst.par_chunks_mut(ho * wo).zip(full.par_chunks(n_full)).for_each(|(o, f)| {
+            // SAFETY: the tasks wrote every column of every row.
+            unsafe { full.set_len(c_out * n_full) };
+            let dst = &mut y.spare_capacity_mut()[bi * c_out * ho * wo..(bi + 1) * c_out * ho * wo];
+            dst.par_chunks_mut(ho * wo).zip(full.par_chunks(n_full)).enumerate().for_each(|(co, (o, f))| {
+                let bv = bias.map_or(T::zero(), |bias| bias[co]);
                 for (row, src) in o.chunks_mut(wo).zip(f.chunks(wp)) {
-                    row.copy_from_slice(&src[..wo]);
+                    for (d, &s) in row.iter_mut().zip(&src[..wo]) {
+                        d.write(s + bv);
+                    }
                 }
             });
         }
+        // SAFETY: each image's block was written above.
+        unsafe { y.set_len(b * c_out * ho * wo) };
         y
     }
 }
 
-/// The patch matrix of output positions `start..start + n` of one image `img [C, H, W]` into `cols [C·k·k, n]`
-/// (arriving zeroed): row r = (c, ky, kx), column j = position start + j, gathered one output-row run at a
-/// time (with stride 1, a run is a slice copy of an image line).
-pub(super) fn gather_tile<T: Copy>(img: &[T], p: &Patches, start: usize, cols: &mut [T]) {
+/// The patch matrix of output positions `start..start + n` of one image `img [C, H, W]` into `cols [C·k·k, n]`:
+/// row r = (c, ky, kx), column j = position start + j, gathered one output-row run at a time (with stride 1, a
+/// run is a slice copy of an image line). Every element is written (zero in the padding), so `cols` may hold
+/// anything on entry.
+pub(super) fn gather_tile<T: WithDType>(img: &[T], p: &Patches, start: usize, cols: &mut [T]) {
     let (k, plane, wo) = (p.k, p.h * p.w, p.out_hw().1);
     let n = cols.len() / p.row_len();
     for (r, dst) in cols.chunks_exact_mut(n).enumerate() {
         let (c, ky, kx) = (r / (k * k), r / k % k, r % k);
-        for_each_run(p, wo, start, n, ky, |j, run, ox0, yy| {
-            gather_run(&mut dst[j..j + run], &img[c * plane + yy * p.w..][..p.w], ox0, p.stride, kx as isize - p.pad as isize);
+        for_each_run(p, wo, start, n, ky, |j, run, ox0, yy| match yy {
+            Some(yy) => gather_run(&mut dst[j..j + run], &img[c * plane + yy * p.w..][..p.w], ox0, p.stride, kx as isize - p.pad as isize, |_| T::zero()),
+            None => dst[j..j + run].fill(T::zero()),
+        });
+    }
+}
+
+/// [`gather_tile`] for [`Border::Reflect`]: `p` is the geometry of the reflect-padded image (pad 0), `img` the
+/// unpadded `[C, h, w]`; padded row/column v reads source index `mirror(v − top/left)`.
+fn gather_tile_reflect<T: WithDType>(img: &[T], p: &Patches, (top, left, h, w): (usize, usize, usize, usize), start: usize, cols: &mut [T]) {
+    let (k, wo) = (p.k, p.out_hw().1);
+    let n = cols.len() / p.row_len();
+    for (r, dst) in cols.chunks_exact_mut(n).enumerate() {
+        let (c, ky, kx) = (r / (k * k), r / k % k, r % k);
+        for_each_run(p, wo, start, n, ky, |j, run, ox0, yv| {
+            // With pad 0 every row of the padded geometry is inside it.
+            let yv = yv.unwrap_or(0);
+            let line = &img[c * h * w + mirror(yv as isize - top as isize, h) * w..][..w];
+            let offset = kx as isize - left as isize;
+            gather_run(&mut dst[j..j + run], line, ox0, p.stride, offset, |x| line[mirror(x, w)]);
         });
     }
 }
 
 /// Splits output positions `start..start + n` (row width `wo`) into runs within one output row, and calls
-/// `f(j, run, ox0, yy)` for each run whose image row `yy` (output row · stride + ky − pad) is inside the image.
+/// `f(j, run, ox0, yy)` for each run, `yy` its image row (output row · stride + ky − pad) or None in the padding.
 #[inline(always)]
-pub(super) fn for_each_run(p: &Patches, wo: usize, start: usize, n: usize, ky: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+pub(super) fn for_each_run(p: &Patches, wo: usize, start: usize, n: usize, ky: usize, mut f: impl FnMut(usize, usize, usize, Option<usize>)) {
     let (mut j, mut pos) = (0, start);
     while j < n {
         let (oy, ox0) = (pos / wo, pos % wo);
         let run = (wo - ox0).min(n - j);
         let yy = (oy * p.stride + ky) as isize - p.pad as isize;
-        if yy >= 0 && (yy as usize) < p.h {
-            f(j, run, ox0, yy as usize);
-        }
+        f(j, run, ox0, (yy >= 0 && (yy as usize) < p.h).then_some(yy as usize));
         j += run;
         pos += run;
     }
@@ -220,10 +318,14 @@ fn inside_run(len: usize, w: usize, ox0: usize, stride: usize, offset: isize) ->
     lo..hi
 }
 
-/// `dst[i] = line[(ox0 + i)·stride + offset]`, zero outside the line (dst arrives zeroed).
+/// `dst[i] = line[(ox0 + i)·stride + offset]`, and `outside(column)` for columns outside the line.
 #[inline]
-fn gather_run<T: Copy>(dst: &mut [T], line: &[T], ox0: usize, stride: usize, offset: isize) {
+fn gather_run<T: WithDType>(dst: &mut [T], line: &[T], ox0: usize, stride: usize, offset: isize, outside: impl Fn(isize) -> T) {
     let r = inside_run(dst.len(), line.len(), ox0, stride, offset);
+    let len = dst.len();
+    for i in (0..r.start).chain(r.end..len) {
+        dst[i] = outside(((ox0 + i) * stride) as isize + offset);
+    }
     if r.is_empty() {
         return;
     }
@@ -296,6 +398,39 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<
     x.contiguous()?.apply_op2(&weight.contiguous()?, Conv2dGemm { stride, pad, shifted: true })
 }
 
+/// Conv2d with an optional bias for inference: f32 CPU tensors that need no gradient run the kernel with the bias
+/// added per tile ([`Conv2dGemm::run_with_bias`]); `None` for anything else (the caller takes the general path).
+pub fn conv2d_inference(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: usize, padding: Padding) -> Result<Option<Tensor>> {
+    let (b, c, h, w) = x.dims4()?;
+    let (c_out, c_in, k, k2) = weight.dims4()?;
+    if c_in != c || k != k2 || bias.is_some_and(|t| t.dims() != [c_out]) {
+        return Ok(None); // the general path reports the mismatch
+    }
+    let (p, border) = match padding {
+        Padding::Zero(pad) => (Patches { c, h, w, k, stride, pad }, Border::Zero),
+        Padding::Reflect { left, right, top, bottom } => {
+            if top.max(bottom) >= h || left.max(right) >= w {
+                return Ok(None); // reflection_pad2d reports it
+            }
+            (Patches { c, h: h + top + bottom, w: w + left + right, k, stride, pad: 0 }, Border::Reflect { top, left, h, w })
+        }
+    };
+    let p = p.checked("conv2d", None)?;
+    let (ho, wo) = p.out_hw();
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    let y = crate::nn::fused::with_cpu_f32(&inputs, |d| Ok(Conv2dGemm { stride, pad: p.pad, shifted: true }.run_with_bias(d[0], d[1], d.get(2).copied(), border, b, p, c_out)))?;
+    y.map(|y| Tensor::from_vec(y, (b, c_out, ho, wo), x.device())).transpose()
+}
+
+/// The padding of [`conv2d_inference`]: the conv's own zeros, or a `ReflectionPad2d((left, right, top, bottom))`
+/// in front of it (folded into the patch gather).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Padding {
+    Zero(usize),
+    Reflect { left: usize, right: usize, top: usize, bottom: usize },
+}
+
 /// [`conv2d`] always through the patch matrix, whose reduction runs over (c, ky, kx) in order like
 /// onnxruntime's (MLAS) im2col convolution: the QDQ loader uses it so that its results round like
 /// onnxruntime's and land on the same int8 grid points.
@@ -344,6 +479,33 @@ mod tests {
         check_gradient(&[1, 2, 5, 6], |x| conv2d(x, &wt, 2, 1))
     }
 
+    /// The inference entry: bias added per tile, zero padding or a reflection pad folded into the gather (patch
+    /// and shifted paths, asymmetric pads, strides 1–2, odd sizes, batch 2), against reflect-pad + Candle's conv2d
+    /// + a broadcast bias.
+    #[test]
+    fn inference_with_bias_and_folded_reflection_matches_pad_then_conv() -> Result<()> {
+        // (c_in, c_out, h, w, k, stride, (left, right, top, bottom)); the last two take the shifted GEMMs.
+        let cases = [(3, 4, 7, 9, 3, 1, (1, 1, 1, 1)), (5, 3, 9, 8, 3, 2, (0, 1, 0, 1)), (2, 3, 11, 10, 7, 1, (3, 3, 3, 3)), (4, 2, 6, 5, 1, 1, (0, 0, 0, 0)),
+            (3, 5, 9, 12, 3, 2, (2, 1, 1, 2)), (16, 3, 12, 13, 9, 1, (4, 4, 4, 4)), (17, 4, 9, 10, 5, 1, (2, 1, 0, 2))];
+        for (i, &(ci, co, h, w, k, s, (l, r, t, bt))) in cases.iter().enumerate() {
+            let x = seeded(&[2, ci, h, w], i as u64)?.to_dtype(DType::F32)?;
+            let wt = seeded(&[co, ci, k, k], 50 + i as u64)?.to_dtype(DType::F32)?;
+            let bias = seeded(&[co], 90 + i as u64)?.to_dtype(DType::F32)?;
+            let want = crate::nn::reflection_pad2d(&x, l, r, t, bt)?.conv2d(&wt, 0, s, 1, 1)?.broadcast_add(&bias.reshape((1, co, 1, 1))?)?;
+            let got = conv2d_inference(&x, &wt, Some(&bias), s, Padding::Reflect { left: l, right: r, top: t, bottom: bt })?.expect("f32 CPU");
+            assert_eq!(got.dims(), want.dims(), "case {i}");
+            assert!(max_diff(&got, &want) < 1e-4, "reflect case {i}: {}", max_diff(&got, &want));
+            let p = l.min(r).min(t).min(bt);
+            let want = x.conv2d(&wt, p, s, 1, 1)?.broadcast_add(&bias.reshape((1, co, 1, 1))?)?;
+            let got = conv2d_inference(&x, &wt, Some(&bias), s, Padding::Zero(p))?.expect("f32 CPU");
+            assert!(max_diff(&got, &want) < 1e-4, "zero-pad case {i}: {}", max_diff(&got, &want));
+        }
+        // A reflection as wide as the input is refused (as `reflection_pad2d` refuses it), not read out of bounds.
+        let x = Tensor::zeros((1, 1, 3, 3), DType::F32, &Device::Cpu)?;
+        assert!(conv2d_inference(&x, &Tensor::zeros((1, 1, 3, 3), DType::F32, &Device::Cpu)?, None, 1, Padding::Reflect { left: 3, right: 0, top: 0, bottom: 0 })?.is_none());
+        Ok(())
+    }
+
     /// The two forward paths of the kernel on the stride-1 convs of the camera networks.
     /// `cargo test --release -p ganime kernels::conv2d::tests::bench_paths -- --ignored --nocapture`
     #[test]
@@ -356,7 +518,7 @@ mod tests {
             let p = Patches { c: ci, h, w, k, stride: 1, pad: 0 };
             let flop = 2.0 * (co * ci * k * k * (h - k + 1) * (w - k + 1)) as f64;
             for (name, shifted) in [("patches", false), ("shifted", true)] {
-                let run = || if shifted { Conv2dGemm::run_shifted(&x, &wt, 1, p, co) } else { Conv2dGemm::run_patches(&x, &wt, 1, p, co) };
+                let run = || if shifted { Conv2dGemm::run_shifted(&x, &wt, None, Border::Zero, 1, p, co) } else { Conv2dGemm::run_patches(&x, &wt, None, Border::Zero, 1, p, co) };
                 run();
                 let t = std::time::Instant::now();
                 for _ in 0..5 {

@@ -75,7 +75,9 @@ pub(super) fn input_gradient<T: WithDType>(dy: &[T], w: &[T], b: usize, p: Patch
                     let (cl, ky, kx) = (r / kk, r / k % k, r % k);
                     let dst = &mut planes[cl * plane..(cl + 1) * plane];
                     for_each_run(&p, wo, start, n, ky, |j, run, ox0, yy| {
-                        scatter_run(&mut dst[yy * p.w..][..p.w], &src[j..j + run], ox0, p.stride, kx as isize - p.pad as isize);
+                        if let Some(yy) = yy {
+                            scatter_run(&mut dst[yy * p.w..][..p.w], &src[j..j + run], ox0, p.stride, kx as isize - p.pad as isize);
+                        }
                     });
                 }
             }
@@ -122,7 +124,6 @@ pub(super) fn weight_gradient<T: WithDType>(x: &[T], dy: &[T], b: usize, p: Patc
                 let (bi, t) = (task / tiles, task % tiles);
                 let (start, n) = (t * tile, tile.min(l - t * tile));
                 let cols = &mut cols[..rows * n];
-                cols.fill(T::zero());
                 gather_tile(&x[bi * p.c * plane..(bi + 1) * p.c * plane], &p, start, cols);
                 // SAFETY: acc is [c_out, rows]; dy_b[co, start + j] at (bi·c_out + co)·l + start + j (j < n);
                 // cols is [rows, n], read transposed (element (j, r) at r·n + j): all inside their buffers.

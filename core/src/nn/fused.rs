@@ -23,6 +23,29 @@ fn write_planes(len: usize, plane: usize, write: impl Fn(usize, &mut [MaybeUnini
     out
 }
 
+/// `(Σ f(v), Σ f(v)²)` over `values` in f64, in eight independent lanes so that the additions pipeline and
+/// vectorise (one running sum is bound by the latency of each add: the layer norms' statistics were ~3.5 % of
+/// animegan-256 that way).
+#[inline]
+fn sums_f64(values: &[f32], f: impl Fn(f64) -> f64) -> (f64, f64) {
+    let (mut s, mut q) = ([0f64; 8], [0f64; 8]);
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            let v = f(c[i] as f64);
+            s[i] += v;
+            q[i] += v * v;
+        }
+    }
+    for (i, &v) in rest.iter().enumerate() {
+        let v = f(v as f64);
+        s[i] += v;
+        q[i] += v * v;
+    }
+    (s.iter().sum(), q.iter().sum())
+}
+
 /// `dst[i] = src[i]` into an uninitialised slice of the same length.
 #[inline]
 fn put(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
@@ -74,7 +97,7 @@ fn layer_norm_cpu(xs: &[f32], ws: &[f32], bs: &[f32], (c, h, w): (usize, usize, 
         // Statistics in f64, per channel in parallel, then combined.
         let (sum, sq): (f64, f64) = sample
             .par_chunks(plane)
-            .map(|p| p.iter().fold((0f64, 0f64), |(s, q), &v| (s + v as f64, q + (v as f64) * (v as f64))))
+            .map(|p| sums_f64(p, |v| v))
             .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
         let count = per_sample as f64;
         let mean = sum / count;
@@ -271,8 +294,8 @@ pub fn instance_norm_affine_act(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: 
         Ok(write_planes(b * c * n, n, |i, o| {
             let plane = &xs[i * n..][..n];
             let ch = i % c;
-            let mean = plane.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
-            let var = plane.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            let mean = sums_f64(plane, |v| v).0 / n as f64;
+            let var = sums_f64(plane, |v| v - mean).1 / n as f64;
             let gain = g[ch] as f64 / (var + eps).sqrt();
             let (scale, shift) = (gain as f32, (be[ch] as f64 - mean * gain) as f32);
             for (o, &v) in o.iter_mut().zip(plane) {

@@ -276,7 +276,7 @@ mod tests {
             let mut times = Vec::new();
             for tiled in [false, true] {
                 TILED_TRAINING.with(|t| t.set(Some(tiled)));
-                let mut step = || -> Result<()> {
+                let step = || -> Result<()> {
                     let y = if transposed { conv_transpose2d_no_bias(&x, &wt, s, p, s - 1)? } else { conv2d_no_bias(&x, &wt, s, p)? };
                     let g = y.sqr()?.sum_all()?.backward()?;
                     g.get(&x).unwrap();

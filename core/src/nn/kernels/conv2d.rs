@@ -45,7 +45,7 @@ pub(super) enum Border {
 
 impl Border {
     /// Values per channel plane of the input the kernel reads.
-    fn src_plane(&self, p: &Patches) -> usize {
+    pub(super) fn src_plane(&self, p: &Patches) -> usize {
         match *self {
             Border::Zero => p.h * p.w,
             Border::Reflect { h, w, .. } => h * w,
@@ -61,7 +61,7 @@ fn mirror(i: isize, n: usize) -> usize {
 
 /// A pointer that tasks writing disjoint columns of one output may share.
 #[derive(Clone, Copy)]
-struct OutPtr<T>(*mut T);
+pub(super) struct OutPtr<T>(pub(super) *mut T);
 unsafe impl<T> Send for OutPtr<T> {}
 unsafe impl<T> Sync for OutPtr<T> {}
 
@@ -85,6 +85,9 @@ impl Conv2dGemm {
     /// one pass over the output fewer than a separate broadcast add).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn run_with_bias<T: WithDType>(&self, x: &[T], w: &[T], bias: Option<&[T]>, border: Border, b: usize, p: Patches, c_out: usize) -> Vec<T> {
+        if self.shifted && super::winograd::wins(&p, c_out) {
+            return super::winograd::run(x, w, bias, border, b, p, c_out);
+        }
         if self.shifted && shifted_wins(&p) {
             return Self::run_shifted(x, w, bias, border, b, p, c_out);
         }
@@ -174,36 +177,7 @@ impl Conv2dGemm {
             let img = &x[bi * c * src_plane..(bi + 1) * c * src_plane];
             // The padded image, plus k slack values: the last tap's run of the last channel reads k − 1 past
             // its plane (into columns that are dropped). Zero-filled only where there is a border to be zero.
-            let mut xp = if let Border::Reflect { top, left, h, w } = border {
-                let mut xp = Vec::with_capacity(c * plane + k);
-                for src in img.chunks(h * w) {
-                    for yv in 0..hp {
-                        let line = &src[mirror(yv as isize - top as isize, h) * w..][..w];
-                        xp.extend((0..left).map(|xv| line[mirror(xv as isize - left as isize, w)]));
-                        xp.extend_from_slice(line);
-                        xp.extend((left + w..wp).map(|xv| line[mirror(xv as isize - left as isize, w)]));
-                    }
-                }
-                xp.resize(c * plane + k, T::zero());
-                xp
-            } else if pad > 0 {
-                vec![T::zero(); c * plane + k]
-            } else {
-                let mut xp = Vec::with_capacity(c * plane + k);
-                xp.extend_from_slice(img);
-                xp.resize(c * plane + k, T::zero());
-                xp
-            };
-            if pad > 0 {
-                xp.par_chunks_mut(plane).zip(img.par_chunks(p.h * p.w)).for_each(|(dst, src)| {
-                    if dst.len() < plane {
-                        return; // the slack
-                    }
-                    for (r, line) in src.chunks(p.w).enumerate() {
-                        dst[(r + pad) * wp + pad..][..p.w].copy_from_slice(line);
-                    }
-                });
-            }
+            let xp = padded_image(img, &p, border, hp, wp, k);
             // Not zero-filled: each task's first tap writes its columns without reading them.
             let mut full: Vec<T> = Vec::with_capacity(c_out * n_full);
             let out = OutPtr(full.as_mut_ptr());
@@ -259,6 +233,33 @@ impl Conv2dGemm {
         unsafe { y.set_len(b * c_out * ho * wo) };
         y
     }
+}
+
+/// One image `[C, ·, ·]` as the padded planes the stride-1 paths read: `rows × cols` values per channel (at
+/// least the padded size `p.h + 2·p.pad` × `p.w + 2·p.pad`; extra rows and columns zero), then `slack` zeros.
+pub(super) fn padded_image<T: WithDType>(img: &[T], p: &Patches, border: Border, rows: usize, cols: usize, slack: usize) -> Vec<T> {
+    let (hp, wp) = (p.h + 2 * p.pad, p.w + 2 * p.pad);
+    let mut xp = vec![T::zero(); p.c * rows * cols + slack];
+    xp[..p.c * rows * cols].par_chunks_mut(rows * cols).zip(img.par_chunks(border.src_plane(p))).for_each(|(dst, src)| {
+        for yv in 0..hp {
+            let row = &mut dst[yv * cols..][..wp];
+            match border {
+                Border::Zero => {
+                    if let Some(y) = yv.checked_sub(p.pad).filter(|&y| y < p.h) {
+                        row[p.pad..p.pad + p.w].copy_from_slice(&src[y * p.w..][..p.w]);
+                    }
+                }
+                Border::Reflect { top, left, h, w } => {
+                    let line = &src[mirror(yv as isize - top as isize, h) * w..][..w];
+                    row[left..left + w].copy_from_slice(line);
+                    for xv in (0..left).chain(left + w..wp) {
+                        row[xv] = line[mirror(xv as isize - left as isize, w)];
+                    }
+                }
+            }
+        }
+    });
+    xp
 }
 
 /// The patch matrix of output positions `start..start + n` of one image `img [C, H, W]` into `cols [C·k·k, n]`:

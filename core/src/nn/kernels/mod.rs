@@ -24,6 +24,7 @@ pub mod conv2d;
 pub mod conv2d_backward;
 pub mod depthwise;
 pub mod patches;
+pub mod winograd;
 
 use candle_core::{backend::BackendStorage, CpuStorage, Layout, Result, WithDType};
 

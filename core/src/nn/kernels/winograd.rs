@@ -1,0 +1,249 @@
+//! Stride-1 3×3 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray 2015): each 2×2 block of
+//! outputs comes from a 4×4 input tile with 16 multiplies per (input, output) channel pair instead of 36, so the
+//! GEMM work is 2.25× smaller. Per block of tiles, the input tiles are transformed (`Bᵀ d B`) into 16 matrices
+//! `[C, tiles]`, each multiplied by its transformed weight matrix `[C_out, C]` (`G g Gᵀ`, once per call), and
+//! the 16 products are transformed back (`Aᵀ m A`) straight into the output with its bias. Blocks run in
+//! parallel, each GEMM single-threaded, as in `conv2d`.
+//!
+//! Why by hand: neither Candle nor the `gemm` crate has a Winograd convolution, and the 3×3 convs are most of
+//! the FLOPs of the AnimeGANv2 generator, the style networks and CycleGAN. The rounding differs from the direct
+//! sum (f32 relative error ~1e-6 here), so paths that need the direct summation order (the QDQ loader) do not
+//! take it.
+
+use super::conv2d::{padded_image, Border, OutPtr, TILE_ELEMS};
+use super::patches::Patches;
+use candle_core::WithDType;
+use rayon::prelude::*;
+
+/// Whether a conv takes this path: stride-1 3×3 with enough channels for the 16 GEMMs (depth C, height C_out) to
+/// be efficient. Measured against the tiled patch matrix (`bench` below, three sittings): 1.3–1.6× faster from 64
+/// input channels (64→64 at 256²: 42 → 27 ms; 128→128 at 128²: 39–44 → 27 ms; 256→256 at 32²: 11 → 7.5 ms), even
+/// or slower below (32→32 at 256²: 13–18 ms both ways; 16→16 at 320×240: 4–15 ms against 6–9).
+pub(super) fn wins(p: &Patches, c_out: usize) -> bool {
+    p.stride == 1 && p.k == 3 && p.c >= 64 && c_out >= 32
+}
+
+/// `U[ξ][co][ci] = (G g Gᵀ)[ξ]` for each 3×3 filter `g = W[co, ci]`: 16 matrices `[C_out, C]`.
+fn transform_weights<T: WithDType>(w: &[T], c_out: usize, c: usize) -> Vec<T> {
+    let half = T::from_f64(0.5);
+    let mut u = vec![T::zero(); 16 * c_out * c];
+    for co in 0..c_out {
+        for ci in 0..c {
+            let g = &w[(co * c + ci) * 9..][..9];
+            // G g: 4 rows of 3.
+            let mut t = [[T::zero(); 3]; 4];
+            for j in 0..3 {
+                let (a, b, d) = (g[j], g[3 + j], g[6 + j]);
+                t[0][j] = a;
+                t[1][j] = (a + b + d) * half;
+                t[2][j] = (a - b + d) * half;
+                t[3][j] = d;
+            }
+            // (G g) Gᵀ: 4 × 4.
+            for (i, r) in t.iter().enumerate() {
+                let v = [r[0], (r[0] + r[1] + r[2]) * half, (r[0] - r[1] + r[2]) * half, r[2]];
+                for (j, &x) in v.iter().enumerate() {
+                    u[((i * 4 + j) * c_out + co) * c + ci] = x;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// `Bᵀ d B` for the tiles `tx0..tx0 + nt` of tile row `ty` of one padded plane (row length `cols`), into the 16
+/// rows `v[ξ·v_stride ..][..nt]`. The row part of the transform runs on whole image rows (contiguous, so it
+/// vectorises), the column part writes each ξ as a contiguous run over the tiles.
+#[allow(clippy::too_many_arguments)]
+fn input_transform<T: WithDType>(plane: &[T], cols: usize, ty: usize, tx0: usize, nt: usize, t: &mut Vec<T>, v: &mut [T], v_stride: usize) {
+    let width = 2 * nt + 2;
+    let row = |i: usize| &plane[(2 * ty + i) * cols + 2 * tx0..][..width];
+    let (d0, d1, d2, d3) = (row(0), row(1), row(2), row(3));
+    t.resize(4 * width, T::zero());
+    let (t0, rest) = t.split_at_mut(width);
+    let (t1, rest) = rest.split_at_mut(width);
+    let (t2, t3) = rest.split_at_mut(width);
+    for x in 0..width {
+        t0[x] = d0[x] - d2[x];
+        t1[x] = d1[x] + d2[x];
+        t2[x] = d2[x] - d1[x];
+        t3[x] = d1[x] - d3[x];
+    }
+    for (i, ti) in [&*t0, &*t1, &*t2, &*t3].into_iter().enumerate() {
+        let base = 4 * i * v_stride;
+        for j in 0..nt {
+            let (a, b, c, d) = (ti[2 * j], ti[2 * j + 1], ti[2 * j + 2], ti[2 * j + 3]);
+            v[base + j] = a - c;
+            v[base + v_stride + j] = b + c;
+            v[base + 2 * v_stride + j] = c - b;
+            v[base + 3 * v_stride + j] = b - d;
+        }
+    }
+}
+
+/// The conv `p` (stride 1, 3×3; its padding given by `border`) of `x [B, C, ·, ·]` with `w [C_out, C, 3, 3]`,
+/// plus `bias`: `[B, C_out, Ho, Wo]`.
+pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Border, b: usize, p: Patches, c_out: usize) -> Vec<T> {
+    let (ho, wo) = p.out_hw();
+    let c = p.c;
+    let (th, tw) = (ho.div_ceil(2), wo.div_ceil(2));
+    // The padded planes, rounded up to whole tiles (the extra row/column is zero and its outputs dropped).
+    let (rows, cols) = (2 * th + 2, 2 * tw + 2);
+    let u = transform_weights(w, c_out, c);
+    // A block is a run of tiles in one tile row: the 16 transformed inputs [16, C, block] within about two patch
+    // tiles of `conv2d`.
+    let block = (2 * TILE_ELEMS / (16 * c)).clamp(16, 512).min(tw);
+    let per_row = tw.div_ceil(block);
+    let src_plane = border.src_plane(&p);
+    let mut y: Vec<T> = Vec::with_capacity(b * c_out * ho * wo);
+    let out = OutPtr(y.as_mut_ptr());
+    for bi in 0..b {
+        let xp = padded_image(&x[bi * c * src_plane..(bi + 1) * c * src_plane], &p, border, rows, cols, 0);
+        (0..th * per_row).into_par_iter().for_each_init(
+            || (Vec::new(), Vec::new(), Vec::new()),
+            |(t, v, m): &mut (Vec<T>, Vec<T>, Vec<T>), blk| {
+                let (ty, tx0) = (blk / per_row, blk % per_row * block);
+                let nt = block.min(tw - tx0);
+                v.resize(16 * c * nt, T::zero());
+                m.resize(16 * c_out * nt, T::zero());
+                // v_ξ = [C, nt] at ξ·C·nt: row ci of ξ at (ξ·C + ci)·nt.
+                for ci in 0..c {
+                    input_transform(&xp[ci * rows * cols..(ci + 1) * rows * cols], cols, ty, tx0, nt, t, &mut v[ci * nt..], c * nt);
+                }
+                for xi in 0..16 {
+                    // SAFETY: m_ξ [c_out, nt], u_ξ [c_out, c] and v_ξ [c, nt] are row-major blocks inside m, u, v.
+                    unsafe {
+                        gemm::gemm(
+                            c_out,
+                            nt,
+                            c,
+                            m.as_mut_ptr().add(xi * c_out * nt),
+                            1,
+                            nt as isize,
+                            false,
+                            u.as_ptr().add(xi * c_out * c),
+                            1,
+                            c as isize,
+                            v.as_ptr().add(xi * c * nt),
+                            1,
+                            nt as isize,
+                            T::zero(),
+                            T::one(),
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                }
+                // `Aᵀ m A` per tile: rows 2ty, 2ty + 1 and columns 2tx, 2tx + 1 of each output channel, cropped
+                // at the bottom and right edges.
+                let out = out;
+                let rows_out = (ho - 2 * ty).min(2);
+                let full = if 2 * (tx0 + nt) <= wo { nt } else { nt - 1 };
+                for co in 0..c_out {
+                    let bv = bias.map_or(T::zero(), |bias| bias[co]);
+                    let mr = |xi: usize| &m[(xi * c_out + co) * nt..][..nt];
+                    let (m0, m1, m2, m3) = (mr(0), mr(1), mr(2), mr(3));
+                    let (m4, m5, m6, m7) = (mr(4), mr(5), mr(6), mr(7));
+                    let (m8, m9, m10, m11) = (mr(8), mr(9), mr(10), mr(11));
+                    let (m12, m13, m14, m15) = (mr(12), mr(13), mr(14), mr(15));
+                    for dy in 0..rows_out {
+                        // SAFETY: row 2ty + dy < ho of image bi, channel co (capacity reserved above); columns
+                        // 2tx0 .. 2(tx0 + nt) cropped to wo belong to this task's tiles only.
+                        let dst = out.0.wrapping_add(((bi * c_out + co) * ho + 2 * ty + dy) * wo + 2 * tx0);
+                        let put = |j: usize, q: usize, val: T| unsafe { dst.add(2 * j + q).write(val + bv) };
+                        let col = |j: usize, q: usize| -> T {
+                            // Aᵀ m for output row dy, column q of the 4×4 products.
+                            let (a, b, c, d) = match q {
+                                0 => (m0[j], m4[j], m8[j], m12[j]),
+                                1 => (m1[j], m5[j], m9[j], m13[j]),
+                                2 => (m2[j], m6[j], m10[j], m14[j]),
+                                _ => (m3[j], m7[j], m11[j], m15[j]),
+                            };
+                            if dy == 0 { a + b + c } else { b - c - d }
+                        };
+                        for j in 0..nt {
+                            let (s0, s1, s2, s3) = (col(j, 0), col(j, 1), col(j, 2), col(j, 3));
+                            put(j, 0, s0 + s1 + s2);
+                            if j < full {
+                                put(j, 1, s1 - s2 - s3);
+                            }
+                        }
+                    }
+                }
+            },
+        );
+    }
+    // SAFETY: the tiles cover every output position of every image and channel.
+    unsafe { y.set_len(b * c_out * ho * wo) };
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::gradcheck::seeded;
+    use crate::nn::kernels::conv2d::{conv2d_inference, Conv2dGemm, Padding};
+    use candle_core::{DType, Device, Result, Tensor};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    /// Against Candle's conv2d: odd and even sizes (partial tiles), a tile row split into blocks (256 channels, 35 tiles), zero padding 0–2, a folded reflection pad,
+    /// bias, batch 2, in f64 (exact up to rounding) and f32.
+    #[test]
+    fn matches_candle_conv2d() -> Result<()> {
+        // (batch, c_in, c_out, h, w, pad)
+        for (i, &(b, ci, co, h, w, pad)) in [(1, 64, 32, 8, 8, 1), (2, 65, 33, 7, 9, 1), (1, 64, 34, 5, 6, 0), (1, 70, 32, 3, 4, 2), (2, 64, 32, 13, 2, 1), (1, 256, 32, 4, 69, 1)].iter().enumerate() {
+            let p = Patches { c: ci, h, w, k: 3, stride: 1, pad };
+            assert!(wins(&p, co));
+            let x = seeded(&[b, ci, h, w], i as u64)?;
+            let wt = seeded(&[co, ci, 3, 3], 10 + i as u64)?;
+            let want = x.conv2d(&wt, pad, 1, 1, 1)?;
+            let (xs, ws) = (x.flatten_all()?.to_vec1::<f64>()?, wt.flatten_all()?.to_vec1::<f64>()?);
+            let got = run(&xs, &ws, None, Border::Zero, b, p, co);
+            let got = Tensor::from_vec(got, want.dims(), &Device::Cpu)?;
+            assert!(max_diff(&got, &want) < 1e-12, "f64 case {i}: {}", max_diff(&got, &want));
+            // f32 through the public entry (dispatch, bias), zero and reflect padding.
+            let f32s = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+            let bias = seeded(&[co], 20 + i as u64)?;
+            let want = (&want).broadcast_add(&bias.reshape((1, co, 1, 1))?)?;
+            let got = conv2d_inference(&f32s(&x), &f32s(&wt), Some(&f32s(&bias)), 1, Padding::Zero(pad))?.unwrap();
+            let scale = want.abs()?.max_all()?.to_scalar::<f64>()?;
+            assert!(max_diff(&got.to_dtype(DType::F64)?, &want) < 1e-5 * scale, "f32 case {i}");
+            if pad > 0 && pad < h.min(w) {
+                let want = crate::nn::reflection_pad2d(&x, pad, pad, pad, pad)?.conv2d(&wt, 0, 1, 1, 1)?;
+                let got = conv2d_inference(&f32s(&x), &f32s(&wt), None, 1, Padding::Reflect { left: pad, right: pad, top: pad, bottom: pad })?.unwrap();
+                assert!(max_diff(&got.to_dtype(DType::F64)?, &want) < 1e-5 * scale, "reflect case {i}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Winograd against the tiled patch matrix on the 3×3 convs of the camera and anime networks.
+    /// `cargo test --release -p ganime kernels::winograd::tests::bench -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn bench() -> Result<()> {
+        crate::tune_allocator();
+        for (ci, co, h, w) in [(16, 16, 322, 242), (32, 16, 322, 242), (64, 64, 82, 62), (64, 32, 162, 122), (128, 128, 66, 66), (128, 128, 130, 130), (128, 64, 258, 258), (64, 64, 258, 258), (32, 32, 258, 258), (256, 256, 34, 34)] {
+            let x: Vec<f32> = Tensor::randn(0f32, 1., (1, ci, h, w), &Device::Cpu)?.flatten_all()?.to_vec1()?;
+            let wt: Vec<f32> = Tensor::randn(0f32, 1., (co, ci, 3, 3), &Device::Cpu)?.flatten_all()?.to_vec1()?;
+            let p = Patches { c: ci, h, w, k: 3, stride: 1, pad: 0 };
+            let flop = 2.0 * (co * ci * 9 * (h - 2) * (w - 2)) as f64;
+            for (name, wino) in [("patches", false), ("winograd", true)] {
+                let go = || if wino { run(&x, &wt, None, Border::Zero, 1, p, co) } else { Conv2dGemm { stride: 1, pad: 0, shifted: false }.run(&x, &wt, 1, p, co) };
+                go();
+                let t = std::time::Instant::now();
+                for _ in 0..5 {
+                    go();
+                }
+                let s = t.elapsed().as_secs_f64() / 5.0;
+                println!("{name} {ci}->{co} {h}x{w}: {:.2} ms, {:.1} effective GFLOP/s", s * 1e3, flop / s / 1e9);
+            }
+        }
+        Ok(())
+    }
+}

@@ -180,9 +180,7 @@ mod tests {
     use candle_core::{DType, Device};
     use candle_nn::VarMap;
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
-    }
+    use crate::nn::gradcheck::max_diff;
 
     fn conv(c_in: usize, c_out: usize, k: usize, s: usize, p: usize) -> Result<Conv2d> {
         let vm = VarMap::new();

@@ -316,9 +316,7 @@ mod tests {
     use super::*;
     use crate::nn::gradcheck::seeded;
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
-    }
+    use crate::nn::gradcheck::max_diff;
 
     #[test]
     fn layer_norm_matches_the_composition() -> Result<()> {

@@ -8,6 +8,12 @@ pub fn check_gradient(shape: &[usize], f: impl Fn(&Tensor) -> Result<Tensor>) ->
     check_gradient_at(&seeded(shape, 7)?, f)
 }
 
+/// The largest |a − b| over two tensors of one shape (any float dtypes), compared in f64: the parity tests' measure.
+pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    let f64s = |t: &Tensor| t.to_dtype(DType::F64).expect("float tensor");
+    (f64s(a) - f64s(b)).and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()).expect("tensors of one shape")
+}
+
 pub fn seeded(shape: &[usize], seed: u64) -> Result<Tensor> {
     use rand::{Rng, SeedableRng};
     let n: usize = shape.iter().product();

@@ -190,9 +190,7 @@ mod tests {
     use crate::nn::gradcheck::seeded;
     use candle_core::{Device, Var};
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
-    }
+    use crate::nn::gradcheck::max_diff;
 
     /// The same computation from Candle's own ops (batch statistics, biased variance).
     fn reference(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation, eps: f64) -> Result<Tensor> {

@@ -119,27 +119,7 @@ impl Conv2dGemm {
             // allocations. The bias pass reads those columns after the GEMM has written them.
             unsafe {
                 let dst = out.0.add(bi * c_out * l + start);
-                gemm::gemm(
-                    c_out,
-                    n,
-                    rows,
-                    dst,
-                    1,
-                    l as isize,
-                    false,
-                    w.as_ptr(),
-                    1,
-                    rows as isize,
-                    cols.as_ptr(),
-                    1,
-                    n as isize,
-                    T::zero(),
-                    T::one(),
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
+                super::gemm_1t(c_out, n, rows, dst, l as isize, false, w.as_ptr(), (1, rows as isize), cols.as_ptr(), (1, n as isize));
                 if let Some(bias) = bias {
                     for (co, &bv) in bias.iter().enumerate() {
                         for v in std::slice::from_raw_parts_mut(dst.add(co * l), n) {
@@ -192,27 +172,7 @@ impl Conv2dGemm {
                         // ci < c, inside xp (tap_offset + start + n <= (k−1)·wp + k−1 + ho·wp <= plane + k − 1);
                         // the weight slice W[co, ci, ky, kx] is at co·c·k² + ci·k² + tap.
                         unsafe {
-                            gemm::gemm(
-                                c_out,
-                                n,
-                                c,
-                                out.0.add(start),
-                                1,
-                                n_full as isize,
-                                tap > 0,
-                                w.as_ptr().add(tap),
-                                (k * k) as isize,
-                                (c * k * k) as isize,
-                                xp.as_ptr().add(ky * wp + kx + start),
-                                1,
-                                plane as isize,
-                                T::one(),
-                                T::one(),
-                                false,
-                                false,
-                                false,
-                                gemm::Parallelism::None,
-                            );
+                            super::gemm_1t(c_out, n, c, out.0.add(start), n_full as isize, tap > 0, w.as_ptr().add(tap), ((k * k) as isize, (c * k * k) as isize), xp.as_ptr().add(ky * wp + kx + start), (1, plane as isize));
                         }
                     }
                 }
@@ -445,9 +405,7 @@ mod tests {
     use crate::nn::gradcheck::{check_gradient, seeded};
     use candle_core::{DType, Device, Var};
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
-    }
+    use crate::nn::gradcheck::max_diff;
 
     #[test]
     fn matches_candle_conv2d_forward_and_backward() -> Result<()> {
@@ -507,19 +465,24 @@ mod tests {
         Ok(())
     }
 
-    /// The two forward paths of the kernel on the stride-1 convs of the camera networks.
+    /// The forward paths of the kernel (patch matrix, shifted GEMMs, and Winograd for 3×3) on the stride-1 convs of
+    /// the camera and anime networks.
     /// `cargo test --release -p ganime kernels::conv2d::tests::bench_paths -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn bench_paths() -> Result<()> {
         crate::tune_allocator();
-        for (ci, co, k, h, w) in [(32, 3, 9, 248, 328), (64, 32, 3, 242, 322), (128, 64, 3, 122, 162), (32, 32, 3, 62, 82), (16, 8, 3, 242, 322), (128, 128, 3, 62, 82), (32, 32, 3, 258, 258), (64, 64, 3, 130, 130), (32, 3, 7, 262, 262), (32, 32, 7, 262, 262)] {
+        for (ci, co, k, h, w) in [(32, 3, 9, 248, 328), (64, 32, 3, 242, 322), (128, 64, 3, 122, 162), (32, 32, 3, 62, 82), (16, 8, 3, 242, 322), (128, 128, 3, 62, 82), (32, 32, 3, 258, 258), (64, 64, 3, 130, 130), (32, 3, 7, 262, 262), (32, 32, 7, 262, 262), (16, 16, 3, 322, 242), (64, 64, 3, 258, 258), (128, 128, 3, 130, 130), (128, 64, 3, 258, 258), (256, 256, 3, 34, 34)] {
             let x: Vec<f32> = Tensor::randn(0f32, 1., (1, ci, h, w), &Device::Cpu)?.flatten_all()?.to_vec1()?;
             let wt: Vec<f32> = Tensor::randn(0f32, 1., (co, ci, k, k), &Device::Cpu)?.flatten_all()?.to_vec1()?;
             let p = Patches { c: ci, h, w, k, stride: 1, pad: 0 };
             let flop = 2.0 * (co * ci * k * k * (h - k + 1) * (w - k + 1)) as f64;
-            for (name, shifted) in [("patches", false), ("shifted", true)] {
-                let run = || if shifted { Conv2dGemm::run_shifted(&x, &wt, None, Border::Zero, 1, p, co) } else { Conv2dGemm::run_patches(&x, &wt, None, Border::Zero, 1, p, co) };
+            for name in ["patches", "shifted", "winograd"].into_iter().filter(|&n| n != "winograd" || k == 3) {
+                let run = || match name {
+                    "shifted" => Conv2dGemm::run_shifted(&x, &wt, None, Border::Zero, 1, p, co),
+                    "winograd" => super::super::winograd::run(&x, &wt, None, Border::Zero, 1, p, co),
+                    _ => Conv2dGemm::run_patches(&x, &wt, None, Border::Zero, 1, p, co),
+                };
                 run();
                 let t = std::time::Instant::now();
                 for _ in 0..5 {

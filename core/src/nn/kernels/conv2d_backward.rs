@@ -49,27 +49,7 @@ pub(super) fn input_gradient<T: WithDType>(dy: &[T], w: &[T], b: usize, p: Patch
                 // SAFETY: buf is [m, n] (row stride n); the weight slice Wᵀ[c0·k²…, co] is at co·rows + c0·k² + i
                 // (i < m, co < c_out); dy_b[co, start + j] at (bi·c_out + co)·l + start + j, j < n: all inside.
                 unsafe {
-                    gemm::gemm(
-                        m,
-                        n,
-                        c_out,
-                        buf.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        w.as_ptr().add(c0 * kk),
-                        rows as isize,
-                        1,
-                        dy.as_ptr().add(bi * c_out * l + start),
-                        1,
-                        l as isize,
-                        T::zero(),
-                        T::one(),
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
+                    super::gemm_1t(m, n, c_out, buf.as_mut_ptr(), n as isize, false, w.as_ptr().add(c0 * kk), (rows as isize, 1), dy.as_ptr().add(bi * c_out * l + start), (1, l as isize));
                 }
                 for (r, src) in buf.chunks_exact(n).enumerate() {
                     let (cl, ky, kx) = (r / kk, r / k % k, r % k);
@@ -128,27 +108,7 @@ pub(super) fn weight_gradient<T: WithDType>(x: &[T], dy: &[T], b: usize, p: Patc
                 // SAFETY: acc is [c_out, rows]; dy_b[co, start + j] at (bi·c_out + co)·l + start + j (j < n);
                 // cols is [rows, n], read transposed (element (j, r) at r·n + j): all inside their buffers.
                 unsafe {
-                    gemm::gemm(
-                        c_out,
-                        rows,
-                        n,
-                        acc.as_mut_ptr(),
-                        1,
-                        rows as isize,
-                        true,
-                        dy.as_ptr().add(bi * c_out * l + start),
-                        1,
-                        l as isize,
-                        cols.as_ptr(),
-                        n as isize,
-                        1,
-                        T::one(),
-                        T::one(),
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
+                    super::gemm_1t(c_out, rows, n, acc.as_mut_ptr(), rows as isize, true, dy.as_ptr().add(bi * c_out * l + start), (1, l as isize), cols.as_ptr(), (n as isize, 1));
                 }
             }
             acc
@@ -271,9 +231,7 @@ mod tests {
     use crate::nn::gradcheck::seeded;
     use candle_core::{DType, Var};
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a.to_dtype(DType::F64).unwrap() - b.to_dtype(DType::F64).unwrap()).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap()
-    }
+    use crate::nn::gradcheck::max_diff;
 
     /// (batch, c_in, c_out, h, w, k, stride, pad): odd sizes, strides 1–3, paddings 0–2, 1×1, a tile boundary
     /// (70×71), more channels than one block, and the tiny spatial sizes of DCGAN.

@@ -16,7 +16,7 @@ use candle_core::WithDType;
 use rayon::prelude::*;
 
 /// Whether a conv takes this path: stride-1 3×3 with enough channels for the 16 GEMMs (depth C, height C_out) to
-/// be efficient. Measured against the tiled patch matrix (`bench` below, three sittings): 1.3–1.6× faster from 64
+/// be efficient. Measured against the tiled patch matrix (`kernels::conv2d::tests::bench_paths`, three sittings): 1.3–1.6× faster from 64
 /// input channels (64→64 at 256²: 42 → 27 ms; 128→128 at 128²: 39–44 → 27 ms; 256→256 at 32²: 11 → 7.5 ms), even
 /// or slower below (32→32 at 256²: 13–18 ms both ways; 16→16 at 320×240: 4–15 ms against 6–9).
 pub(super) fn wins(p: &Patches, c_out: usize) -> bool {
@@ -113,27 +113,7 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
                 for xi in 0..16 {
                     // SAFETY: m_ξ [c_out, nt], u_ξ [c_out, c] and v_ξ [c, nt] are row-major blocks inside m, u, v.
                     unsafe {
-                        gemm::gemm(
-                            c_out,
-                            nt,
-                            c,
-                            m.as_mut_ptr().add(xi * c_out * nt),
-                            1,
-                            nt as isize,
-                            false,
-                            u.as_ptr().add(xi * c_out * c),
-                            1,
-                            c as isize,
-                            v.as_ptr().add(xi * c * nt),
-                            1,
-                            nt as isize,
-                            T::zero(),
-                            T::one(),
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
+                        super::gemm_1t(c_out, nt, c, m.as_mut_ptr().add(xi * c_out * nt), nt as isize, false, u.as_ptr().add(xi * c_out * c), (1, c as isize), v.as_ptr().add(xi * c * nt), (1, nt as isize));
                     }
                 }
                 // `Aᵀ m A` per tile: rows 2ty, 2ty + 1 and columns 2tx, 2tx + 1 of each output channel, cropped
@@ -184,12 +164,10 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
 mod tests {
     use super::*;
     use crate::nn::gradcheck::seeded;
-    use crate::nn::kernels::conv2d::{conv2d_inference, Conv2dGemm, Padding};
+    use crate::nn::kernels::conv2d::{conv2d_inference, Padding};
     use candle_core::{DType, Device, Result, Tensor};
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
-    }
+    use crate::nn::gradcheck::max_diff;
 
     /// Against Candle's conv2d: odd and even sizes (partial tiles), a tile row split into blocks (256 channels, 35 tiles), zero padding 0–2, a folded reflection pad,
     /// bias, batch 2, in f64 (exact up to rounding) and f32.
@@ -217,31 +195,6 @@ mod tests {
                 let want = crate::nn::reflection_pad2d(&x, pad, pad, pad, pad)?.conv2d(&wt, 0, 1, 1, 1)?;
                 let got = conv2d_inference(&f32s(&x), &f32s(&wt), None, 1, Padding::Reflect { left: pad, right: pad, top: pad, bottom: pad })?.unwrap();
                 assert!(max_diff(&got.to_dtype(DType::F64)?, &want) < 1e-5 * scale, "reflect case {i}");
-            }
-        }
-        Ok(())
-    }
-
-    /// Winograd against the tiled patch matrix on the 3×3 convs of the camera and anime networks.
-    /// `cargo test --release -p ganime kernels::winograd::tests::bench -- --ignored --nocapture`
-    #[test]
-    #[ignore]
-    fn bench() -> Result<()> {
-        crate::tune_allocator();
-        for (ci, co, h, w) in [(16, 16, 322, 242), (32, 16, 322, 242), (64, 64, 82, 62), (64, 32, 162, 122), (128, 128, 66, 66), (128, 128, 130, 130), (128, 64, 258, 258), (64, 64, 258, 258), (32, 32, 258, 258), (256, 256, 34, 34)] {
-            let x: Vec<f32> = Tensor::randn(0f32, 1., (1, ci, h, w), &Device::Cpu)?.flatten_all()?.to_vec1()?;
-            let wt: Vec<f32> = Tensor::randn(0f32, 1., (co, ci, 3, 3), &Device::Cpu)?.flatten_all()?.to_vec1()?;
-            let p = Patches { c: ci, h, w, k: 3, stride: 1, pad: 0 };
-            let flop = 2.0 * (co * ci * 9 * (h - 2) * (w - 2)) as f64;
-            for (name, wino) in [("patches", false), ("winograd", true)] {
-                let go = || if wino { run(&x, &wt, None, Border::Zero, 1, p, co) } else { Conv2dGemm { stride: 1, pad: 0, shifted: false }.run(&x, &wt, 1, p, co) };
-                go();
-                let t = std::time::Instant::now();
-                for _ in 0..5 {
-                    go();
-                }
-                let s = t.elapsed().as_secs_f64() / 5.0;
-                println!("{name} {ci}->{co} {h}x{w}: {:.2} ms, {:.1} effective GFLOP/s", s * 1e3, flop / s / 1e9);
             }
         }
         Ok(())

@@ -44,7 +44,7 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if let Some(y) = self.inference(x, Padding::Zero(self.padding))? {
+        if let Some(y) = conv2d_inference(x, &self.weight, self.bias.as_ref(), self.stride, Padding::Zero(self.padding))? {
             return Ok(y);
         }
         add_bias(conv2d_no_bias(x, &self.weight, self.stride, self.padding)?, self.bias.as_ref())
@@ -57,10 +57,6 @@ impl Conv2d {
             return conv2d_reflect(x, &self.weight, self.bias.as_ref(), self.stride, pads);
         }
         self.forward(&super::reflection_pad2d(x, pads.0, pads.1, pads.2, pads.3)?)
-    }
-
-    fn inference(&self, x: &Tensor, padding: Padding) -> Result<Option<Tensor>> {
-        conv2d_inference(x, &self.weight, self.bias.as_ref(), self.stride, padding)
     }
 }
 

@@ -1,7 +1,8 @@
-//! Conv2d forward as tiled im2col + GEMM straight into the NCHW output (or, for wide stride-1 kernels, as
-//! shifted GEMMs without any patch matrix: `run_shifted`), as a Candle custom op over
-//! `(x, weight)`. Per batch image and tile of output positions, the tile's patch matrix `[C·k·k, tile]` is
-//! gathered into a small buffer (sized to stay in cache, reused by the allocator) and multiplied by the
+//! Conv2d forward as tiled im2col + GEMM straight into the NCHW output (or, for stride-1 3×3 convs with many
+//! channels, Winograd: `winograd.rs`; for wide stride-1 kernels, shifted GEMMs without any patch matrix:
+//! `run_shifted`), as a Candle custom op over `(x, weight)`, and for inference as [`conv2d_inference`] (bias
+//! added per tile, a reflection pad folded into the gather). Per batch image and tile of output positions, the
+//! tile's patch matrix `[C·k·k, tile]` is gathered into a small buffer (one per worker) and multiplied by the
 //! weight `[C_out, C·k·k]` with the `gemm` crate into the tile's columns of `y[C_out, Ho·Wo]`. Compared with
 //! the whole-image patch matrix + matmul + NHWC→NCHW permute this replaces, nothing large is allocated or
 //! copied. Tiles run in parallel (rayon), each GEMM single-threaded.
@@ -27,8 +28,8 @@ pub(super) const MIN_TILE: usize = 128;
 pub struct Conv2dGemm {
     pub stride: usize,
     pub pad: usize,
-    /// Whether stride-1 convs may take the shifted-GEMM path (a different summation order than the patch
-    /// matrix's (c, ky, kx) one; see [`conv2d_patches`]).
+    /// Whether stride-1 convs may take the Winograd or shifted-GEMM paths (other roundings and summation orders
+    /// than the patch matrix's (c, ky, kx) one; see [`conv2d_patches`]).
     pub shifted: bool,
 }
 

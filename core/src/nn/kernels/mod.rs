@@ -17,6 +17,17 @@
 //! the backward) and an ignored micro-benchmark:
 //! `cargo test --release -p ganime kernels -- --ignored --nocapture`.
 
+pub mod activation;
+pub mod adam;
+pub mod batch_norm;
+pub mod conv2d;
+pub mod conv2d_backward;
+pub mod depthwise;
+pub mod patches;
+pub mod winograd;
+
+use candle_core::{backend::BackendStorage, CpuStorage, Layout, Result, WithDType};
+
 /// `dst[m × n] = lhs[m × k] · rhs[k × n]`, or `+=` with `accumulate`, single-threaded (the kernels run their
 /// own tasks in parallel): the one way the kernels call the `gemm` crate. `dst` is row-major with row stride
 /// `dst_rs`; `lhs` and `rhs` are given with their (column, row) strides.
@@ -28,17 +39,6 @@
 pub(crate) unsafe fn gemm_1t<T: WithDType>(m: usize, n: usize, k: usize, dst: *mut T, dst_rs: isize, accumulate: bool, lhs: *const T, (lhs_cs, lhs_rs): (isize, isize), rhs: *const T, (rhs_cs, rhs_rs): (isize, isize)) {
     gemm::gemm(m, n, k, dst, 1, dst_rs, accumulate, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, T::one(), T::one(), false, false, false, gemm::Parallelism::None)
 }
-
-pub mod activation;
-pub mod adam;
-pub mod batch_norm;
-pub mod conv2d;
-pub mod conv2d_backward;
-pub mod depthwise;
-pub mod patches;
-pub mod winograd;
-
-use candle_core::{backend::BackendStorage, CpuStorage, Layout, Result, WithDType};
 
 /// The contiguous slice behind a CPU storage + layout, or an error naming the op.
 pub(crate) fn contiguous<'a, T: WithDType>(op: &str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {

@@ -12,6 +12,7 @@
 //! `dW = Σ_b dy_b · im2col(x)_b`, `dx = col2im(dyᵀ · W)`.
 
 use super::on_slices;
+use crate::nn::fused::reflect_index;
 use super::patches::{col2im, im2col, Patches};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -52,12 +53,6 @@ impl Border {
             Border::Reflect { h, w, .. } => h * w,
         }
     }
-}
-
-/// Index of `i` on an axis of `n` values reflected at both ends without repeating the edge (`i` in `-n+1..2n-1`).
-#[inline(always)]
-fn mirror(i: isize, n: usize) -> usize {
-    (if i < 0 { -i } else if i >= n as isize { 2 * (n as isize - 1) - i } else { i }) as usize
 }
 
 /// A pointer that tasks writing disjoint columns of one output may share.
@@ -211,10 +206,10 @@ pub(super) fn padded_image<T: WithDType>(img: &[T], p: &Patches, border: Border,
                     }
                 }
                 Border::Reflect { top, left, h, w } => {
-                    let line = &src[mirror(yv as isize - top as isize, h) * w..][..w];
+                    let line = &src[reflect_index(yv, top, h) * w..][..w];
                     row[left..left + w].copy_from_slice(line);
                     for xv in (0..left).chain(left + w..wp) {
-                        row[xv] = line[mirror(xv as isize - left as isize, w)];
+                        row[xv] = line[reflect_index(xv, left, w)];
                     }
                 }
             }
@@ -240,18 +235,17 @@ pub(super) fn gather_tile<T: WithDType>(img: &[T], p: &Patches, start: usize, co
 }
 
 /// [`gather_tile`] for [`Border::Reflect`]: `p` is the geometry of the reflect-padded image (pad 0), `img` the
-/// unpadded `[C, h, w]`; padded row/column v reads source index `mirror(v − top/left)`.
+/// unpadded `[C, h, w]`; padded row/column v reads source index `reflect_index(v, top/left, h/w)`.
 fn gather_tile_reflect<T: WithDType>(img: &[T], p: &Patches, (top, left, h, w): (usize, usize, usize, usize), start: usize, cols: &mut [T]) {
     let (k, wo) = (p.k, p.out_hw().1);
     let n = cols.len() / p.row_len();
     for (r, dst) in cols.chunks_exact_mut(n).enumerate() {
         let (c, ky, kx) = (r / (k * k), r / k % k, r % k);
         for_each_run(p, wo, start, n, ky, |j, run, ox0, yv| {
-            // With pad 0 every row of the padded geometry is inside it.
-            let yv = yv.unwrap_or(0);
-            let line = &img[c * h * w + mirror(yv as isize - top as isize, h) * w..][..w];
-            let offset = kx as isize - left as isize;
-            gather_run(&mut dst[j..j + run], line, ox0, p.stride, offset, |x| line[mirror(x, w)]);
+            let yv = yv.expect("with pad 0 every row of the padded geometry is inside it");
+            let line = &img[c * h * w + reflect_index(yv, top, h) * w..][..w];
+            // gather_run's columns are relative to the line (x = padded column − left ≥ −left).
+            gather_run(&mut dst[j..j + run], line, ox0, p.stride, kx as isize - left as isize, |x| line[reflect_index((x + left as isize) as usize, left, w)]);
         });
     }
 }

@@ -140,8 +140,63 @@ fn dcgan_objectives_train_and_wgan_gp_resumes_exactly() {
     ganime_ok(&dcgan_args(d, p(&split), "1", "wgan-gp"));
     ganime_ok(&["train", "dcgan", "--resume", p(&split), "--steps", "2", "--quiet"]);
     assert_same_tensors(&runs.path().join("wgan-gp"), &split);
-    let err = ganime_err(&dcgan_args(d, p(&runs.path().join("x")), "1", "hinge"));
-    assert!(err.contains("hinge") && err.contains("wgan-gp"), "{err}");
+    let err = ganime_err(&dcgan_args(d, p(&runs.path().join("x")), "1", "relativistic"));
+    assert!(err.contains("relativistic") && err.contains("hinge") && err.contains("wgan-gp"), "{err}");
+}
+
+#[test]
+fn dcgan_small_data_recipe_resumes_exactly_and_ships_the_moving_average() {
+    let Some(data) = anime_subset(48) else { return };
+    let runs = tempfile::tempdir().unwrap();
+    let d = p(data.path());
+    let with_recipe = |out: &Path, steps: &str| -> Vec<String> {
+        let mut args: Vec<String> = dcgan_args(d, p(out), steps, "bce").into_iter().map(String::from).collect();
+        args.extend(["--recipe", "small-data", "--r1", "0.1"].map(String::from));
+        args
+    };
+    let straight = runs.path().join("straight");
+    let args = with_recipe(&straight, "3");
+    ganime_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let ckpt = Checkpoint::read(&straight, &Device::Cpu).unwrap();
+    let state = ckpt.header.state.as_ref().unwrap();
+    // The recipe: hinge, SN-D without BatchNorm, DiffAugment, EMA, D at twice G's rate.
+    assert_eq!(state["objective"], "hinge");
+    let recipe = &state["options"]["recipe"];
+    assert_eq!((recipe["spectral_norm"].as_bool(), recipe["ema"].as_f64(), recipe["lr_d"].as_f64()), (Some(true), Some(0.999), Some(4e-4)), "{recipe}");
+    assert_eq!(recipe["diffaugment"]["cutout"], true);
+    assert!(ckpt.tensors.contains_key("D.main.0.weight_u") && !ckpt.tensors.keys().any(|k| k.starts_with("D.") && k.contains("running")));
+    let (g, avg) = (&ckpt.tensors["G.main.0.weight"], &ckpt.tensors["task.ema.main.0.weight"]);
+    assert!((g - avg).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() > 0.0, "the average lags G");
+    assert!(log_rows(&straight).iter().all(|r| r[2].is_finite() && r[3].is_finite()));
+
+    // Stopped after one step and resumed: the same weights, average, u vectors, moments and generator state.
+    let split = runs.path().join("split");
+    let args = with_recipe(&split, "1");
+    ganime_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    ganime_ok(&["train", "dcgan", "--resume", p(&split), "--steps", "3", "--quiet"]);
+    assert_same_tensors(&straight, &split);
+
+    // export ships the average under G's keys; generate on the run folder uses it too.
+    let small = runs.path().join("g.safetensors");
+    ganime_ok(&["export", "--checkpoint", p(&straight), "--out", p(&small), "--dtype", "f32"]);
+    let exported = Checkpoint::read(&small, &Device::Cpu).unwrap();
+    assert!(exported.tensors.keys().all(|k| k.starts_with("G.")));
+    let shipped: Vec<f32> = exported.tensors["G.main.0.weight"].flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(shipped, avg.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    let from_run = ganime::generate::load_generator(Some(&straight), &Device::Cpu).unwrap();
+    let from_file = ganime::generate::load_generator(Some(&small), &Device::Cpu).unwrap();
+    assert_eq!(from_run.identity(), from_file.identity());
+
+    // Bad recipe values name the flag and the value.
+    let bad_dir = runs.path().join("bad");
+    let mut bad = dcgan_args(d, p(&bad_dir), "1", "bce");
+    bad.extend(["--diffaugment", "color,flip"]);
+    let err = ganime_err(&bad);
+    assert!(err.contains("--diffaugment") && err.contains("flip"), "{err}");
+    let mut bad = dcgan_args(d, p(&bad_dir), "1", "bce");
+    bad.extend(["--ema", "1.5"]);
+    let err = ganime_err(&bad);
+    assert!(err.contains("--ema") && err.contains("1.5"), "{err}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 use crate::data::{Fit, ImageSpec};
 use crate::device::parse_device;
 use crate::models::dcgan::{DcganConfig, Preset};
-use crate::train::{compare::recommended, dcgan::train_dcgan, AdamParams, LabelPolicy, ObjectiveSpec, OptimizerKind, TrainConfig, TrainOptions};
+use crate::train::{compare::recommended, dcgan::train_dcgan, AdamParams, DiffAugment, GanRecipe, LabelPolicy, ObjectiveSpec, OptimizerKind, TrainConfig, TrainOptions};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -93,7 +93,7 @@ pub struct DcganArgs {
     /// Total steps to reach (with --resume: the new total).
     #[arg(long)]
     steps: Option<u64>,
-    /// bce, lsgan, wgan (weight clipping, RMSProp 5e-5) or wgan-gp (gradient penalty, Adam 1e-4 betas 0.5/0.9).
+    /// bce, lsgan, hinge, wgan (weight clipping, RMSProp 5e-5) or wgan-gp (gradient penalty, Adam 1e-4 betas 0.5/0.9).
     #[arg(long, default_value = "bce")]
     objective: String,
     /// Critic updates per generator update (wgan, wgan-gp; default 5).
@@ -134,6 +134,26 @@ pub struct DcganArgs {
     /// Random horizontal flips of the training images.
     #[arg(long)]
     flip: bool,
+    /// `small-data`: the recipe of the built-in generator (hinge objective, spectrally normalised D without
+    /// BatchNorm, DiffAugment color,translation,cutout, EMA 0.999 of G, D at twice G's learning rate).
+    /// The flags below override its parts.
+    #[arg(long, value_parser = ["small-data"])]
+    recipe: Option<String>,
+    /// Spectral normalisation of every conv in D, and no BatchNorm in D.
+    #[arg(long)]
+    spectral_norm: bool,
+    /// Differentiable augmentation of everything D sees: a comma-separated subset of color,translation,cutout.
+    #[arg(long)]
+    diffaugment: Option<String>,
+    /// Keep an exponential moving average of G's weights with this decay (e.g. 0.999); samples and exports use it.
+    #[arg(long)]
+    ema: Option<f64>,
+    /// R1 penalty weight γ on real images (needs second-order gradients: slower).
+    #[arg(long)]
+    r1: Option<f64>,
+    /// D's learning rate, when it should differ from G's (--lr).
+    #[arg(long)]
+    lr_d: Option<f64>,
     /// Pad to square instead of center-cropping non-square images.
     #[arg(long)]
     pad: bool,
@@ -193,7 +213,12 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         };
         model.validate()?;
         let steps = a.steps.unwrap_or(1000);
-        let objective = parse_objective(&a.objective, a.n_critic, a.clip, a.gp_lambda)?;
+        let objective_name = match (&a.recipe, a.objective.as_str()) {
+            // The recipe's objective unless another was asked for.
+            (Some(_), "bce") => "hinge",
+            (_, name) => name,
+        };
+        let objective = parse_objective(objective_name, a.n_critic, a.clip, a.gp_lambda)?;
         let config = TrainConfig {
             data,
             image: ImageSpec { size: model.image_size, channels: model.channels, fit: if a.pad { Fit::Pad } else { Fit::CenterCrop } },
@@ -223,7 +248,19 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         if config.adam.lr.is_nan() || config.adam.lr <= 0.0 || !(0.0..1.0).contains(&config.adam.beta1) || !(0.0..1.0).contains(&config.adam.beta2) {
             bail!("--lr must be positive and --beta1/--beta2 in [0, 1)");
         }
-        let options = TrainOptions { objective, optimizer: a.optimizer.unwrap_or(optimizer), ..TrainOptions::default() };
+        let mut recipe = match a.recipe.as_deref() {
+            Some(_) => GanRecipe::small_data(config.adam.lr),
+            None => GanRecipe::default(),
+        };
+        recipe.spectral_norm |= a.spectral_norm;
+        if let Some(policy) = &a.diffaugment {
+            recipe.diffaugment = Some(DiffAugment::parse(policy).map_err(|e| anyhow::anyhow!("--diffaugment: {e}"))?);
+        }
+        recipe.ema = a.ema.or(recipe.ema);
+        recipe.r1 = a.r1.or(recipe.r1);
+        recipe.lr_d = a.lr_d.or(recipe.lr_d);
+        recipe.validate()?;
+        let options = TrainOptions { objective, optimizer: a.optimizer.unwrap_or(optimizer), recipe, ..TrainOptions::default() };
         train_dcgan(Some((model, config, options)), &out, None, &device, a.quiet, eval, a.output.time_limit()?)?
     };
     eprintln!(

@@ -64,7 +64,9 @@ pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device) -> Result<Box<dyn Gen
             let config: DcganConfig = serde_json::from_value(ckpt.header.model.clone())
                 .with_context(|| format!("{}: malformed DCGAN config", ckpt.path.display()))?;
             let source = ckpt.path.display().to_string();
-            Ok(Box::new(Dcgan::from_tensors(&config, &ckpt.tensors, "G.", &source, device)?))
+            // A run that kept a moving average of G samples from the average.
+            let prefix = crate::train::dcgan::generator_prefix(&ckpt.tensors);
+            Ok(Box::new(Dcgan::from_tensors(&config, &ckpt.tensors, prefix, &source, device)?))
         }
         other => bail!("{} holds a `{other}` model, which is not a generator", ckpt.path.display()),
     }
@@ -76,7 +78,8 @@ pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType
     // DCGAN files keep the `G.` prefix (`generate` reads them like checkpoints); AnimeGAN and CycleGAN
     // generators are written in their PyTorch layouts, so `animegan:FILE` / `cyclegan:FILE` and other tools read them.
     let (prefix, strip) = match ckpt.header.kind.as_str() {
-        "dcgan" => ("G.", false),
+        // A run's moving average of G is what it ships (renamed to the `G.` keys below).
+        "dcgan" => (crate::train::dcgan::generator_prefix(&ckpt.tensors), false),
         "animegan" => ("G.", true),
         "cyclegan" if cyclegan_b2a => ("G_B.", true),
         "cyclegan" => ("G_A.", true),
@@ -86,7 +89,14 @@ pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType
         .tensors
         .iter()
         .filter(|(k, _)| k.starts_with(prefix))
-        .map(|(k, t)| Ok((if strip { k[prefix.len()..].to_string() } else { k.clone() }, t.to_dtype(dtype)?)))
+        .map(|(k, t)| {
+            let name = if strip {
+                k[prefix.len()..].to_string()
+            } else {
+                format!("G.{}", &k[prefix.len()..])
+            };
+            Ok((name, t.to_dtype(dtype)?))
+        })
         .collect::<Result<_>>()?;
     if ckpt.header.kind != "dcgan" {
         let mut meta = std::collections::HashMap::new();

@@ -262,6 +262,30 @@ impl Discriminator {
         Ok(Self { config: config.clone(), vars, main })
     }
 
+    /// The discriminator of SN-GAN (Miyato et al. 2018): every conv spectrally normalised and no BatchNorm, so
+    /// D is Lipschitz per layer and each sample's score depends on that sample alone (hinge loss, R1 and
+    /// DiffAugment all assume this).
+    pub fn new_spectral(config: &DcganConfig, seed: u64, device: &Device) -> Result<Self> {
+        config.validate()?;
+        if config.preset != Preset::Radford64 {
+            bail!("spectral normalisation is built for the radford64 preset's all-conv discriminator, not {:?}", config.preset);
+        }
+        let layers: Vec<LayerSpec> = config
+            .discriminator_layers()
+            .into_iter()
+            .filter_map(|l| match l {
+                LayerSpec::BatchNorm(_) => None,
+                LayerSpec::Conv { c_in, c_out, k, stride, pad, bias } => Some(LayerSpec::SnConv { c_in, c_out, k, stride, pad, bias }),
+                other => Some(other),
+            })
+            .collect();
+        let vars = VarMap::new();
+        let vb = seeded_var_builder(&vars, seed, DType::F32, device);
+        // Spectral normalisation rescales every weight, so the init's scale does not matter; 0.02 as above.
+        let main = Sequential::new(&layers, Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
+        Ok(Self { config: config.clone(), vars, main })
+    }
+
     pub fn from_tensors(config: &DcganConfig, tensors: &HashMap<String, Tensor>, prefix: &str, source: &str, device: &Device) -> Result<Self> {
         let d = Self::new(config, 0, device)?;
         load_varmap(&d.vars, tensors, prefix, source)?;
@@ -295,6 +319,14 @@ mod tests {
                 assert_eq!(d.forward(&x, Mode::Train { seed: 1 })?.dims(), [2]);
             }
         }
+        // The spectrally normalised D: SN convs (with their `u`) and no BatchNorm.
+        let cfg = DcganConfig { image_size: 32, ngf: 4, ndf: 4, ..DcganConfig::preset(Preset::Radford64) };
+        let d = Discriminator::new_spectral(&cfg, 2, &dev)?;
+        let x = Tensor::randn(0f32, 1., (2, 3, 32, 32), &dev)?;
+        assert_eq!(d.forward(&x, Mode::Train { seed: 1 })?.dims(), [2]);
+        let keys: Vec<String> = d.vars.data().lock().unwrap().keys().cloned().collect();
+        assert!(keys.iter().any(|k| k.ends_with("weight_u")) && !keys.iter().any(|k| k.contains("running")), "{keys:?}");
+        assert!(Discriminator::new_spectral(&DcganConfig::preset(Preset::Mnist28), 2, &dev).is_err());
         let bad = DcganConfig { image_size: 48, ..DcganConfig::preset(Preset::Radford64) };
         assert!(Generator::new(&bad, 0, &dev).is_err());
         Ok(())

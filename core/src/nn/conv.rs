@@ -19,7 +19,7 @@ fn weight_init(init: Option<Init>) -> Init {
     init.unwrap_or(Init::Randn { mean: 0.0, stdev: 0.02 })
 }
 
-fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+pub(crate) fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     match bias {
         None => Ok(y),
         Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),

@@ -14,6 +14,7 @@ pub mod norm;
 pub mod pad;
 pub mod resample;
 pub mod sequential;
+pub mod spectral_norm;
 #[cfg(test)]
 pub(crate) mod gradcheck;
 

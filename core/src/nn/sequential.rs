@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LayerSpec {
     Conv { c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, bias: bool },
+    /// A conv with spectral normalisation of its weight ([`super::spectral_norm`]).
+    SnConv { c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, bias: bool },
     ConvTranspose { c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, out_pad: usize, bias: bool },
     Linear { d_in: usize, d_out: usize, bias: bool },
     BatchNorm(usize),
@@ -30,6 +32,7 @@ pub enum LayerSpec {
 #[allow(clippy::enum_variant_names)]
 enum Layer {
     Conv(Conv2d),
+    SnConv(super::spectral_norm::SpectralNormConv2d),
     ConvTranspose(ConvTranspose2d),
     Linear(Linear),
     BatchNorm(BatchNorm2d),
@@ -67,6 +70,9 @@ impl Sequential {
                     LayerSpec::Conv { c_in, c_out, k, stride, pad, bias } => {
                         Layer::Conv(Conv2d::new(c_in, c_out, k, stride, pad, bias, Some(init), vb)?)
                     }
+                    LayerSpec::SnConv { c_in, c_out, k, stride, pad, bias } => {
+                        Layer::SnConv(super::spectral_norm::SpectralNormConv2d::new(c_in, c_out, k, stride, pad, bias, init, vb)?)
+                    }
                     LayerSpec::ConvTranspose { c_in, c_out, k, stride, pad, out_pad, bias } => Layer::ConvTranspose(
                         ConvTranspose2d::new(c_in, c_out, k, stride, pad, out_pad, bias, Some(init), vb)?,
                     ),
@@ -99,6 +105,7 @@ impl Sequential {
             }
             x = match layer {
                 Layer::Conv(c) => c.forward(&x)?,
+                Layer::SnConv(c) => c.forward(&x, train)?,
                 Layer::ConvTranspose(c) => c.forward(&x)?,
                 Layer::Linear(l) => l.forward(&x)?,
                 Layer::BatchNorm(bn) => {

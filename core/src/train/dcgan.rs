@@ -1,18 +1,80 @@
 //! The DCGAN task (pytorch/examples' loop): D steps on real and on detached fakes; G's step reuses the same
-//! fakes, through the updated D, with D's weights untouched (only G's optimiser steps).
+//! fakes, through the updated D, with D's weights untouched (only G's optimiser steps). [`GanRecipe`] adds the
+//! small-data recipe on top of that loop: a spectrally normalised D, DiffAugment, R1, an EMA of G and a
+//! separate learning rate for D.
 
+use super::diffaugment::DiffAugment;
 use super::objective::{gradient_penalty, ObjectiveSpec};
 use super::task::{randn, GanTask, StepContext, StepStats};
 use crate::models::dcgan::{DcganConfig, Discriminator, Generator};
 use crate::nn::Mode;
 use anyhow::Result;
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// The parts of a modern small-data GAN recipe a DCGAN run may use (each off by default; stored in the
+/// checkpoint with the other [`super::TrainOptions`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GanRecipe {
+    /// D with spectrally normalised convs and no BatchNorm ([`Discriminator::new_spectral`]).
+    #[serde(default)]
+    pub spectral_norm: bool,
+    /// Differentiable augmentation of everything D sees, real and fake ([`DiffAugment`]).
+    #[serde(default)]
+    pub diffaugment: Option<DiffAugment>,
+    /// Decay of an exponential moving average of G's weights; sample grids, `generate` on the run folder and
+    /// `export` use the average instead of the raw G.
+    #[serde(default)]
+    pub ema: Option<f64>,
+    /// R1 penalty weight γ (Mescheder et al. 2018): D's loss gets `γ/2 · E‖∇ₓD(x)‖²` on real images.
+    #[serde(default)]
+    pub r1: Option<f64>,
+    /// D's learning rate where it differs from G's (the two time-scale update rule, Heusel et al. 2017).
+    #[serde(default)]
+    pub lr_d: Option<f64>,
+}
+
+impl GanRecipe {
+    /// The recipe `--recipe small-data` selects: SN-D, DiffAugment (colour, translation, cutout), EMA 0.999,
+    /// D at twice G's rate (with the hinge objective, which the CLI sets alongside).
+    pub fn small_data(lr: f64) -> Self {
+        Self {
+            spectral_norm: true,
+            diffaugment: Some(DiffAugment { color: true, translation: true, cutout: true }),
+            ema: Some(0.999),
+            r1: None,
+            lr_d: Some(2.0 * lr),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if let Some(b) = self.ema {
+            if !(0.0..1.0).contains(&b) {
+                anyhow::bail!("--ema must be in [0, 1), not {b}");
+            }
+        }
+        if let Some(g) = self.r1 {
+            if !(g.is_finite() && g > 0.0) {
+                anyhow::bail!("--r1 must be a positive number, not {g}");
+            }
+        }
+        if let Some(lr) = self.lr_d {
+            if !(lr.is_finite() && lr > 0.0) {
+                anyhow::bail!("--lr-d must be a positive number, not {lr}");
+            }
+        }
+        Ok(())
+    }
+}
 
 pub struct DcganTask {
     pub g: Generator,
     pub d: Discriminator,
+    recipe: GanRecipe,
+    /// The moving average of G's weights (same architecture), when the recipe asks for one.
+    ema: Option<Generator>,
     fixed_noise: Tensor,
     fake: Option<Tensor>,
 }
@@ -25,18 +87,50 @@ impl DcganTask {
     /// As [`Self::new`]; a WGAN-GP run gets a layer-norm critic (BatchNorm would couple the samples whose
     /// gradients the penalty constrains).
     pub fn for_objective(config: &DcganConfig, seed: u64, objective: &ObjectiveSpec, device: &Device) -> Result<Self> {
+        Self::with_recipe(config, seed, objective, GanRecipe::default(), device)
+    }
+
+    pub fn with_recipe(config: &DcganConfig, seed: u64, objective: &ObjectiveSpec, recipe: GanRecipe, device: &Device) -> Result<Self> {
+        recipe.validate()?;
         // G and D draw their initial weights from their own streams of the run's seed.
-        let g = Generator::new(config, seed.wrapping_mul(2).wrapping_add(1), device)?;
+        let g_seed = seed.wrapping_mul(2).wrapping_add(1);
+        let g = Generator::new(config, g_seed, device)?;
         let d_seed = seed.wrapping_mul(2).wrapping_add(2);
         let d = match objective {
+            _ if recipe.spectral_norm => Discriminator::new_spectral(config, d_seed, device)?,
             ObjectiveSpec::WganGp { .. } => Discriminator::new_critic(config, d_seed, device)?,
             _ => Discriminator::new(config, d_seed, device)?,
         };
+        // The average starts as a copy of G (same seed, same initial weights).
+        let ema = recipe.ema.map(|_| Generator::new(config, g_seed, device)).transpose()?;
         // The grid's noise is fixed for the whole run and derived from the seed, so it needs no checkpointing.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f1ed);
         let fixed_noise = randn(&mut rng, &[64, config.nz], device)?;
-        Ok(Self { g, d, fixed_noise, fake: None })
+        Ok(Self { g, d, recipe, ema, fixed_noise, fake: None })
     }
+
+    /// The generator a run's samples and exports come from: the moving average when there is one.
+    pub fn sampling_generator(&self) -> &Generator {
+        self.ema.as_ref().unwrap_or(&self.g)
+    }
+
+    /// What D sees of a batch: DiffAugment when the recipe has it, then the instance noise.
+    fn d_input(&self, x: &Tensor, ctx: &mut StepContext) -> candle_core::Result<Tensor> {
+        let x = match &self.recipe.diffaugment {
+            Some(a) => a.apply(x, ctx.rng)?,
+            None => x.clone(),
+        };
+        ctx.instance_noise(&x)
+    }
+}
+
+/// `γ/2 · E‖∇ₓD(x)‖²` at the real inputs `x` (differentiable in D's weights once second-order gradients are
+/// on).
+fn r1_penalty(critic: impl Fn(&Tensor) -> candle_core::Result<Tensor>, real: &Tensor, gamma: f64) -> candle_core::Result<Tensor> {
+    let x = Var::from_tensor(&real.detach())?;
+    let grads = critic(x.as_tensor())?.sum_all()?.backward()?;
+    let g = grads.get(&x).ok_or_else(|| candle_core::Error::Msg("D's output does not depend on its input".into()))?;
+    g.flatten_from(1)?.sqr()?.sum(1)?.mean_all()? * (gamma / 2.0)
 }
 
 impl GanTask for DcganTask {
@@ -50,8 +144,8 @@ impl GanTask for DcganTask {
         let targets = ctx.labels.targets(n, ctx.rng, ctx.device)?;
         let z = ctx.randn(&[n, self.g.config.nz])?;
         let fake = self.g.forward(&z, Mode::Train { seed: ctx.rng.random() })?;
-        let real_in = ctx.instance_noise(real)?;
-        let fake_in = ctx.instance_noise(&fake.detach())?;
+        let real_in = self.d_input(real, ctx)?;
+        let fake_in = self.d_input(&fake.detach(), ctx)?;
         let d_real = self.d.forward(&real_in, Mode::Train { seed: ctx.rng.random() })?;
         let d_fake = self.d.forward(&fake_in, Mode::Train { seed: ctx.rng.random() })?;
         stats.real_score = ctx.objective.score(&d_real)?.mean_all()?.to_scalar::<f32>()? as f64;
@@ -65,19 +159,73 @@ impl GanTask for DcganTask {
                 (loss + (gp * lambda)?)?
             }
         };
+        let loss = match self.recipe.r1 {
+            None => loss,
+            Some(gamma) => {
+                let d = &self.d;
+                (loss + r1_penalty(|x| d.forward(x, Mode::Eval), &real_in, gamma)?)?
+            }
+        };
         self.fake = Some(fake);
         Ok(loss)
     }
 
     fn g_loss(&mut self, ctx: &mut StepContext, _stats: &mut StepStats) -> candle_core::Result<Tensor> {
         let fake = self.fake.take().ok_or_else(|| candle_core::Error::Msg("g_loss before d_loss".into()))?;
-        let fake_in = ctx.instance_noise(&fake)?;
+        let fake_in = self.d_input(&fake, ctx)?;
         let d_fake = self.d.forward(&fake_in, Mode::Train { seed: ctx.rng.random() })?;
         ctx.objective.g_loss(&d_fake)
     }
 
+    fn learning_rate(&self, group: &str, _step: u64) -> Option<f64> {
+        (group == "D").then_some(self.recipe.lr_d).flatten()
+    }
+
+    fn after_generator_step(&mut self, step: u64) -> candle_core::Result<()> {
+        let (Some(ema), Some(decay)) = (&self.ema, self.recipe.ema) else { return Ok(()) };
+        // The warm-up of TensorFlow's ExponentialMovingAverage(num_updates): early on the average follows G
+        // closely instead of holding on to the random initialisation.
+        let decay = decay.min((1.0 + step as f64) / (10.0 + step as f64));
+        let g = self.g.vars.data().lock().unwrap();
+        let avg = ema.vars.data().lock().unwrap();
+        for (name, var) in g.iter() {
+            let a = avg.get(name).ok_or_else(|| candle_core::Error::Msg(format!("EMA of G has no `{name}`")))?;
+            // BatchNorm's running statistics are averaged like the weights: both are smooth functions of the step.
+            a.set(&((a.as_tensor() * decay)? + (var.as_tensor() * (1.0 - decay))?)?)?;
+        }
+        Ok(())
+    }
+
     fn samples(&self) -> candle_core::Result<Tensor> {
-        self.g.forward(&self.fixed_noise, Mode::Eval)
+        self.sampling_generator().forward(&self.fixed_noise, Mode::Eval)
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let Some(ema) = &self.ema else { return Vec::new() };
+        let data = ema.vars.data().lock().unwrap();
+        data.iter().map(|(k, v)| (format!("{EMA_PREFIX}{k}"), v.as_tensor().clone())).collect()
+    }
+
+    fn load_state(&mut self, tensors: &std::collections::HashMap<String, Tensor>) -> candle_core::Result<()> {
+        let Some(ema) = &self.ema else { return Ok(()) };
+        let data = ema.vars.data().lock().unwrap();
+        for (k, v) in data.iter() {
+            let t = tensors.get(&format!("task.{EMA_PREFIX}{k}")).ok_or_else(|| candle_core::Error::Msg(format!("the checkpoint has no moving average of G's `{k}`")))?;
+            v.set(&t.to_dtype(v.dtype())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Key prefix of the moving average of G within the task's state (checkpoint keys `task.ema.main.…`).
+pub const EMA_PREFIX: &str = "ema.";
+
+/// The checkpoint key prefix of the generator to sample: its moving average when the run kept one, else `G.`.
+pub fn generator_prefix(tensors: &std::collections::HashMap<String, Tensor>) -> &'static str {
+    if tensors.keys().any(|k| k.starts_with("task.ema.")) {
+        "task.ema."
+    } else {
+        "G."
     }
 }
 
@@ -95,10 +243,10 @@ pub fn train_dcgan(
     use super::{checkpoint::Checkpoint, trainer::checkpoint_options, Bce, Trainer};
     let mut trainer = match start {
         Some((model, config, options)) => {
-            if options.objective.build().gradient_penalty().is_some() {
+            if options.objective.build().gradient_penalty().is_some() || options.recipe.r1.is_some() {
                 super::objective::enable_second_order_gradients()?;
             }
-            let task = DcganTask::for_objective(&model, config.seed, &options.objective, device)?;
+            let task = DcganTask::with_recipe(&model, config.seed, &options.objective, options.recipe, device)?;
             Trainer::new(task, Box::new(Bce), "dcgan", serde_json::to_value(&model)?, config, out, device)?.with_options(options)?
         }
         None => {
@@ -109,10 +257,10 @@ pub fn train_dcgan(
             let model: DcganConfig = serde_json::from_value(ckpt.header.model.clone())?;
             let seed = ckpt.header.state.as_ref().and_then(|s| s["config"]["seed"].as_u64()).unwrap_or(0);
             let options = checkpoint_options(&ckpt)?;
-            if options.objective.build().gradient_penalty().is_some() {
+            if options.objective.build().gradient_penalty().is_some() || options.recipe.r1.is_some() {
                 super::objective::enable_second_order_gradients()?;
             }
-            let task = DcganTask::for_objective(&model, seed, &options.objective, device)?;
+            let task = DcganTask::with_recipe(&model, seed, &options.objective, options.recipe, device)?;
             Trainer::resume(task, options.objective.build(), &ckpt, out, device)?
         }
     };

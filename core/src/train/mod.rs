@@ -9,6 +9,7 @@ pub mod cyclegan;
 pub mod checkpoint;
 pub mod compare;
 pub mod dcgan;
+pub mod diffaugment;
 pub mod log;
 pub mod monitor;
 pub mod objective;
@@ -18,7 +19,8 @@ pub mod trainer;
 
 pub use adam::{Adam, AdamParams};
 pub use checkpoint::Checkpoint;
-pub use dcgan::DcganTask;
+pub use dcgan::{DcganTask, GanRecipe};
+pub use diffaugment::DiffAugment;
 pub use objective::{Bce, Lsgan, Objective, ObjectiveSpec, Targets, Wgan};
 pub use optimizer::{LrSchedule, OptimizerKind};
 pub use task::{GanTask, LabelPolicy, StepContext, StepStats};

@@ -52,19 +52,21 @@ pub enum ObjectiveSpec {
     #[default]
     Bce,
     Lsgan,
+    Hinge,
     Wgan { clip: f64, n_critic: usize },
     WganGp { lambda: f64, n_critic: usize },
 }
 
 impl ObjectiveSpec {
-    /// `bce`, `lsgan`, `wgan` (clip 0.01, 5 critic steps), `wgan-gp` (λ 10, 5 critic steps).
+    /// `bce`, `lsgan`, `hinge`, `wgan` (clip 0.01, 5 critic steps), `wgan-gp` (λ 10, 5 critic steps).
     pub fn parse(name: &str) -> anyhow::Result<Self> {
         Ok(match name {
             "bce" => Self::Bce,
             "lsgan" => Self::Lsgan,
+            "hinge" => Self::Hinge,
             "wgan" => Self::Wgan { clip: 0.01, n_critic: 5 },
             "wgan-gp" => Self::WganGp { lambda: 10.0, n_critic: 5 },
-            other => anyhow::bail!("unknown objective '{other}': use bce, lsgan, wgan or wgan-gp"),
+            other => anyhow::bail!("unknown objective '{other}': use bce, lsgan, hinge, wgan or wgan-gp"),
         })
     }
 
@@ -72,6 +74,7 @@ impl ObjectiveSpec {
         match *self {
             Self::Bce => Box::new(Bce),
             Self::Lsgan => Box::new(Lsgan),
+            Self::Hinge => Box::new(Hinge),
             Self::Wgan { clip, n_critic } => Box::new(Wgan { clip: Some(clip), penalty: None, n_critic }),
             Self::WganGp { lambda, n_critic } => Box::new(Wgan { clip: None, penalty: Some(lambda), n_critic }),
         }
@@ -113,6 +116,27 @@ impl Objective for Lsgan {
     }
     fn score(&self, d_out: &Tensor) -> Result<Tensor> {
         Ok(d_out.clone())
+    }
+}
+
+/// The hinge loss of SN-GAN and BigGAN: D minimises `E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]`, G minimises
+/// `-E[D(G(z))]`. D stops pushing samples it already scores beyond the margin, which keeps it from
+/// overconfidence on a small data set. Label smoothing and flips do not apply (the margins replace them).
+pub struct Hinge;
+
+impl Objective for Hinge {
+    fn name(&self) -> &'static str {
+        "hinge"
+    }
+    fn d_loss(&self, d_real: &Tensor, d_fake: &Tensor, _t: &Targets) -> Result<Tensor> {
+        (d_real.neg()? + 1.0)?.relu()?.mean_all()? + (d_fake + 1.0)?.relu()?.mean_all()?
+    }
+    fn g_loss(&self, d_fake: &Tensor) -> Result<Tensor> {
+        d_fake.mean_all()?.neg()
+    }
+    fn score(&self, d_out: &Tensor) -> Result<Tensor> {
+        // For the logs only: the logistic of the margin, so D(x) / D(G(z)) read like the BCE runs'.
+        candle_nn::ops::sigmoid(d_out)
     }
 }
 
@@ -207,7 +231,12 @@ mod tests {
         assert_eq!(v(w.d_loss(&real, &fake, &t)?), -0.5 - 2.0);
         assert_eq!(v(w.g_loss(&fake)?), 0.5);
         assert_eq!(ObjectiveSpec::parse("wgan-gp")?.build().gradient_penalty(), Some(10.0));
-        assert!(ObjectiveSpec::parse("hinge").is_err());
+        assert!(ObjectiveSpec::parse("hinge-loss").is_err());
+        // Hinge: relu(1 - 1) + relu(1 - 3) = 0 for real, relu(1 - 1) + relu(1 + 0) = 1 for fake, halves averaged per term.
+        let h = ObjectiveSpec::parse("hinge")?.build();
+        assert_eq!(v(h.d_loss(&real, &fake, &t)?), 0.0 + 0.5);
+        assert_eq!(v(h.d_loss(&fake, &real, &t)?), 1.5 + 3.0);
+        assert_eq!(v(h.g_loss(&fake)?), 0.5);
         // PatchGAN-shaped outputs take per-sample targets.
         let patch = Tensor::ones((2, 1, 3, 3), DType::F32, &dev)?;
         assert_eq!(v(Lsgan.d_loss(&patch, &patch.zeros_like()?, &t)?), 0.0);

@@ -114,6 +114,10 @@ pub trait GanTask {
     fn d_loss(&mut self, real: &[Tensor], ctx: &mut StepContext, stats: &mut StepStats) -> Result<Tensor>;
     /// G's loss (after D's update).
     fn g_loss(&mut self, ctx: &mut StepContext, stats: &mut StepStats) -> Result<Tensor>;
+    /// Called after each update of the generator groups (e.g. to update a moving average of G's weights).
+    fn after_generator_step(&mut self, _step: u64) -> Result<()> {
+        Ok(())
+    }
     /// Images for the progress grid (a fixed set of inputs, eval mode), `[N, C, H, W]` in [-1, 1].
     fn samples(&self) -> Result<Tensor>;
     /// Images per grid row (default: a square grid).

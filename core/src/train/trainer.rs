@@ -70,6 +70,9 @@ pub struct TrainOptions {
     /// Data streams after `TrainConfig::data`, each batched like it (same size, seed offset by its index).
     #[serde(default)]
     pub extra_data: Vec<PathBuf>,
+    /// The small-data recipe's parts (DCGAN runs).
+    #[serde(default)]
+    pub recipe: super::dcgan::GanRecipe,
 }
 
 /// Where a run stands; saved in the checkpoint header.
@@ -371,6 +374,8 @@ impl<T: GanTask> Trainer<T> {
         for (name, opt) in self.optimisers.iter_mut().filter(|(n, _)| !critics.contains(n)) {
             opt.step(&grads).with_context(|| format!("updating {name}"))?;
         }
+        drop(grads);
+        self.task.after_generator_step(step)?;
         Ok(stats)
     }
 

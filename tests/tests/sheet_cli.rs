@@ -88,6 +88,28 @@ fn attribute_axes_fit_report_and_move_the_classifier() {
     ganime_ok(&["generate", "--seed", "3", "--count", "1", "--out", p(&plain)]);
     ganime_ok(&["generate", "--seed", "3", "--count", "1", "--set", "hair=blonde:+2", "--axes", p(&axes), "--out", p(&moved)]);
     assert!(image::open(&plain).unwrap().to_rgb8() != image::open(&moved).unwrap().to_rgb8());
+
+    // fit also measures sheet variations; the strength it picks is what a sheet with these axes uses.
+    let chosen: f64 = report
+        .lines()
+        .find_map(|l| l.strip_prefix("sheet variations default to strength "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no chosen variation strength in:\n{report}"))
+        .parse()
+        .unwrap();
+    let table: Vec<(f64, f64)> = report
+        .lines()
+        .filter_map(|l| {
+            let v: Vec<f64> = l.split_whitespace().take(2).map(|x| x.parse().ok()).collect::<Option<_>>()?;
+            (v.len() == 2).then(|| (v[0], v[1]))
+        })
+        .collect();
+    assert_eq!(table.len(), 7, "{report}");
+    assert!(table.windows(2).all(|w| w[1].1 > w[0].1), "variation distance grows with strength:\n{report}");
+    let sheet = dir.path().join("sheet.png");
+    ganime_ok(&["sheet", "--count", "1", "--columns", "2", "--cell", "64", "--variations", "4", "--axes", p(&axes), "--no-attributes", "--out", p(&sheet)]);
+    let recipes = json(&sheet)["cells"].to_string();
+    assert!(recipes.contains(&format!("seed 4 + {chosen} * noise")), "sheet variations do not use strength {chosen}: {recipes}");
 }
 
 /// Real faces split in two (even/odd files), plus transformed copies of one half.

@@ -31,8 +31,10 @@ pub struct SheetArgs {
     /// A row of variations around this seed (repeatable).
     #[arg(long)]
     variations: Vec<u64>,
-    #[arg(long, default_value_t = 0.5)]
-    variation_strength: f64,
+    /// Noise added to the seed's latent for each variation (default: the strength measured for this generator
+    /// by `ganime attributes fit`, stored with its axes; 0.5 without axes).
+    #[arg(long)]
+    variation_strength: Option<f64>,
     /// A row interpolating between two seeds, A:B (repeatable).
     #[arg(long)]
     interpolate: Vec<String>,
@@ -137,8 +139,15 @@ pub fn sheet(a: SheetArgs) -> Result<()> {
     if !seeds.is_empty() {
         rows.push(Row::Seeds(seeds));
     }
-    for &seed in &a.variations {
-        rows.push(Row::Variations { seed, count: a.columns, strength: a.variation_strength });
+    if !a.variations.is_empty() {
+        let strength = match a.variation_strength {
+            Some(s) if s.is_finite() && s >= 0.0 => s,
+            Some(s) => bail!("--variation-strength must be a finite number >= 0, not {s}"),
+            None => axes_for(a.axes.as_deref(), &g.identity(), &device)?.and_then(|x| x.info.variation_strength).unwrap_or(0.5),
+        };
+        for &seed in &a.variations {
+            rows.push(Row::Variations { seed, count: a.columns, strength });
+        }
     }
     for s in &a.interpolate {
         let (from, to) = s.split_once(':').with_context(|| format!("--interpolate {s}: expected A:B (two seeds)"))?;
@@ -191,6 +200,13 @@ pub fn attributes(cmd: AttributesCommand) -> Result<()> {
             println!("axis  raised-prob  became-prediction  other-attribute-changed   (step {}, other attributes locked)", a.step);
             for r in &axes.info.report {
                 println!("{:<20} {:>6.1}% {:>8.1}% {:>8.1}%", r.axis, r.raised * 100.0, r.became_prediction * 100.0, r.others_changed * 100.0);
+            }
+            println!("variation strength  distance (x unrelated pair)  hair/eye prediction changed");
+            for r in &axes.info.variations {
+                println!("{:>8.2} {:>18.2} {:>18.1}%", r.strength, r.distance_ratio, r.attribute_changed * 100.0);
+            }
+            if let Some(s) = axes.info.variation_strength {
+                println!("sheet variations default to strength {s} (the first reaching {} of an unrelated pair's distance)", attributes::VARIATION_DISTANCE_TARGET);
             }
             axes.save(&a.out)?;
             eprintln!("wrote {} ({} axes for {})", a.out.display(), axes.info.names.len(), g.describe());

@@ -170,7 +170,31 @@ pub struct AxesInfo {
     /// Per axis: how often a +step move raised the classifier's probability of the value, how often it made the
     /// value the prediction, and how often it changed another attribute's prediction (with other attributes locked).
     pub report: Vec<AxisReport>,
+    /// How far sheet variations move at each tried strength, and the strength chosen from it (see
+    /// [`measure_variations`]); absent in axes files fit before it was measured.
+    #[serde(default)]
+    pub variations: Vec<VariationReport>,
+    #[serde(default)]
+    pub variation_strength: Option<f64>,
 }
+
+/// One tried variation strength: the mean classifier-embedding distance between a character and its
+/// variations, as a fraction of the mean distance between two unrelated characters, and how often a variation
+/// has another predicted hair or eye colour.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VariationReport {
+    pub strength: f64,
+    pub distance_ratio: f64,
+    pub attribute_changed: f64,
+}
+
+/// Variations should look like siblings: clearly different pictures of recognisably the same character. The
+/// chosen strength is the smallest tried one whose variations are at least this far apart, as a fraction of
+/// two unrelated characters' distance.
+pub const VARIATION_DISTANCE_TARGET: f64 = 0.5;
+
+/// The strengths [`measure_variations`] tries.
+pub const VARIATION_STRENGTHS: [f64; 7] = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AxisReport {
@@ -290,9 +314,51 @@ pub fn fit_axes(g: &dyn Generator, clf: &AttributeClassifier, samples: usize, se
         }
     }
     let axes = Tensor::from_vec(rows, (names.len(), dim), device)?;
-    let mut result = AttributeAxes { info: AxesInfo { names, generator: g.identity(), samples, report: Vec::new() }, axes };
+    let mut result = AttributeAxes {
+        info: AxesInfo { names, generator: g.identity(), samples, report: Vec::new(), variations: Vec::new(), variation_strength: None },
+        axes,
+    };
     result.info.report = measure(g, clf, &result, seed.wrapping_add(1_000_003), step, device)?;
+    let (variations, chosen) = measure_variations(g, clf, seed.wrapping_add(2_000_003), device)?;
+    result.info.variations = variations;
+    result.info.variation_strength = Some(chosen);
     Ok(result)
+}
+
+/// Measures sheet variations (a seed's latent plus `strength` × N(0, I)) at each of [`VARIATION_STRENGTHS`]: 64
+/// characters with 4 variations each, distances in the attribute classifier's embedding. Returns the table
+/// and the chosen strength (the first reaching [`VARIATION_DISTANCE_TARGET`], else the largest tried).
+pub fn measure_variations(g: &dyn Generator, clf: &AttributeClassifier, seed: u64, device: &Device) -> Result<(Vec<VariationReport>, f64)> {
+    let (n, per) = (64usize, 4usize);
+    let dim = g.latent_dim();
+    let base = latents(seed, n, dim, device)?;
+    let embed = |z: &Tensor| -> Result<Vec<Vec<f32>>> { Ok(clf.embedding(&g.generate(z)?)?.to_vec2()?) };
+    let predict = |z: &Tensor| -> Result<Vec<Vec<String>>> { clf.predict(&g.generate(z)?) };
+    let e0 = embed(&base)?;
+    let p0 = predict(&base)?;
+    let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>().sqrt();
+    // Unrelated characters: each base against the next one.
+    let unrelated = (0..n).map(|i| dist(&e0[i], &e0[(i + 1) % n])).sum::<f64>() / n as f64;
+    let noise = latents(seed ^ 0x7a7a_7a7a, n * per, dim, device)?;
+    let repeated = base.unsqueeze(1)?.broadcast_as((n, per, dim))?.reshape((n * per, dim))?;
+    let mut table = Vec::new();
+    for &strength in &VARIATION_STRENGTHS {
+        let z = (&repeated + noise.affine(strength, 0.0)?)?;
+        let (e, p) = (embed(&z)?, predict(&z)?);
+        let mut d = 0.0;
+        let mut changed = 0usize;
+        for k in 0..n * per {
+            d += dist(&e[k], &e0[k / per]);
+            changed += usize::from(p[k] != p0[k / per]);
+        }
+        table.push(VariationReport {
+            strength,
+            distance_ratio: d / (n * per) as f64 / unrelated.max(1e-12),
+            attribute_changed: changed as f64 / (n * per) as f64,
+        });
+    }
+    let chosen = table.iter().find(|r| r.distance_ratio >= VARIATION_DISTANCE_TARGET).unwrap_or(table.last().unwrap()).strength;
+    Ok((table, chosen))
 }
 
 fn classify(g: &dyn Generator, clf: &AttributeClassifier, z: &Tensor) -> Result<Vec<Tensor>> {
@@ -360,10 +426,27 @@ mod tests {
     }
 
     #[test]
+    fn variation_distance_grows_with_strength_and_picks_the_first_reaching_the_target() -> Result<()> {
+        let dev = Device::Cpu;
+        let g = super::super::builtin::anime_faces(&dev)?;
+        let clf = super::super::builtin::classifier(&dev)?;
+        let (table, chosen) = measure_variations(g.as_ref(), &clf, 11, &dev)?;
+        assert_eq!(table.iter().map(|r| r.strength).collect::<Vec<_>>(), VARIATION_STRENGTHS);
+        for w in table.windows(2) {
+            assert!(w[1].distance_ratio > w[0].distance_ratio, "{table:?}");
+        }
+        // Zero noise would be distance 0; the smallest step is already a visible but partial move.
+        assert!(table[0].distance_ratio > 0.05 && table[0].distance_ratio < VARIATION_DISTANCE_TARGET, "{table:?}");
+        let first = table.iter().find(|r| r.distance_ratio >= VARIATION_DISTANCE_TARGET).unwrap();
+        assert_eq!(chosen, first.strength);
+        Ok(())
+    }
+
+    #[test]
     fn locked_directions_are_orthogonal_to_locked_axes() -> Result<()> {
         let axes = Tensor::new(&[[1f32, 0., 0.], [0.6, 0.8, 0.], [0., 0.6, 0.8]], &Device::Cpu)?;
         let a = AttributeAxes {
-            info: AxesInfo { names: vec!["hair=a".into(), "eyes=x".into(), "eyes=y".into()], generator: String::new(), samples: 0, report: vec![] },
+            info: AxesInfo { names: vec!["hair=a".into(), "eyes=x".into(), "eyes=y".into()], generator: String::new(), samples: 0, report: vec![], variations: vec![], variation_strength: None },
             axes,
         };
         let free = a.direction("eyes=x", &[])?;

@@ -8,6 +8,7 @@ use crate::nn::{seeded_var_builder, LayerSpec, Mode, Sequential};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, VarMap};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -218,6 +219,31 @@ impl Generator {
         let g = Self::new(config, 0, device)?;
         load_varmap(&g.vars, tensors, prefix, source)?;
         Ok(g)
+    }
+
+    /// Sets every BatchNorm's running statistics to those of this generator's own activations: reset to the
+    /// initial values, then `batches` training-mode forwards of 64 seeded latents (momentum 0.1 leaves 0.9^batches
+    /// of the reset values). For a moving average of G's weights, whose activations differ from what any
+    /// running statistics saw during training (averaging the statistics too casts a tint over every sample).
+    /// A pure function of the weights and `seed`.
+    pub fn recompute_batch_norm_statistics(&self, batches: usize, seed: u64) -> candle_core::Result<()> {
+        {
+            let data = self.vars.data().lock().unwrap();
+            for (name, var) in data.iter() {
+                if name.ends_with("running_mean") {
+                    var.set(&var.as_tensor().zeros_like()?)?;
+                } else if name.ends_with("running_var") {
+                    var.set(&var.as_tensor().ones_like()?)?;
+                }
+            }
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for i in 0..batches {
+            let z: Vec<f32> = (0..64 * self.config.nz).map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng)).collect();
+            let z = Tensor::from_vec(z, (64, self.config.nz), self.vars.all_vars()[0].device())?;
+            self.forward(&z, Mode::Train { seed: seed.wrapping_add(i as u64) })?;
+        }
+        Ok(())
     }
 
     pub fn forward(&self, z: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {

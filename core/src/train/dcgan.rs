@@ -114,6 +114,15 @@ impl DcganTask {
         self.ema.as_ref().unwrap_or(&self.g)
     }
 
+    /// BatchNorm statistics of the moving average, recomputed from its weights (40 batches, a fixed seed: the
+    /// result depends on the weights alone, so a resumed run stays bit-identical).
+    fn refresh_average(&self) -> candle_core::Result<()> {
+        match &self.ema {
+            Some(ema) => ema.recompute_batch_norm_statistics(40, 0x57a7_5eed),
+            None => Ok(()),
+        }
+    }
+
     /// What D sees of a batch: DiffAugment when the recipe has it, then the instance noise.
     fn d_input(&self, x: &Tensor, ctx: &mut StepContext) -> candle_core::Result<Tensor> {
         let x = match &self.recipe.diffaugment {
@@ -188,20 +197,25 @@ impl GanTask for DcganTask {
         let decay = decay.min((1.0 + step as f64) / (10.0 + step as f64));
         let g = self.g.vars.data().lock().unwrap();
         let avg = ema.vars.data().lock().unwrap();
-        for (name, var) in g.iter() {
+        // BatchNorm's running statistics are not averaged: they are recomputed for the averaged weights
+        // whenever the average is sampled or saved ([`Self::refresh_average`]).
+        for (name, var) in g.iter().filter(|(name, _)| !name.contains("running_")) {
             let a = avg.get(name).ok_or_else(|| candle_core::Error::Msg(format!("EMA of G has no `{name}`")))?;
-            // BatchNorm's running statistics are averaged like the weights: both are smooth functions of the step.
             a.set(&((a.as_tensor() * decay)? + (var.as_tensor() * (1.0 - decay))?)?)?;
         }
         Ok(())
     }
 
     fn samples(&self) -> candle_core::Result<Tensor> {
+        self.refresh_average()?;
         self.sampling_generator().forward(&self.fixed_noise, Mode::Eval)
     }
 
     fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let Some(ema) = &self.ema else { return Vec::new() };
+        // Saved with statistics that fit its weights, so `generate` and `export` need no extra pass. A failure
+        // here leaves the previous statistics (still a usable generator).
+        let _ = self.refresh_average();
         let data = ema.vars.data().lock().unwrap();
         data.iter().map(|(k, v)| (format!("{EMA_PREFIX}{k}"), v.as_tensor().clone())).collect()
     }

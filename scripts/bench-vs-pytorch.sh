@@ -15,7 +15,7 @@ WORKLOADS=${*:-dcgan64-train dcgan64-generate style-320x240 style-640x480 animeg
 SHARED=${GANIME_DATA:-../shared}
 GANIME=${GANIME:-target/release/ganime}
 [ -x "$GANIME" ] || { echo "no ganime binary at $GANIME: run cargo build --release first" >&2; exit 2; }
-python3 -c "import torch" 2>/dev/null || { echo "python3 cannot import torch: pip install torch" >&2; exit 2; }
+python3 -c "import torch, safetensors" 2>/dev/null || { echo "python3 cannot import torch and safetensors: pip install torch safetensors" >&2; exit 2; }
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'); flags: $(grep -o -w 'avx512f\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); load: $(cut -d' ' -f1-3 /proc/loadavg); seconds $SECONDS_EACH, rounds $ROUNDS"
 printf '| workload | ganime median ms | PyTorch median ms | ganime ÷ PyTorch |\n|---|---|---|---|\n'

@@ -410,6 +410,9 @@ pub fn parse_move(s: &str) -> Result<(String, f64)> {
         bail!("--set {s}: expected ATTRIBUTE=VALUE:AMOUNT, e.g. hair=blonde:+1.5");
     }
     let amount: f64 = amount.trim_start_matches('+').parse().with_context(|| format!("--set {s}: `{amount}` is not a number"))?;
+    if !amount.is_finite() {
+        bail!("--set {s}: the amount must be a finite number, not {amount}");
+    }
     Ok((name.to_string(), amount))
 }
 
@@ -423,6 +426,8 @@ mod tests {
         assert_eq!(parse_move("eyes=red:-2").unwrap(), ("eyes=red".into(), -2.0));
         assert!(parse_move("hair:1").is_err());
         assert!(parse_move("hair=blonde:x").is_err());
+        assert!(parse_move("hair=blonde:NaN").unwrap_err().to_string().contains("finite"));
+        assert!(parse_move("hair=blonde:inf").is_err());
     }
 
     #[test]

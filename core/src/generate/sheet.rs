@@ -6,7 +6,7 @@
 use super::attributes::AttributeAxes;
 use super::{interpolate, latents, Generator, LatentPath};
 use crate::io::image::tensor_to_images;
-use crate::io::text::{draw_text, draw_text_centered};
+use crate::io::text::{draw_text, draw_text_fitted};
 use crate::io::write_atomic;
 use crate::models::attribute_classifier::AttributeClassifier;
 use anyhow::{bail, Context, Result};
@@ -148,7 +148,7 @@ pub fn render(g: &dyn Generator, spec: &SheetSpec, classifier: Option<&Attribute
     let ink = Rgb([30, 30, 30]);
     let grey = Rgb([110, 110, 110]);
     if !spec.title.is_empty() {
-        draw_text_centered(&mut page, &spec.title, 0, width, MARGIN as i32, TITLE, ink);
+        draw_text_fitted(&mut page, &spec.title, 0, width, MARGIN as i32, TITLE, ink);
     }
     let mut y = MARGIN + title_h;
     let mut k = 0;
@@ -163,9 +163,9 @@ pub fn render(g: &dyn Generator, spec: &SheetSpec, classifier: Option<&Attribute
             let big = image::imageops::resize(&images[k], spec.cell, spec.cell, FilterType::Lanczos3);
             image::imageops::replace(&mut page, &big, x as i64, y as i64);
             let cy = (y + spec.cell + 3) as i32;
-            draw_text_centered(&mut page, &cell.caption, x as i32, spec.cell, cy, CAPTION, ink);
+            draw_text_fitted(&mut page, &cell.caption, x as i32, spec.cell, cy, CAPTION, ink);
             if let Some(a) = &attrs[k] {
-                draw_text_centered(&mut page, a, x as i32, spec.cell, cy + (CAPTION * 1.3) as i32, CAPTION * 0.85, grey);
+                draw_text_fitted(&mut page, a, x as i32, spec.cell, cy + (CAPTION * 1.3) as i32, CAPTION * 0.85, grey);
             }
             records.push(CellRecord { caption: cell.caption.clone(), recipe: cell.recipe.clone(), x, y, size: spec.cell });
             k += 1;

@@ -50,6 +50,26 @@ pub fn draw_text_centered(img: &mut RgbImage, text: &str, x0: i32, width: u32, y
     draw_text(img, text, x0 + (width as i32 - w) / 2, y, size, color);
 }
 
+/// [`draw_text_centered`], shrunk below `size` where needed so the text fits in `width` (sheet captions under
+/// narrow cells would otherwise run into their neighbours).
+pub fn draw_text_fitted(img: &mut RgbImage, text: &str, x0: i32, width: u32, y: i32, size: f32, color: Rgb<u8>) {
+    draw_text_centered(img, text, x0, width, y, fitted_size(text, size, width), color);
+}
+
+/// The largest size up to `size` at which `text` is at most `width` pixels wide.
+pub fn fitted_size(text: &str, size: f32, width: u32) -> f32 {
+    let w = text_width(text, size);
+    if w <= width || w == 0 {
+        return size;
+    }
+    // Glyph advances scale linearly with the size; the ceil in text_width may need one more small step.
+    let mut s = size * width as f32 / w as f32;
+    while s > 1.0 && text_width(text, s) > width {
+        s *= 0.97;
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +84,18 @@ mod tests {
         // Nothing drawn right of the text.
         let w = text_width("seed 42", 16.0) + 4;
         assert!((w..120).all(|x| (0..30).all(|y| img.get_pixel(x, y)[0] == 255)));
+    }
+
+    #[test]
+    fn fitted_text_stays_inside_its_width() {
+        let text = "orange hair, green eyes";
+        assert!(text_width(text, 12.0) > 96);
+        let s = fitted_size(text, 12.0, 96);
+        assert!(s < 12.0 && text_width(text, s) <= 96 && text_width(text, s) > 80, "{s}");
+        assert_eq!(fitted_size("seed 1", 12.0, 96), 12.0);
+        // Drawn fitted and centred in a 96 px cell at x = 20: nothing outside [20, 116).
+        let mut img = RgbImage::from_pixel(140, 20, Rgb([255, 255, 255]));
+        draw_text_fitted(&mut img, text, 20, 96, 2, 12.0, Rgb([0, 0, 0]));
+        assert!((0..140).filter(|x| !(20..116).contains(x)).all(|x| (0..20).all(|y| img.get_pixel(x, y)[0] == 255)));
     }
 }

@@ -4,12 +4,12 @@
 //! separate learning rate for D.
 
 use super::diffaugment::DiffAugment;
-use super::objective::{gradient_penalty, ObjectiveSpec};
+use super::objective::{gradient_penalty, r1_penalty, ObjectiveSpec};
 use super::task::{randn, GanTask, StepContext, StepStats};
 use crate::models::dcgan::{DcganConfig, Discriminator, Generator};
 use crate::nn::Mode;
 use anyhow::Result;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -131,15 +131,6 @@ impl DcganTask {
         };
         ctx.instance_noise(&x)
     }
-}
-
-/// `γ/2 · E‖∇ₓD(x)‖²` at the real inputs `x` (differentiable in D's weights once second-order gradients are
-/// on).
-fn r1_penalty(critic: impl Fn(&Tensor) -> candle_core::Result<Tensor>, real: &Tensor, gamma: f64) -> candle_core::Result<Tensor> {
-    let x = Var::from_tensor(&real.detach())?;
-    let grads = critic(x.as_tensor())?.sum_all()?.backward()?;
-    let g = grads.get(&x).ok_or_else(|| candle_core::Error::Msg("D's output does not depend on its input".into()))?;
-    g.flatten_from(1)?.sqr()?.sum(1)?.mean_all()? * (gamma / 2.0)
 }
 
 impl GanTask for DcganTask {

@@ -202,12 +202,24 @@ pub fn gradient_penalty(critic: impl Fn(&Tensor) -> Result<Tensor>, real: &Tenso
     shape[0] = n;
     let eps = Tensor::from_vec(eps, shape, real.device())?.to_dtype(real.dtype())?;
     let mixed = (real.broadcast_mul(&eps)? + fake.detach().broadcast_mul(&(1.0 - eps)?)?)?;
-    let x_hat = Var::from_tensor(&mixed.detach())?;
-    let grads = critic(x_hat.as_tensor())?.sum_all()?.backward()?;
-    let g = grads.get(&x_hat).ok_or_else(|| candle_core::Error::Msg("the critic's output does not depend on its input".into()))?;
+    let g = input_gradient(critic, &mixed)?;
     // A tiny epsilon keeps the norm's derivative finite at a zero gradient.
     let norm = (g.flatten_from(1)?.sqr()?.sum(1)? + 1e-12)?.sqrt()?;
     (norm - 1.0)?.sqr()?.mean_all()
+}
+
+/// The R1 penalty (Mescheder et al. 2018) `γ/2 · E‖∇ₓD(x)‖²` at the real inputs `x`: it keeps D flat on the
+/// data, so it neither overshoots nor oscillates around it. Differentiable in D's weights once
+/// [`enable_second_order_gradients`] ran.
+pub fn r1_penalty(critic: impl Fn(&Tensor) -> Result<Tensor>, real: &Tensor, gamma: f64) -> Result<Tensor> {
+    input_gradient(critic, real)?.flatten_from(1)?.sqr()?.sum(1)?.mean_all()? * (gamma / 2.0)
+}
+
+/// `∂ Σ critic(x) / ∂x` at `x` (detached first), per sample when the critic scores samples independently.
+fn input_gradient(critic: impl Fn(&Tensor) -> Result<Tensor>, x: &Tensor) -> Result<Tensor> {
+    let x = Var::from_tensor(&x.detach())?;
+    let grads = critic(x.as_tensor())?.sum_all()?.backward()?;
+    grads.get(&x).cloned().ok_or_else(|| candle_core::Error::Msg("the critic's output does not depend on its input".into()))
 }
 
 #[cfg(test)]
@@ -216,6 +228,18 @@ mod tests {
     use crate::nn::Conv2d;
     use candle_core::{DType, Device};
     use rand::SeedableRng;
+
+    #[test]
+    fn r1_of_a_linear_critic_is_half_gamma_times_its_squared_weight_norm() -> anyhow::Result<()> {
+        // D(x) = Σ w·x per sample: ∇ₓD = w for every sample, so R1 = γ/2 · ‖w‖².
+        let dev = Device::Cpu;
+        let w = Tensor::new(&[[1f64, -2.], [0.5, 3.]], &dev)?.reshape((1, 2, 2))?;
+        let critic = |x: &Tensor| x.broadcast_mul(&w)?.flatten_from(1)?.sum(1);
+        let real = Tensor::randn(0f64, 1.0, (3, 2, 2), &dev)?;
+        let r1 = r1_penalty(critic, &real, 0.2)?.to_scalar::<f64>()?;
+        assert!((r1 - 0.1 * (1.0 + 4.0 + 0.25 + 9.0)).abs() < 1e-12, "{r1}");
+        Ok(())
+    }
 
     #[test]
     fn losses_on_known_values() -> anyhow::Result<()> {

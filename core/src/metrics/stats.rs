@@ -85,9 +85,12 @@ pub fn frechet_distance(a: &Features, b: &Features) -> Result<f64> {
 
 /// Kernel inception distance: unbiased MMD² with the cubic polynomial kernel k(x,y) = (x·y/d + 1)³, averaged
 /// over `subsets` random subsets of `subset_size` images from each set; returns (mean, standard error).
+/// With several subsets each holds at most half of the smaller set: subsets as large as the set would all be
+/// the whole set, and the standard error would always read 0.
 pub fn kernel_distance(a: &Features, b: &Features, subsets: usize, subset_size: usize, seed: u64) -> Result<(f64, f64)> {
     same_dim(a, b)?;
-    let m = subset_size.min(a.rows).min(b.rows);
+    let smaller = a.rows.min(b.rows);
+    let m = subset_size.min(if subsets > 1 { smaller / 2 } else { smaller });
     if m < 2 {
         bail!("the kernel distance needs at least 2 images per set");
     }
@@ -219,6 +222,9 @@ mod tests {
         let b = gaussian(300, 8, 0.0, 1.0, 2);
         let c = gaussian(300, 8, 0.7, 1.0, 3);
         let (same, se) = kernel_distance(&a, &b, 10, 100, 0).unwrap();
+        // Subsets asked for larger than the sets still differ from one another: the error is not a constant 0.
+        let (_, se_small) = kernel_distance(&a, &b, 10, 1000, 0).unwrap();
+        assert!(se_small > 0.1 * se, "standard error {se_small} (subsets of 100: {se}) with subsets larger than the sets");
         let (shifted, _) = kernel_distance(&a, &c, 10, 100, 0).unwrap();
         assert!(same.abs() < 3.0 * se + 0.05, "{same} ± {se}");
         assert!(shifted > 10.0 * same.abs().max(se), "{shifted} vs {same} ± {se}");

@@ -39,7 +39,7 @@ struct Args {
     #[arg(long, value_parser = parse_size)]
     resolution: Option<(u32, u32)>,
     /// Frames per second: requested from the webcam; the rate files are played at in live mode.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_fps)]
     fps: Option<f64>,
     /// A filter: a built-in name or KIND:PATH, optionally followed by options `size=N|WxH smooth=A strength=S`
     /// (quote the whole spec). Repeat for several; left/right switch between them. Default: toon, the 26 built-in
@@ -109,6 +109,15 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
             _ => Err(format!("'{s}' is not a size like 640x480")),
         },
         None => Err(format!("'{s}' is not a size like 640x480")),
+    }
+}
+
+/// A frame rate in (0, 1000]: NaN, infinities, zero and negative rates are refused here instead of being
+/// clamped (or panicking a thread) later.
+fn parse_fps(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a frame rate: give a number above 0 and at most 1000")),
     }
 }
 

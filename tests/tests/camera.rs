@@ -245,6 +245,12 @@ fn clear_errors() {
     assert!(err.contains("size"), "{err}");
     let err = run_err(&["--benchmark", "5", "--filter", "toon"]);
     assert!(err.contains("--input"), "{err}");
+    // A frame rate must be a positive finite number (NaN used to panic the capture thread and hang the run).
+    for fps in ["nan", "0", "-5", "inf", "fast"] {
+        let arg = format!("--fps={fps}");
+        let err = run_err(&["--input", "synthetic", "--headless", "--frames", "1", &arg]);
+        assert!(err.contains("--fps") && err.contains(fps) && err.contains("frame rate"), "{err}");
+    }
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("bad.y4m");
     std::fs::write(&bad, "YUV4MPEG2 W4 H4 F30:1\nFRAME\nshort").unwrap();

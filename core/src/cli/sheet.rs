@@ -135,6 +135,13 @@ pub fn sheet(a: SheetArgs) -> Result<()> {
     let device = parse_device(&a.device)?;
     let g = load_generator(a.checkpoint.as_deref(), &device)?;
     let seeds = if a.seeds.is_empty() { (a.seed..a.seed + a.count as u64).collect() } else { a.seeds.clone() };
+    // The generator's axes (read once): attribute rows move along them, and they carry the variation strength
+    // measured for this generator.
+    let needs_axes = !a.attribute.is_empty() || (!a.variations.is_empty() && a.variation_strength.is_none());
+    let axes = if needs_axes { axes_for(a.axes.as_deref(), &g.identity(), &device)? } else { None };
+    if !a.attribute.is_empty() && axes.is_none() {
+        bail!("attribute rows need axes fit for this generator: run `ganime attributes fit --checkpoint ...` and pass --axes");
+    }
     let mut rows = Vec::new();
     if !seeds.is_empty() {
         rows.push(Row::Seeds(seeds));
@@ -143,7 +150,7 @@ pub fn sheet(a: SheetArgs) -> Result<()> {
         let strength = match a.variation_strength {
             Some(s) if s.is_finite() && s >= 0.0 => s,
             Some(s) => bail!("--variation-strength must be a finite number >= 0, not {s}"),
-            None => axes_for(a.axes.as_deref(), &g.identity(), &device)?.and_then(|x| x.info.variation_strength).unwrap_or(0.5),
+            None => axes.as_ref().and_then(|x| x.info.variation_strength).unwrap_or(0.5),
         };
         for &seed in &a.variations {
             rows.push(Row::Variations { seed, count: a.columns, strength });
@@ -159,15 +166,6 @@ pub fn sheet(a: SheetArgs) -> Result<()> {
         let seed = seed.parse::<u64>().with_context(|| format!("--attribute {s}: `{seed}` is not a seed"))?;
         rows.push(Row::Attribute { seed, axis: axis.to_string(), range: a.attribute_range, steps: a.columns.max(2) });
     }
-    let axes = if a.attribute.is_empty() {
-        None
-    } else {
-        let axes = axes_for(a.axes.as_deref(), &g.identity(), &device)?;
-        if axes.is_none() {
-            bail!("attribute rows need axes fit for this generator: run `ganime attributes fit --checkpoint ...` and pass --axes");
-        }
-        axes
-    };
     let clf = if a.no_attributes { None } else { Some(classifier_from(a.classifier.as_deref(), &device)?) };
     let spec = SheetSpec { title: a.title, columns: a.columns, cell: a.cell, rows };
     let (page, meta) = sheet::render(g.as_ref(), &spec, clf.as_ref(), axes.as_ref(), &device)?;

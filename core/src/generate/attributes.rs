@@ -332,10 +332,12 @@ pub fn measure_variations(g: &dyn Generator, clf: &AttributeClassifier, seed: u6
     let (n, per) = (64usize, 4usize);
     let dim = g.latent_dim();
     let base = latents(seed, n, dim, device)?;
-    let embed = |z: &Tensor| -> Result<Vec<Vec<f32>>> { Ok(clf.embedding(&g.generate(z)?)?.to_vec2()?) };
-    let predict = |z: &Tensor| -> Result<Vec<Vec<String>>> { clf.predict(&g.generate(z)?) };
-    let e0 = embed(&base)?;
-    let p0 = predict(&base)?;
+    // Each set of latents is generated once, then embedded and classified.
+    let look = |z: &Tensor| -> Result<(Vec<Vec<f32>>, Vec<Vec<String>>)> {
+        let images = g.generate(z)?;
+        Ok((clf.embedding(&images)?.to_vec2()?, clf.predict(&images)?))
+    };
+    let (e0, p0) = look(&base)?;
     let dist = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>().sqrt();
     // Unrelated characters: each base against the next one.
     let unrelated = (0..n).map(|i| dist(&e0[i], &e0[(i + 1) % n])).sum::<f64>() / n as f64;
@@ -344,7 +346,7 @@ pub fn measure_variations(g: &dyn Generator, clf: &AttributeClassifier, seed: u6
     let mut table = Vec::new();
     for &strength in &VARIATION_STRENGTHS {
         let z = (&repeated + noise.affine(strength, 0.0)?)?;
-        let (e, p) = (embed(&z)?, predict(&z)?);
+        let (e, p) = look(&z)?;
         let mut d = 0.0;
         let mut changed = 0usize;
         for k in 0..n * per {

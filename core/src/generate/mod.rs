@@ -65,7 +65,7 @@ pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device) -> Result<Box<dyn Gen
                 .with_context(|| format!("{}: malformed DCGAN config", ckpt.path.display()))?;
             let source = ckpt.path.display().to_string();
             // A run that kept a moving average of G samples from the average.
-            let prefix = crate::train::dcgan::generator_prefix(&ckpt.tensors);
+            let prefix = crate::models::dcgan::generator_prefix(&ckpt.tensors);
             Ok(Box::new(Dcgan::from_tensors(&config, &ckpt.tensors, prefix, &source, device)?))
         }
         other => bail!("{} holds a `{other}` model, which is not a generator", ckpt.path.display()),
@@ -79,7 +79,7 @@ pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType
     // generators are written in their PyTorch layouts, so `animegan:FILE` / `cyclegan:FILE` and other tools read them.
     let (prefix, strip) = match ckpt.header.kind.as_str() {
         // A run's moving average of G is what it ships (renamed to the `G.` keys below).
-        "dcgan" => (crate::train::dcgan::generator_prefix(&ckpt.tensors), false),
+        "dcgan" => (crate::models::dcgan::generator_prefix(&ckpt.tensors), false),
         "animegan" => ("G.", true),
         "cyclegan" if cyclegan_b2a => ("G_B.", true),
         "cyclegan" => ("G_A.", true),

@@ -197,6 +197,19 @@ impl DcganConfig {
     }
 }
 
+/// Checkpoint key prefix of a training run's moving average of G (the trainer stores task state under `task.`,
+/// the DCGAN task its average under `ema.`).
+pub const EMA_KEY_PREFIX: &str = "task.ema.";
+
+/// The checkpoint key prefix of the generator to sample: the run's moving average when it kept one, else `G.`.
+pub fn generator_prefix(tensors: &HashMap<String, Tensor>) -> &'static str {
+    if tensors.keys().any(|k| k.starts_with(EMA_KEY_PREFIX)) {
+        EMA_KEY_PREFIX
+    } else {
+        "G."
+    }
+}
+
 /// The DCGAN generator: `z [N, nz]` (or `[N, nz, 1, 1]`) -> images `[N, C, S, S]` in [-1, 1].
 pub struct Generator {
     pub config: DcganConfig,
@@ -238,9 +251,9 @@ impl Generator {
             }
         }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let device = self.vars.all_vars()[0].device().clone();
         for i in 0..batches {
-            let z: Vec<f32> = (0..64 * self.config.nz).map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng)).collect();
-            let z = Tensor::from_vec(z, (64, self.config.nz), self.vars.all_vars()[0].device())?;
+            let z = crate::nn::init::randn(&mut rng, &[64, self.config.nz], &device)?;
             self.forward(&z, Mode::Train { seed: seed.wrapping_add(i as u64) })?;
         }
         Ok(())

@@ -80,6 +80,14 @@ pub fn seeded_inference_model<T>(seed: u64, dtype: DType, device: &Device, build
     build(VarBuilder::from_tensors(tensors, dtype, device))
 }
 
+/// A standard-normal f32 tensor of `shape` from a seeded generator (Candle's own CPU generator cannot be
+/// seeded).
+pub fn randn(rng: &mut impl Rng, shape: &[usize], device: &Device) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+    Tensor::from_vec(v, shape, device)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

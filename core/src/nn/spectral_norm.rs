@@ -36,29 +36,25 @@ impl SpectralNormConv2d {
     /// `W / σ(W)`. With `train`, first one power-iteration step updates `u` (PyTorch's training mode); σ is
     /// `uᵀ W v` with `u`, `v` held constant, so the gradient flows through `W` in both places, as in PyTorch.
     pub fn normalized_weight(&self, train: bool) -> Result<Tensor> {
-        let c_out = self.weight.dim(0)?;
-        let w = self.weight.reshape((c_out, ()))?;
-        let w_const = w.detach();
-        let u = self.u.as_tensor().detach().unsqueeze(1)?;
-        let v = normalize(&w_const.t()?.matmul(&u)?)?;
-        let u = if train {
-            let u = normalize(&w_const.matmul(&v)?)?;
-            self.u.set(&u.squeeze(1)?)?;
-            u
-        } else {
-            u
-        };
-        let sigma = u.t()?.matmul(&w.matmul(&v)?)?.reshape(())?;
-        self.weight.broadcast_div(&sigma)
+        self.weight.broadcast_div(&self.sigma_tensor(train)?)
     }
 
     /// The current estimate of the largest singular value (no update).
     pub fn sigma(&self) -> Result<f64> {
-        let c_out = self.weight.dim(0)?;
-        let w = self.weight.reshape((c_out, ()))?.detach();
-        let u = self.u.as_tensor().detach().unsqueeze(1)?;
-        let v = normalize(&w.t()?.matmul(&u)?)?;
-        u.t()?.matmul(&w.matmul(&v)?)?.reshape(())?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()
+        self.sigma_tensor(false)?.detach().to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()
+    }
+
+    /// `σ = uᵀ W v` as a scalar tensor, `v = normalize(Wᵀu)`; with `update`, first `u ← normalize(W v)` (stored).
+    fn sigma_tensor(&self, update: bool) -> Result<Tensor> {
+        let w = self.weight.reshape((self.weight.dim(0)?, ()))?;
+        let w_const = w.detach();
+        let mut u = self.u.as_tensor().detach().unsqueeze(1)?;
+        let v = normalize(&w_const.t()?.matmul(&u)?)?;
+        if update {
+            u = normalize(&w_const.matmul(&v)?)?;
+            self.u.set(&u.squeeze(1)?)?;
+        }
+        u.t()?.matmul(&w.matmul(&v)?)?.reshape(())
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
@@ -125,10 +121,7 @@ mod tests {
 
     #[test]
     fn gradient_flows_through_sigma_like_pytorch() -> anyhow::Result<()> {
-        // d/dW of sum(W/σ) with σ = uᵀWv (u, v constant) is 1/σ - sum(W)·u vᵀ/σ²: compare with finite
-        // differences of the same expression (u fixed, v recomputed from the perturbed W like the layer does
-        // in eval mode, whose derivative through v vanishes at the converged iterate only approximately, so
-        // the check uses the analytic formula instead).
+        // With u and v held constant (as PyTorch does), d/dW of sum(W/σ), σ = uᵀWv, is 1/σ - sum(W)·u vᵀ/σ².
         let dev = Device::Cpu;
         let vars = VarMap::new();
         let vb = seeded_var_builder(&vars, 3, DType::F64, &dev);

@@ -204,7 +204,7 @@ impl GanTask for CycleGanTask {
         Some(6)
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+    fn state_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
         let mut out = Vec::new();
         if let Some(t) = self.pool_a.tensor() {
             out.push(("pool_a".to_string(), t));
@@ -212,7 +212,7 @@ impl GanTask for CycleGanTask {
         if let Some(t) = self.pool_b.tensor() {
             out.push(("pool_b".to_string(), t));
         }
-        out
+        Ok(out)
     }
 
     fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> candle_core::Result<()> {

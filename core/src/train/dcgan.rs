@@ -6,7 +6,7 @@
 use super::diffaugment::DiffAugment;
 use super::objective::{gradient_penalty, r1_penalty, ObjectiveSpec};
 use super::task::{randn, GanTask, StepContext, StepStats};
-use crate::models::dcgan::{DcganConfig, Discriminator, Generator};
+use crate::models::dcgan::{DcganConfig, Discriminator, Generator, EMA_KEY_PREFIX};
 use crate::nn::Mode;
 use anyhow::Result;
 use candle_core::{Device, Tensor};
@@ -69,27 +69,31 @@ impl GanRecipe {
     }
 }
 
+/// Key prefix of the moving average in the task's state; the trainer stores task state under `task.`, which
+/// gives the checkpoint keys [`EMA_KEY_PREFIX`] that `generate` and `export` look for.
+const EMA_STATE_PREFIX: &str = "ema.";
+
 pub struct DcganTask {
     pub g: Generator,
     pub d: Discriminator,
     recipe: GanRecipe,
     /// The moving average of G's weights (same architecture), when the recipe asks for one.
     ema: Option<Generator>,
+    /// Whether the average's BatchNorm statistics fit its current weights (cleared by every update), so a step
+    /// that both samples and checkpoints recomputes them once.
+    ema_statistics_fresh: std::cell::Cell<bool>,
     fixed_noise: Tensor,
     fake: Option<Tensor>,
 }
 
 impl DcganTask {
     pub fn new(config: &DcganConfig, seed: u64, device: &Device) -> Result<Self> {
-        Self::for_objective(config, seed, &ObjectiveSpec::Bce, device)
+        Self::with_recipe(config, seed, &ObjectiveSpec::Bce, GanRecipe::default(), device)
     }
 
-    /// As [`Self::new`]; a WGAN-GP run gets a layer-norm critic (BatchNorm would couple the samples whose
-    /// gradients the penalty constrains).
-    pub fn for_objective(config: &DcganConfig, seed: u64, objective: &ObjectiveSpec, device: &Device) -> Result<Self> {
-        Self::with_recipe(config, seed, objective, GanRecipe::default(), device)
-    }
-
+    /// As [`Self::new`] for `objective` and `recipe`. D: spectrally normalised when the recipe says so, else a
+    /// layer-norm critic for WGAN-GP (BatchNorm would couple the samples whose gradients the penalty
+    /// constrains), else the reference's.
     pub fn with_recipe(config: &DcganConfig, seed: u64, objective: &ObjectiveSpec, recipe: GanRecipe, device: &Device) -> Result<Self> {
         recipe.validate()?;
         // G and D draw their initial weights from their own streams of the run's seed.
@@ -106,7 +110,7 @@ impl DcganTask {
         // The grid's noise is fixed for the whole run and derived from the seed, so it needs no checkpointing.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f1ed);
         let fixed_noise = randn(&mut rng, &[64, config.nz], device)?;
-        Ok(Self { g, d, recipe, ema, fixed_noise, fake: None })
+        Ok(Self { g, d, recipe, ema, ema_statistics_fresh: std::cell::Cell::new(false), fixed_noise, fake: None })
     }
 
     /// The generator a run's samples and exports come from: the moving average when there is one.
@@ -117,10 +121,12 @@ impl DcganTask {
     /// BatchNorm statistics of the moving average, recomputed from its weights (40 batches, a fixed seed: the
     /// result depends on the weights alone, so a resumed run stays bit-identical).
     fn refresh_average(&self) -> candle_core::Result<()> {
-        match &self.ema {
-            Some(ema) => ema.recompute_batch_norm_statistics(40, 0x57a7_5eed),
-            None => Ok(()),
+        let Some(ema) = &self.ema else { return Ok(()) };
+        if !self.ema_statistics_fresh.get() {
+            ema.recompute_batch_norm_statistics(40, 0x57a7_5eed)?;
+            self.ema_statistics_fresh.set(true);
         }
+        Ok(())
     }
 
     /// What D sees of a batch: DiffAugment when the recipe has it, then the instance noise.
@@ -194,6 +200,7 @@ impl GanTask for DcganTask {
             let a = avg.get(name).ok_or_else(|| candle_core::Error::Msg(format!("EMA of G has no `{name}`")))?;
             a.set(&((a.as_tensor() * decay)? + (var.as_tensor() * (1.0 - decay))?)?)?;
         }
+        self.ema_statistics_fresh.set(false);
         Ok(())
     }
 
@@ -202,35 +209,22 @@ impl GanTask for DcganTask {
         self.sampling_generator().forward(&self.fixed_noise, Mode::Eval)
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let Some(ema) = &self.ema else { return Vec::new() };
-        // Saved with statistics that fit its weights, so `generate` and `export` need no extra pass. A failure
-        // here leaves the previous statistics (still a usable generator).
-        let _ = self.refresh_average();
+    fn state_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
+        let Some(ema) = &self.ema else { return Ok(Vec::new()) };
+        // Saved with statistics that fit its weights, so `generate` and `export` need no extra pass.
+        self.refresh_average()?;
         let data = ema.vars.data().lock().unwrap();
-        data.iter().map(|(k, v)| (format!("{EMA_PREFIX}{k}"), v.as_tensor().clone())).collect()
+        Ok(data.iter().map(|(k, v)| (format!("{EMA_STATE_PREFIX}{k}"), v.as_tensor().clone())).collect())
     }
 
     fn load_state(&mut self, tensors: &std::collections::HashMap<String, Tensor>) -> candle_core::Result<()> {
         let Some(ema) = &self.ema else { return Ok(()) };
         let data = ema.vars.data().lock().unwrap();
         for (k, v) in data.iter() {
-            let t = tensors.get(&format!("task.{EMA_PREFIX}{k}")).ok_or_else(|| candle_core::Error::Msg(format!("the checkpoint has no moving average of G's `{k}`")))?;
+            let t = tensors.get(&format!("{EMA_KEY_PREFIX}{k}")).ok_or_else(|| candle_core::Error::Msg(format!("the checkpoint has no moving average of G's `{k}`")))?;
             v.set(&t.to_dtype(v.dtype())?)?;
         }
         Ok(())
-    }
-}
-
-/// Key prefix of the moving average of G within the task's state (checkpoint keys `task.ema.main.…`).
-pub const EMA_PREFIX: &str = "ema.";
-
-/// The checkpoint key prefix of the generator to sample: its moving average when the run kept one, else `G.`.
-pub fn generator_prefix(tensors: &std::collections::HashMap<String, Tensor>) -> &'static str {
-    if tensors.keys().any(|k| k.starts_with("task.ema.")) {
-        "task.ema."
-    } else {
-        "G."
     }
 }
 

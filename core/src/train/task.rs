@@ -5,7 +5,6 @@ use candle_core::{Device, Result, Tensor};
 use candle_nn::VarMap;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 /// The regularising tricks of the seed papers for D's targets and inputs.
@@ -68,11 +67,7 @@ impl StepContext<'_> {
     }
 }
 
-pub fn randn(rng: &mut impl Rng, shape: &[usize], device: &Device) -> Result<Tensor> {
-    let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
-    Tensor::from_vec(v, shape, device)
-}
+pub use crate::nn::init::randn;
 
 /// Numbers a step reports for the log.
 #[derive(Clone, Debug, Default)]
@@ -125,8 +120,8 @@ pub trait GanTask {
         None
     }
     /// State beyond the networks that a checkpoint must keep for an exact resume (e.g. an image pool).
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        Vec::new()
+    fn state_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(Vec::new())
     }
     /// Restores [`Self::state_tensors`] (keys prefixed `task.` in `tensors`).
     fn load_state(&mut self, _tensors: &std::collections::HashMap<String, Tensor>) -> Result<()> {

@@ -225,7 +225,7 @@ impl<T: GanTask> Trainer<T> {
         state.adam_steps = self.optimisers.iter().map(|(n, o)| (n.to_string(), o.steps())).collect();
         let header = Header { kind: self.kind.clone(), model: self.model.clone(), state: Some(serde_json::to_value(&state)?), note: None };
         let mut extra: Vec<(String, Tensor)> = self.optimisers.iter().flat_map(|(n, o)| o.state_tensors(&format!("opt.{n}."))).collect();
-        extra.extend(self.task.state_tensors().into_iter().map(|(k, t)| (format!("task.{k}"), t)));
+        extra.extend(self.task.state_tensors()?.into_iter().map(|(k, t)| (format!("task.{k}"), t)));
         Checkpoint::write(&self.checkpoint_path(), &header, &self.task.groups(), extra, DType::F32)
     }
 

@@ -233,11 +233,21 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
 
     let ckpt = Checkpoint::read(&straight, &Device::Cpu).unwrap();
     assert_eq!(ckpt.header.kind, "animegan");
-    for key in ["G.block_a.0.1.weight", "G.out_layer.0.weight", "D.layers.0.conv.weight", "D.layers.2.norm.weight", "opt.D.m.layers.0.conv.weight"] {
+    // D is spectrally normalised by default (its u vectors are kept).
+    for key in ["G.block_a.0.1.weight", "G.out_layer.0.weight", "D.layers.0.conv.weight", "D.layers.0.conv.weight_u", "D.layers.2.norm.weight", "opt.D.m.layers.0.conv.weight"] {
         assert!(ckpt.tensors.contains_key(key), "checkpoint lacks {key}");
     }
-    // The edge-smoothed anime pictures were made once, one per anime picture.
-    assert_eq!(std::fs::read_dir(straight.join("anime-smoothed")).unwrap().count(), 4);
+    // The recipe's defaults: caffe-scale features, random 24px crops of the 32px pictures, DiffAugment without
+    // colour, the anime set's colour cast measured and stored.
+    let model = &ckpt.header.model;
+    assert_eq!(model["feature_scale"], 1.0);
+    assert_eq!(model["crop"], 24);
+    assert_eq!(model["diffaugment"], serde_json::json!({"color": false, "translation": true, "cutout": true}));
+    assert_eq!(model["anime_color_offset"].as_array().map(Vec::len), Some(3));
+    // The edge-smoothed anime pictures were made once at the training size, one per anime picture.
+    let smoothed: Vec<_> = std::fs::read_dir(straight.join("anime-smoothed-32px")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(smoothed.len(), 4);
+    assert!(smoothed.iter().all(|f| image_size(f) == (32, 32)));
     // Four (photo, stylisation) pairs, two per row, 32px with 2px borders.
     assert_eq!(image_size(&straight.join("samples/step_0000004.png")), (4 * 34 + 2, 2 * 34 + 2));
     let rows = log_rows(&straight);
@@ -249,10 +259,20 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     // initialisation, then the terms of the adversarial phase, which sum to the logged G loss.
     let terms = std::fs::read_to_string(straight.join("loss-terms.csv")).unwrap();
     let mut lines = terms.lines();
-    assert_eq!(lines.next(), Some("step,adversarial,content,style,colour,tv,chroma,init_pixel"));
+    assert_eq!(
+        lines.next(),
+        Some("step,adversarial,content,style,colour,tv,chroma,init_pixel,grad_adversarial,grad_content,grad_style,grad_colour,grad_tv,grad_chroma,grad_init_pixel")
+    );
     let terms: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
     assert_eq!(terms.len(), 4);
     assert!(terms[..2].iter().all(|t| t[2] > 0.0 && [1, 3, 4, 5, 6, 7].iter().all(|&i| t[i] == 0.0)), "{terms:?}");
+    // Gradient norms at G's output, measured at every logged step here (--log-every 1): a term that is 0
+    // has none, every other has one.
+    for t in &terms {
+        for i in 1..8 {
+            assert_eq!(t[i] == 0.0, t[i + 7] == 0.0, "term {i} and its gradient norm: {t:?}");
+        }
+    }
     for (t, r) in terms[2..].iter().zip(&rows[2..]) {
         // --chroma-weight is 0 here.
         assert!(t[1..6].iter().all(|&v| v > 0.0) && t[6] == 0.0 && t[7] == 0.0, "{t:?}");
@@ -263,7 +283,8 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     // D's optimiser only counted the adversarial steps.
     let state = ckpt.header.state.clone().unwrap();
     assert_eq!(state["adam_steps"]["D"], 2);
-    assert_eq!(state["adam_steps"]["G"], 4);
+    // G's optimiser started afresh when the adversarial phase began (the initialisation has its own).
+    assert_eq!(state["adam_steps"]["G"], 2);
 
     ganime_ok(&animegan_args(pp, pa, pv, p(&split), "2"));
     ganime_ok(&["train", "animegan", "--resume", p(&split), "--steps", "4", "--quiet"]);

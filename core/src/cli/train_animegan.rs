@@ -7,7 +7,7 @@ use crate::models::animegan::AnimeGanWidths;
 use crate::models::animegan_discriminator::AnimeDiscriminatorConfig;
 use crate::train::animegan::{train_animegan, AnimeGanLossWeights, AnimeGanTrainConfig, GENERATOR_FILE};
 use crate::train::{AdamParams, LabelPolicy, TrainConfig};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -33,16 +33,30 @@ pub struct AnimeganArgs {
     #[arg(long, default_value = "conv4_1")]
     feature_layer: String,
     /// Factor on the VGG features in the content and style losses (content scales with it, style with its
-    /// square). The default, 1/(255·0.226), puts the caffe-convention shared VGG16 on the scale of a
-    /// torchvision-normalised VGG. It decides the balance of the terms: `loss-terms.csv` shows it (measured at
-    /// conv3_1, 64 px: at the default the adversarial term dominates and outputs wash out to gray line
-    /// drawings; at 1 style and content do (G loss ~2,250 after the initialisation, ~420 at 0.25) and
-    /// outputs turn into sepia brush strokes; at 0.25 adversarial, content and style are each ~90-175).
-    #[arg(long, default_value_t = 0.01735)]
+    /// square). The default, 1, is the caffe convention of the shared VGG16 (0..255 BGR minus the mean), the
+    /// scale the paper's loss weights were tuned on; `loss-terms.csv` logs each term and its gradient norm at
+    /// G's output, which show the balance.
+    #[arg(long, default_value_t = crate::train::animegan::CAFFE_FEATURE_SCALE)]
     feature_scale: f64,
     /// Training image size (images are centre-cropped and resized to it).
     #[arg(long, default_value_t = 128)]
     image_size: usize,
+    /// Side of the random square crop of each picture (photos and anime alike) that G and D train on, so D
+    /// judges rendering rather than the shape of a whole face. Default: 3/4 of --image-size (a multiple of 4);
+    /// 0 = whole pictures.
+    #[arg(long)]
+    crop: Option<usize>,
+    /// DiffAugment on every picture D sees: `translation`, `cutout` and/or `color` (comma-separated), or `none`.
+    /// Colour jitter is off by default: colour is part of the style D must judge.
+    #[arg(long, default_value = "translation,cutout")]
+    diffaugment: String,
+    /// D without spectral normalisation (the reference trains with it).
+    #[arg(long)]
+    no_spectral_norm: bool,
+    /// Keep the anime set's mean colour cast (by default it is removed from the colour pictures D sees as real,
+    /// as the reference's data_mean.py does).
+    #[arg(long)]
+    keep_color_cast: bool,
     /// Generator width: channels of the first stage (the released AnimeGANv2 uses 32; the later stages are
     /// 2x, 4x and 8x). Small widths make a real-time CPU filter.
     #[arg(long, default_value_t = 32)]
@@ -104,10 +118,18 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
         if a.image_size < 16 || a.image_size % 4 != 0 {
             bail!("--image-size must be a multiple of 4 and at least 16, not {}", a.image_size);
         }
+        let crop = a.crop.unwrap_or(a.image_size * 3 / 4 / 4 * 4);
+        if crop != 0 && (crop < 16 || crop % 4 != 0 || crop > a.image_size) {
+            bail!("--crop must be 0 or a multiple of 4 from 16 to --image-size ({}), not {crop}", a.image_size);
+        }
+        let diffaugment = match a.diffaugment.trim() {
+            "none" => None,
+            policy => Some(crate::train::diffaugment::DiffAugment::parse(policy).context("--diffaugment")?),
+        };
         let w = a.width;
         let model = AnimeGanTrainConfig {
             generator: AnimeGanWidths { c32: w, c64: 2 * w, c128: 4 * w, c256: 8 * w },
-            discriminator: AnimeDiscriminatorConfig { channels: a.d_channels, n_dis: 3 },
+            discriminator: AnimeDiscriminatorConfig { channels: a.d_channels, n_dis: 3, spectral_norm: !a.no_spectral_norm },
             photos: a.photos.clone(),
             anime,
             vgg,
@@ -116,6 +138,11 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             init_steps: a.init_steps,
             init_lr: a.init_lr,
             init_pixel_weight: a.init_pixel_weight,
+            crop,
+            diffaugment,
+            // Measured from the anime set when the run starts; zero keeps the cast.
+            anime_color_offset: a.keep_color_cast.then_some([0.0; 3]),
+            reset_optimizer_after_init: true,
             g_lr: a.g_lr,
             d_lr: a.d_lr,
             weights: AnimeGanLossWeights {

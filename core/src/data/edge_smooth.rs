@@ -81,8 +81,11 @@ pub fn smooth_edges(img: &RgbImage) -> RgbImage {
 }
 
 /// Writes the edge-smoothed version of every image in `anime` to `cache` (same relative paths, PNG), skipping
-/// the ones already there, and returns `cache`. Made once per run folder, so a resumed run reuses it.
-pub fn cache_smoothed(anime: &Path, cache: &Path) -> Result<PathBuf> {
+/// the ones already there, and returns `cache`. Each picture is first brought to the `size × size` centre
+/// square the loader trains on, then smoothed (the reference resizes first: smoothing at file size and
+/// shrinking after would blur edges D never sees, and leave the ones it sees sharp). Made once per run folder,
+/// so a resumed run reuses it.
+pub fn cache_smoothed(anime: &Path, cache: &Path, size: u32) -> Result<PathBuf> {
     let folder = ImageFolder::open(anime)?;
     for path in folder.paths() {
         let rel = path.strip_prefix(anime).unwrap_or(path);
@@ -91,9 +94,14 @@ pub fn cache_smoothed(anime: &Path, cache: &Path) -> Result<PathBuf> {
             continue;
         }
         let img = image::open(path).with_context(|| format!("cannot decode anime image {}", path.display()))?.to_rgb8();
-        crate::io::image::save_image(&smooth_edges(&img), &target)?;
+        crate::io::image::save_image(&smooth_at_size(&img, size), &target)?;
     }
     Ok(cache.to_path_buf())
+}
+
+/// The edge-smoothed `size × size` training view of an anime picture.
+pub fn smooth_at_size(img: &RgbImage, size: u32) -> RgbImage {
+    smooth_edges(&crate::data::center_square(img, size))
 }
 
 #[cfg(test)]
@@ -131,5 +139,26 @@ mod tests {
         let want = [200.0 * bright, 100.0 * bright, 40.0 * bright].map(|v: f32| v.round() as u8);
         assert_eq!(out.get_pixel(10, 6).0, want);
         assert_ne!(out.get_pixel(10, 6), img.get_pixel(10, 6));
+    }
+
+    /// Smoothing happens at the training size: the cached picture has the loader's size, and equals smoothing
+    /// the resized picture (not resizing the smoothed one, which the old order did).
+    #[test]
+    fn smooths_after_resizing() -> Result<()> {
+        // Thin diagonal lines at 96 px: at 48 px they are still edges, blurred differently from a shrunk blur.
+        let img = RgbImage::from_fn(96, 80, |x, y| if (x + 2 * y) % 12 < 2 { image::Rgb([20, 20, 30]) } else { image::Rgb([230, 210, 190]) });
+        let dir = std::env::temp_dir().join(format!("ganime-smooth-{}", std::process::id()));
+        let (src, cache) = (dir.join("anime"), dir.join("cache"));
+        std::fs::create_dir_all(&src)?;
+        img.save(src.join("a.png"))?;
+        cache_smoothed(&src, &cache, 48)?;
+        let cached = image::open(cache.join("a.png"))?.to_rgb8();
+        assert_eq!(cached.dimensions(), (48, 48));
+        let want = smooth_edges(&crate::data::center_square(&img, 48));
+        assert_eq!(cached, want);
+        let old_order = crate::data::center_square(&smooth_edges(&img), 48);
+        assert_ne!(cached, old_order, "smoothing before resizing gives a different picture");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 }

@@ -15,4 +15,4 @@ pub use folder::ImageFolder;
 pub use labels::Labels;
 pub use loader::{Batch, Loader, LoaderConfig};
 pub use mnist::Mnist;
-pub use preprocess::{flip_horizontal, preprocess, Fit, ImageSpec};
+pub use preprocess::{center_square, flip_horizontal, preprocess, Fit, ImageSpec};

@@ -75,18 +75,30 @@ where
         return out;
     }
     match spec.fit {
-        // Cropping the centre square first and then resizing equals resize-then-crop, with less work.
-        Fit::CenterCrop => {
-            let side = w.min(h);
-            let square = imageops::crop_imm(img, (w - side) / 2, (h - side) / 2, side, side);
-            write_resized(&*square, size, size, spec, &mut out);
-        }
+        Fit::CenterCrop => write_chw(&center_square(img, size), spec, &mut out),
         Fit::Pad => {
             let longer = w.max(h);
             write_resized(img, scale(w, size, longer), scale(h, size, longer), spec, &mut out);
         }
     }
     out
+}
+
+/// The centre square of `img` resized to `size × size`: what [`Fit::CenterCrop`] trains on (edge smoothing
+/// uses it to work at the size the loader will show).
+pub fn center_square<P>(img: &ImageBuffer<P, Vec<u8>>, size: u32) -> ImageBuffer<P, Vec<u8>>
+where
+    P: Pixel<Subpixel = u8> + 'static,
+{
+    let (w, h) = img.dimensions();
+    // Cropping the centre square first and then resizing equals resize-then-crop, with less work.
+    let side = w.min(h);
+    let square = imageops::crop_imm(img, (w - side) / 2, (h - side) / 2, side, side).to_image();
+    if side == size {
+        square
+    } else {
+        imageops::resize(&square, size, size, FILTER)
+    }
 }
 
 /// `len * size / longer`, rounded, at least one pixel.

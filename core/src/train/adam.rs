@@ -74,6 +74,16 @@ impl Adam {
         Ok(Self { params, steps: 0, slots })
     }
 
+    /// Forgets the moments and the step count, as a fresh optimiser over the same variables would start.
+    pub fn reset(&mut self) -> Result<()> {
+        self.steps = 0;
+        for s in &mut self.slots {
+            let zeros = s.var.as_tensor().zeros_like()?;
+            *s = Slot::new(std::mem::take(&mut s.name), s.var.clone(), zeros.clone(), zeros)?;
+        }
+        Ok(())
+    }
+
     /// One update of every variable that has a gradient in `grads` (others, e.g. the other network's, are
     /// left untouched).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
@@ -148,6 +158,28 @@ mod tests {
         let expected = 1.0 - 2e-4 - 2e-4 * (m / (1.0 - b1 * b1)) / ((v / (1.0 - b2 * b2)).sqrt() + 1e-8);
         let got: Vec<f64> = var.as_tensor().to_vec1()?;
         assert!((got[1] - expected).abs() < 1e-12, "{} vs {expected}", got[1]);
+        Ok(())
+    }
+
+    /// After a reset the next step is a first step again: it moves every weight by exactly the learning rate
+    /// whatever the earlier gradients were (carried moments would scale it).
+    #[test]
+    fn reset_makes_the_next_step_a_first_step() -> Result<()> {
+        let vm = VarMap::new();
+        let w = vm.get(2, "w", candle_nn::Init::Const(1.0), DType::F32, &Device::Cpu)?;
+        let mut opt = Adam::new(&vm, AdamParams::default())?;
+        for _ in 0..5 {
+            opt.step(&(w.clone() * 100.0)?.sum_all()?.backward()?)?;
+        }
+        opt.reset()?;
+        assert_eq!(opt.steps, 0);
+        assert!(opt.state_tensors("").iter().all(|(_, t)| t.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() == 0.0));
+        let before: Vec<f32> = w.to_vec1()?;
+        opt.step(&(w.clone() * -0.01)?.sum_all()?.backward()?)?;
+        let after: Vec<f32> = w.to_vec1()?;
+        for (b, a) in before.iter().zip(&after) {
+            assert!((a - b - 2e-4).abs() < 1e-7, "{b} -> {a}");
+        }
         Ok(())
     }
 }

@@ -1,14 +1,27 @@
 //! The AnimeGANv2 training recipe (Chen et al. 2019/2020, TachibanaYoshino/AnimeGANv2 `AnimeGANv2.py`) as a
 //! task of the shared trainer. Three data streams: photos, anime pictures, and the anime pictures with their
-//! edges smoothed (made once into the run folder, see `data::edge_smooth`). The first `init_steps` train the
-//! generator on the content loss alone (reconstruction, at `init_lr`); after that:
-//! - D (LSGAN): `w_d · (1.2·(D(anime) − 1)² + 1.2·D(G(photo))² + 1.2·D(gray anime)² + 0.8·D(smoothed anime)²)`;
+//! edges smoothed (made once into the run folder at the training size, see `data::edge_smooth`). The first
+//! `init_steps` train the generator on the content loss alone (reconstruction, at `init_lr`, with its own
+//! Adam: the moments are reset when the adversarial phase starts); after that:
+//! - D (LSGAN, optionally spectrally normalised): `w_d · (1.2·(D(anime) − 1)² + 1.2·D(G(photo))² +
+//!   1.2·D(gray anime)² + 0.8·D(gray smoothed anime)²)`. The smoothed picture is shown in grayscale, as the
+//!   reference's loader does: in colour it is nearly the real picture, and labelling it fake leaves D no
+//!   answer but ~0.6 everywhere;
 //! - G: `w_g · (D(G(photo)) − 1)² + 1.5·content + 2.5·style + 10·colour + 1·TV` (losses in `animegan_losses`),
-//!   content and style on VGG16 features (the shared ImageNet VGG16; the reference used VGG19 conv4_4);
+//!   content and style on caffe-convention VGG16 features (0..255 BGR minus the mean: the scale the paper's
+//!   weights were tuned on; the reference used VGG19 conv4_4);
+//! - the colour anime pictures D sees have the anime set's mean colour cast removed (the reference's
+//!   `data_mean.py`), so G is not rewarded for tinting everything;
+//! - optionally, random crops of both streams (D judges rendering, not face shape) and DiffAugment
+//!   (translation, cutout) on every picture D sees;
 //! - Adam β1 0.5, G at 2e-5 and D at 4e-5 (the paper's rates).
+//!
+//! Each term's gradient norm at G's output is logged beside its value (`loss-terms.csv`): with Adam, the
+//! balance of the terms is the balance of their gradients.
 
 use super::animegan_losses::{chroma_l1, color_loss, gram_l1, grayscale3, l1, lsgan, total_variation_mean};
 use super::checkpoint::Checkpoint;
+use super::diffaugment::DiffAugment;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
@@ -19,7 +32,8 @@ use crate::models::vgg::Vgg;
 use crate::nn::bilinear::ResizeConvention;
 use crate::nn::init::seeded_var_builder;
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
+use rand::Rng;
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -77,11 +91,28 @@ pub struct AnimeGanTrainConfig {
     /// alone, and the colour loss's Huber terms on U and V are too flat near 0 to pull the chroma back.
     #[serde(default)]
     pub init_pixel_weight: f64,
+    /// Side of the random square crop each training picture is cut to (0: the whole picture).
+    #[serde(default)]
+    pub crop: usize,
+    /// DiffAugment on every picture D sees (absent: none).
+    #[serde(default)]
+    pub diffaugment: Option<DiffAugment>,
+    /// Added to the colour anime pictures (RGB, in [-1, 1] units) so that the set's channel means are equal:
+    /// the reference's `data_mean.py`. Measured once when a run starts (absent in older runs: none).
+    #[serde(default)]
+    pub anime_color_offset: Option<[f32; 3]>,
+    /// Reset G's Adam moments when the adversarial phase starts (the reference's separate initialisation
+    /// optimiser). Off in runs made before it existed, so they resume unchanged.
+    #[serde(default)]
+    pub reset_optimizer_after_init: bool,
 }
 
 fn one() -> f64 {
     1.0
 }
+
+/// The VGG feature factor the paper's loss weights were tuned for: 1 on caffe-convention features.
+pub const CAFFE_FEATURE_SCALE: f64 = 1.0;
 
 impl AnimeGanTrainConfig {
     pub fn validate(&self) -> Result<()> {
@@ -107,12 +138,16 @@ impl AnimeGanTrainConfig {
         if self.photos.is_empty() {
             bail!("--photos: give at least one photo folder");
         }
+        if self.crop != 0 && self.crop < 16 {
+            bail!("--crop must be 0 (whole pictures) or at least 16, not {}", self.crop);
+        }
         Ok(())
     }
 }
 
 /// Tensors kept from the critic phase for the generator phase of the same step.
 struct Pending {
+    /// The (cropped) photo batch.
     photo: Tensor,
     /// G(photo) with its graph (after initialisation).
     fake: Option<Tensor>,
@@ -129,17 +164,26 @@ pub struct AnimeGanTask {
     /// Fixed photos for the sample grid, `[k, 3, S, S]`.
     fixed: Tensor,
     pending: Option<Pending>,
+    /// Steps whose log row gets freshly measured gradient norms (every `log_every`-th).
+    grad_norm_every: u64,
+    /// The last measured gradient norm at G's output of each loss term (order of `LOSS_TERMS`).
+    grad_norms: Vec<f64>,
 }
 
+/// The weighted loss terms a step reports, in `StepStats::terms` order (then one gradient norm each).
+const LOSS_TERMS: [&str; 7] = ["adversarial", "content", "style", "colour", "tv", "chroma", "init_pixel"];
+const GRAD_NORM_TERMS: [&str; 7] = ["grad_adversarial", "grad_content", "grad_style", "grad_colour", "grad_tv", "grad_chroma", "grad_init_pixel"];
+
 impl AnimeGanTask {
-    pub fn new(config: &AnimeGanTrainConfig, seed: u64, fixed: Tensor, device: &Device) -> Result<Self> {
+    pub fn new(config: &AnimeGanTrainConfig, seed: u64, fixed: Tensor, grad_norm_every: u64, device: &Device) -> Result<Self> {
         let g_vars = VarMap::new();
         let generator = AnimeGanV2::new(config.generator, seeded_var_builder(&g_vars, seed.wrapping_mul(2).wrapping_add(1), DType::F32, device))?;
         let d_vars = VarMap::new();
         let discriminator = AnimeDiscriminator::new(config.discriminator, seeded_var_builder(&d_vars, seed.wrapping_mul(2).wrapping_add(2), DType::F32, device))?;
         let vgg = Vgg::load(&config.vgg, &[&config.feature_layer], crate::models::vgg::VggOptions::default(), DType::F32, device)
             .with_context(|| format!("--vgg {}: cannot load the perceptual network", config.vgg.display()))?;
-        Ok(Self { config: config.clone(), generator, g_vars, discriminator, d_vars, vgg, fixed, pending: None })
+        let grad_norms = vec![f64::NAN; LOSS_TERMS.len()];
+        Ok(Self { config: config.clone(), generator, g_vars, discriminator, d_vars, vgg, fixed, pending: None, grad_norm_every: grad_norm_every.max(1), grad_norms })
     }
 
     fn generate(&self, photo: &Tensor) -> candle_core::Result<Tensor> {
@@ -155,10 +199,88 @@ impl AnimeGanTask {
     fn in_init(&self, step: u64) -> bool {
         step < self.config.init_steps
     }
+
+    /// What D is shown of a batch: DiffAugment when the recipe asks for it.
+    fn augment(&self, x: &Tensor, ctx: &mut StepContext) -> candle_core::Result<Tensor> {
+        match &self.config.diffaugment {
+            Some(a) => a.apply(x, ctx.rng),
+            None => Ok(x.clone()),
+        }
+    }
+
+    /// The colour anime batch as D sees it as real: the set's mean colour cast removed.
+    fn color_balanced(&self, anime: &Tensor) -> candle_core::Result<Tensor> {
+        match self.config.anime_color_offset {
+            Some(o) => anime.broadcast_add(&Tensor::from_slice(&o, (1, 3, 1, 1), anime.device())?),
+            None => Ok(anime.clone()),
+        }
+    }
+
+    /// The weighted G terms (order of `LOSS_TERMS`) for the output `fake` of `photo`; `None` during the
+    /// initialisation, whose terms are content and pixel L1.
+    fn g_terms(&self, photo: &Tensor, photo_features: &Tensor, fake: &Tensor, anime_gray: Option<&Tensor>, ctx: &mut StepContext) -> candle_core::Result<Vec<Tensor>> {
+        let w = self.config.weights;
+        let zero = Tensor::zeros((), DType::F32, fake.device())?;
+        let Some(anime_gray) = anime_gray else {
+            let content = (l1(&self.features(fake)?, photo_features)? * w.content)?;
+            let pixel = (l1(fake, photo)? * self.config.init_pixel_weight)?;
+            return Ok(vec![zero.clone(), content, zero.clone(), zero.clone(), zero.clone(), zero, pixel]);
+        };
+        // One VGG pass for the stylisation and its grayscale (content and style), one for the gray anime.
+        let n = fake.dim(0)?;
+        let both = self.features(&Tensor::cat(&[fake, &grayscale3(fake)?], 0)?)?;
+        let (fake_features, fake_gray_features) = (both.narrow(0, 0, n)?, both.narrow(0, n, n)?);
+        let anime_features = self.features(anime_gray)?.detach();
+        let content = (l1(&fake_features, photo_features)? * w.content)?;
+        let style = (gram_l1(&fake_gray_features, &anime_features)? * w.style)?;
+        let color = (color_loss(photo, fake)? * w.color)?;
+        let chroma = if w.chroma > 0.0 { (chroma_l1(photo, fake)? * w.chroma)? } else { zero.clone() };
+        let tv = (total_variation_mean(fake)? * w.tv)?;
+        let adversarial = (lsgan(&self.discriminator.forward(&self.augment(fake, ctx)?)?, 1.0)? * w.adversarial_g)?;
+        Ok(vec![adversarial, content, style, color, tv, chroma, zero])
+    }
+
+    /// The norm of each term's gradient at G's output (a detached copy of `fake`, so G is not touched).
+    fn measure_grad_norms(&mut self, photo: &Tensor, photo_features: &Tensor, fake: &Tensor, anime_gray: Option<&Tensor>, ctx: &mut StepContext) -> candle_core::Result<()> {
+        let leaf = Var::from_tensor(&fake.detach())?;
+        let terms = self.g_terms(photo, photo_features, leaf.as_tensor(), anime_gray, ctx)?;
+        self.grad_norms = terms
+            .iter()
+            .map(|t| {
+                let grads = t.backward()?;
+                Ok(match grads.get(&leaf) {
+                    Some(g) => g.sqr()?.sum_all()?.sqrt()?.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+                    None => 0.0,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(())
+    }
+}
+
+/// A random `size × size` crop of each picture of `[N, C, H, W]` (each its own place, from `rng`).
+pub fn random_crops(x: &Tensor, size: usize, rng: &mut impl Rng) -> candle_core::Result<Tensor> {
+    let (n, _, h, w) = x.dims4()?;
+    if size == 0 || (size >= h && size >= w) {
+        return Ok(x.clone());
+    }
+    let (ch, cw) = (size.min(h), size.min(w));
+    let crops = (0..n)
+        .map(|i| {
+            let (top, left) = (rng.random_range(0..=h - ch), rng.random_range(0..=w - cw));
+            x.narrow(0, i, 1)?.narrow(2, top, ch)?.narrow(3, left, cw)
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Tensor::cat(&crops, 0)
 }
 
 fn mean(t: &Tensor) -> candle_core::Result<f64> {
     t.mean_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()
+}
+
+/// The grayscale pictures D is shown as fake at one step: (grayscale anime, grayscale edge-smoothed anime).
+pub fn discriminator_grays(anime: &Tensor, smoothed: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    Ok((grayscale3(anime)?, grayscale3(smoothed)?))
 }
 
 impl GanTask for AnimeGanTask {
@@ -174,6 +296,10 @@ impl GanTask for AnimeGanTask {
         })
     }
 
+    fn resets_optimizer(&self, group: &str, step: u64) -> bool {
+        self.config.reset_optimizer_after_init && group == "G" && step == self.config.init_steps && step > 0
+    }
+
     fn trains_critic(&self, step: u64) -> bool {
         !self.in_init(step)
     }
@@ -182,55 +308,50 @@ impl GanTask for AnimeGanTask {
         let [photo, anime, smoothed] = real else {
             candle_core::bail!("AnimeGAN needs three data streams (photos, anime, smoothed anime), got {}", real.len());
         };
+        let crop = self.config.crop;
+        let photo = random_crops(photo, crop, ctx.rng)?;
         if self.in_init(ctx.step) {
-            self.pending = Some(Pending { photo: photo.clone(), fake: None, anime_gray: None });
-            return Tensor::zeros((), DType::F32, photo.device());
+            self.pending = Some(Pending { photo, fake: None, anime_gray: None });
+            return Tensor::zeros((), DType::F32, real[0].device());
         }
-        let fake = self.generate(photo)?;
-        let anime_gray = grayscale3(anime)?;
+        let (anime, smoothed) = (random_crops(anime, crop, ctx.rng)?, random_crops(smoothed, crop, ctx.rng)?);
+        let fake = self.generate(&photo)?;
+        let (anime_gray, smoothed_gray) = discriminator_grays(&anime, &smoothed)?;
+        let seen_anime = self.augment(&self.color_balanced(&anime)?, ctx)?;
+        let seen_fake = self.augment(&fake.detach(), ctx)?;
+        let seen_gray = self.augment(&anime_gray, ctx)?;
+        let seen_smooth = self.augment(&smoothed_gray, ctx)?;
         let d = &self.discriminator;
-        let (d_anime, d_fake) = (d.forward(anime)?, d.forward(&fake.detach())?);
-        let (d_gray, d_smooth) = (d.forward(&anime_gray)?, d.forward(smoothed)?);
+        let (d_anime, d_fake) = (d.forward(&seen_anime)?, d.forward(&seen_fake)?);
+        let (d_gray, d_smooth) = (d.forward(&seen_gray)?, d.forward(&seen_smooth)?);
         stats.real_score = mean(&d_anime)?;
         stats.fake_score = mean(&d_fake)?;
         let loss = (((lsgan(&d_anime, 1.0)? * 1.2)? + (lsgan(&d_fake, 0.0)? * 1.2)?)? + ((lsgan(&d_gray, 0.0)? * 1.2)? + (lsgan(&d_smooth, 0.0)? * 0.8)?)?)?;
-        self.pending = Some(Pending { photo: photo.clone(), fake: Some(fake), anime_gray: Some(anime_gray) });
+        // The grays come from the pictures as they are (the reference's loader corrects only the colour copy).
+        self.pending = Some(Pending { photo, fake: Some(fake), anime_gray: Some(anime_gray) });
         loss * self.config.weights.adversarial_d
     }
 
-    fn g_loss(&mut self, _ctx: &mut StepContext, stats: &mut StepStats) -> candle_core::Result<Tensor> {
+    fn g_loss(&mut self, ctx: &mut StepContext, stats: &mut StepStats) -> candle_core::Result<Tensor> {
         let p = self.pending.take().ok_or_else(|| candle_core::Error::Msg("g_loss before d_loss".into()))?;
-        let w = self.config.weights;
         let photo_features = self.features(&p.photo)?.detach();
-        let (Some(fake), Some(anime_gray)) = (p.fake, p.anime_gray) else {
-            // Initialisation: reconstruct the photo's content (and, if asked, its pixels).
-            let fake = self.generate(&p.photo)?;
-            let content = (l1(&self.features(&fake)?, &photo_features)? * w.content)?;
-            let pixel = (l1(&fake, &p.photo)? * self.config.init_pixel_weight)?;
-            let zero = Tensor::zeros((), DType::F32, fake.device())?;
-            stats.terms = Tensor::stack(&[&zero, &content, &zero, &zero, &zero, &zero, &pixel], 0)?.to_dtype(DType::F64)?.to_vec1()?;
-            return content + pixel;
+        let fake = match p.fake {
+            Some(f) => f,
+            None => self.generate(&p.photo)?,
         };
-        // One VGG pass for the stylisation and its grayscale (content and style), one for the gray anime.
-        let n = fake.dim(0)?;
-        let both = self.features(&Tensor::cat(&[&fake, &grayscale3(&fake)?], 0)?)?;
-        let (fake_features, fake_gray_features) = (both.narrow(0, 0, n)?, both.narrow(0, n, n)?);
-        let anime_features = self.features(&anime_gray)?.detach();
-        let content = l1(&fake_features, &photo_features)?;
-        let style = gram_l1(&fake_gray_features, &anime_features)?;
-        let color = color_loss(&p.photo, &fake)?;
-        let zero = Tensor::zeros((), DType::F32, fake.device())?;
-        let chroma = if w.chroma > 0.0 { (chroma_l1(&p.photo, &fake)? * w.chroma)? } else { zero.clone() };
-        let tv = total_variation_mean(&fake)?;
-        let adversarial = lsgan(&self.discriminator.forward(&fake)?, 1.0)?;
-        let (content, style, color, tv, adversarial) = ((content * w.content)?, (style * w.style)?, (color * w.color)?, (tv * w.tv)?, (adversarial * w.adversarial_g)?);
+        if (ctx.step + 1) % self.grad_norm_every == 0 {
+            self.measure_grad_norms(&p.photo, &photo_features, &fake, p.anime_gray.as_ref(), ctx)?;
+        }
+        let terms = self.g_terms(&p.photo, &photo_features, &fake, p.anime_gray.as_ref(), ctx)?;
         // One copy off the device for all terms.
-        stats.terms = Tensor::stack(&[&adversarial, &content, &style, &color, &tv, &chroma, &zero], 0)?.to_dtype(DType::F64)?.to_vec1()?;
-        ((content + style)? + ((color + tv)? + chroma)?)? + adversarial
+        let mut logged: Vec<f64> = Tensor::stack(&terms, 0)?.to_dtype(DType::F64)?.to_vec1()?;
+        logged.extend(&self.grad_norms);
+        stats.terms = logged;
+        terms.into_iter().try_fold(Tensor::zeros((), DType::F32, fake.device())?, |acc, t| acc + t)
     }
 
     fn loss_terms(&self) -> Vec<&'static str> {
-        vec!["adversarial", "content", "style", "colour", "tv", "chroma", "init_pixel"]
+        LOSS_TERMS.iter().chain(&GRAD_NORM_TERMS).copied().collect()
     }
 
     /// Pairs of photo and stylisation, two pairs per row.
@@ -256,15 +377,32 @@ fn fixed_photos(photos: &Arc<dyn Dataset>, size: usize, device: &Device) -> Resu
     Ok(Tensor::from_vec(v, (k, 3, size, size), device)?)
 }
 
-/// The run folder's cache of edge-smoothed anime pictures.
-pub fn smoothed_cache(out: &Path) -> PathBuf {
-    out.join("anime-smoothed")
+/// The run folder's cache of edge-smoothed anime pictures at the training size.
+pub fn smoothed_cache(out: &Path, size: usize) -> PathBuf {
+    out.join(format!("anime-smoothed-{size}px"))
+}
+
+/// What to add to each RGB channel of the anime pictures (in [-1, 1] units) so that the set's three channel
+/// means become their common mean (the reference's `data_mean.py`: `mean(B, G, R) − channel mean`).
+pub fn color_cast_offset(anime: &dyn Dataset, spec: &ImageSpec) -> Result<[f32; 3]> {
+    anyhow::ensure!(spec.channels == 3, "the colour-cast measurement needs RGB pictures");
+    let plane = spec.size * spec.size;
+    let mut sums = [0f64; 3];
+    for i in 0..anime.len() {
+        let sample = anime.load(i, spec)?;
+        for (c, sum) in sums.iter_mut().enumerate() {
+            *sum += sample[c * plane..(c + 1) * plane].iter().map(|&v| v as f64).sum::<f64>() / plane as f64;
+        }
+    }
+    let means = sums.map(|s| s / anime.len().max(1) as f64);
+    let gray = means.iter().sum::<f64>() / 3.0;
+    Ok(means.map(|m| (gray - m) as f32))
 }
 
 /// Starts an AnimeGAN run in `out` (`start` = model and trainer config; `config.data` is the first photo
 /// folder), or resumes the one there. `total_steps` may raise the target on resume.
 pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &Path, total_steps: Option<u64>, device: &Device, quiet: bool, time_limit: Option<std::time::Duration>) -> Result<TrainSummary> {
-    let (model, config, ckpt) = match start {
+    let (mut model, config, ckpt) = match start {
         Some((m, c)) => (m, c, None),
         None => {
             let ckpt = Checkpoint::read(out, device)?;
@@ -284,10 +422,13 @@ pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &P
     if !quiet {
         eprintln!("edge-smoothing {} anime pictures (once per run folder) ...", anime.len());
     }
-    let cache = crate::data::edge_smooth::cache_smoothed(&model.anime, &smoothed_cache(out))?;
+    let cache = crate::data::edge_smooth::cache_smoothed(&model.anime, &smoothed_cache(out, config.image.size), config.image.size as u32)?;
     let smoothed = open_dataset(&cache)?;
+    if ckpt.is_none() && model.anime_color_offset.is_none() {
+        model.anime_color_offset = Some(color_cast_offset(anime.as_ref(), &config.image)?);
+    }
     let fixed = fixed_photos(&photos, config.image.size, device)?;
-    let task = AnimeGanTask::new(&model, config.seed, fixed, device)?;
+    let task = AnimeGanTask::new(&model, config.seed, fixed, config.log_every, device)?;
     let options = TrainOptions { objective: super::ObjectiveSpec::Lsgan, ..TrainOptions::default() };
     let mut trainer = match &ckpt {
         None => Trainer::new(task, options.objective.build(), CHECKPOINT_KIND, serde_json::to_value(&model)?, config, out, device)?.with_options(options)?,
@@ -305,4 +446,62 @@ pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &P
     let ckpt = Checkpoint::read(out, &Device::Cpu)?;
     crate::generate::export_generator(&ckpt, &out.join(GENERATOR_FILE), DType::F32, "", false)?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn channels_equal(x: &Tensor) -> bool {
+        let c = |i| x.narrow(1, i, 1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        c(0) == c(1) && c(1) == c(2)
+    }
+
+    /// D is shown the edge-smoothed anime in grayscale (as the reference's loader makes it), never in colour.
+    #[test]
+    fn smoothed_anime_reaches_d_in_grayscale() -> Result<()> {
+        let anime = crate::nn::gradcheck::seeded(&[2, 3, 8, 8], 1)?.to_dtype(DType::F32)?;
+        let smoothed = crate::nn::gradcheck::seeded(&[2, 3, 8, 8], 2)?.to_dtype(DType::F32)?;
+        let (gray, smooth_gray) = discriminator_grays(&anime, &smoothed)?;
+        assert!(channels_equal(&gray) && channels_equal(&smooth_gray));
+        assert!(!channels_equal(&smoothed));
+        assert_eq!(crate::nn::gradcheck::max_diff(&smooth_gray, &grayscale3(&smoothed)?), 0.0);
+        Ok(())
+    }
+
+    /// The colour-cast offset makes the channel means of the set equal, keeping their average.
+    #[test]
+    fn color_cast_offset_balances_the_channel_means() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        for (i, rgb) in [[200u8, 120, 90], [180, 100, 60], [220, 150, 100]].iter().enumerate() {
+            image::RgbImage::from_pixel(6, 6, image::Rgb(*rgb)).save(dir.path().join(format!("{i}.png")))?;
+        }
+        let folder = crate::data::ImageFolder::open(dir.path())?;
+        let spec = ImageSpec { size: 4, channels: 3, fit: Fit::CenterCrop };
+        let offset = color_cast_offset(&folder, &spec)?;
+        let mean = |c: usize| [200.0, 180.0, 220.0, 120.0, 100.0, 150.0, 90.0, 60.0, 100.0][c * 3..c * 3 + 3].iter().sum::<f64>() / 3.0 / 127.5 - 1.0;
+        let corrected: Vec<f64> = (0..3).map(|c| mean(c) + offset[c] as f64).collect();
+        assert!((corrected[0] - corrected[1]).abs() < 1e-5 && (corrected[1] - corrected[2]).abs() < 1e-5, "{corrected:?}");
+        assert!((corrected[0] - (mean(0) + mean(1) + mean(2)) / 3.0).abs() < 1e-5);
+        assert!(offset[0] < 0.0 && offset[2] > 0.0, "a red-orange set is pushed toward blue: {offset:?}");
+        Ok(())
+    }
+
+    /// Crops are cut where the RNG says, each picture its own place, and the whole picture passes unchanged.
+    #[test]
+    fn random_crops_of_each_picture() -> Result<()> {
+        let x = Tensor::arange(0f32, 2.0 * 3.0 * 10.0 * 10.0, &Device::Cpu)?.reshape((2, 3, 10, 10))?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let y = random_crops(&x, 4, &mut rng)?;
+        assert_eq!(y.dims(), &[2, 3, 4, 4]);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for i in 0..2 {
+            let (top, left) = (rng.random_range(0..=6usize), rng.random_range(0..=6usize));
+            let want = x.narrow(0, i, 1)?.narrow(2, top, 4)?.narrow(3, left, 4)?;
+            assert_eq!(crate::nn::gradcheck::max_diff(&y.narrow(0, i, 1)?, &want), 0.0);
+        }
+        assert_eq!(random_crops(&x, 0, &mut rng)?.dims(), x.dims());
+        Ok(())
+    }
 }

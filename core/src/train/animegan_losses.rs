@@ -4,8 +4,8 @@
 //! - style: L1 between Gram matrices of VGG features of *grayscale* anime and *grayscale* stylisation (texture
 //!   without colour), each Gram divided by the feature map's size H·W·C as in the reference;
 //! - colour: in YUV (TF's `rgb_to_yuv` of the [0, 1] image), L1 on Y, Huber (δ 1) on U and V;
-//! - total variation: mean squared difference of vertical and horizontal neighbours (TF's
-//!   `2·(l2_loss(dh)/size(dh) + l2_loss(dw)/size(dw))`, `l2_loss` = ½·sum of squares);
+//! - total variation: half the mean squared difference of vertical and horizontal neighbours (the reference's
+//!   `l2_loss(dh)/size(dh) + l2_loss(dw)/size(dw)`, TF's `l2_loss` being ½·sum of squares);
 //! - LSGAN adversarial terms, D's weighted over real anime, generated, grayscale anime and edge-smoothed anime.
 
 use candle_core::{Result, Tensor};
@@ -71,12 +71,12 @@ pub fn chroma_l1(photo: &Tensor, generated: &Tensor) -> Result<Tensor> {
     l1(&p, &g)
 }
 
-/// Mean squared vertical plus mean squared horizontal neighbour difference.
+/// ½·mean squared vertical plus ½·mean squared horizontal neighbour difference.
 pub fn total_variation_mean(x: &Tensor) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
     let dh = (x.narrow(2, 1, h - 1)? - x.narrow(2, 0, h - 1)?)?;
     let dw = (x.narrow(3, 1, w - 1)? - x.narrow(3, 0, w - 1)?)?;
-    dh.sqr()?.mean_all()? + dw.sqr()?.mean_all()?
+    (dh.sqr()?.mean_all()? + dw.sqr()?.mean_all()?)? * 0.5
 }
 
 /// `mean((x - target)^2)`.
@@ -143,8 +143,9 @@ mod tests {
         let b = t(&[0.5, -2.0, 1.0, 0.0], &[1, 1, 2, 2]);
         // 0.5·0.25, 2 - 0.5, 0.5·1, 0 -> mean of (0.125, 1.5, 0.5, 0).
         assert!((scalar(huber(&a, &b)?) - 2.125 / 4.0).abs() < 1e-6);
-        // TV of [[0.5, -2], [1, 0]]: dh = (0.5, 2), dw = (-2.5, -1): mean sq 2.125 + 3.625.
-        assert!((scalar(total_variation_mean(&b)?) - (2.125 + 3.625)).abs() < 1e-5);
+        // TV of [[0.5, -2], [1, 0]]: dh = (0.5, 2), dw = (-2.5, -1): mean squares 2.125 and 3.625, each
+        // halved (TF's l2_loss is ½·sum of squares).
+        assert!((scalar(total_variation_mean(&b)?) - (2.125 + 3.625) / 2.0).abs() < 1e-5);
         assert!((scalar(lsgan(&b, 1.0)?) - (0.25 + 9.0 + 0.0 + 1.0) / 4.0).abs() < 1e-6);
         // Colour loss of an image against itself is 0; a pure luminance shift costs only the Y term.
         let x = t(&[0.1, 0.2, -0.3, 0.4, 0.0, 0.6], &[1, 3, 1, 2]);

@@ -75,6 +75,20 @@ impl Optimizer {
         }
     }
 
+    /// Forgets the moments and the step count (a fresh optimiser over the same variables).
+    pub fn reset(&mut self) -> Result<()> {
+        match self {
+            Optimizer::Adam(o) => o.reset(),
+            Optimizer::RmsProp(o) => {
+                o.steps = 0;
+                o.slots.iter_mut().try_for_each(|(_, _, sq)| -> Result<()> {
+                    *sq = sq.zeros_like()?;
+                    Ok(())
+                })
+            }
+        }
+    }
+
     pub fn steps(&self) -> u64 {
         match self {
             Optimizer::Adam(o) => o.steps,

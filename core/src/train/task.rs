@@ -99,6 +99,11 @@ pub trait GanTask {
     fn learning_rate(&self, _group: &str, _step: u64) -> Option<f64> {
         None
     }
+    /// Whether group `group`'s optimiser starts afresh (moments and step count zeroed) before `step`: for a
+    /// recipe whose phases each have their own optimiser (AnimeGAN's initialisation, then adversarial training).
+    fn resets_optimizer(&self, _group: &str, _step: u64) -> bool {
+        false
+    }
     /// Whether the critic groups are updated at `step`. When not, `d_loss` is still called (it receives the
     /// batches) but its result is not back-propagated (AnimeGAN's content-only initialisation).
     fn trains_critic(&self, _step: u64) -> bool {

@@ -343,6 +343,9 @@ impl<T: GanTask> Trainer<T> {
         let step = self.state.step;
         let factor = self.state.options.schedule.map_or(1.0, |s| s.factor(step));
         for (name, o) in self.optimisers.iter_mut() {
+            if self.task.resets_optimizer(name, step) {
+                o.reset().with_context(|| format!("resetting the {name} optimiser"))?;
+            }
             o.set_lr(self.task.learning_rate(name, step).unwrap_or(self.state.config.adam.lr) * factor);
         }
         let critics = self.task.critic_groups();

@@ -1,6 +1,7 @@
 //! The `ganime` command line: thin wrappers over the library.
 
 mod anime;
+mod distill;
 mod eval;
 mod generate;
 mod models;
@@ -43,6 +44,9 @@ enum Command {
     Style(style::StyleCommand),
     /// Apply a filter (built-in or a model file) to an image or a folder of images.
     Stylize(stylize::StylizeArgs),
+    /// Turn any filter (a built-in name or KIND:PATH) into a slim real-time one: train a small AnimeGANv2
+    /// generator to reproduce it on photos or frames, then report its fidelity and speed.
+    Distill(distill::DistillArgs),
     /// Translate images with a trained CycleGAN (checkpoint, run folder or reference `latest_net_G_A.pth`).
     Translate(anime::TranslateArgs),
     /// The built-in models and the user's model files; what a weights file is.
@@ -74,6 +78,7 @@ pub fn run() -> Result<()> {
         Command::Generate(args) => generate::generate(args),
         Command::Interpolate(args) => generate::interpolate(args),
         Command::Export(args) => generate::export(args),
+        Command::Distill(args) => distill::run(args),
         Command::Eval(args) => eval::eval(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => sheet::attributes(cmd),

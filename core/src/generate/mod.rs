@@ -80,10 +80,10 @@ pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType
     let (prefix, strip) = match ckpt.header.kind.as_str() {
         // A run's moving average of G is what it ships (renamed to the `G.` keys below).
         "dcgan" => (crate::models::dcgan::generator_prefix(&ckpt.tensors), false),
-        "animegan" => ("G.", true),
+        "animegan" | "distill" => ("G.", true),
         "cyclegan" if cyclegan_b2a => ("G_B.", true),
         "cyclegan" => ("G_A.", true),
-        other => bail!("{} holds a `{other}` model; DCGAN, AnimeGAN and CycleGAN generators can be exported", ckpt.path.display()),
+        other => bail!("{} holds a `{other}` model; DCGAN, AnimeGAN, distilled and CycleGAN generators can be exported", ckpt.path.display()),
     };
     let tensors: Vec<(String, Tensor)> = ckpt
         .tensors

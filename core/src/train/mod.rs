@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod compare;
 pub mod dcgan;
 pub mod diffaugment;
+pub mod distill;
 pub mod log;
 pub mod monitor;
 pub mod objective;

@@ -1,0 +1,158 @@
+//! `ganime distill`: a thin wrapper over `train::distill`.
+
+use super::train::UnpairedRunArgs;
+use crate::device::parse_device;
+use crate::models::animegan::AnimeGanWidths;
+use crate::train::distill::{fidelity, frames_per_second, image_spec, train_distill, DistillConfig, STUDENT_FILE};
+use crate::train::{AdamParams, LabelPolicy, TrainConfig};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct DistillArgs {
+    /// The filter to reproduce: a built-in name (`matta`, `style07`, …) or `KIND:PATH` (e.g. a full-width
+    /// `animegan:face_paint_512_v2.pt`), without processing options.
+    #[arg(long, required_unless_present = "resume")]
+    teacher: Option<String>,
+    /// Folder of photos or video frames to train on (repeat for several).
+    #[arg(long, required_unless_present = "resume")]
+    photos: Vec<PathBuf>,
+    /// Run folder: checkpoint.safetensors, student.safetensors, samples/ (photo, teacher, student), log.csv,
+    /// loss-terms.csv, fidelity.json.
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder exactly where its checkpoint stopped.
+    #[arg(long, conflicts_with_all = ["teacher", "photos", "out"])]
+    resume: Option<PathBuf>,
+    /// Held-out pictures (never trained on) for the report at the end: PSNR and VGG feature distance of the
+    /// student against the teacher, both run at --eval-size.
+    #[arg(long)]
+    eval_photos: Option<PathBuf>,
+    /// Processing size (long side, like a filter's `size=`) of the report's fidelity and speed measurements.
+    #[arg(long, default_value_t = 160)]
+    eval_size: u32,
+    /// At most this many held-out pictures, spread over the folder.
+    #[arg(long, default_value_t = 50)]
+    eval_count: usize,
+    /// Student width: channels of the AnimeGANv2 generator's first stage (later stages 2x, 4x, 8x).
+    #[arg(long, default_value_t = 8)]
+    width: usize,
+    /// Training picture size (centre-cropped square). Train at the scale the student will run at: a 320×240
+    /// frame filtered at `size=160` is 160×120.
+    #[arg(long, default_value_t = 120)]
+    image_size: usize,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Total steps to reach (with --resume: the new total).
+    #[arg(long)]
+    steps: Option<u64>,
+    #[arg(long, default_value_t = 5e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pixel_weight: f64,
+    /// Weight of the VGG feature L1 (features ÷ 255).
+    #[arg(long, default_value_t = 1.0)]
+    feature_weight: f64,
+    #[arg(long, default_value = "conv3_1")]
+    feature_layer: String,
+    /// VGG16/VGG19 weights for the feature term (default: the shared ImageNet VGG16).
+    #[arg(long)]
+    vgg: Option<PathBuf>,
+    #[command(flatten)]
+    run: UnpairedRunArgs,
+}
+
+pub fn run(a: DistillArgs) -> Result<()> {
+    let device = parse_device(&a.run.device)?;
+    let time_limit = a.run.output.time_limit()?;
+    let out = match (&a.resume, &a.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(out)) => out.clone(),
+        (None, None) => bail!("--out is required"),
+    };
+    if let Some(eval) = &a.eval_photos {
+        if a.photos.iter().any(|p| p.canonicalize().ok() == eval.canonicalize().ok()) {
+            bail!("--eval-photos {} is also a --photos folder: the report needs pictures the student never trained on", eval.display());
+        }
+        if !eval.is_dir() {
+            bail!("--eval-photos {} is not a folder", eval.display());
+        }
+    }
+    if a.eval_size < 8 {
+        bail!("--eval-size must be at least 8, not {}", a.eval_size);
+    }
+    let summary = if a.resume.is_some() {
+        train_distill(None, &out, a.steps, &device, a.run.quiet, time_limit)?
+    } else {
+        let Some(teacher) = a.teacher.clone() else { bail!("--teacher is required") };
+        if teacher.split_whitespace().count() > 1 {
+            bail!("--teacher '{teacher}': give the filter without options (the teacher runs on each training picture as it is)");
+        }
+        let vgg = match a.vgg.clone().or_else(|| crate::data::shared::shared_file(crate::models::vgg::VGG16_IMAGENET_SHARED)) {
+            Some(v) => v,
+            None => bail!("--vgg: give VGG16 or VGG19 weights (the shared {} was not found)", crate::models::vgg::VGG16_IMAGENET_SHARED),
+        };
+        if a.width == 0 || a.batch_size == 0 {
+            bail!("--width and --batch-size must be positive");
+        }
+        if a.image_size < 16 || a.image_size % 4 != 0 {
+            bail!("--image-size must be a multiple of 4 and at least 16, not {}", a.image_size);
+        }
+        if !(a.lr > 0.0 && a.lr.is_finite()) {
+            bail!("--lr must be a positive number, not {}", a.lr);
+        }
+        let w = a.width;
+        let model = DistillConfig {
+            teacher,
+            student: AnimeGanWidths { c32: w, c64: 2 * w, c128: 4 * w, c256: 8 * w },
+            photos: a.photos.clone(),
+            vgg,
+            feature_layer: a.feature_layer.clone(),
+            pixel_weight: a.pixel_weight,
+            feature_weight: a.feature_weight,
+        };
+        let Some(first) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
+        let config = TrainConfig {
+            data: first,
+            image: image_spec(a.image_size),
+            batch_size: a.batch_size,
+            steps: a.steps.unwrap_or(2000),
+            seed: a.run.seed,
+            adam: AdamParams { lr: a.lr, beta1: 0.9, ..AdamParams::default() },
+            labels: LabelPolicy::default(),
+            flip: !a.run.no_flip,
+            sample_every: a.run.output.sample_every,
+            checkpoint_every: a.run.output.checkpoint_every,
+            log_every: a.run.output.log_every,
+        };
+        train_distill(Some((model, config)), &out, None, &device, a.run.quiet, time_limit)?
+    };
+    let student = out.join(STUDENT_FILE);
+    eprintln!("done: {} steps, {:.1} s; student {} (use it as --filter animegan:{})", summary.steps, summary.seconds, student.display(), student.display());
+    let ckpt = crate::train::checkpoint::Checkpoint::read(&out, &candle_core::Device::Cpu)?;
+    let model: DistillConfig = serde_json::from_value(ckpt.header.model.clone()).context("malformed distillation config")?;
+    let size = a.eval_size;
+    let open = |spec: String| crate::filters::open_with_options(&spec).map(|c| c.filter);
+    let student_filter = open(format!("animegan:{} size={size}", student.display()))?;
+    let student_fps = frames_per_second(student_filter.as_ref(), 15)?;
+    let mut report = serde_json::json!({ "teacher": model.teacher, "steps": summary.steps, "seconds": summary.seconds, "eval_size": size, "student_fps_320x240": student_fps });
+    println!("student at size={size}: {student_fps:.1} frames/s on 320x240 frames");
+    if let Some(eval) = &a.eval_photos {
+        let teacher_filter = open(format!("{} size={size}", model.teacher))?;
+        let vgg = crate::models::vgg::Vgg::load(&model.vgg, &[&model.feature_layer], Default::default(), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+        let f = fidelity(teacher_filter.as_ref(), student_filter.as_ref(), eval, a.eval_count, &vgg, &model.feature_layer)?;
+        println!(
+            "fidelity on {} held-out pictures of {} (both at size={size}): PSNR {:.2} dB, relative {} feature distance {:.3}",
+            f.images,
+            eval.display(),
+            f.psnr_db,
+            model.feature_layer,
+            f.relative_feature_distance
+        );
+        report["fidelity"] = serde_json::to_value(&f)?;
+        report["eval_photos"] = serde_json::json!(eval.display().to_string());
+    }
+    crate::io::atomic::write_atomic(&out.join("fidelity.json"), |tmp| Ok(std::fs::write(tmp, serde_json::to_string_pretty(&report)? + "\n")?))?;
+    Ok(())
+}

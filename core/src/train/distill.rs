@@ -1,0 +1,275 @@
+//! Distillation: any filter ganime can open (the teacher: a built-in name or `KIND:PATH`) becomes a slim,
+//! real-time AnimeGANv2 generator (the student) trained to reproduce it on a folder of photos or frames.
+//!
+//! The task runs in the shared trainer (checkpoints, `--resume`, `--max-minutes`, samples, logs), with one
+//! optimiser group, `G`, and no critic. Each step the teacher stylises the step's photo batch (each picture
+//! as it is, on the CPU), and the student learns `pixel · L1(student, teacher) + feature · L1` between their
+//! VGG16 features (caffe convention, divided by 255 so the term is on the pixel term's scale): the pixel
+//! term keeps colours and PSNR, the feature term keeps edges and texture sharp where L1 alone blurs them.
+//! At the end, [`fidelity`] measures the student against the teacher on pictures it never trained on.
+
+use super::animegan_losses::l1;
+use super::checkpoint::Checkpoint;
+use super::task::{GanTask, StepContext, StepStats};
+use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use crate::data::concat::ConcatDataset;
+use crate::data::{open_dataset, Dataset, Fit, ImageFolder, ImageSpec};
+use crate::filter::Filter;
+use crate::io::image::{image_to_tensor, tensor_to_images};
+use crate::models::animegan::{AnimeGanV2, AnimeGanWidths};
+use crate::models::vgg::Vgg;
+use crate::nn::bilinear::ResizeConvention;
+use crate::nn::init::seeded_var_builder;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const CHECKPOINT_KIND: &str = "distill";
+/// The student alone, written next to the checkpoint when a run ends: loadable as `animegan:PATH`.
+pub const STUDENT_FILE: &str = "student.safetensors";
+/// Caffe-convention VGG features are on a 0..255 scale; this brings their L1 to the pixel term's.
+const FEATURE_SCALE: f64 = 1.0 / 255.0;
+
+/// The model part of a distillation run (the checkpoint's `model`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DistillConfig {
+    /// The filter spec of the teacher, as `stylize --filter` takes it (without processing options).
+    pub teacher: String,
+    pub student: AnimeGanWidths,
+    /// Photo folders the student trains on (one stream: their concatenation).
+    pub photos: Vec<PathBuf>,
+    /// VGG16/VGG19 weights for the feature term.
+    pub vgg: PathBuf,
+    pub feature_layer: String,
+    pub pixel_weight: f64,
+    pub feature_weight: f64,
+}
+
+impl DistillConfig {
+    pub fn validate(&self) -> Result<()> {
+        let w = self.student;
+        if [w.c32, w.c64, w.c128, w.c256].contains(&0) {
+            bail!("student widths must be positive, got {w:?}");
+        }
+        for (name, v) in [("--pixel-weight", self.pixel_weight), ("--feature-weight", self.feature_weight)] {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("{name} must be finite and non-negative, not {v}");
+            }
+        }
+        if self.pixel_weight == 0.0 && self.feature_weight == 0.0 {
+            bail!("--pixel-weight and --feature-weight are both 0: the student would learn nothing");
+        }
+        if self.photos.is_empty() {
+            bail!("--photos: give at least one photo folder");
+        }
+        Ok(())
+    }
+}
+
+/// The teacher's output for each picture of a batch `[N, 3, H, W]` in [-1, 1] (same shape, no graph).
+pub fn teacher_outputs(teacher: &dyn Filter, photos: &Tensor) -> candle_core::Result<Tensor> {
+    let outputs = tensor_to_images(photos)
+        .map_err(candle_core::Error::wrap)?
+        .iter()
+        .map(|img| {
+            let y = teacher.apply(img).map_err(candle_core::Error::wrap)?;
+            image_to_tensor(&y, photos.device()).map_err(candle_core::Error::wrap)
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Tensor::cat(&outputs, 0)
+}
+
+pub struct DistillTask {
+    pub config: DistillConfig,
+    teacher: Box<dyn Filter>,
+    pub student: AnimeGanV2,
+    vars: VarMap,
+    vgg: Vgg,
+    /// Fixed photos for the sample grid and their teacher outputs.
+    fixed: (Tensor, Tensor),
+    pending: Option<Tensor>,
+}
+
+impl DistillTask {
+    pub fn new(config: &DistillConfig, seed: u64, fixed: Tensor, device: &Device) -> Result<Self> {
+        let teacher = crate::filters::open(&config.teacher).with_context(|| format!("--teacher {}", config.teacher))?;
+        let vars = VarMap::new();
+        let student = AnimeGanV2::new(config.student, seeded_var_builder(&vars, seed.wrapping_mul(2).wrapping_add(1), DType::F32, device))?;
+        let vgg = Vgg::load(&config.vgg, &[&config.feature_layer], crate::models::vgg::VggOptions::default(), DType::F32, device)
+            .with_context(|| format!("--vgg {}: cannot load the perceptual network", config.vgg.display()))?;
+        let fixed_teacher = teacher_outputs(teacher.as_ref(), &fixed)?;
+        Ok(Self { config: config.clone(), teacher, student, vars, vgg, fixed: (fixed, fixed_teacher), pending: None })
+    }
+
+    fn features(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+        let mut f = self.vgg.features_signed(images, &[&self.config.feature_layer]).map_err(candle_core::Error::wrap)?;
+        f.remove(0) * FEATURE_SCALE
+    }
+}
+
+impl GanTask for DistillTask {
+    fn groups(&self) -> Vec<(&'static str, &VarMap)> {
+        vec![("G", &self.vars)]
+    }
+
+    fn critic_groups(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    fn trains_critic(&self, _step: u64) -> bool {
+        false
+    }
+
+    fn loss_terms(&self) -> Vec<&'static str> {
+        vec!["pixel", "feature"]
+    }
+
+    /// No critic: keeps the batch for the student's step.
+    fn d_loss(&mut self, real: &[Tensor], _ctx: &mut StepContext, _stats: &mut StepStats) -> candle_core::Result<Tensor> {
+        let photo = real.first().ok_or_else(|| candle_core::Error::Msg("distillation needs a photo stream".into()))?;
+        self.pending = Some(photo.clone());
+        Tensor::zeros((), DType::F32, photo.device())
+    }
+
+    fn g_loss(&mut self, _ctx: &mut StepContext, stats: &mut StepStats) -> candle_core::Result<Tensor> {
+        let photo = self.pending.take().ok_or_else(|| candle_core::Error::Msg("g_loss before d_loss".into()))?;
+        let target = teacher_outputs(self.teacher.as_ref(), &photo)?;
+        let out = self.student.forward(&photo, ResizeConvention::AlignCorners).map_err(candle_core::Error::wrap)?;
+        let pixel = (l1(&out, &target)? * self.config.pixel_weight)?;
+        let feature = if self.config.feature_weight > 0.0 {
+            let n = out.dim(0)?;
+            let both = self.features(&Tensor::cat(&[&out, &target], 0)?)?;
+            (l1(&both.narrow(0, 0, n)?, &both.narrow(0, n, n)?.detach())? * self.config.feature_weight)?
+        } else {
+            Tensor::zeros((), DType::F32, out.device())?
+        };
+        stats.terms = Tensor::stack(&[&pixel, &feature], 0)?.to_dtype(DType::F64)?.to_vec1()?;
+        pixel + feature
+    }
+
+    /// Triplets of photo, teacher, student; two per row.
+    fn samples(&self) -> candle_core::Result<Tensor> {
+        let (photos, teacher) = &self.fixed;
+        let student = self.student.forward(photos, ResizeConvention::AlignCorners).map_err(candle_core::Error::wrap)?;
+        let rows = (0..photos.dim(0)?)
+            .map(|i| Tensor::cat(&[photos.narrow(0, i, 1)?, teacher.narrow(0, i, 1)?, student.narrow(0, i, 1)?], 0))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Tensor::cat(&rows, 0)
+    }
+
+    fn sample_columns(&self) -> Option<usize> {
+        Some(6)
+    }
+}
+
+/// Up to 6 photos spread over the set (centre-cropped) for the sample grid.
+fn fixed_photos(photos: &Arc<dyn Dataset>, spec: &ImageSpec, device: &Device) -> Result<Tensor> {
+    let k = photos.len().min(6);
+    let mut v = Vec::with_capacity(k * spec.sample_len());
+    for i in 0..k {
+        v.extend(photos.load(i * photos.len() / k, spec)?);
+    }
+    Ok(Tensor::from_vec(v, (k, 3, spec.size, spec.size), device)?)
+}
+
+/// Starts a distillation run in `out` (`start` = model and trainer config), or resumes the one there.
+/// `total_steps` may raise the target on resume. Writes [`STUDENT_FILE`] at the end.
+pub fn train_distill(start: Option<(DistillConfig, TrainConfig)>, out: &Path, total_steps: Option<u64>, device: &Device, quiet: bool, time_limit: Option<std::time::Duration>) -> Result<TrainSummary> {
+    let (model, config, ckpt) = match start {
+        Some((m, c)) => (m, c, None),
+        None => {
+            let ckpt = Checkpoint::read(out, device)?;
+            if ckpt.header.kind != CHECKPOINT_KIND {
+                bail!("{} is a `{}` checkpoint, not a distillation run", ckpt.path.display(), ckpt.header.kind);
+            }
+            let model: DistillConfig = serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed distillation config", ckpt.path.display()))?;
+            let state = ckpt.header.state.as_ref().context("checkpoint has no training state")?;
+            let config: TrainConfig = serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
+            (model, config, Some(ckpt))
+        }
+    };
+    model.validate()?;
+    let photos: Vec<Arc<dyn Dataset>> = model.photos.iter().map(|p| open_dataset(p).with_context(|| format!("--photos {}", p.display()))).collect::<Result<_>>()?;
+    let photos: Arc<dyn Dataset> = Arc::new(ConcatDataset::new(photos));
+    let fixed = fixed_photos(&photos, &config.image, device)?;
+    let task = DistillTask::new(&model, config.seed, fixed, device)?;
+    let options = TrainOptions::default();
+    let mut trainer = match &ckpt {
+        None => Trainer::new(task, options.objective.build(), CHECKPOINT_KIND, serde_json::to_value(&model)?, config, out, device)?.with_options(options)?,
+        Some(ckpt) => Trainer::resume(task, checkpoint_options(ckpt)?.objective.build(), ckpt, out, device)?,
+    };
+    if let Some(steps) = total_steps {
+        trainer.set_total_steps(steps);
+    }
+    if !quiet {
+        eprintln!("distilling {} into an AnimeGANv2 student on {} -> {}", model.teacher, photos.describe(), out.display());
+    }
+    trainer = trainer.quiet(quiet).time_limit(time_limit);
+    let summary = trainer.run_streams(vec![photos])?;
+    let ckpt = Checkpoint::read(out, &Device::Cpu)?;
+    crate::generate::export_generator(&ckpt, &out.join(STUDENT_FILE), DType::F32, &format!("distilled from {}", model.teacher), false)?;
+    Ok(summary)
+}
+
+/// How closely a student reproduces its teacher on held-out pictures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fidelity {
+    pub images: usize,
+    /// Over all pixels of all pictures (8-bit RGB).
+    pub psnr_db: f64,
+    /// Mean |VGG(student) − VGG(teacher)| ÷ mean |VGG(teacher)| at the feature layer: 0 is identical.
+    pub relative_feature_distance: f64,
+}
+
+/// Teacher and student (both opened as `stylize --filter` specs, with the same processing options) applied to
+/// up to `max_images` pictures of `folder`, spread over it.
+pub fn fidelity(teacher: &dyn Filter, student: &dyn Filter, folder: &Path, max_images: usize, vgg: &Vgg, feature_layer: &str) -> Result<Fidelity> {
+    let set = ImageFolder::open(folder).with_context(|| format!("--eval-photos {}", folder.display()))?;
+    let paths = set.paths();
+    if paths.is_empty() {
+        bail!("--eval-photos {}: no pictures", folder.display());
+    }
+    let k = paths.len().min(max_images.max(1));
+    let (mut squared, mut count, mut diff, mut norm) = (0f64, 0f64, 0f64, 0f64);
+    for i in 0..k {
+        let path = &paths[i * paths.len() / k];
+        let img = image::open(path).with_context(|| format!("cannot decode {}", path.display()))?.to_rgb8();
+        let (t, s) = (teacher.apply(&img)?, student.apply(&img)?);
+        for (a, b) in t.as_raw().iter().zip(s.as_raw()) {
+            let d = *a as f64 - *b as f64;
+            squared += d * d;
+        }
+        count += t.as_raw().len() as f64;
+        let device = Device::Cpu;
+        let both = Tensor::cat(&[image_to_tensor(&t, &device)?, image_to_tensor(&s, &device)?], 0)?;
+        let f = vgg.features_signed(&both, &[feature_layer])?.remove(0);
+        let (ft, fs) = (f.narrow(0, 0, 1)?, f.narrow(0, 1, 1)?);
+        diff += (&fs - &ft)?.abs()?.mean_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        norm += ft.abs()?.mean_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    }
+    let mse = squared / count;
+    Ok(Fidelity { images: k, psnr_db: 10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10(), relative_feature_distance: diff / norm.max(1e-12) })
+}
+
+/// Frames per second of `filter` on a 320×240 frame (median of `runs` after one warm-up).
+pub fn frames_per_second(filter: &dyn Filter, runs: usize) -> Result<f64> {
+    let frame = image::RgbImage::from_fn(320, 240, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
+    filter.apply(&frame)?;
+    let mut times: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            filter.apply(&frame).map(|_| t.elapsed().as_secs_f64())
+        })
+        .collect::<Result<_>>()?;
+    times.sort_by(f64::total_cmp);
+    Ok(1.0 / times[times.len() / 2])
+}
+
+/// The training spec of a distillation run: square pictures of `size`, centre-cropped.
+pub fn image_spec(size: usize) -> ImageSpec {
+    ImageSpec { size, channels: 3, fit: Fit::CenterCrop }
+}

@@ -326,3 +326,63 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     let err = ganime_err(&args);
     assert!(err.contains("loss weights") && err.contains("chroma: -1"), "{err}");
 }
+
+fn distill_args<'a>(photos: &'a str, vgg: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "distill", "--teacher", "toon", "--photos", photos, "--vgg", vgg, "--out", out, "--image-size", "32", "--width", "4",
+        "--batch-size", "2", "--steps", steps, "--sample-every", "2", "--checkpoint-every", "1", "--log-every", "1", "--seed", "3", "--quiet",
+    ]
+}
+
+#[test]
+fn distill_trains_a_student_resumes_exactly_and_reports_fidelity() {
+    let (Some(photos), Some(held_out), Some(vgg)) = (subset("data/face2anime/trainA", 4), subset("data/photos/bsds500", 3), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED)) else { return };
+    let runs = tempfile::tempdir().unwrap();
+    let (straight, split) = (runs.path().join("straight"), runs.path().join("split"));
+    let (pp, pv, pe) = (p(photos.path()), p(&vgg), p(held_out.path()));
+    let mut args = distill_args(pp, pv, p(&straight), "4");
+    args.extend(["--eval-photos", pe, "--eval-size", "64"]);
+    let out = ganime(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("PSNR") && stdout.contains("frames/s"), "{stdout}");
+    let ckpt = Checkpoint::read(&straight, &Device::Cpu).unwrap();
+    assert_eq!(ckpt.header.kind, "distill");
+    assert_eq!(ckpt.header.model["teacher"], "toon");
+    // Photo, teacher, student triplets, two per row, 32 px with 2 px borders.
+    assert_eq!(image_size(&straight.join("samples/step_0000004.png")), (6 * 34 + 2, 2 * 34 + 2));
+    let terms = std::fs::read_to_string(straight.join("loss-terms.csv")).unwrap();
+    assert!(terms.starts_with("step,pixel,feature\n") && terms.lines().count() == 5, "{terms}");
+    // The report: the student against the teacher on the held-out pictures.
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(straight.join("fidelity.json")).unwrap()).unwrap();
+    assert_eq!(report["fidelity"]["images"], 3);
+    let psnr = report["fidelity"]["psnr_db"].as_f64().unwrap();
+    assert!(psnr.is_finite() && psnr > 3.0 && psnr < 60.0, "{report}");
+    assert!(report["student_fps_320x240"].as_f64().unwrap() > 0.0);
+
+    // Resumed in two halves: the same weights, moments and RNG.
+    ganime_ok(&distill_args(pp, pv, p(&split), "2"));
+    ganime_ok(&["distill", "--resume", p(&split), "--steps", "4", "--quiet"]);
+    assert_same_tensors(&straight, &split);
+
+    // The student is an AnimeGANv2 generator: a filter opens it (and the run folder).
+    let student = straight.join("student.safetensors");
+    let filter = ganime::filters::open(&format!("animegan:{}", student.display())).unwrap();
+    assert_eq!(filter.apply(&image::RgbImage::from_pixel(30, 22, image::Rgb([90, 140, 200]))).unwrap().dimensions(), (30, 22));
+    assert!(ganime::filters::open(&format!("animegan:{}", straight.display())).is_ok());
+
+    // Bad input names what was wrong.
+    let (x, y) = (runs.path().join("x"), runs.path().join("y"));
+    let mut args = distill_args(pp, pv, p(&x), "2");
+    args.extend(["--eval-photos", pp]);
+    let err = ganime_err(&args);
+    assert!(err.contains("--eval-photos") && err.contains("never trained on"), "{err}");
+    let mut args = distill_args(pp, pv, p(&y), "2");
+    args[2] = "matta size=160";
+    let err = ganime_err(&args);
+    assert!(err.contains("--teacher") && err.contains("without options"), "{err}");
+    args[2] = "nosuchfilter";
+    let err = ganime_err(&args);
+    assert!(err.contains("--teacher") && err.contains("nosuchfilter"), "{err}");
+    assert!(!y.join("checkpoint.safetensors").exists());
+}

@@ -2,7 +2,7 @@
 //! copies of the shared data (tiny networks, a few steps).
 
 use candle_core::Device;
-use ganime::train::checkpoint::Checkpoint;
+use ganime::io::checkpoint::Checkpoint;
 use ganime_e2e::*;
 use std::path::{Path, PathBuf};
 

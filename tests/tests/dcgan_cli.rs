@@ -1,7 +1,7 @@
 //! `ganime train dcgan`, `generate`, `interpolate`, `export` end to end on 64 shared anime faces.
 
 use candle_core::Device;
-use ganime::train::checkpoint::Checkpoint;
+use ganime::io::checkpoint::Checkpoint;
 use ganime_e2e::*;
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! `ganime style transfer`, `ganime style train` and `ganime stylize` end to end, on small images.
 
 use candle_core::Device;
-use ganime::train::checkpoint::Checkpoint;
+use ganime::io::checkpoint::Checkpoint;
 use ganime_e2e::*;
 use std::path::{Path, PathBuf};
 

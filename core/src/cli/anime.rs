@@ -187,7 +187,7 @@ pub struct TranslateArgs {
     /// A ganime CycleGAN checkpoint or run folder, or a reference generator file (`latest_net_G_A.pth`).
     #[arg(long)]
     checkpoint: PathBuf,
-    #[arg(long, value_enum, default_value_t = Direction::A2b)]
+    #[arg(long, default_value_t = Direction::A2b)]
     direction: Direction,
     /// An image or a folder of images.
     #[arg(long = "in")]

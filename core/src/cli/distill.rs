@@ -130,7 +130,7 @@ pub fn run(a: DistillArgs) -> Result<()> {
     };
     let student = out.join(STUDENT_FILE);
     eprintln!("done: {} steps, {:.1} s; student {} (use it as --filter animegan:{})", summary.steps, summary.seconds, student.display(), student.display());
-    let ckpt = crate::train::checkpoint::Checkpoint::read(&out, &candle_core::Device::Cpu)?;
+    let ckpt = crate::io::checkpoint::Checkpoint::read(&out, &candle_core::Device::Cpu)?;
     let model: DistillConfig = serde_json::from_value(ckpt.header.model.clone()).context("malformed distillation config")?;
     let size = a.eval_size;
     let open = |spec: String| crate::filters::open_with_options(&spec).map(|c| c.filter);

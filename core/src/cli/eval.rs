@@ -68,7 +68,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         &vgg
     } else {
         clf = match &a.features_file {
-            Some(f) => crate::generate::attributes::load_classifier(&crate::train::checkpoint::Checkpoint::read(f, &device)?, &device)?,
+            Some(f) => crate::generate::attributes::load_classifier(&crate::io::checkpoint::Checkpoint::read(f, &device)?, &device)?,
             None => crate::generate::builtin::classifier(&device)?,
         };
         &ClassifierFeatures(&clf)

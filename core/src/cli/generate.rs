@@ -1,7 +1,7 @@
 use crate::device::parse_device;
 use crate::generate::{self, latents, load_generator, LatentPath};
 use crate::io::image::{grid, save_image, tensor_to_images};
-use crate::train::checkpoint::Checkpoint;
+use crate::io::checkpoint::Checkpoint;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -53,7 +53,7 @@ pub struct InterpolateArgs {
     /// Images along the path.
     #[arg(long, default_value_t = 8)]
     steps: usize,
-    #[arg(long, value_enum, default_value_t = LatentPath::Slerp)]
+    #[arg(long, default_value_t = LatentPath::Slerp)]
     path: LatentPath,
     /// Instead of interpolating, sweep this latent dimension of the --from latent over [-range, range].
     #[arg(long)]

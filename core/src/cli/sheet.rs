@@ -2,7 +2,7 @@ use crate::device::parse_device;
 use crate::generate::attributes::{self, AttributeAxes};
 use crate::generate::sheet::{self, Row, SheetSpec};
 use crate::generate::{builtin, load_generator};
-use crate::train::checkpoint::Checkpoint;
+use crate::io::checkpoint::Checkpoint;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Args, Subcommand};

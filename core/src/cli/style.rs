@@ -55,12 +55,14 @@ pub struct TransferArgs {
     /// VGG weights: torchvision `vgg16/vgg19-*.pth` or the shared Caffe VGG16 safetensors.
     #[arg(long, default_value = DEFAULT_VGG)]
     vgg: PathBuf,
-    #[arg(long, value_enum)]
+    /// vgg16 or vgg19 (default: from the file's keys).
+    #[arg(long)]
     vgg_arch: Option<VggArch>,
     /// Input convention of the VGG weights (default: torchvision for `features.N` keys, caffe otherwise).
-    #[arg(long, value_enum)]
+    #[arg(long)]
     convention: Option<InputConvention>,
-    #[arg(long, value_enum, default_value = "max")]
+    /// max or avg.
+    #[arg(long, default_value = "max")]
     pooling: Pooling,
     /// Content layers, comma separated (default: relu4_2 for VGG19, relu3_3 for VGG16).
     #[arg(long)]

@@ -71,7 +71,8 @@ pub struct DcganArgs {
     /// Continue the run in this folder exactly where its checkpoint stopped (other options come from it).
     #[arg(long, conflicts_with_all = ["data", "out"])]
     resume: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Preset::Radford64)]
+    /// radford64, mnist28 or wide128.
+    #[arg(long, default_value_t = Preset::Radford64)]
     preset: Preset,
     /// Image size (default: the preset's).
     #[arg(long)]

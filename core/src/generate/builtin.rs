@@ -5,7 +5,7 @@
 use super::attributes::{load_classifier, AttributeAxes};
 use super::Generator;
 use crate::models::attribute_classifier::AttributeClassifier;
-use crate::train::checkpoint::Checkpoint;
+use crate::io::checkpoint::Checkpoint;
 use anyhow::Result;
 use candle_core::Device;
 use std::path::Path;

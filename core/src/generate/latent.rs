@@ -1,7 +1,7 @@
 //! Seeded latents and the latent-space figures of the seed papers: interpolation (linear / spherical) and
 //! walks along one dimension.
 
-use crate::train::task::randn;
+use crate::nn::init::randn;
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
@@ -13,12 +13,14 @@ pub fn latents(seed: u64, count: usize, dim: usize, device: &Device) -> Result<T
     Ok(randn(&mut rng, &[count, dim], device)?)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {
     Linear,
     /// Spherical (slerp): keeps the latent norm, as recommended for Gaussian latents (White 2016).
     Slerp,
 }
+
+crate::named_values!(Path { Linear => "linear", Slerp => "slerp" });
 
 /// `steps` latents from `a` to `b` inclusive (`a`, `b`: `[dim]`).
 pub fn interpolate(a: &Tensor, b: &Tensor, steps: usize, path: Path) -> Result<Tensor> {

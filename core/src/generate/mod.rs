@@ -8,7 +8,7 @@ pub mod sheet;
 
 use crate::models::dcgan::{DcganConfig, Generator as Dcgan};
 use crate::nn::Mode;
-use crate::train::checkpoint::Checkpoint;
+use crate::io::checkpoint::Checkpoint;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::Path;
@@ -107,7 +107,7 @@ pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         return crate::io::weights::save_safetensors(out, &sorted, meta);
     }
-    let header = crate::train::checkpoint::Header { kind: "dcgan".into(), model: ckpt.header.model.clone(), state: None, note: Some(note.into()) };
+    let header = crate::io::checkpoint::Header { kind: "dcgan".into(), model: ckpt.header.model.clone(), state: None, note: Some(note.into()) };
     let mut meta = std::collections::HashMap::new();
     meta.insert("ganime".to_string(), serde_json::to_string(&header)?);
     let mut sorted = tensors;

@@ -1,6 +1,7 @@
-//! File formats: weight files (PyTorch `.pth`, safetensors), images, atomic writes.
+//! File formats: weight files (PyTorch `.pth`, safetensors), checkpoints, images, atomic writes.
 
 pub mod atomic;
+pub mod checkpoint;
 pub mod image;
 pub mod pth;
 pub mod text;

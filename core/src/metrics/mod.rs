@@ -54,7 +54,8 @@ impl FeatureNet for VggFeatures {
     }
 }
 
-const BATCH: usize = 64;
+/// Images per network call when embedding a set.
+pub const BATCH: usize = 64;
 
 /// Features of `images` ([N, C, H, W] in [-1, 1]; grayscale is repeated to RGB), in batches.
 pub fn embed_all(net: &dyn FeatureNet, images: &Tensor) -> Result<Features> {
@@ -133,32 +134,3 @@ pub struct TrainingEval {
     pub count: usize,
 }
 
-/// Fréchet and kernel distance between `count` fixed generated samples and `count` training images (their
-/// features computed once), on the built-in attribute classifier's features.
-pub fn dcgan_monitor(data: &dyn Dataset, spec: &ImageSpec, eval: TrainingEval, device: &Device) -> Result<crate::train::Monitor<crate::train::DcganTask>> {
-    if spec.channels != 3 {
-        bail!("--eval-every needs RGB images (the feature network takes colour); this model makes {}-channel ones", spec.channels);
-    }
-    if eval.count < 10 {
-        bail!("--eval-count {}: the metrics need at least 10 images", eval.count);
-    }
-    let clf = crate::generate::builtin::classifier(device)?;
-    let real = embed_all(&ClassifierFeatures(&clf), &dataset_images(data, eval.count, spec.size, device)?)?;
-    let count = real.rows;
-    // The same latents every time, drawn once, so the curve shows the generator changing and nothing else.
-    let mut z: Option<Tensor> = None;
-    let device = device.clone();
-    crate::train::Monitor::new(eval.every, &["Fréchet distance", "kernel distance ×100"], move |task: &crate::train::DcganTask| {
-        let z = match &z {
-            Some(z) => z.clone(),
-            None => z.insert(latents(0x5eed, count, task.g.config.nz, &device)?).clone(),
-        };
-        let mut parts = Vec::new();
-        for start in (0..count).step_by(BATCH) {
-            parts.push(task.g.forward(&z.narrow(0, start, BATCH.min(count - start))?, crate::nn::Mode::Eval)?);
-        }
-        let fake = embed_all(&ClassifierFeatures(&clf), &Tensor::cat(&parts, 0)?)?;
-        let (kid, _) = kernel_distance(&real, &fake, 5, 1000, 0)?;
-        Ok(vec![frechet_distance(&real, &fake)?, 100.0 * kid])
-    })
-}

@@ -239,7 +239,7 @@ impl AnimeGanV2 {
     /// The generator's tensors (keys as in the PyTorch port) from a `.pt`/`.safetensors` file or a ganime
     /// AnimeGAN run (folder or checkpoint, `G.` prefix dropped), and the file's name for messages.
     pub fn read_state_dict(path: &Path, device: &Device) -> Result<(HashMap<String, Tensor>, String)> {
-        let file = crate::train::checkpoint::resolve(path);
+        let file = crate::io::checkpoint::resolve(path);
         let mut tensors = read_tensors(&file, device)?;
         if !tensors.contains_key("block_a.0.1.weight") && tensors.contains_key("G.block_a.0.1.weight") {
             tensors = tensors.into_iter().filter_map(|(k, t)| k.strip_prefix("G.").map(|k| (k.to_string(), t))).collect();

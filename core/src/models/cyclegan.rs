@@ -202,11 +202,13 @@ impl PatchDiscriminator {
 }
 
 /// Which generator of a CycleGAN pair: `a2b` is `G_A` (A -> B), `b2a` is `G_B`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Direction {
     A2b,
     B2a,
 }
+
+crate::named_values!(Direction { A2b => "a2b", B2a => "b2a" });
 
 impl Direction {
     /// The reference implementation's (and ganime checkpoints') network name.
@@ -229,7 +231,7 @@ impl Direction {
 /// A generator from a reference `.pth` (`latest_net_G_A.pth`: keys `model.…`, direction ignored) or from a
 /// ganime CycleGAN checkpoint / run folder (keys `G_A.model.…`, `G_B.model.…`, chosen by `direction`).
 pub fn load_generator(path: &std::path::Path, direction: Direction, device: &Device) -> Result<ResnetGenerator> {
-    let file = crate::train::checkpoint::resolve(path);
+    let file = crate::io::checkpoint::resolve(path);
     let tensors = crate::io::weights::read_tensors(&file, device)?;
     let source = file.display().to_string();
     if tensors.contains_key("model.1.weight") {

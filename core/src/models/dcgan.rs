@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Architecture family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Preset {
     /// Radford et al. / pytorch/examples: z as a 1×1 map, 4×4 transposed convs, BN, ReLU / LeakyReLU(0.2).
     /// Any power-of-two size from 16 (64 by default).
@@ -24,6 +24,8 @@ pub enum Preset {
     /// 128×128: dense z -> 8×8×8ngf, four 5×5 up-sampling stages; D mirrors it with a dense logit.
     Wide128,
 }
+
+crate::named_values!(Preset { Radford64 => "radford64", Mnist28 => "mnist28", Wide128 => "wide128" });
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DcganConfig {

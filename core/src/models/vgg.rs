@@ -25,11 +25,13 @@ use std::path::Path;
 /// The shared real ImageNet VGG16 (conv1_1 .. conv4_1, caffe convention), relative to the shared folder.
 pub const VGG16_IMAGENET_SHARED: &str = "weights/vgg16_keras_imagenet/vgg16_caffe_bgr_conv1_1-conv4_1.safetensors";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VggArch {
     Vgg16,
     Vgg19,
 }
+
+crate::named_values!(VggArch { Vgg16 => "vgg16", Vgg19 => "vgg19" });
 
 impl VggArch {
     /// Convolutions per block.
@@ -56,7 +58,7 @@ impl VggArch {
 }
 
 /// How an RGB [0, 1] image becomes the network input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum InputConvention {
     /// `(rgb - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]` (torchvision weights).
     Torchvision,
@@ -65,12 +67,15 @@ pub enum InputConvention {
 }
 
 /// Pooling between blocks: max as in the trained networks, or average as Gatys et al. suggest for synthesis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Pooling {
     #[default]
     Max,
     Avg,
 }
+
+crate::named_values!(InputConvention { Torchvision => "torchvision", Caffe => "caffe" });
+crate::named_values!(Pooling { Max => "max", Avg => "avg" });
 
 /// How a weights file names its convolutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

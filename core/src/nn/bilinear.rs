@@ -6,13 +6,15 @@ use candle_core::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// Where an output pixel samples the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ResizeConvention {
     /// `F.interpolate(mode="bilinear", align_corners=True)`: `src = dst * (in - 1) / (out - 1)`.
     AlignCorners,
     /// TF1 `tf.image.resize_images` (bilinear, no half-pixel centres): `src = dst * in / out`, clamped.
     TfLegacy,
 }
+
+crate::named_values!(ResizeConvention { AlignCorners => "align-corners", TfLegacy => "tf-legacy" });
 
 /// For one axis: the two source indices and the weight of the second, per output index.
 fn axis_taps(n_in: usize, n_out: usize, convention: ResizeConvention) -> (Vec<u32>, Vec<u32>, Vec<f64>) {

@@ -1,6 +1,7 @@
 //! Building blocks Candle lacks or gets wrong (see `../shared/CANDLE-NOTES.md`), each in one place and each
 //! with a finite-difference gradient test in f64.
 
+pub mod adam;
 pub mod batch_norm;
 pub mod bilinear;
 pub mod conv;

@@ -3,7 +3,7 @@
 
 use super::gatys::{GatysLoss, LossValues};
 use super::lbfgs::{Lbfgs, LbfgsConfig};
-use crate::train::{Adam, AdamParams};
+use crate::nn::adam::{Adam, AdamParams};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};

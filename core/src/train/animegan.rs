@@ -20,7 +20,7 @@
 //! balance of the terms is the balance of their gradients.
 
 use super::animegan_losses::{chroma_l1, color_loss, gram_l1, grayscale3, l1, lsgan, total_variation_mean};
-use super::checkpoint::Checkpoint;
+use crate::io::checkpoint::Checkpoint;
 use super::diffaugment::DiffAugment;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};

@@ -7,7 +7,7 @@
 //! the current generators, through the pools) and then the generators against the updated critics; the
 //! reference does G then D. Both are alternating updates of the same losses.
 
-use super::checkpoint::Checkpoint;
+use crate::io::checkpoint::Checkpoint;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::{open_dataset, Dataset, Fit, ImageSpec};

@@ -239,7 +239,8 @@ pub fn train_dcgan(
     eval: Option<crate::metrics::TrainingEval>,
     time_limit: Option<std::time::Duration>,
 ) -> Result<super::TrainSummary> {
-    use super::{checkpoint::Checkpoint, trainer::checkpoint_options, Bce, Trainer};
+    use super::{trainer::checkpoint_options, Bce, Trainer};
+    use crate::io::checkpoint::Checkpoint;
     let mut trainer = match start {
         Some((model, config, options)) => {
             if options.objective.build().gradient_penalty().is_some() || options.recipe.r1.is_some() {
@@ -272,7 +273,7 @@ pub fn train_dcgan(
     }
     trainer = trainer.quiet(quiet).time_limit(time_limit);
     if let Some(eval) = eval {
-        let monitor = crate::metrics::dcgan_monitor(dataset.as_ref(), &trainer.config().image, eval, device)?;
+        let monitor = super::monitor::dcgan_monitor(dataset.as_ref(), &trainer.config().image, eval, device)?;
         trainer = trainer.with_monitor(monitor);
     }
     trainer.run(dataset)

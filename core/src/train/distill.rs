@@ -9,7 +9,7 @@
 //! At the end, [`fidelity`] measures the student against the teacher on pictures it never trained on.
 
 use super::animegan_losses::l1;
-use super::checkpoint::Checkpoint;
+use crate::io::checkpoint::Checkpoint;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;

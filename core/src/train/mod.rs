@@ -2,11 +2,9 @@
 //! loss functions; the [`Trainer`] owns the loop, optimisers, checkpoint/resume, sample grids, CSV log, plots,
 //! progress bar and the NaN stop.
 
-pub mod adam;
 pub mod animegan;
 pub mod animegan_losses;
 pub mod cyclegan;
-pub mod checkpoint;
 pub mod compare;
 pub mod dcgan;
 pub mod diffaugment;
@@ -18,8 +16,8 @@ pub mod optimizer;
 pub mod task;
 pub mod trainer;
 
-pub use adam::{Adam, AdamParams};
-pub use checkpoint::Checkpoint;
+pub use crate::nn::adam::{Adam, AdamParams};
+pub use crate::io::checkpoint::Checkpoint;
 pub use dcgan::{DcganTask, GanRecipe};
 pub use diffaugment::DiffAugment;
 pub use objective::{Bce, Lsgan, Objective, ObjectiveSpec, Targets, Wgan};

@@ -3,6 +3,10 @@
 //! beside the loss plots.
 
 use super::log::line_plot;
+use super::DcganTask;
+use crate::data::{Dataset, ImageSpec};
+use crate::metrics::{dataset_images, embed_all, frechet_distance, kernel_distance, ClassifierFeatures, TrainingEval, BATCH};
+use candle_core::{Device, Tensor};
 use crate::io::write_atomic;
 use anyhow::{bail, Context, Result};
 use plotters::style::{BLACK, BLUE, CYAN, GREEN, MAGENTA, RED};
@@ -98,4 +102,34 @@ impl MetricsLog {
             .collect();
         line_plot(&dir.join(self.plot.0), self.plot.1, &x, &series)
     }
+}
+
+/// Fréchet and kernel distance between `count` fixed generated samples and `count` training images (their
+/// features computed once), on the built-in attribute classifier's features.
+pub fn dcgan_monitor(data: &dyn Dataset, spec: &ImageSpec, eval: TrainingEval, device: &Device) -> Result<Monitor<DcganTask>> {
+    if spec.channels != 3 {
+        bail!("--eval-every needs RGB images (the feature network takes colour); this model makes {}-channel ones", spec.channels);
+    }
+    if eval.count < 10 {
+        bail!("--eval-count {}: the metrics need at least 10 images", eval.count);
+    }
+    let clf = crate::generate::builtin::classifier(device)?;
+    let real = embed_all(&ClassifierFeatures(&clf), &dataset_images(data, eval.count, spec.size, device)?)?;
+    let count = real.rows;
+    // The same latents every time, drawn once, so the curve shows the generator changing and nothing else.
+    let mut z: Option<Tensor> = None;
+    let device = device.clone();
+    Monitor::new(eval.every, &["Fréchet distance", "kernel distance ×100"], move |task: &DcganTask| {
+        let z = match &z {
+            Some(z) => z.clone(),
+            None => z.insert(crate::generate::latents(0x5eed, count, task.g.config.nz, &device)?).clone(),
+        };
+        let mut parts = Vec::new();
+        for start in (0..count).step_by(BATCH) {
+            parts.push(task.g.forward(&z.narrow(0, start, BATCH.min(count - start))?, crate::nn::Mode::Eval)?);
+        }
+        let fake = embed_all(&ClassifierFeatures(&clf), &Tensor::cat(&parts, 0)?)?;
+        let (kid, _) = kernel_distance(&real, &fake, 5, 1000, 0)?;
+        Ok(vec![frechet_distance(&real, &fake)?, 100.0 * kid])
+    })
 }

@@ -1,6 +1,6 @@
 //! The optimisers a run can use (Adam, RMSProp), behind one type the trainer steps, schedules and checkpoints.
 
-use super::adam::{Adam, AdamParams};
+use crate::nn::adam::{Adam, AdamParams};
 use anyhow::{Context, Result};
 use candle_core::{backprop::GradStore, Tensor, Var};
 use candle_nn::VarMap;

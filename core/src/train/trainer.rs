@@ -1,9 +1,9 @@
 //! The training loop shared by every GAN task.
 
-use super::adam::AdamParams;
+use crate::nn::adam::AdamParams;
 use super::objective::ObjectiveSpec;
 use super::optimizer::{LrSchedule, Optimizer, OptimizerKind};
-use super::checkpoint::{self, Checkpoint, Header};
+use crate::io::checkpoint::{self, Checkpoint, Header};
 use super::log::{LogRow, TrainLog};
 use super::objective::Objective;
 use super::task::{GanTask, LabelPolicy, StepContext, StepStats};

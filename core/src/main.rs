@@ -6,8 +6,15 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     ganime::tune_allocator();
-    if let Err(e) = ganime::cli::run() {
+    let result = ganime::cli::run();
+    if let Err(e) = &result {
         eprintln!("error: {e:#}");
+    }
+    if ganime::train::interrupt::requested() {
+        eprintln!("interrupted: the checkpoint holds the last finished step; continue with --resume");
+        std::process::exit(ganime::train::interrupt::INTERRUPTED_EXIT_CODE);
+    }
+    if result.is_err() {
         std::process::exit(1);
     }
 }

@@ -174,3 +174,36 @@ fn corrupt_images_are_skipped_and_counted() {
     assert!(stderr.contains("zz-broken.jpg"), "{stderr}");
     assert!(stderr.contains("1 unreadable files skipped"), "{stderr}");
 }
+
+/// SIGTERM (what Ctrl-C, `kill` and a session's end send) finishes the step, writes a checkpoint of it and
+/// exits with 130; the run then resumes exactly, as if it had not been stopped.
+#[test]
+fn sigterm_writes_a_checkpoint_and_the_run_resumes_exactly() {
+    let Some(data) = anime_subset(64) else { return };
+    let runs = tempfile::tempdir().unwrap();
+    let (stopped, straight) = (runs.path().join("stopped"), runs.path().join("straight"));
+    let mut args = train_args(p(data.path()), p(&stopped), "100000");
+    // No periodic checkpoint before the signal: all of it comes from the stop.
+    let i = args.iter().position(|a| *a == "--checkpoint-every").unwrap();
+    args[i + 1] = "100000";
+    let mut child = std::process::Command::new(ganime_bin()).args(&args).env("RAYON_NUM_THREADS", "2").spawn().unwrap();
+    let log = stopped.join("log.csv");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read_to_string(&log).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(std::time::Instant::now() < deadline, "no training steps logged within 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!stopped.join("checkpoint.safetensors").exists());
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let ckpt = Checkpoint::read(&stopped, &Device::Cpu).unwrap();
+    let step = ckpt.header.state.unwrap()["step"].as_u64().unwrap();
+    let rows = std::fs::read_to_string(&log).unwrap().lines().count() as u64 - 1;
+    assert_eq!(step, rows, "the checkpoint holds the last logged step");
+    let target = (step + 2).to_string();
+    ganime_ok(&["train", "dcgan", "--resume", p(&stopped), "--steps", &target, "--quiet"]);
+    ganime_ok(&train_args(p(data.path()), p(&straight), &target));
+    tensors_equal(&stopped, &straight);
+}

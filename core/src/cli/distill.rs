@@ -129,6 +129,9 @@ pub fn run(a: DistillArgs) -> Result<()> {
         train_distill(Some((model, config)), &out, None, &device, a.run.quiet, time_limit)?
     };
     let student = out.join(STUDENT_FILE);
+    if crate::train::interrupt::requested() {
+        return Ok(());
+    }
     eprintln!("done: {} steps, {:.1} s; student {} (use it as --filter animegan:{})", summary.steps, summary.seconds, student.display(), student.display());
     let ckpt = crate::io::checkpoint::Checkpoint::read(&out, &candle_core::Device::Cpu)?;
     let model: DistillConfig = serde_json::from_value(ckpt.header.model.clone()).context("malformed distillation config")?;

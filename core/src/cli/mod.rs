@@ -74,11 +74,17 @@ struct BenchArgs {
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Train(cmd) => train::run(cmd),
+        Command::Train(cmd) => {
+            crate::train::interrupt::install()?;
+            train::run(cmd)
+        }
         Command::Generate(args) => generate::generate(args),
         Command::Interpolate(args) => generate::interpolate(args),
         Command::Export(args) => generate::export(args),
-        Command::Distill(args) => distill::run(args),
+        Command::Distill(args) => {
+            crate::train::interrupt::install()?;
+            distill::run(args)
+        }
         Command::Eval(args) => eval::eval(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => sheet::attributes(cmd),

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod dcgan;
 pub mod diffaugment;
 pub mod distill;
+pub mod interrupt;
 pub mod log;
 pub mod monitor;
 pub mod objective;

@@ -270,6 +270,7 @@ impl<T: GanTask> Trainer<T> {
             })
             .collect::<Result<Vec<_>>>()?;
         let bar = self.progress_bar(cfg.steps);
+        let _training = super::interrupt::Training::start();
         let started = Instant::now();
         let seconds_before = self.state.seconds;
         while self.state.step < cfg.steps {
@@ -297,7 +298,8 @@ impl<T: GanTask> Trainer<T> {
             self.state.step += 1;
             self.state.seconds = seconds_before + started.elapsed().as_secs_f64();
             let step = self.state.step;
-            let out_of_time = self.time_limit.is_some_and(|l| started.elapsed() >= l);
+            // Out of time, or stopped by Ctrl-C / SIGTERM: this step is the last, checkpointed like any last.
+            let out_of_time = self.time_limit.is_some_and(|l| started.elapsed() >= l) || super::interrupt::requested();
             let last = step == cfg.steps || out_of_time;
             if step % cfg.log_every.max(1) == 0 || last {
                 log.append(LogRow { step, epoch, d_loss: stats.d_loss, g_loss: stats.g_loss, d_real: stats.real_score, d_fake: stats.fake_score, seconds: self.state.seconds })?;

@@ -8,6 +8,11 @@ mod pipeline;
 mod sink;
 mod slot;
 mod source;
+// Linux: V4L2 ioctls from Rust (builds with nothing but Rust); macOS and Windows: nokhwa.
+#[cfg(target_os = "linux")]
+#[path = "webcam_v4l2.rs"]
+mod webcam;
+#[cfg(not(target_os = "linux"))]
 mod webcam;
 
 use anyhow::{bail, Context, Result};

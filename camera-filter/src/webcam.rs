@@ -1,4 +1,5 @@
-//! Webcam capture through nokhwa (V4L2 on Linux, AVFoundation on macOS, Media Foundation on Windows).
+//! Webcam capture through nokhwa on macOS (AVFoundation) and Windows (Media Foundation); Linux uses
+//! `webcam_v4l2.rs`.
 
 use crate::source::Source;
 use anyhow::{anyhow, bail, Context, Result};

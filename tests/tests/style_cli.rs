@@ -77,6 +77,24 @@ fn stylize_images_and_folders_with_a_pytorch_checkpoint() {
     ganime_ok(&["stylize", "--model", p(&model), "--in", p(&folder), "--out", p(&out_dir), "--strength", "0.5"]);
     assert_eq!(image_size(&out_dir.join("a.png")), (67, 53));
     assert!(out_dir.join("b.png").exists());
+    // Nothing is replaced without asking: existing outputs, and the inputs themselves (--out = --in).
+    let before = std::fs::read(out_dir.join("a.png")).unwrap();
+    let err = ganime_err(&["stylize", "--model", p(&model), "--in", p(&folder), "--out", p(&out_dir)]);
+    assert!(err.contains("already exist") && err.contains("--overwrite"), "{err}");
+    assert_eq!(std::fs::read(out_dir.join("a.png")).unwrap(), before);
+    let original_a = std::fs::read(folder.join("a.png")).unwrap();
+    let err = ganime_err(&["stylize", "--model", p(&model), "--in", p(&folder), "--out", p(&folder)]);
+    assert!(err.contains("over the input") && err.contains("--overwrite"), "{err}");
+    assert_eq!(std::fs::read(folder.join("a.png")).unwrap(), original_a);
+    ganime_ok(&["stylize", "--model", p(&model), "--in", p(&folder), "--out", p(&out_dir), "--overwrite"]);
+    assert_ne!(std::fs::read(out_dir.join("a.png")).unwrap(), before, "--overwrite replaced it (strength 1 now)");
+    // Inputs that share a name (a.png, a.jpg) get one output each.
+    image::open(&photo).unwrap().save(folder.join("a.jpg")).unwrap();
+    let out_dir2 = dir.path().join("out2");
+    ganime_ok(&["stylize", "--model", p(&model), "--in", p(&folder), "--out", p(&out_dir2)]);
+    let mut names: Vec<String> = std::fs::read_dir(&out_dir2).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["a-jpg.png", "a-png.png", "b.png"]);
     // Clear errors.
     let err = ganime_err(&["stylize", "--model", "missing.pth", "--in", p(&photo), "--out", p(&out)]);
     assert!(err.contains("missing.pth"), "{err}");

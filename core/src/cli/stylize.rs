@@ -40,6 +40,10 @@ pub struct StylizeArgs {
     /// (one JSON line: relative error, largest difference in 8-bit levels, time per image in each type).
     #[arg(long)]
     check_f32: bool,
+    /// Replace output files that already exist (and allow writing over an input). Without it, stylize refuses
+    /// before touching anything.
+    #[arg(long)]
+    overwrite: bool,
 }
 
 fn is_image(p: &Path) -> bool {
@@ -69,16 +73,17 @@ pub fn stylize(a: StylizeArgs) -> Result<()> {
         if files.is_empty() {
             bail!("--in {} holds no images (jpg, png, webp, bmp)", a.input.display());
         }
-        std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create --out folder {}", a.out.display()))?;
-        files.into_iter().map(|f| {
-            let out = a.out.join(f.file_stem().unwrap_or_default()).with_extension("png");
-            (f, out)
-        }).collect()
+        let names = output_names(&files);
+        files.into_iter().zip(names).map(|(f, name)| (f, a.out.join(name))).collect()
     } else if a.input.is_file() {
         vec![(a.input.clone(), a.out.clone())]
     } else {
         bail!("--in {} does not exist", a.input.display());
     };
+    check_outputs(&jobs, a.overwrite)?;
+    if a.input.is_dir() {
+        std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create --out folder {}", a.out.display()))?;
+    }
     if a.check_f32 {
         let first = crate::style::open_rgb(&jobs[0].0)?;
         let parity = crate::filters::half_parity::compare(&spec, &compute, &first)?;
@@ -99,3 +104,42 @@ pub fn stylize(a: StylizeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Output file names for a folder of inputs: `NAME.png`, except where several inputs share a name (`a.jpg`,
+/// `a.png`): those become `NAME-EXT.png` each, so no output replaces another.
+fn output_names(files: &[PathBuf]) -> Vec<String> {
+    let stem = |f: &PathBuf| f.file_stem().unwrap_or_default().to_string_lossy().to_string();
+    let mut count = std::collections::HashMap::new();
+    for f in files {
+        *count.entry(stem(f).to_lowercase()).or_insert(0) += 1;
+    }
+    files
+        .iter()
+        .map(|f| {
+            let s = stem(f);
+            if count[&s.to_lowercase()] > 1 {
+                format!("{s}-{}.png", f.extension().unwrap_or_default().to_string_lossy().to_lowercase())
+            } else {
+                format!("{s}.png")
+            }
+        })
+        .collect()
+}
+
+/// Refuses, before anything is written, outputs that would replace an input or an existing file (unless
+/// `overwrite`).
+fn check_outputs(jobs: &[(PathBuf, PathBuf)], overwrite: bool) -> Result<()> {
+    if overwrite {
+        return Ok(());
+    }
+    let inputs: std::collections::HashSet<PathBuf> = jobs.iter().filter_map(|(src, _)| src.canonicalize().ok()).collect();
+    for (_, dst) in jobs {
+        if dst.canonicalize().is_ok_and(|d| inputs.contains(&d)) {
+            bail!("--out would write over the input {}; choose another --out, or add --overwrite to replace it", dst.display());
+        }
+    }
+    let existing: Vec<&PathBuf> = jobs.iter().map(|(_, dst)| dst).filter(|d| d.exists()).collect();
+    if let Some(first) = existing.first() {
+        bail!("{} output file(s) already exist ({}{}); add --overwrite to replace them", existing.len(), first.display(), if existing.len() > 1 { ", …" } else { "" });
+    }
+    Ok(())
+}

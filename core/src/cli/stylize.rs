@@ -78,7 +78,10 @@ pub fn stylize(a: StylizeArgs) -> Result<()> {
     } else if a.input.is_file() {
         vec![(a.input.clone(), a.out.clone())]
     } else {
-        bail!("--in {} does not exist", a.input.display());
+        match std::fs::metadata(&a.input) {
+            Ok(_) => bail!("--in {} is neither an image file nor a folder", a.input.display()),
+            Err(_) => bail!("--in {} does not exist", a.input.display()),
+        }
     };
     check_outputs(&jobs, a.overwrite)?;
     if a.input.is_dir() {

@@ -42,6 +42,7 @@ impl Checkpoint {
     /// Reads a ganime checkpoint (a file or a run folder).
     pub fn read(path: &Path, device: &Device) -> Result<Self> {
         let path = resolve(path);
+        crate::io::weights::check_model_file(&path, "checkpoint")?;
         let bytes = std::fs::read(&path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
         Self::from_bytes(&bytes, &path, device)
     }

@@ -132,6 +132,7 @@ fn assemble<'a>(refs: Vec<(String, TensorRef)>, storage: impl Fn(&str) -> Option
 
 /// All tensors of a `torch.save`d state dict (legacy or zip format), by name.
 pub fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
+    super::weights::check_model_file(path, "weights file")?;
     if is_legacy(path) {
         read_legacy(path)
     } else {

@@ -6,11 +6,36 @@ use candle_nn::VarMap;
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The largest model or checkpoint file ganime reads (8 GiB; `GANIME_MAX_MODEL_BYTES` changes it): the
+/// biggest public networks it runs are a few hundred MiB, and a file is read whole.
+pub fn max_model_bytes() -> u64 {
+    std::env::var("GANIME_MAX_MODEL_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(8 << 30)
+}
+
+/// Checks that `path` is a regular file (not a folder, FIFO or device such as `/dev/zero`, which would be read
+/// without end) of at most [`max_model_bytes`], before anything reads it; returns its size.
+pub fn check_model_file(path: &Path, what: &str) -> Result<u64> {
+    check_file_size(path, what, max_model_bytes())
+}
+
+fn check_file_size(path: &Path, what: &str, limit: u64) -> Result<u64> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{what} {} does not exist", path.display()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {what} {}", path.display())),
+    };
+    if !meta.is_file() {
+        bail!("{what} {} is not a regular file", path.display());
+    }
+    if meta.len() > limit {
+        bail!("{what} {} is {} bytes, more than the {limit} ganime reads (set GANIME_MAX_MODEL_BYTES to allow more)", path.display(), meta.len());
+    }
+    Ok(meta.len())
+}
+
 /// All tensors of a `.pth`/`.pt` (PyTorch zip format `state_dict`) or `.safetensors` file, by name.
 pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    if !path.exists() {
-        bail!("weights file {} does not exist", path.display());
-    }
+    check_model_file(path, "weights file")?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let tensors = if ext == "safetensors" {
         candle_core::safetensors::load(path, device)
@@ -74,4 +99,27 @@ pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)], metadata: Has
 pub fn safetensors_metadata(bytes: &[u8]) -> Result<HashMap<String, String>> {
     let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)?;
     Ok(meta.metadata().clone().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.safetensors");
+        std::fs::write(&file, [0u8; 100]).unwrap();
+        assert_eq!(check_file_size(&file, "weights file", 100).unwrap(), 100);
+        let err = check_file_size(&file, "weights file", 99).unwrap_err().to_string();
+        assert!(err.contains("w.safetensors") && err.contains("100 bytes") && err.contains("GANIME_MAX_MODEL_BYTES"), "{err}");
+        let err = check_model_file(dir.path(), "checkpoint").unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let err = read_tensors(Path::new("/dev/zero"), &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("/dev/zero") && err.contains("not a regular file"), "{err}");
+        let err = crate::io::checkpoint::Checkpoint::read(Path::new("/dev/zero"), &Device::Cpu).err().unwrap().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let err = read_tensors(&dir.path().join("missing.pth"), &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
 }

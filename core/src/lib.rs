@@ -1,5 +1,6 @@
 //! ganime: GAN image generation, style transfer and anime stylisation on Candle.
 
+pub mod assets;
 pub mod bench;
 pub mod bench_anime;
 pub mod bench_half;

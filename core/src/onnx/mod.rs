@@ -585,7 +585,7 @@ mod tests {
     /// panic: `models inspect` reads user files through this parser.
     #[test]
     fn truncated_or_corrupt_graphs_never_panic() {
-        let bytes = crate::filters::builtin::MAGENTA_TRANSFORM_BYTES;
+        let bytes = crate::assets::MAGENTA_TRANSFORM;
         for cut in (0..bytes.len()).step_by(bytes.len() / 97 + 1) {
             // The whole graph is one length-delimited field: any cut of it is a decode error.
             assert!(QdqGraph::from_bytes(&bytes[..cut], "cut.onnx").is_err(), "cut at {cut}");

@@ -36,13 +36,16 @@ struct TensorRef {
     stride: Vec<usize>,
 }
 
-fn ints(o: Object) -> Result<Vec<usize>> {
+/// A non-negative integer from the file (a negative one would wrap to a huge `usize`).
+fn count(o: Object, what: &str) -> Result<usize> {
+    let i = o.int_or_long().map_err(|o| anyhow::anyhow!("{what}: expected an integer, got {o:?}"))?;
+    usize::try_from(i).map_err(|_| anyhow::anyhow!("{what}: {i} is negative"))
+}
+
+fn ints(o: Object, what: &str) -> Result<Vec<usize>> {
     match o {
-        Object::Tuple(v) | Object::List(v) => v
-            .into_iter()
-            .map(|x| x.int_or_long().map(|i| i as usize).map_err(|o| anyhow::anyhow!("expected an integer, got {o:?}")))
-            .collect(),
-        other => bail!("expected a tuple of integers, got {other:?}"),
+        Object::Tuple(v) | Object::List(v) => v.into_iter().map(|x| count(x, what)).collect(),
+        other => bail!("{what}: expected a tuple of integers, got {other:?}"),
     }
 }
 
@@ -56,9 +59,9 @@ fn tensor_ref(value: Object) -> Result<Option<TensorRef>> {
     if args.len() < 4 {
         bail!("bad tensor arguments: {} items", args.len());
     }
-    let stride = ints(args.remove(3))?;
-    let shape = ints(args.remove(2))?;
-    let offset = args.remove(1).int_or_long().map_err(|o| anyhow::anyhow!("bad storage offset {o:?}"))? as usize;
+    let stride = ints(args.remove(3), "stride")?;
+    let shape = ints(args.remove(2), "shape")?;
+    let offset = count(args.remove(1), "storage offset")?;
     let pid = args.remove(0).persistent_load().map_err(|o| anyhow::anyhow!("tensor without storage: {o:?}"))?;
     let mut pid = pid.tuple().map_err(|o| anyhow::anyhow!("bad storage id {o:?}"))?;
     if pid.len() < 5 {
@@ -111,17 +114,23 @@ fn assemble<'a>(refs: Vec<(String, TensorRef)>, storage: impl Fn(&str) -> Option
     let mut out = HashMap::new();
     for (name, t) in refs {
         let bytes = storage(&t.key).with_context(|| format!("{source}: storage {} of `{name}` is missing", t.key))?;
-        let numel: usize = t.shape.iter().product();
+        // Every count checked: a crafted shape whose product wraps would get too little storage.
+        let too_big = || anyhow::anyhow!("{source}: `{name}` has an impossible size (shape {:?}, offset {})", t.shape, t.offset);
+        let numel = t.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(too_big)?;
+        if t.stride.len() != t.shape.len() {
+            bail!("{source}: `{name}` has {} strides for {} dimensions", t.stride.len(), t.shape.len());
+        }
         // Only row-major tensors (what state dicts hold); anything else would need a gather.
-        let mut expected = 1;
+        let mut expected = 1usize;
         for (d, s) in t.shape.iter().zip(&t.stride).rev() {
             if *d > 1 && *s != expected {
                 bail!("{source}: `{name}` is not contiguous (stride {:?})", t.stride);
             }
-            expected *= d;
+            expected = expected.saturating_mul(*d);
         }
         let size = t.dtype.size_in_bytes();
-        let (start, end) = (t.offset * size, (t.offset + numel) * size);
+        let start = t.offset.checked_mul(size).ok_or_else(too_big)?;
+        let end = t.offset.checked_add(numel).and_then(|n| n.checked_mul(size)).ok_or_else(too_big)?;
         if end > bytes.len() {
             bail!("{source}: `{name}` reads past its storage");
         }
@@ -143,6 +152,8 @@ pub fn read_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
 fn read_legacy(path: &Path) -> Result<HashMap<String, Tensor>> {
     let source = path.display().to_string();
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {source}"))?;
+    // No storage can hold more bytes than the file: a larger count is refused before allocating.
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     let mut r = BufReader::new(file);
     let what = || format!("{source} is not a legacy PyTorch file");
     read_pickle(&mut r).with_context(what)?; // magic number
@@ -170,7 +181,9 @@ fn read_legacy(path: &Path) -> Result<HashMap<String, Tensor>> {
             bail!("{source}: storage {key} has a negative size");
         }
         let Some(dtype) = dtype else { bail!("{source}: storage {key} is used by no tensor; cannot tell its element size") };
-        let mut bytes = vec![0u8; numel as usize * dtype.size_in_bytes()];
+        let len = (numel as u64).checked_mul(dtype.size_in_bytes() as u64).filter(|&l| l <= file_len);
+        let Some(len) = len else { bail!("{source}: storage {key} claims {numel} elements, more than the file holds") };
+        let mut bytes = vec![0u8; len as usize];
         r.read_exact(&mut bytes).with_context(|| format!("{source}: truncated in storage {key}"))?;
         storages.insert(key, bytes);
     }
@@ -192,11 +205,12 @@ fn zip_entries(b: &[u8], source: &str) -> Result<HashMap<String, std::ops::Range
     let bad = |what: &str| anyhow::anyhow!("{source}: not a readable zip archive ({what})");
     let tail = b.len().saturating_sub(22 + 65_535);
     let eocd = (tail..b.len().saturating_sub(21)).rev().find(|&i| b[i..].starts_with(b"PK\x05\x06")).ok_or_else(|| bad("no end record"))?;
-    let (mut count, mut cd) = (le16(b, eocd + 10).unwrap(), le32(b, eocd + 16).unwrap());
+    let short = || bad("truncated record");
+    let (mut count, mut cd) = (le16(b, eocd + 10).ok_or_else(short)?, le32(b, eocd + 16).ok_or_else(short)?);
     if count == 0xFFFF || cd == 0xFFFF_FFFF {
         // Zip64: the locator sits right before the end record and points at the zip64 end record.
         let loc = eocd.checked_sub(20).filter(|&l| b[l..].starts_with(b"PK\x06\x07")).ok_or_else(|| bad("no zip64 locator"))?;
-        let z = le64(b, loc + 8).unwrap() as usize;
+        let z = usize::try_from(le64(b, loc + 8).ok_or_else(short)?).map_err(|_| bad("zip64 record offset"))?;
         if !b.get(z..).is_some_and(|s| s.starts_with(b"PK\x06\x06")) {
             return Err(bad("no zip64 end record"));
         }
@@ -209,16 +223,17 @@ fn zip_entries(b: &[u8], source: &str) -> Result<HashMap<String, std::ops::Range
         if !b.get(at..).is_some_and(|s| s.starts_with(b"PK\x01\x02")) {
             return Err(bad("bad central directory entry"));
         }
-        let method = le16(b, at + 10).unwrap();
-        let (mut csize, mut usize_) = (le32(b, at + 20).ok_or_else(|| bad("short entry"))?, le32(b, at + 24).unwrap());
-        let (n, e, c) = (le16(b, at + 28).unwrap() as usize, le16(b, at + 30).unwrap() as usize, le16(b, at + 32).unwrap() as usize);
+        let field16 = |off: usize| le16(b, at + off).ok_or_else(|| bad("short entry"));
+        let method = field16(10)?;
+        let (mut csize, mut usize_) = (le32(b, at + 20).ok_or_else(|| bad("short entry"))?, le32(b, at + 24).ok_or_else(|| bad("short entry"))?);
+        let (n, e, c) = (field16(28)? as usize, field16(30)? as usize, field16(32)? as usize);
         let mut offset = le32(b, at + 42).ok_or_else(|| bad("short entry"))?;
         let name = String::from_utf8_lossy(b.get(at + 46..at + 46 + n).ok_or_else(|| bad("short entry name"))?).into_owned();
         // Zip64 extra field (id 1): the 64-bit values of the fields saturated above, in this order.
         let extra = b.get(at + 46 + n..at + 46 + n + e).ok_or_else(|| bad("short extra field"))?;
         let mut x = 0;
         while x + 4 <= extra.len() {
-            let (id, len) = (le16(extra, x).unwrap(), le16(extra, x + 2).unwrap() as usize);
+            let (Some(id), Some(len)) = (le16(extra, x), le16(extra, x + 2).map(|l| l as usize)) else { break };
             if id == 1 {
                 let mut f = x + 4;
                 for v in [&mut usize_, &mut csize, &mut offset] {
@@ -233,12 +248,13 @@ fn zip_entries(b: &[u8], source: &str) -> Result<HashMap<String, std::ops::Range
         if method != 0 || csize != usize_ {
             bail!("{source}: zip entry {name} is compressed; torch writes stored entries only");
         }
-        let lh = offset as usize;
+        let lh = usize::try_from(offset).map_err(|_| bad("bad local header offset"))?;
         if !b.get(lh..).is_some_and(|s| s.starts_with(b"PK\x03\x04")) {
             return Err(bad("bad local header"));
         }
-        let start = lh + 30 + le16(b, lh + 26).unwrap() as usize + le16(b, lh + 28).unwrap() as usize;
-        let end = start + csize as usize;
+        let (name_len, extra_len) = (le16(b, lh + 26).ok_or_else(short)?, le16(b, lh + 28).ok_or_else(short)?);
+        let start = lh + 30 + name_len as usize + extra_len as usize;
+        let end = usize::try_from(csize).ok().and_then(|c| start.checked_add(c)).ok_or_else(|| bad("entry size"))?;
         if end > b.len() {
             return Err(bad("entry past the end of the file"));
         }
@@ -287,6 +303,52 @@ mod tests {
             assert_eq!(t.dims(), u.dims(), "{k}");
             assert_eq!((t - u)?.abs()?.sum_all()?.to_scalar::<f32>()?, 0.0, "{k}");
         }
+        Ok(())
+    }
+
+    /// Crafted and damaged files (every truncation point class, random byte flips, and counts set to huge
+    /// values) give errors, never a panic, an abort or a huge allocation: the regression corpus of the reader.
+    #[test]
+    fn damaged_files_are_errors_not_crashes() -> Result<()> {
+        use rand::{Rng, SeedableRng};
+        let (Some(zip), Some(legacy)) = (shared_path("golden/fast-neural-style-net.pth"), shared_path("golden/fast-neural-style-net-legacy-format.pth")) else {
+            return Ok(());
+        };
+        let dir = tempfile::tempdir()?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(22);
+        let mut cases = 0;
+        for original in [std::fs::read(&zip)?, std::fs::read(&legacy)?] {
+            let mut variants: Vec<Vec<u8>> = (0..60).map(|k| original[..original.len() * k / 60].to_vec()).collect();
+            for _ in 0..150 {
+                let mut v = original.clone();
+                for _ in 0..rng.random_range(1..4) {
+                    let i = rng.random_range(0..v.len());
+                    v[i] = if rng.random::<bool>() { rng.random() } else { 0xFF };
+                }
+                variants.push(v);
+            }
+            // Eight bytes of 0xFF (a huge little-endian count, size or offset) or of 0x00, where the structure
+            // is: the pickles at the head (legacy: also the storage counts) and the zip directory at the tail.
+            let n = original.len();
+            let head = (0..6000.min(n - 8)).step_by(7);
+            let tail = (n.saturating_sub(1500)..n - 8).step_by(3);
+            for (k, at) in head.chain(tail).enumerate() {
+                let mut v = original.clone();
+                v[at..at + 8].fill(if k % 2 == 0 { 0xFF } else { 0x00 });
+                variants.push(v);
+            }
+            for v in variants {
+                let file = dir.path().join("m.pth");
+                std::fs::write(&file, &v)?;
+                let ok = std::panic::catch_unwind(|| {
+                    let _ = read_pth(&file);
+                    let _ = crate::io::weights::read_tensors(&file, &Device::Cpu);
+                });
+                assert!(ok.is_ok(), "reading a damaged copy panicked (case {cases}, {} bytes)", v.len());
+                cases += 1;
+            }
+        }
+        assert!(cases > 2000, "{cases}");
         Ok(())
     }
 }

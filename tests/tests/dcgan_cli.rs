@@ -207,3 +207,34 @@ fn sigterm_writes_a_checkpoint_and_the_run_resumes_exactly() {
     ganime_ok(&train_args(p(data.path()), p(&straight), &target));
     tensors_equal(&stopped, &straight);
 }
+
+/// Sizes beyond the memory limit are refused with the numbers before the pictures are made (the limit is set
+/// low here, so a regression allocates megabytes, not the machine); --out-dir streams any --count.
+#[test]
+fn oversized_outputs_are_refused_and_out_dir_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(ganime_bin()).args(args).env("GANIME_MAX_IMAGE_BYTES", "20000000").output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let png = dir.path().join("x.png");
+    for (args, what) in [
+        (vec!["generate", "--count", "2000", "--out", p(&png)], "--count/--scale"),
+        (vec!["generate", "--count", "4", "--scale", "40", "--out", p(&png)], "--count/--scale"),
+        (vec!["interpolate", "--steps", "2000", "--out", p(&png)], "--rows/--steps/--scale"),
+        (vec!["sheet", "--cell", "3000", "--out", p(&png)], "--cell/--columns"),
+    ] {
+        let (ok, err) = run(&args);
+        assert!(!ok && err.contains(what) && err.contains("GiB") && err.contains("GANIME_MAX_IMAGE_BYTES"), "{args:?}: {err}");
+        assert!(!png.exists());
+    }
+    let err = ganime_err(&["sheet", "--count", "100000000", "--out", p(&png)]);
+    assert!(err.contains("at most 10000"), "{err}");
+    // The same count to --out-dir is written batch by batch, with the pictures of the one-stream latents.
+    let many = dir.path().join("many");
+    let (ok, err) = run(&["generate", "--count", "2000", "--out-dir", p(&many)]);
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read_dir(&many).unwrap().count(), 2000);
+    ganime_ok(&["generate", "--count", "1", "--seed", "0", "--out", p(&png)]);
+    assert_eq!(image::open(&png).unwrap().to_rgb8(), image::open(many.join("seed0_0000.png")).unwrap().to_rgb8());
+}

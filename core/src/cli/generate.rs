@@ -3,6 +3,7 @@ use crate::generate::{self, latents, load_generator, LatentPath};
 use crate::io::image::{grid, save_image, tensor_to_images};
 use crate::io::checkpoint::Checkpoint;
 use anyhow::{bail, Context, Result};
+use rand::SeedableRng;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -18,7 +19,7 @@ pub struct GenerateArgs {
     /// One grid image (PNG).
     #[arg(long, required_unless_present = "out_dir")]
     out: Option<PathBuf>,
-    /// One PNG per image in this folder.
+    /// One PNG per image in this folder (written as they are made: any --count).
     #[arg(long)]
     out_dir: Option<PathBuf>,
     /// Images per grid row (default: square-ish).
@@ -102,34 +103,60 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     if a.count == 0 {
         bail!("--count must be at least 1");
     }
+    if a.scale == 0 {
+        bail!("--scale must be at least 1");
+    }
     let device = parse_device(&a.device)?;
     let g = load_generator(a.checkpoint.as_deref(), &device)?;
-    let mut z = latents(a.seed, a.count, g.latent_dim(), &device)?;
-    if !a.set.is_empty() {
-        let moves = a.set.iter().map(|s| crate::generate::attributes::parse_move(s)).collect::<Result<Vec<_>>>()?;
-        let axes = super::sheet::axes_for(a.axes.as_deref(), &g.identity(), &device)?
-            .context("--set needs attribute axes fit for this generator: run `ganime attributes fit` and pass --axes")?;
-        let lock: Option<Vec<String>> = match a.lock.as_slice() {
-            [] => None,
-            [none] if none == "none" => Some(Vec::new()),
-            l => Some(l.to_vec()),
-        };
-        z = axes.apply(&z, &moves, lock.as_deref())?;
-    }
-    // Batches of 64 keep memory flat for large counts.
-    let mut images = Vec::with_capacity(a.count);
-    for start in (0..a.count).step_by(64) {
-        let n = 64.min(a.count - start);
-        images.extend(tensor_to_images(&g.generate(&z.narrow(0, start, n)?)?)?);
-    }
-    let images = upscale(images, a.scale);
+    let moves = a.set.iter().map(|s| crate::generate::attributes::parse_move(s)).collect::<Result<Vec<_>>>()?;
+    let axes = if moves.is_empty() {
+        None
+    } else {
+        Some(super::sheet::axes_for(a.axes.as_deref(), &g.identity(), &device)?.context("--set needs attribute axes fit for this generator: run `ganime attributes fit` and pass --axes")?)
+    };
+    let lock: Option<Vec<String>> = match a.lock.as_slice() {
+        [] => None,
+        [none] if none == "none" => Some(Vec::new()),
+        l => Some(l.to_vec()),
+    };
     if let Some(dir) = &a.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
-        for (i, img) in images.iter().enumerate() {
-            save_image(img, &dir.join(format!("seed{}_{:04}.png", a.seed, i)))?;
-        }
-        eprintln!("wrote {} images to {} ({})", images.len(), dir.display(), g.describe());
     }
+    // Batches of 64, latents drawn batch by batch from the seed's one stream (the same values as drawing all at
+    // once), written to --out-dir as they are made: memory stays flat whatever --count is. Only the --out grid
+    // holds every picture, and is checked against the memory limit first.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    let mut kept = Vec::new();
+    for start in (0..a.count).step_by(64) {
+        let n = 64.min(a.count - start);
+        let mut z = crate::nn::init::randn(&mut rng, &[n, g.latent_dim()], &device)?;
+        if let Some(axes) = &axes {
+            z = axes.apply(&z, &moves, lock.as_deref())?;
+        }
+        let images = tensor_to_images(&g.generate(&z)?)?;
+        if start == 0 {
+            // Before upscaling: the grid holds every picture (and its copy on the page); --out-dir one batch.
+            let (w, h) = images[0].dimensions();
+            let (w, h) = (w as u64 * a.scale as u64, h as u64 * a.scale as u64);
+            match a.out {
+                Some(_) => crate::io::limits::check_rgb("--count/--scale of the --out grid", 2 * a.count as u64, w, h)?,
+                None => crate::io::limits::check_rgb("--scale", n as u64, w, h)?,
+            }
+        }
+        let images = upscale(images, a.scale);
+        if let Some(dir) = &a.out_dir {
+            for (i, img) in images.iter().enumerate() {
+                save_image(img, &dir.join(format!("seed{}_{:04}.png", a.seed, start + i)))?;
+            }
+        }
+        if a.out.is_some() {
+            kept.extend(images);
+        }
+    }
+    if let Some(dir) = &a.out_dir {
+        eprintln!("wrote {} images to {} ({})", a.count, dir.display(), g.describe());
+    }
+    let images = kept;
     if let Some(out) = &a.out {
         // A single image is saved as it is (no grid border), so it can be compared with a sheet's cell.
         if let [only] = images.as_slice() {
@@ -144,13 +171,16 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
 }
 
 pub fn interpolate(a: InterpolateArgs) -> Result<()> {
-    if a.rows == 0 {
-        bail!("--rows must be at least 1");
+    if a.rows == 0 || a.steps == 0 || a.scale == 0 {
+        bail!("--rows, --steps and --scale must be at least 1");
     }
     let device = parse_device(&a.device)?;
     let g = load_generator(a.checkpoint.as_deref(), &device)?;
     let dim = g.latent_dim();
     let mut images = Vec::new();
+    // Every picture is held for the grid: check the whole before making any.
+    let side = tensor_to_images(&g.generate(&latents(a.from, 1, dim, &device)?)?)?[0].dimensions();
+    crate::io::limits::check_rgb("--rows/--steps/--scale", 2 * (a.rows as u64).saturating_mul(a.steps as u64), side.0 as u64 * a.scale as u64, side.1 as u64 * a.scale as u64)?;
     for row in 0..a.rows as u64 {
         let start = latents(a.from + row, 1, dim, &device)?.get(0)?;
         let z = match a.walk_dim {

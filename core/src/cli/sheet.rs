@@ -131,7 +131,13 @@ pub fn axes_for(path: Option<&Path>, generator_identity: &str, device: &Device) 
     Ok(Some(axes))
 }
 
+/// A sheet is a page: more characters than this belong in `generate --out-dir`.
+const MAX_SHEET_CELLS: usize = 10_000;
+
 pub fn sheet(a: SheetArgs) -> Result<()> {
+    if a.count.max(a.seeds.len()) > MAX_SHEET_CELLS || a.columns > MAX_SHEET_CELLS {
+        bail!("--count/--seeds/--columns: at most {MAX_SHEET_CELLS} characters on a sheet (use `ganime generate --out-dir` for more)");
+    }
     let device = parse_device(&a.device)?;
     let g = load_generator(a.checkpoint.as_deref(), &device)?;
     let seeds = if a.seeds.is_empty() { (a.seed..a.seed + a.count as u64).collect() } else { a.seeds.clone() };

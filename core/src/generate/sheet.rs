@@ -120,6 +120,10 @@ pub fn render(g: &dyn Generator, spec: &SheetSpec, classifier: Option<&Attribute
     if lines.is_empty() {
         bail!("the sheet has no cells");
     }
+    // The page, before anything is drawn: (columns × cell) by (rows × cell), with room for captions.
+    let page_cols = lines.iter().map(|(_, c)| c.len()).max().unwrap_or(1) as u64;
+    let cell = spec.cell as u64;
+    crate::io::limits::check_rgb("--cell/--columns/rows of the sheet", 1, page_cols * (cell + GAP as u64) + 2 * MARGIN as u64, lines.len() as u64 * (2 * cell + 64))?;
     let all: Vec<&Cell> = lines.iter().flat_map(|(_, c)| c.iter()).collect();
     let z = Tensor::from_vec(all.iter().flat_map(|c| c.z.clone()).collect::<Vec<_>>(), (all.len(), dim), device)?;
     let mut images = Vec::with_capacity(all.len());

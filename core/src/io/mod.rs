@@ -3,6 +3,7 @@
 pub mod atomic;
 pub mod checkpoint;
 pub mod image;
+pub mod limits;
 pub mod pth;
 pub mod text;
 pub mod weights;

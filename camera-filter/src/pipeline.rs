@@ -123,7 +123,11 @@ impl Pipeline {
                 let _ = opened_tx.send(Ok((source.describe(), source.fps())));
                 if let Err(e) = capture_loop(source.as_mut(), &input, &controls, &config) {
                     set_error(&error, e);
-                    controls.quit();
+                    // Live: stop now. Offline: closing the input lets the frames already captured through the
+                    // filter to the outputs; the run then ends with the error.
+                    if config.live {
+                        controls.quit();
+                    }
                 }
                 input.close();
             })?;
@@ -297,6 +301,41 @@ mod tests {
             assert!(waited < Duration::from_millis(100), "frame waited {waited:?}");
         }
         p.finish().unwrap();
+    }
+
+    /// Gives `good` frames, then fails (a truncated last frame, an unreadable file).
+    struct FailsAfter(InMemory, usize);
+    impl Source for FailsAfter {
+        fn next_frame(&mut self) -> Result<Option<RgbImage>> {
+            if self.1 == 0 {
+                anyhow::bail!("frame 4 is truncated");
+            }
+            self.1 -= 1;
+            self.0.next_frame()
+        }
+        fn fps(&self) -> f64 {
+            self.0.fps()
+        }
+        fn restart(&mut self) -> Result<bool> {
+            Ok(false)
+        }
+        fn describe(&self) -> String {
+            "failing source".into()
+        }
+    }
+
+    /// Offline, a source that fails still delivers every good frame before it, and the run ends with the error.
+    #[test]
+    fn offline_keeps_the_good_frames_before_a_source_error() {
+        let source: SourceFactory = Box::new(|| Ok(Box::new(FailsAfter(InMemory::new(frames(10), 200.0), 3)) as Box<dyn Source>));
+        let filters = vec![ConfiguredFilter { filter: Box::new(Slow(Duration::from_millis(20))), strength: 1.0 }];
+        let p = Pipeline::start(source, filters, PipelineConfig { live: false, looping: false, resize: None, max_frames: None }).unwrap();
+        let seen: Vec<u8> = drain(&p).iter().map(|x| 255 - x.output.get_pixel(0, 0)[0]).collect();
+        assert_eq!(seen, vec![0, 1, 2]);
+        // The display/sink loop runs until the output closes unless told to quit: it must not be told.
+        assert!(!p.controls.quitting());
+        let err = p.finish().unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
     }
 
     #[test]

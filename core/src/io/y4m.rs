@@ -70,8 +70,11 @@ impl Y4mHeader {
         }
         let (mut width, mut height, mut fps, mut chroma, mut full_range) = (None, None, (30, 1), Chroma::C420, false);
         for field in fields {
-            let (tag, value) = field.split_at(1);
-            match tag {
+            // The first character is the tag (any character: a non-ASCII one is skipped like other unknown tags).
+            let mut chars = field.chars();
+            let tag = chars.next().map(String::from).unwrap_or_default();
+            let value = chars.as_str();
+            match tag.as_str() {
                 "W" => width = Some(value.parse::<u32>().with_context(|| format!("bad Y4M width '{field}'"))?),
                 "H" => height = Some(value.parse::<u32>().with_context(|| format!("bad Y4M height '{field}'"))?),
                 "F" => fps = parse_ratio(value).with_context(|| format!("bad Y4M frame rate '{field}'"))?,
@@ -323,6 +326,10 @@ mod tests {
         assert!(err(b"YUV4MPEG2 W4 H4 C420p10\n").contains("C420p10"));
         assert!(err(b"YUV4MPEG2 W4 H4\nFRAME\n\x01\x02").contains("ends inside frame 1"));
         assert!(err(b"YUV4MPEG2 W2 H2\nFRAMX\n").contains("does not start with 'FRAME'"));
+        // A non-ASCII tag (a multi-byte first character) is an unknown tag, not a panic.
+        let header = Y4mHeader::parse("YUV4MPEG2 W2 H2 \u{e9}t\u{e9} \u{1F600}").unwrap();
+        assert_eq!((header.width, header.height), (2, 2));
+        assert!(err("YUV4MPEG2 W\u{e9} H2\n".as_bytes()).contains("bad Y4M width"));
         let mut w = Y4mWriter::new(Vec::new(), 4, 4, (30, 1)).unwrap();
         assert!(w.write_frame(&RgbImage::new(2, 2)).is_err());
     }

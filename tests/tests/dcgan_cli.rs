@@ -160,6 +160,9 @@ fn bad_inputs_get_clear_errors() {
     let err = ganime_err(&["generate", "--device", "tpu", "--out", p(&dir.path().join("x.png"))]);
     assert!(err.contains("--device"), "{err}");
 
+    let err = ganime_err(&["train", "dcgan", "--data", p(&empty), "--out", p(&out), "--instance-noise", "0.1", "--steps", "5"]);
+    assert!(err.contains("--instance-noise-steps"), "{err}");
+
     let err = ganime_err(&["train", "dcgan", "--data", p(&empty), "--out", p(&out), "--image-size", "48"]);
     assert!(err.contains("image size 48"), "{err}");
 }

@@ -129,7 +129,8 @@ pub struct DcganArgs {
     /// Std of Gaussian noise on D's inputs at step 0, annealed linearly to 0.
     #[arg(long, default_value_t = 0.0)]
     instance_noise: f64,
-    /// Steps over which the instance noise anneals to 0 (default: the whole run).
+    /// Steps over which the instance noise anneals to 0 (required with --instance-noise: a length that does not
+    /// depend on --steps keeps a run extended with --resume identical to a straight one).
     #[arg(long)]
     instance_noise_steps: Option<u64>,
     /// Random horizontal flips of the training images.
@@ -231,7 +232,11 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 smoothing: a.label_smoothing,
                 flip_probability: a.label_flip,
                 instance_noise: a.instance_noise,
-                instance_noise_steps: a.instance_noise_steps.unwrap_or(steps),
+                instance_noise_steps: match (a.instance_noise, a.instance_noise_steps) {
+                    (n, Some(s)) if n > 0.0 => s,
+                    (n, None) if n > 0.0 => bail!("--instance-noise {n} needs --instance-noise-steps N (the steps over which it anneals to 0)"),
+                    _ => 0,
+                },
             },
             flip: a.flip,
             sample_every: a.output.sample_every,

@@ -37,6 +37,16 @@ fn check_file_size(path: &Path, what: &str, limit: u64) -> Result<u64> {
 pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     check_model_file(path, "weights file")?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let other_format = match ext.as_str() {
+        "onnx" => Some("an ONNX model"),
+        "h5" | "keras" => Some("a Keras model"),
+        "pb" | "tflite" => Some("a TensorFlow model"),
+        "ckpt" if !super::pth::is_legacy(path) && !is_zip(path) => Some("a TensorFlow checkpoint"),
+        _ => None,
+    };
+    if let Some(what) = other_format {
+        bail!("{} is {what}; ganime reads weights from PyTorch files (.pth/.pt) and safetensors (convert it to one of those)", path.display());
+    }
     let tensors = if ext == "safetensors" {
         candle_core::safetensors::load(path, device)
             .with_context(|| format!("{} is not a readable safetensors file", path.display()))?
@@ -57,6 +67,13 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
         bail!("{} holds no tensors", path.display());
     }
     Ok(tensors)
+}
+
+/// True when `path` starts like a zip archive (the PyTorch format since 1.6).
+fn is_zip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head == b"PK\x03\x04"
 }
 
 /// Sets every variable of `varmap` from `tensors[prefix + name]`. Extra tensors in the file are fine (e.g.
@@ -121,5 +138,9 @@ mod tests {
         assert!(err.contains("not a regular file"), "{err}");
         let err = read_tensors(&dir.path().join("missing.pth"), &Device::Cpu).unwrap_err().to_string();
         assert!(err.contains("does not exist"), "{err}");
+        let onnx = dir.path().join("style.onnx");
+        std::fs::write(&onnx, [8u8, 7, 18, 4]).unwrap();
+        let err = read_tensors(&onnx, &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("style.onnx is an ONNX model") && !err.contains("state_dict"), "{err}");
     }
 }

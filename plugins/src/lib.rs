@@ -122,7 +122,8 @@ fn load(spec: &str, role: GanimeRole) -> Result<Model, Failure> {
 }
 
 fn load_filter_model(spec: &str) -> Result<Model, Failure> {
-    let filter = ganime::filters::open(spec).map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
+    // The same spec as the CLI and the camera: `NAME|KIND:PATH [size=…] [smooth=…] [strength=…]`.
+    let filter = ganime::filters::open_with_options(spec).map_err(with_status(GANIME_ERR_LOAD_FAILED))?.into_filter();
     let name = CString::new(filter.name()).unwrap_or_default();
     Ok(Model { kind: Loaded::Filter(filter), name, width: 0, height: 0 })
 }
@@ -397,6 +398,22 @@ mod tests {
         assert_eq!(status, GANIME_ERR_INTERNAL);
         let msg = unsafe { CStr::from_ptr(ganime_plugin_last_error()) }.to_str().unwrap().to_string();
         assert!(msg.contains("boom"), "{msg}");
+    }
+
+    /// The plug-in takes the same filter spec as the CLI and the camera, options included.
+    #[test]
+    fn filter_specs_take_options() {
+        let frame = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 90]));
+        let apply = |spec: &str| match load_filter_model(spec).map(|m| m.kind) {
+            Ok(Loaded::Filter(f)) => f.apply(&frame).unwrap(),
+            Ok(_) => panic!("{spec} loaded as a generator"),
+            Err(e) => panic!("{spec}: {}", e.message),
+        };
+        assert_eq!(apply("toon strength=0"), frame);
+        assert_ne!(apply("toon size=20"), apply("toon"));
+        assert_eq!(apply("toon size=20").dimensions(), (40, 30));
+        let err = load_filter_model("toon sise=20").err().expect("an unknown option is refused");
+        assert!(err.message.contains("sise") && err.status == GANIME_ERR_LOAD_FAILED, "{}", err.message);
     }
 
     #[test]

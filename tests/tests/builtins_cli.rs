@@ -25,6 +25,15 @@ fn builtin_filters_stylise_with_no_user_file() {
     }
     assert_ne!(outputs[0], outputs[1]);
     assert_ne!(outputs[1], outputs[2]);
+    // Spec options work in stylize as in the camera and the plug-in: a processing size, and a strength
+    // (strength=0 gives the input back).
+    let small = dir.path().join("small.png");
+    ganime_ok(&["stylize", "--filter", "matta size=24", "--in", p(&input), "--out", p(&small)]);
+    assert_eq!(image_size(&small), (45, 30));
+    assert_ne!(image::open(&small).unwrap().to_rgb8(), outputs[0]);
+    let none = dir.path().join("none.png");
+    ganime_ok(&["stylize", "--filter", "matta strength=0", "--in", p(&input), "--out", p(&none)]);
+    assert_eq!(image::open(&none).unwrap().to_rgb8(), image::open(&input).unwrap().to_rgb8());
 }
 
 #[test]

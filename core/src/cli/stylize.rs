@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 #[derive(Args)]
 pub struct StylizeArgs {
     /// Filter spec: a built-in name, KIND:PATH for a model file (e.g. style:candy.pth), or arbitrary:STYLE_IMAGE
-    /// for the style of any picture.
+    /// for the style of any picture, with the options every front door takes: `size=N|WxH` (processing size),
+    /// `smooth=A`, `strength=S` (e.g. "anime size=160").
     #[arg(long, conflicts_with = "model")]
     filter: Option<String>,
     /// Shorthand for --filter ARCH:FILE.
@@ -24,7 +25,7 @@ pub struct StylizeArgs {
     /// Output image (for an image input) or folder (for a folder input; files keep their names, as PNG).
     #[arg(long)]
     out: PathBuf,
-    /// 0 keeps the original, 1 the fully stylised image; in between blends them.
+    /// 0 keeps the original, 1 the fully stylised image; in between blends them (times a `strength=` option).
     #[arg(long, default_value_t = 1.0)]
     strength: f32,
     /// Keep the input's colours (luminance-only stylisation).
@@ -62,7 +63,9 @@ pub fn stylize(a: StylizeArgs) -> Result<()> {
         bail!("--strength must be in [0, 1], got {}", a.strength);
     }
     let compute = crate::filters::Compute::parse(&a.device, &a.dtype)?;
-    let filter = crate::filters::open_on(&spec, &compute)?;
+    let configured = crate::filters::open_with_options_on(&spec, &compute)?;
+    let strength = configured.strength * a.strength;
+    let filter = configured.filter;
     let jobs: Vec<(PathBuf, PathBuf)> = if a.input.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&a.input)
             .with_context(|| format!("cannot list {}", a.input.display()))?
@@ -100,7 +103,7 @@ pub fn stylize(a: StylizeArgs) -> Result<()> {
             styled = crate::style::color::preserve_colors(&styled, &img)?;
         }
         // Strength last, so 0 really gives the original back.
-        let out = if a.strength >= 1.0 { styled } else { blend(&img, &styled, a.strength)? };
+        let out = if strength >= 1.0 { styled } else { blend(&img, &styled, strength)? };
         save_image(&out, dst)?;
     }
     eprintln!("stylised {} image(s) with `{}` in {:.2} s", jobs.len(), filter.name(), started.elapsed().as_secs_f64());

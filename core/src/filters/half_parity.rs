@@ -4,7 +4,7 @@
 //! largest per-value difference in 8-bit levels. `ganime stylize --check-f32` reports it; the tests below
 //! bound it on the CPU, and on the GPU when built with `--features cuda` and one is present.
 
-use super::{open_on, Compute};
+use super::{open_with_options_on, Compute};
 use anyhow::{bail, Result};
 use candle_core::DType;
 use image::RgbImage;
@@ -36,8 +36,8 @@ pub fn compare(spec: &str, compute: &Compute, frame: &RgbImage) -> Result<HalfPa
     if compute.dtype == DType::F32 {
         bail!("a half-precision check needs --dtype f16 or bf16");
     }
-    let reference = open_on(spec, &Compute { device: compute.device.clone(), dtype: DType::F32 })?;
-    let half = open_on(spec, compute)?;
+    let reference = open_with_options_on(spec, &Compute { device: compute.device.clone(), dtype: DType::F32 })?.into_filter();
+    let half = open_with_options_on(spec, compute)?.into_filter();
     let timed = |f: &dyn crate::filter::Filter| -> Result<(RgbImage, f64)> {
         f.apply(frame)?;
         let t = Instant::now();

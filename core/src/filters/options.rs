@@ -22,6 +22,28 @@ pub struct ConfiguredFilter {
     pub strength: f32,
 }
 
+impl ConfiguredFilter {
+    /// One filter with the strength built in (for hosts that apply a filter once, like the editor plug-in).
+    pub fn into_filter(self) -> Box<dyn Filter> {
+        if self.strength >= 1.0 {
+            return self.filter;
+        }
+        Box::new(Blended(self))
+    }
+}
+
+/// A filter blended with its input at a fixed strength.
+struct Blended(ConfiguredFilter);
+
+impl Filter for Blended {
+    fn name(&self) -> String {
+        format!("{} strength={}", self.0.filter.name(), self.0.strength)
+    }
+    fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
+        crate::filter::apply_with_strength(self.0.filter.as_ref(), frame, self.0.strength)
+    }
+}
+
 const KEYS: &[&str] = &["size", "smooth", "strength"];
 
 /// Opens `SPEC [key=value]…` (see the module docs) on the CPU in f32.

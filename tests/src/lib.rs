@@ -4,7 +4,37 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use ganime::data::shared::shared_path;
+use ganime::data::shared::{REQUIRE_SHARED_VAR, SHARED_DIR_VAR};
+
+/// The shared folder of this checkout: `$GANIME_SHARED_DIR`, else `<workspace>/../shared`.
+pub fn shared_root() -> PathBuf {
+    std::env::var_os(SHARED_DIR_VAR).map(PathBuf::from).unwrap_or_else(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        manifest.parent().unwrap_or(manifest).join("../shared")
+    })
+}
+
+/// `<shared>/<rel>` if it exists. When missing: a panic naming the path under `GANIME_REQUIRE_SHARED=1` (CI),
+/// else a printed `skipping` and `None`, so the caller returns early.
+pub fn shared_path(rel: &str) -> Option<PathBuf> {
+    let path = shared_root().join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var(REQUIRE_SHARED_VAR).as_deref() == Ok("1") {
+        panic!("shared data {} not found ({REQUIRE_SHARED_VAR}=1)", path.display());
+    }
+    eprintln!("skipping: {} not found", path.display());
+    None
+}
+
+/// `ganime` with the checkout's shared folder as its run-time default (the binary looks in
+/// `$GANIME_SHARED_DIR`, else `../shared` from where it runs) and two threads.
+pub fn ganime_command() -> Command {
+    let mut cmd = Command::new(ganime_bin());
+    cmd.env(SHARED_DIR_VAR, shared_root()).env("RAYON_NUM_THREADS", "2");
+    cmd
+}
 
 /// The `ganime` binary of this build profile (`target/<profile>/ganime`), built on first use if missing.
 pub fn ganime_bin() -> PathBuf {
@@ -31,7 +61,7 @@ pub fn ganime_bin() -> PathBuf {
 
 /// Runs `ganime args…`; returns the output (exit status checked by the caller).
 pub fn ganime(args: &[&str]) -> Output {
-    Command::new(ganime_bin()).args(args).env("RAYON_NUM_THREADS", "2").output().expect("run ganime")
+    ganime_command().args(args).output().expect("run ganime")
 }
 
 /// Runs `ganime args…` and panics with its stderr unless it succeeds.

@@ -189,7 +189,7 @@ fn sigterm_writes_a_checkpoint_and_the_run_resumes_exactly() {
     // No periodic checkpoint before the signal: all of it comes from the stop.
     let i = args.iter().position(|a| *a == "--checkpoint-every").unwrap();
     args[i + 1] = "100000";
-    let mut child = std::process::Command::new(ganime_bin()).args(&args).env("RAYON_NUM_THREADS", "2").spawn().unwrap();
+    let mut child = ganime_command().args(&args).spawn().unwrap();
     let log = stopped.join("log.csv");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while std::fs::read_to_string(&log).map_or(0, |t| t.lines().count()) < 3 {
@@ -217,7 +217,7 @@ fn sigterm_writes_a_checkpoint_and_the_run_resumes_exactly() {
 fn oversized_outputs_are_refused_and_out_dir_streams() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(ganime_bin()).args(args).env("GANIME_MAX_IMAGE_BYTES", "20000000").output().unwrap();
+        let out = ganime_command().args(args).env("GANIME_MAX_IMAGE_BYTES", "20000000").output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
     };
     let png = dir.path().join("x.png");

@@ -62,7 +62,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         let path = match (&a.features_file, shared_vgg()) {
             (Some(f), _) => f.clone(),
             (None, Some(f)) => f,
-            (None, None) => bail!("--features vgg16 needs VGG16 weights: pass --features-file (the shared {} was not found)", crate::models::vgg::VGG16_IMAGENET_SHARED),
+            (None, None) => bail!("--features vgg16 needs VGG16 weights: pass --features-file ({})", crate::data::shared::missing_hint(crate::models::vgg::VGG16_IMAGENET_SHARED)),
         };
         vgg = metrics::VggFeatures::load(&path, &a.layer, &device)?;
         &vgg

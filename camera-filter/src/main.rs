@@ -19,11 +19,11 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use display::Display;
 use ganime::filters::{builtin_names, model_kinds, open_with_options_on, read_filter_list, Compute, ConfiguredFilter};
+use image::RgbImage;
 use pipeline::{percentiles_ms, Pipeline, PipelineConfig};
 use sink::{FrameWriter, Sent, Y4mOut};
 use slot::Taken;
 use source::{InMemory, Source, SourceSpec};
-use image::RgbImage;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -164,12 +164,7 @@ fn run(args: Args) -> Result<()> {
     let is_camera = matches!(spec, SourceSpec::Camera(_));
     let live = is_camera || args.live || !args.headless;
     let (size, fps) = (args.resolution, args.fps);
-    let config = PipelineConfig {
-        live,
-        looping: args.looping,
-        resize: if is_camera { None } else { args.resolution },
-        max_frames: args.frames,
-    };
+    let config = PipelineConfig { live, looping: args.looping, resize: if is_camera { None } else { args.resolution }, max_frames: args.frames };
     let pipeline = Pipeline::start(Box::new(move || source::open(&spec, size, fps)), filters, config)?;
     eprintln!(
         "ganime-camera: {} -> {} ({})",
@@ -238,7 +233,10 @@ fn consume(args: &Args, pipeline: &Pipeline, live: bool) -> Result<()> {
     })();
     let secs = started.elapsed().as_secs_f64();
     let (p50, p95) = percentiles_ms(&model);
-    eprintln!("ganime-camera: {count} frames in {secs:.1} s ({:.1} frames/s); filter p50 {p50:.1} ms, p95 {p95:.1} ms", count as f64 / secs.max(1e-9));
+    eprintln!(
+        "ganime-camera: {count} frames in {secs:.1} s ({:.1} frames/s); filter p50 {p50:.1} ms, p95 {p95:.1} ms",
+        count as f64 / secs.max(1e-9)
+    );
     if let Some(d) = display {
         d.finish()?;
     }
@@ -296,7 +294,10 @@ fn benchmark(args: &Args, specs: &[String], n: u64) -> Result<()> {
     }
     let (w, h) = frames[0].dimensions();
     println!("ganime-camera benchmark: {} frames of {w}x{h} from {}, {} threads", frames.len(), source.describe(), rayon_threads());
-    println!("{:<24} {:>9} {:>10} {:>10} {:>12} {:>12} {:>8}", "filter", "frames/s", "model p50", "model p95", "latency p50", "latency p95", "live fps");
+    println!(
+        "{:<24} {:>9} {:>10} {:>10} {:>12} {:>12} {:>8}",
+        "filter", "frames/s", "model p50", "model p95", "latency p50", "latency p95", "live fps"
+    );
     for spec in specs {
         let offline = bench_run(spec, &compute, frames.clone(), None)?;
         let live_fps = (0.8 * offline.fps).min(30.0);
@@ -349,7 +350,8 @@ fn bench_run(spec: &str, compute: &Compute, frames: Vec<RgbImage>, live_fps: Opt
 }
 
 fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    })
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }

@@ -212,8 +212,7 @@ fn filter_loop(filters: &[ConfiguredFilter], input: &Slot<Captured>, output: &Sl
         let (filter, strength) = (filters[i].filter.as_ref(), controls.strength(i));
         let t = Instant::now();
         let out = apply_with_strength(filter, &c.frame, strength).with_context(|| format!("filter '{}'", filter.name()))?;
-        let processed =
-            Processed { input: c.frame, output: out, filter: filter.name(), strength, captured_at: c.at, model: t.elapsed() };
+        let processed = Processed { input: c.frame, output: out, filter: filter.name(), strength, captured_at: c.at, model: t.elapsed() };
         if !output.put(processed) {
             break;
         }

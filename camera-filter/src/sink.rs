@@ -70,11 +70,8 @@ impl Y4mOut {
         }
         let writer = self.writer.as_mut().expect("opened above");
         let (w, h) = writer.size();
-        let result = if frame.dimensions() == (w, h) {
-            writer.write_frame(frame)
-        } else {
-            writer.write_frame(&resize(frame, w, h, FilterType::Triangle))
-        };
+        let result =
+            if frame.dimensions() == (w, h) { writer.write_frame(frame) } else { writer.write_frame(&resize(frame, w, h, FilterType::Triangle)) };
         match result {
             Ok(()) => Ok(Sent::Written),
             Err(e) => self.failed(e),
@@ -148,7 +145,9 @@ impl FrameWriter {
     pub fn push(&mut self, frame: RgbImage, lossless: bool) -> Result<()> {
         let tx = self.tx.as_ref().expect("open until finish");
         let item = (self.next, frame);
-        let sent = if lossless { tx.send(item).map_err(|_| ()) } else {
+        let sent = if lossless {
+            tx.send(item).map_err(|_| ())
+        } else {
             match tx.try_send(item) {
                 Ok(()) => Ok(()),
                 Err(TrySendError::Full(_)) => {

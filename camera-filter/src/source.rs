@@ -70,7 +70,9 @@ pub fn open(spec: &SourceSpec, size: Option<(u32, u32)>, fps: Option<f64>) -> Re
     Ok(match spec {
         SourceSpec::Camera(index) => crate::webcam::open(*index, size, fps)?,
         SourceSpec::Folder(dir) => Box::new(Frames::folder(dir, fps.unwrap_or(30.0))?),
-        SourceSpec::Image(path) => Box::new(Frames { files: vec![path.clone()], next: 0, fps: fps.unwrap_or(30.0), what: format!("image {}", path.display()) }),
+        SourceSpec::Image(path) => {
+            Box::new(Frames { files: vec![path.clone()], next: 0, fps: fps.unwrap_or(30.0), what: format!("image {}", path.display()) })
+        }
         SourceSpec::Y4mFile(path) => Box::new(Y4mSource::file(path, fps)?),
         SourceSpec::Y4mStdin => {
             let stdin: Box<dyn BufRead> = Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin()));
@@ -175,8 +177,7 @@ impl Synthetic {
     pub const CYCLE: u32 = 120;
 
     pub fn frame(w: u32, h: u32, t: u32) -> RgbImage {
-        const BARS: [[u8; 3]; 7] =
-            [[235, 235, 235], [235, 235, 16], [16, 235, 235], [16, 235, 16], [235, 16, 235], [235, 16, 16], [16, 16, 235]];
+        const BARS: [[u8; 3]; 7] = [[235, 235, 235], [235, 235, 16], [16, 235, 235], [16, 235, 16], [235, 16, 235], [235, 16, 16], [16, 16, 235]];
         let phase = t as f32 / Self::CYCLE as f32 * std::f32::consts::TAU;
         let (cx, cy) = (w as f32 * (0.5 + 0.3 * phase.cos()), h as f32 * (0.5 + 0.3 * phase.sin()));
         let r2 = (w.min(h) as f32 * 0.12).powi(2);

@@ -28,8 +28,8 @@ pub fn open(index: u32, size: Option<(u32, u32)>, fps: Option<f64>) -> Result<Bo
     let request = CameraFormat::new(Resolution::new(w, h), FrameFormat::YUYV, fps.unwrap_or(30.0).round() as u32);
     let format = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(request));
     let names = cameras.iter().map(|(i, n, _)| format!("{i}: {n}")).collect::<Vec<_>>().join(", ");
-    let mut camera = Camera::new(CameraIndex::Index(index), format)
-        .map_err(|e| anyhow!("cannot open camera {index} ({e}); cameras found: {names}"))?;
+    let mut camera =
+        Camera::new(CameraIndex::Index(index), format).map_err(|e| anyhow!("cannot open camera {index} ({e}); cameras found: {names}"))?;
     camera.open_stream().map_err(|e| anyhow!("camera {index} does not start streaming: {e}"))?;
     let name = camera.info().human_name();
     Ok(Box::new(Webcam { fps: camera.frame_rate().max(1) as f64, camera, what: format!("camera {index} ({name})") }))

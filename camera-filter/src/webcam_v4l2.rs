@@ -44,7 +44,8 @@ fn video_index(path: &Path) -> Option<u32> {
 pub fn open(index: u32, size: Option<(u32, u32)>, fps: Option<f64>) -> Result<Box<dyn Source>> {
     let path = PathBuf::from(format!("/dev/video{index}"));
     let cameras = list().unwrap_or_default();
-    let found = || if cameras.is_empty() { "none".to_string() } else { cameras.iter().map(|(i, n, _)| format!("{i}: {n}")).collect::<Vec<_>>().join(", ") };
+    let found =
+        || if cameras.is_empty() { "none".to_string() } else { cameras.iter().map(|(i, n, _)| format!("{i}: {n}")).collect::<Vec<_>>().join(", ") };
     if !path.exists() {
         bail!("no camera {index} ({} does not exist; cameras found: {}); {OTHER_SOURCES}", path.display(), found());
     }
@@ -57,7 +58,8 @@ pub fn open(index: u32, size: Option<(u32, u32)>, fps: Option<f64>) -> Result<Bo
     let (w, h) = size.unwrap_or((640, 480));
     let capture = device.video_capture(PixFormat::new(w, h, format)).with_context(|| format!("camera {index} ({name}) refuses to capture"))?;
     let f = capture.format();
-    let layout = FrameLayout { width: f.width(), height: f.height(), stride: f.bytes_per_line() as usize, mjpeg: f.pixel_format() == PixelFormat::MJPG };
+    let layout =
+        FrameLayout { width: f.width(), height: f.height(), stride: f.bytes_per_line() as usize, mjpeg: f.pixel_format() == PixelFormat::MJPG };
     let mut rate = 30.0;
     if let Some(fps) = fps {
         // A rate the driver cannot do is replaced by the nearest it can; keep what it reports.

@@ -25,7 +25,13 @@ impl BenchResult {
     pub fn json(&self) -> String {
         format!(
             r#"{{"workload": "{}", "unit": "{}", "value": {:.4}, "median_ms": {:.3}, "runs": {}, "warmup_runs": {}, "threads": {}, "impl": "ganime"}}"#,
-            self.workload, self.unit, self.value, self.median_ms, self.runs, self.warmup_runs, rayon::current_num_threads()
+            self.workload,
+            self.unit,
+            self.value,
+            self.median_ms,
+            self.runs,
+            self.warmup_runs,
+            rayon::current_num_threads()
         )
     }
 }

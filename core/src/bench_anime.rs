@@ -22,12 +22,19 @@ pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Re
         "animegan-256" => {
             let g = crate::nn::init::seeded_inference_model(0, DType::F32, device, |vb| AnimeGanV2::new(AnimeGanWidths::RELEASED, vb))?;
             let x = random_images(1, 256, device)?;
-            ("frames/s", time_it(|| {
-                let y = g.forward(&x, ResizeConvention::AlignCorners)?;
-                device.synchronize()?;
-                drop(y);
-                Ok(())
-            }, seconds, min_runs)?)
+            (
+                "frames/s",
+                time_it(
+                    || {
+                        let y = g.forward(&x, ResizeConvention::AlignCorners)?;
+                        device.synchronize()?;
+                        drop(y);
+                        Ok(())
+                    },
+                    seconds,
+                    min_runs,
+                )?,
+            )
         }
         "cyclegan128-train" => {
             let model = CycleGanConfig {

@@ -152,7 +152,8 @@ impl Plugin {
 
     /// Loads a model (see `GANIME_ROLE_*` for what `spec` may be).
     pub fn load(&self, spec: &str, role: GanimeRole) -> Result<Model, PluginError> {
-        let spec = CString::new(spec).map_err(|_| PluginError { status: GANIME_ERR_INVALID_ARGUMENT, message: "model spec contains a NUL byte".into() })?;
+        let spec =
+            CString::new(spec).map_err(|_| PluginError { status: GANIME_ERR_INVALID_ARGUMENT, message: "model spec contains a NUL byte".into() })?;
         let mut handle = std::ptr::null_mut();
         self.check(unsafe { (self.table().load_model)(spec.as_ptr(), role, &mut handle) })?;
         Ok(Model { plugin: self.clone(), handle })
@@ -218,16 +219,31 @@ impl Model {
     }
 
     /// `count` images of the model's size in `format`, from `seed` or explicit `latents`.
-    pub fn generate(&mut self, seed: u64, count: u32, latents: Option<&[f32]>, format: GanimePixelFormat, progress: Option<ProgressFn>) -> Result<Vec<Image>, PluginError> {
+    pub fn generate(
+        &mut self,
+        seed: u64,
+        count: u32,
+        latents: Option<&[f32]>,
+        format: GanimePixelFormat,
+        progress: Option<ProgressFn>,
+    ) -> Result<Vec<Image>, PluginError> {
         let info = self.info()?;
         if info.role != GANIME_ROLE_GENERATOR {
-            return Err(PluginError { status: GANIME_ERR_WRONG_MODEL_KIND, message: format!("generate needs a generator, but this model is the filter '{}'", info.name) });
+            return Err(PluginError {
+                status: GANIME_ERR_WRONG_MODEL_KIND,
+                message: format!("generate needs a generator, but this model is the filter '{}'", info.name),
+            });
         }
         if let Some(z) = latents {
             if z.len() != count as usize * info.latent_dim as usize {
                 return Err(PluginError {
                     status: GANIME_ERR_INVALID_ARGUMENT,
-                    message: format!("{} latent values given; {count} images of latent_dim {} need {}", z.len(), info.latent_dim, count as usize * info.latent_dim as usize),
+                    message: format!(
+                        "{} latent values given; {count} images of latent_dim {} need {}",
+                        z.len(),
+                        info.latent_dim,
+                        count as usize * info.latent_dim as usize
+                    ),
                 });
             }
         }
@@ -240,14 +256,22 @@ impl Model {
     }
 
     /// A sheet of `count` images, `columns` per row (0: square-ish), like `ganime generate --out`.
-    pub fn sheet(&mut self, seed: u64, count: u32, columns: u32, format: GanimePixelFormat, progress: Option<ProgressFn>) -> Result<Image, PluginError> {
+    pub fn sheet(
+        &mut self,
+        seed: u64,
+        count: u32,
+        columns: u32,
+        format: GanimePixelFormat,
+        progress: Option<ProgressFn>,
+    ) -> Result<Image, PluginError> {
         let mut out = GanimeImage { data: std::ptr::null_mut(), width: 0, height: 0, stride: 0, format: 0 };
         let status = with_progress(progress, |p| unsafe {
             (self.plugin.table().generate_sheet)(self.handle, seed, count, columns, std::ptr::null(), format, &mut out, p)
         });
         self.plugin.check(status)?;
         // Copy into host memory, then give the plug-in's buffer back.
-        let len = required_len(out.width, out.height, out.stride, out.format).map_err(|message| PluginError { status: GANIME_ERR_INTERNAL, message })?;
+        let len =
+            required_len(out.width, out.height, out.stride, out.format).map_err(|message| PluginError { status: GANIME_ERR_INTERNAL, message })?;
         let data = unsafe { std::slice::from_raw_parts(out.data, len) }.to_vec();
         let image = Image { width: out.width, height: out.height, stride: out.stride, format: out.format, data };
         unsafe { (self.plugin.table().free_image)(&mut out) };

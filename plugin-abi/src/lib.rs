@@ -204,7 +204,8 @@ pub type GanimeLastErrorFn = unsafe extern "C" fn() -> *const c_char;
 
 /// Bytes a buffer of this shape needs, checking the stride; `Err` names what is wrong.
 pub fn required_len(width: u32, height: u32, stride: usize, format: GanimePixelFormat) -> Result<usize, String> {
-    let bpp = bytes_per_pixel(format).ok_or_else(|| format!("unknown pixel format {format} (expected 1 = RGBA8, 2 = RGB8, 3 = GRAY8, 4 = GRAYA8)"))?;
+    let bpp =
+        bytes_per_pixel(format).ok_or_else(|| format!("unknown pixel format {format} (expected 1 = RGBA8, 2 = RGB8, 3 = GRAY8, 4 = GRAYA8)"))?;
     if width == 0 || height == 0 {
         return Err(format!("image size {width}x{height} is empty"));
     }

@@ -156,7 +156,13 @@ unsafe fn report(progress: *const GanimeProgress, done: u32, total: u32) -> Resu
 
 /// `count` images from `seed` or the host's latents, in batches of 64 like `ganime generate` (same batches,
 /// same pixels), reporting progress per batch.
-unsafe fn generate_images(g: &dyn Generator, seed: u64, count: u32, z: *const f32, progress: *const GanimeProgress) -> Result<Vec<RgbImage>, Failure> {
+unsafe fn generate_images(
+    g: &dyn Generator,
+    seed: u64,
+    count: u32,
+    z: *const f32,
+    progress: *const GanimeProgress,
+) -> Result<Vec<RgbImage>, Failure> {
     if count == 0 || count > GANIME_MAX_COUNT {
         return fail(GANIME_ERR_INVALID_ARGUMENT, format!("count {count} is outside 1..={GANIME_MAX_COUNT}"));
     }
@@ -236,7 +242,14 @@ unsafe extern "C" fn model_info(model: *const GanimeModel, out: *mut GanimeModel
     })
 }
 
-unsafe extern "C" fn generate(model: *mut GanimeModel, seed: u64, count: u32, z: *const f32, images: *mut GanimeImage, progress: *const GanimeProgress) -> GanimeStatus {
+unsafe extern "C" fn generate(
+    model: *mut GanimeModel,
+    seed: u64,
+    count: u32,
+    z: *const f32,
+    images: *mut GanimeImage,
+    progress: *const GanimeProgress,
+) -> GanimeStatus {
     guard(|| {
         let m = model_mut(model)?;
         let g = generator(m, "generate")?;
@@ -251,7 +264,10 @@ unsafe extern "C" fn generate(model: *mut GanimeModel, seed: u64, count: u32, z:
         for (i, t) in targets.iter().enumerate() {
             pixels::check(t, &format!("images[{i}]"))?;
             if (t.width, t.height) != (m.width, m.height) {
-                return fail(GANIME_ERR_INVALID_ARGUMENT, format!("images[{i}] is {}x{}, but this generator makes {}x{} images", t.width, t.height, m.width, m.height));
+                return fail(
+                    GANIME_ERR_INVALID_ARGUMENT,
+                    format!("images[{i}] is {}x{}, but this generator makes {}x{} images", t.width, t.height, m.width, m.height),
+                );
             }
         }
         let made = generate_images(g, seed, count, z, progress)?;
@@ -285,7 +301,10 @@ unsafe extern "C" fn generate_sheet(
         let rows = (count as u64).div_ceil(cols);
         let (sheet_w, sheet_h) = (cols * (m.width as u64 + 2) + 2, rows * (m.height as u64 + 2) + 2);
         if sheet_w > GANIME_MAX_DIMENSION as u64 || sheet_h > GANIME_MAX_DIMENSION as u64 {
-            return fail(GANIME_ERR_INVALID_ARGUMENT, format!("a sheet of {count} images in {cols} columns would be {sheet_w}x{sheet_h}, over the {GANIME_MAX_DIMENSION}-pixel limit"));
+            return fail(
+                GANIME_ERR_INVALID_ARGUMENT,
+                format!("a sheet of {count} images in {cols} columns would be {sheet_w}x{sheet_h}, over the {GANIME_MAX_DIMENSION}-pixel limit"),
+            );
         }
         let images = generate_images(g, seed, count, z, progress)?;
         let sheet = grid(&images, cols as usize, 2).map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
@@ -300,12 +319,20 @@ unsafe extern "C" fn generate_sheet(
     })
 }
 
-unsafe extern "C" fn stylize(model: *mut GanimeModel, src: *const GanimeImage, dst: *mut GanimeImage, strength: f32, progress: *const GanimeProgress) -> GanimeStatus {
+unsafe extern "C" fn stylize(
+    model: *mut GanimeModel,
+    src: *const GanimeImage,
+    dst: *mut GanimeImage,
+    strength: f32,
+    progress: *const GanimeProgress,
+) -> GanimeStatus {
     guard(|| {
         let m = model_mut(model)?;
         let filter = match &m.kind {
             Loaded::Filter(f) => f.as_ref(),
-            Loaded::Generator(g) => return fail(GANIME_ERR_WRONG_MODEL_KIND, format!("stylize needs a filter, but this model is a generator ({})", g.describe())),
+            Loaded::Generator(g) => {
+                return fail(GANIME_ERR_WRONG_MODEL_KIND, format!("stylize needs a filter, but this model is a generator ({})", g.describe()))
+            }
         };
         let src = src.as_ref().ok_or(Failure { status: GANIME_ERR_NULL_POINTER, message: "src is NULL".into() })?;
         // Copy the descriptor: `dst` may be the same struct as `src`.
@@ -316,14 +343,20 @@ unsafe extern "C" fn stylize(model: *mut GanimeModel, src: *const GanimeImage, d
         pixels::check(src, "src")?;
         pixels::check(&dst_desc, "dst")?;
         if (src.width, src.height) != (dst_desc.width, dst_desc.height) {
-            return fail(GANIME_ERR_INVALID_ARGUMENT, format!("src is {}x{} but dst is {}x{}", src.width, src.height, dst_desc.width, dst_desc.height));
+            return fail(
+                GANIME_ERR_INVALID_ARGUMENT,
+                format!("src is {}x{} but dst is {}x{}", src.width, src.height, dst_desc.width, dst_desc.height),
+            );
         }
         // Read everything from `src` before `dst` (possibly the same memory) is touched.
         let (rgb, alpha) = pixels::read(src)?;
         report(progress, 0, 1)?;
         let styled = apply_with_strength(filter, &rgb, strength).map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
         if styled.dimensions() != rgb.dimensions() {
-            return fail(GANIME_ERR_COMPUTE_FAILED, format!("filter '{}' returned a {:?} image for a {:?} input", filter.name(), styled.dimensions(), rgb.dimensions()));
+            return fail(
+                GANIME_ERR_COMPUTE_FAILED,
+                format!("filter '{}' returned a {:?} image for a {:?} input", filter.name(), styled.dimensions(), rgb.dimensions()),
+            );
         }
         report(progress, 1, 1)?;
         pixels::write(&styled, alpha.as_deref(), &dst_desc)

@@ -12,7 +12,10 @@ pub fn check(img: &GanimeImage, what: &str) -> Result<usize, Failure> {
         return fail(GANIME_ERR_NULL_POINTER, format!("{what}.data is NULL"));
     }
     if bytes_per_pixel(img.format).is_none() {
-        return fail(GANIME_ERR_UNKNOWN_FORMAT, format!("{what}: unknown pixel format {} (expected 1 = RGBA8, 2 = RGB8, 3 = GRAY8, 4 = GRAYA8)", img.format));
+        return fail(
+            GANIME_ERR_UNKNOWN_FORMAT,
+            format!("{what}: unknown pixel format {} (expected 1 = RGBA8, 2 = RGB8, 3 = GRAY8, 4 = GRAYA8)", img.format),
+        );
     }
     required_len(img.width, img.height, img.stride, img.format).or_else(|m| fail(GANIME_ERR_INVALID_ARGUMENT, format!("{what}: {m}")))
 }

@@ -84,11 +84,8 @@ pub fn ganime_err(args: &[&str]) -> String {
 pub fn anime_subset(n: usize) -> Option<tempfile::TempDir> {
     let src = shared_path("data/anime-faces")?;
     let dir = tempfile::tempdir().unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
     files.sort();
     for f in files.iter().take(n) {
         std::fs::copy(f, dir.path().join(f.file_name().unwrap())).unwrap();

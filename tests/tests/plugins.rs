@@ -55,7 +55,10 @@ fn filter_spec() -> String {
 fn editor_available(program: &str) -> bool {
     let found = Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success());
     let required = ["CI", "GANIME_REQUIRE_EDITORS", "GANIME_REQUIRE_SHARED"].iter().any(|k| std::env::var(k).is_ok_and(|v| v == "true" || v == "1"));
-    assert!(found || !required, "{program} is not installed, and editor tests are required here (apt-get install gimp libgimp2.0-dev krita python3-pyqt5)");
+    assert!(
+        found || !required,
+        "{program} is not installed, and editor tests are required here (apt-get install gimp libgimp2.0-dev krita python3-pyqt5)"
+    );
     if !found {
         eprintln!("skipping: {program} is not installed");
     }
@@ -169,7 +172,18 @@ fn rust_host_checks_the_version_and_matches_the_library() {
     let z = ganime::generate::latents(3, 2, 100, &device).unwrap();
     let want = ganime::io::image::tensor_to_images(&lib_g.generate(&z).unwrap()).unwrap();
     let mut calls = Vec::new();
-    let got = g.generate(3, 2, None, GANIME_FORMAT_RGB8, Some(&mut |d, t| { calls.push((d, t)); true })).unwrap();
+    let got = g
+        .generate(
+            3,
+            2,
+            None,
+            GANIME_FORMAT_RGB8,
+            Some(&mut |d, t| {
+                calls.push((d, t));
+                true
+            }),
+        )
+        .unwrap();
     assert_eq!(calls, [(0, 2), (2, 2)]);
     for (img, w) in got.iter().zip(&want) {
         assert_eq!(img.data, w.as_raw().as_slice());
@@ -281,12 +295,7 @@ fn krita_runs_generate_and_stylize_headless() {
     }
     let dir = tempfile::tempdir().unwrap();
     let pykrita = dir.path().join("pykrita");
-    let install = Command::new("sh")
-        .arg(workspace_root().join("plugins/krita/install.sh"))
-        .arg(plugin_lib())
-        .arg(&pykrita)
-        .output()
-        .unwrap();
+    let install = Command::new("sh").arg(workspace_root().join("plugins/krita/install.sh")).arg(plugin_lib()).arg(&pykrita).output().unwrap();
     assert!(install.status.success(), "plugins/krita/install.sh failed:\n{}", String::from_utf8_lossy(&install.stderr));
     std::fs::copy(workspace_root().join("plugins/krita/tests/ganime_krita_e2e.py"), pykrita.join("ganime_krita_e2e.py")).unwrap();
 

@@ -21,8 +21,25 @@ fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
     let dir = tempfile::tempdir().unwrap();
     let sheet = dir.path().join("sheet.png");
     ganime_ok(&[
-        "sheet", "--count", "3", "--seed", "1", "--columns", "3", "--cell", "64", "--variations", "5", "--interpolate", "1:2",
-        "--attribute", "0:hair=blonde", "--title", "test sheet", "--out", p(&sheet),
+        "sheet",
+        "--count",
+        "3",
+        "--seed",
+        "1",
+        "--columns",
+        "3",
+        "--cell",
+        "64",
+        "--variations",
+        "5",
+        "--interpolate",
+        "1:2",
+        "--attribute",
+        "0:hair=blonde",
+        "--title",
+        "test sheet",
+        "--out",
+        p(&sheet),
     ]);
     let meta = json(&sheet);
     let cells = meta["cells"].as_array().unwrap();
@@ -49,7 +66,9 @@ fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
 
     // Attribute rows move the picture: the first and last cells of the hair row differ a lot.
     let row: Vec<_> = cells.iter().filter(|c| c["recipe"].as_str().unwrap().contains("--set")).collect();
-    let crop_of = |c: &serde_json::Value| image::imageops::crop_imm(&page, c["x"].as_u64().unwrap() as u32, c["y"].as_u64().unwrap() as u32, size, size).to_image();
+    let crop_of = |c: &serde_json::Value| {
+        image::imageops::crop_imm(&page, c["x"].as_u64().unwrap() as u32, c["y"].as_u64().unwrap() as u32, size, size).to_image()
+    };
     let (first, last) = (crop_of(row[0]), crop_of(row[row.len() - 1]));
     let (_, diff) = diff(&first, &last);
     assert!(diff > 5.0, "moving hair=blonde barely changed the picture ({diff})");
@@ -107,7 +126,22 @@ fn attribute_axes_fit_report_and_move_the_classifier() {
     assert_eq!(table.len(), 7, "{report}");
     assert!(table.windows(2).all(|w| w[1].1 > w[0].1), "variation distance grows with strength:\n{report}");
     let sheet = dir.path().join("sheet.png");
-    ganime_ok(&["sheet", "--count", "1", "--columns", "2", "--cell", "64", "--variations", "4", "--axes", p(&axes), "--no-attributes", "--out", p(&sheet)]);
+    ganime_ok(&[
+        "sheet",
+        "--count",
+        "1",
+        "--columns",
+        "2",
+        "--cell",
+        "64",
+        "--variations",
+        "4",
+        "--axes",
+        p(&axes),
+        "--no-attributes",
+        "--out",
+        p(&sheet),
+    ]);
     let recipes = json(&sheet)["cells"].to_string();
     assert!(recipes.contains(&format!("seed 4 + {chosen} * noise")), "sheet variations do not use strength {chosen}: {recipes}");
 }
@@ -115,7 +149,8 @@ fn attribute_axes_fit_report_and_move_the_classifier() {
 /// Real faces split in two (even/odd files), plus transformed copies of one half.
 fn split_faces(dir: &Path, n: usize) -> Option<(PathBuf, PathBuf, PathBuf, PathBuf, PathBuf)> {
     let src = shared_path("data/anime-faces")?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
     files.sort();
     let stride = files.len() / (2 * n);
     let names = ["a", "b", "blurred", "shifted", "same"];
@@ -179,8 +214,27 @@ fn trainer_measures_quality_every_n_steps() {
     let out = tempfile::tempdir().unwrap();
     let run = out.path().join("run");
     ganime_ok(&[
-        "train", "dcgan", "--data", p(data.path()), "--out", p(&run), "--image-size", "32", "--ngf", "8", "--ndf", "8",
-        "--batch-size", "8", "--steps", "4", "--eval-every", "2", "--eval-count", "16", "--quiet",
+        "train",
+        "dcgan",
+        "--data",
+        p(data.path()),
+        "--out",
+        p(&run),
+        "--image-size",
+        "32",
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--batch-size",
+        "8",
+        "--steps",
+        "4",
+        "--eval-every",
+        "2",
+        "--eval-count",
+        "16",
+        "--quiet",
     ]);
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();

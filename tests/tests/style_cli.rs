@@ -27,8 +27,27 @@ fn transfer_writes_output_and_intermediate_images() {
     let Some(style2) = small_photo(dir.path(), "data/style-images/candy.jpg", "style2.png", 48, 48) else { return };
     let out = dir.path().join("out.png");
     let stderr = ganime_ok(&[
-        "style", "transfer", "--content", p(&content), "--style", p(&style), "--style", p(&style2), "--style-blend", "0.7,0.3",
-        "--vgg", p(&vgg), "--size", "48", "--iterations", "6", "--save-every", "3", "--preserve-colors", "--out", p(&out),
+        "style",
+        "transfer",
+        "--content",
+        p(&content),
+        "--style",
+        p(&style),
+        "--style",
+        p(&style2),
+        "--style-blend",
+        "0.7,0.3",
+        "--vgg",
+        p(&vgg),
+        "--size",
+        "48",
+        "--iterations",
+        "6",
+        "--save-every",
+        "3",
+        "--preserve-colors",
+        "--out",
+        p(&out),
     ]);
     assert_eq!(image_size(&out), (48, 35));
     assert_eq!(image_size(&dir.path().join("out-iter0003.png")), (48, 35));
@@ -36,16 +55,60 @@ fn transfer_writes_output_and_intermediate_images() {
     // Adam path and noise start.
     let out2 = dir.path().join("adam.jpg");
     ganime_ok(&[
-        "style", "transfer", "--content", p(&content), "--style", p(&style), "--vgg", p(&vgg), "--size", "32",
-        "--optimizer", "adam", "--init", "noise", "--iterations", "3", "--tv-weight", "1", "--out", p(&out2),
+        "style",
+        "transfer",
+        "--content",
+        p(&content),
+        "--style",
+        p(&style),
+        "--vgg",
+        p(&vgg),
+        "--size",
+        "32",
+        "--optimizer",
+        "adam",
+        "--init",
+        "noise",
+        "--iterations",
+        "3",
+        "--tv-weight",
+        "1",
+        "--out",
+        p(&out2),
     ]);
     assert_eq!(image_size(&out2), (32, 23));
     // Clear errors.
-    let err = ganime_err(&["style", "transfer", "--content", p(&content), "--style", p(&style), "--vgg", p(&vgg), "--style-layers", "relu5_1", "--out", p(&out2)]);
+    let err = ganime_err(&[
+        "style",
+        "transfer",
+        "--content",
+        p(&content),
+        "--style",
+        p(&style),
+        "--vgg",
+        p(&vgg),
+        "--style-layers",
+        "relu5_1",
+        "--out",
+        p(&out2),
+    ]);
     assert!(err.contains("conv4_2") || err.contains("conv5_1"), "{err}");
     let err = ganime_err(&["style", "transfer", "--content", "nope.jpg", "--style", p(&style), "--vgg", p(&vgg), "--out", p(&out2)]);
     assert!(err.contains("nope.jpg"), "{err}");
-    let err = ganime_err(&["style", "transfer", "--content", p(&content), "--style", p(&style), "--vgg", p(&vgg), "--style-blend", "1,2", "--out", p(&out2)]);
+    let err = ganime_err(&[
+        "style",
+        "transfer",
+        "--content",
+        p(&content),
+        "--style",
+        p(&style),
+        "--vgg",
+        p(&vgg),
+        "--style-blend",
+        "1,2",
+        "--out",
+        p(&out2),
+    ]);
     assert!(err.contains("--style-blend"), "{err}");
 }
 
@@ -124,7 +187,8 @@ fn style_train_tiny_network_resumes_exactly_and_stylizes() {
     let Some(bsds) = shared_path("data/photos/bsds500") else { return };
     let Some(style) = shared_path("data/style-images/mosaic.jpg") else { return };
     let data = tempfile::tempdir().unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&bsds).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&bsds).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
     files.sort();
     for f in files.iter().take(4) {
         std::fs::copy(f, data.path().join(f.file_name().unwrap())).unwrap();
@@ -133,9 +197,32 @@ fn style_train_tiny_network_resumes_exactly_and_stylizes() {
     let (straight, split) = (runs.path().join("straight"), runs.path().join("split"));
     let args = |out: &Path, steps: &str| -> Vec<String> {
         [
-            "style", "train", "--style", p(&style), "--content-dir", p(data.path()), "--vgg", p(&vgg), "--out", p(out),
-            "--widths", "4,8,16", "--residual-blocks", "1", "--image-size", "48", "--batch-size", "2", "--steps", steps,
-            "--sample-every", "2", "--checkpoint-every", "2", "--seed", "3",
+            "style",
+            "train",
+            "--style",
+            p(&style),
+            "--content-dir",
+            p(data.path()),
+            "--vgg",
+            p(&vgg),
+            "--out",
+            p(out),
+            "--widths",
+            "4,8,16",
+            "--residual-blocks",
+            "1",
+            "--image-size",
+            "48",
+            "--batch-size",
+            "2",
+            "--steps",
+            steps,
+            "--sample-every",
+            "2",
+            "--checkpoint-every",
+            "2",
+            "--seed",
+            "3",
         ]
         .iter()
         .map(|s| s.to_string())

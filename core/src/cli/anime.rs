@@ -6,7 +6,7 @@ use crate::data::{Fit, ImageFolder, ImageSpec};
 use crate::device::parse_device;
 use crate::filter::Filter;
 use crate::filters::anime::CycleGanFilter;
-use crate::models::cyclegan::{DiscriminatorConfig, Direction, GeneratorConfig};
+use crate::models::cyclegan::{Direction, DiscriminatorConfig, GeneratorConfig};
 use crate::models::dcgan::{DcganConfig, Preset};
 use crate::train::compare::compare_objectives;
 use crate::train::cyclegan::{train_cyclegan, CycleGanConfig};

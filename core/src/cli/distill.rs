@@ -132,7 +132,13 @@ pub fn run(a: DistillArgs) -> Result<()> {
     if crate::train::interrupt::requested() {
         return Ok(());
     }
-    eprintln!("done: {} steps, {:.1} s; student {} (use it as --filter animegan:{})", summary.steps, summary.seconds, student.display(), student.display());
+    eprintln!(
+        "done: {} steps, {:.1} s; student {} (use it as --filter animegan:{})",
+        summary.steps,
+        summary.seconds,
+        student.display(),
+        student.display()
+    );
     let ckpt = crate::io::checkpoint::Checkpoint::read(&out, &candle_core::Device::Cpu)?;
     let model: DistillConfig = serde_json::from_value(ckpt.header.model.clone()).context("malformed distillation config")?;
     let size = a.eval_size;
@@ -143,7 +149,13 @@ pub fn run(a: DistillArgs) -> Result<()> {
     println!("student at size={size}: {student_fps:.1} frames/s on 320x240 frames");
     if let Some(eval) = &a.eval_photos {
         let teacher_filter = open(format!("{} size={size}", model.teacher))?;
-        let vgg = crate::models::vgg::Vgg::load(&model.vgg, &[&model.feature_layer], Default::default(), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+        let vgg = crate::models::vgg::Vgg::load(
+            &model.vgg,
+            &[&model.feature_layer],
+            Default::default(),
+            candle_core::DType::F32,
+            &candle_core::Device::Cpu,
+        )?;
         let f = fidelity(teacher_filter.as_ref(), student_filter.as_ref(), eval, a.eval_count, &vgg, &model.feature_layer)?;
         println!(
             "fidelity on {} held-out pictures of {} (both at size={size}): PSNR {:.2} dB, relative {} feature distance {:.3}",

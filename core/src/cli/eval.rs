@@ -52,7 +52,13 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let shared_vgg = || crate::data::shared::shared_file(crate::models::vgg::VGG16_IMAGENET_SHARED);
     let kind = match a.features.as_str() {
         "auto" if a.features_file.is_some() => bail!("--features-file needs --features vgg16 or classifier"),
-        "auto" => if shared_vgg().is_some() { "vgg16" } else { "classifier" },
+        "auto" => {
+            if shared_vgg().is_some() {
+                "vgg16"
+            } else {
+                "classifier"
+            }
+        }
         k @ ("vgg16" | "classifier") => k,
         other => bail!("--features {other}: expected auto, vgg16 or classifier"),
     };
@@ -62,7 +68,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         let path = match (&a.features_file, shared_vgg()) {
             (Some(f), _) => f.clone(),
             (None, Some(f)) => f,
-            (None, None) => bail!("--features vgg16 needs VGG16 weights: pass --features-file ({})", crate::data::shared::missing_hint(crate::models::vgg::VGG16_IMAGENET_SHARED)),
+            (None, None) => bail!(
+                "--features vgg16 needs VGG16 weights: pass --features-file ({})",
+                crate::data::shared::missing_hint(crate::models::vgg::VGG16_IMAGENET_SHARED)
+            ),
         };
         vgg = metrics::VggFeatures::load(&path, &a.layer, &device)?;
         &vgg

@@ -1,10 +1,10 @@
 use crate::device::parse_device;
 use crate::generate::{self, latents, load_generator, LatentPath};
-use crate::io::image::{grid, save_image, tensor_to_images};
 use crate::io::checkpoint::Checkpoint;
+use crate::io::image::{grid, save_image, tensor_to_images};
 use anyhow::{bail, Context, Result};
-use rand::SeedableRng;
 use clap::Args;
+use rand::SeedableRng;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -93,10 +93,7 @@ fn upscale(images: Vec<image::RgbImage>, scale: u32) -> Vec<image::RgbImage> {
     if scale <= 1 {
         return images;
     }
-    images
-        .into_iter()
-        .map(|i| image::imageops::resize(&i, i.width() * scale, i.height() * scale, image::imageops::FilterType::Nearest))
-        .collect()
+    images.into_iter().map(|i| image::imageops::resize(&i, i.width() * scale, i.height() * scale, image::imageops::FilterType::Nearest)).collect()
 }
 
 pub fn generate(a: GenerateArgs) -> Result<()> {
@@ -112,7 +109,10 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let axes = if moves.is_empty() {
         None
     } else {
-        Some(super::sheet::axes_for(a.axes.as_deref(), &g.identity(), &device)?.context("--set needs attribute axes fit for this generator: run `ganime attributes fit` and pass --axes")?)
+        Some(
+            super::sheet::axes_for(a.axes.as_deref(), &g.identity(), &device)?
+                .context("--set needs attribute axes fit for this generator: run `ganime attributes fit` and pass --axes")?,
+        )
     };
     let lock: Option<Vec<String>> = match a.lock.as_slice() {
         [] => None,
@@ -180,7 +180,12 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
     let mut images = Vec::new();
     // Every picture is held for the grid: check the whole before making any.
     let side = tensor_to_images(&g.generate(&latents(a.from, 1, dim, &device)?)?)?[0].dimensions();
-    crate::io::limits::check_rgb("--rows/--steps/--scale", 2 * (a.rows as u64).saturating_mul(a.steps as u64), side.0 as u64 * a.scale as u64, side.1 as u64 * a.scale as u64)?;
+    crate::io::limits::check_rgb(
+        "--rows/--steps/--scale",
+        2 * (a.rows as u64).saturating_mul(a.steps as u64),
+        side.0 as u64 * a.scale as u64,
+        side.1 as u64 * a.scale as u64,
+    )?;
     for row in 0..a.rows as u64 {
         let start = latents(a.from + row, 1, dim, &device)?.get(0)?;
         let z = match a.walk_dim {

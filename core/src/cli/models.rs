@@ -47,7 +47,12 @@ fn list(dir: Option<PathBuf>) -> Result<()> {
     for f in files {
         match inspect_file(&f) {
             Ok(i) => {
-                println!("  {}  {}  {}", f.file_name().unwrap_or_default().to_string_lossy(), mib(i.bytes), i.architecture.as_deref().unwrap_or("unknown architecture"));
+                println!(
+                    "  {}  {}  {}",
+                    f.file_name().unwrap_or_default().to_string_lossy(),
+                    mib(i.bytes),
+                    i.architecture.as_deref().unwrap_or("unknown architecture")
+                );
                 let meta = |k: &str| i.metadata.get(k).cloned().unwrap_or_else(|| "not stated in the file".into());
                 println!("      licence: {}\n      source: {}", meta("licence"), meta("source"));
             }

@@ -185,8 +185,16 @@ pub fn attributes(cmd: AttributesCommand) -> Result<()> {
         AttributesCommand::TrainClassifier(a) => {
             let device = parse_device(&a.device)?;
             let labels = a.labels.clone().unwrap_or_else(|| a.data.join("labels.csv"));
-            let (clf, report) = attributes::train_classifier(&a.data, &labels, a.image_size, a.width, a.epochs, a.seed, &device, &|m| eprintln!("{m}"))?;
-            let mut note = format!("trained by `ganime attributes train-classifier` on {} ({} images, {} held out, {} epochs, seed {}); held-out accuracy:", a.data.display(), report.train_images, report.held_out, a.epochs, a.seed);
+            let (clf, report) =
+                attributes::train_classifier(&a.data, &labels, a.image_size, a.width, a.epochs, a.seed, &device, &|m| eprintln!("{m}"))?;
+            let mut note = format!(
+                "trained by `ganime attributes train-classifier` on {} ({} images, {} held out, {} epochs, seed {}); held-out accuracy:",
+                a.data.display(),
+                report.train_images,
+                report.held_out,
+                a.epochs,
+                a.seed
+            );
             for (name, acc, base) in &report.accuracy {
                 let line = format!(" {name} {:.1}% (majority class {:.1}%)", acc * 100.0, base * 100.0);
                 println!("held-out accuracy{line}");
@@ -210,7 +218,10 @@ pub fn attributes(cmd: AttributesCommand) -> Result<()> {
                 println!("{:>8.2} {:>18.2} {:>18.1}%", r.strength, r.distance_ratio, r.attribute_changed * 100.0);
             }
             if let Some(s) = axes.info.variation_strength {
-                println!("sheet variations default to strength {s} (the first reaching {} of an unrelated pair's distance)", attributes::VARIATION_DISTANCE_TARGET);
+                println!(
+                    "sheet variations default to strength {s} (the first reaching {} of an unrelated pair's distance)",
+                    attributes::VARIATION_DISTANCE_TARGET
+                );
             }
             axes.save(&a.out)?;
             eprintln!("wrote {} ({} axes for {})", a.out.display(), axes.info.names.len(), g.describe());

@@ -158,7 +158,8 @@ pub fn transfer_cmd(a: TransferArgs) -> Result<()> {
         .zip(&blend)
         .map(|(p, w)| Ok((image_to_rgb01(&resize_max_side(&open_rgb(p)?, style_side), &device)?, *w)))
         .collect::<Result<Vec<_>>>()?;
-    let weights = GatysWeights { content_layers, style_layers, style_layer_weights, alpha: a.content_weight, beta: a.style_weight, tv_weight: a.tv_weight };
+    let weights =
+        GatysWeights { content_layers, style_layers, style_layer_weights, alpha: a.content_weight, beta: a.style_weight, tv_weight: a.tv_weight };
     let loss = GatysLoss::new(&vgg, weights, &content, &styles)?;
     let start = initial_image(&content, a.init, a.seed)?;
     let options = TransferOptions { iterations: a.iterations, optimizer: a.optimizer, lr: a.lr, start: a.init, seed: a.seed };
@@ -304,7 +305,12 @@ pub fn train_cmd(a: TrainArgs) -> Result<()> {
     let s = trainer.run()?;
     eprintln!(
         "trained {} steps in {:.1} s; last losses: content {:.4e}, style {:.4e}, total {:.4e}; model {}",
-        s.steps, s.seconds, s.last.content, s.last.style, s.last.total, s.model.display()
+        s.steps,
+        s.seconds,
+        s.last.content,
+        s.last.style,
+        s.last.total,
+        s.model.display()
     );
     Ok(())
 }

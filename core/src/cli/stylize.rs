@@ -48,9 +48,7 @@ pub struct StylizeArgs {
 }
 
 fn is_image(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["jpg", "jpeg", "png", "webp", "bmp"].contains(&e.to_ascii_lowercase().as_str()))
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| ["jpg", "jpeg", "png", "webp", "bmp"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
 pub fn stylize(a: StylizeArgs) -> Result<()> {
@@ -145,7 +143,12 @@ fn check_outputs(jobs: &[(PathBuf, PathBuf)], overwrite: bool) -> Result<()> {
     }
     let existing: Vec<&PathBuf> = jobs.iter().map(|(_, dst)| dst).filter(|d| d.exists()).collect();
     if let Some(first) = existing.first() {
-        bail!("{} output file(s) already exist ({}{}); add --overwrite to replace them", existing.len(), first.display(), if existing.len() > 1 { ", …" } else { "" });
+        bail!(
+            "{} output file(s) already exist ({}{}); add --overwrite to replace them",
+            existing.len(),
+            first.display(),
+            if existing.len() > 1 { ", …" } else { "" }
+        );
     }
     Ok(())
 }

@@ -1,7 +1,10 @@
 use crate::data::{Fit, ImageSpec};
 use crate::device::parse_device;
 use crate::models::dcgan::{DcganConfig, Preset};
-use crate::train::{compare::recommended, dcgan::train_dcgan, AdamParams, DiffAugment, GanRecipe, LabelPolicy, ObjectiveSpec, OptimizerKind, TrainConfig, TrainOptions};
+use crate::train::{
+    compare::recommended, dcgan::train_dcgan, AdamParams, DiffAugment, GanRecipe, LabelPolicy, ObjectiveSpec, OptimizerKind, TrainConfig,
+    TrainOptions,
+};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -180,7 +183,9 @@ pub fn parse_objective(name: &str, n_critic: Option<usize>, clip: Option<f64>, g
     let spec = ObjectiveSpec::parse(name)?;
     Ok(match spec {
         ObjectiveSpec::Wgan { clip: c, n_critic: n } => ObjectiveSpec::Wgan { clip: clip.unwrap_or(c), n_critic: n_critic.unwrap_or(n) },
-        ObjectiveSpec::WganGp { lambda, n_critic: n } => ObjectiveSpec::WganGp { lambda: gp_lambda.unwrap_or(lambda), n_critic: n_critic.unwrap_or(n) },
+        ObjectiveSpec::WganGp { lambda, n_critic: n } => {
+            ObjectiveSpec::WganGp { lambda: gp_lambda.unwrap_or(lambda), n_critic: n_critic.unwrap_or(n) }
+        }
         other => {
             if n_critic.is_some() || clip.is_some() || gp_lambda.is_some() {
                 bail!("--n-critic, --clip and --gp-lambda only apply to --objective wgan / wgan-gp");

@@ -30,14 +30,10 @@ pub fn open_dataset(path: &Path) -> Result<Arc<dyn Dataset>> {
         bail!("dataset path {} does not exist", path.display());
     }
     if looks_like_idx(path) {
-        let mnist = Mnist::open(path)
-            .with_context(|| format!("{} is not a usable MNIST IDX image file", path.display()))?;
+        let mnist = Mnist::open(path).with_context(|| format!("{} is not a usable MNIST IDX image file", path.display()))?;
         return Ok(Arc::new(mnist));
     }
-    bail!(
-        "{} is neither a folder of images nor an MNIST IDX images file (idx3, .idx or .gz)",
-        path.display()
-    )
+    bail!("{} is neither a folder of images nor an MNIST IDX images file (idx3, .idx or .gz)", path.display())
 }
 
 /// Name-based guess; the IDX magic itself is checked by `Mnist::open`.

@@ -84,9 +84,7 @@ fn scan(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 fn is_image_name(path: &Path) -> bool {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .is_some_and(|e| EXTENSIONS.contains(&e.as_str()))
+    path.extension().map(|e| e.to_string_lossy().to_lowercase()).is_some_and(|e| EXTENSIONS.contains(&e.as_str()))
 }
 
 #[cfg(test)]

@@ -16,10 +16,8 @@ impl Labels {
     /// Reads the CSV; errors name the file and, for bad rows, the line.
     pub fn read(path: &Path) -> Result<Self> {
         let shown = path.display();
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_path(path)
-            .with_context(|| format!("cannot open labels file {shown}"))?;
+        let mut reader =
+            csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).with_context(|| format!("cannot open labels file {shown}"))?;
         let header = reader.headers().map_err(|e| anyhow!("{shown}: {e}"))?.clone();
         let first = header.get(0).map(|f| f.trim_start_matches('\u{feff}'));
         if first != Some("file") {

@@ -61,13 +61,7 @@ pub struct Loader {
 impl Loader {
     /// Starts producing at (start_epoch, start_batch), which yields exactly the batches a run from (0, 0)
     /// would have produced there (a `start_batch` past the epoch end carries into later epochs).
-    pub fn start(
-        dataset: Arc<dyn Dataset>,
-        spec: ImageSpec,
-        cfg: LoaderConfig,
-        start_epoch: usize,
-        start_batch: usize,
-    ) -> Result<Self> {
+    pub fn start(dataset: Arc<dyn Dataset>, spec: ImageSpec, cfg: LoaderConfig, start_epoch: usize, start_batch: usize) -> Result<Self> {
         spec.validate()?;
         ensure!(cfg.batch_size > 0, "batch size must be positive");
         let len = dataset.len();
@@ -81,15 +75,8 @@ impl Loader {
         let (tx, rx) = sync_channel(cfg.prefetch.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let skipped = Arc::new(AtomicUsize::new(0));
-        let producer = Producer {
-            dataset,
-            spec,
-            cfg,
-            batches_per_epoch,
-            bad: Mutex::new(HashSet::new()),
-            skipped: skipped.clone(),
-            stop: stop.clone(),
-        };
+        let producer =
+            Producer { dataset, spec, cfg, batches_per_epoch, bad: Mutex::new(HashSet::new()), skipped: skipped.clone(), stop: stop.clone() };
         let worker = thread::Builder::new()
             .name("ganime-loader".into())
             .spawn(move || producer.run(&tx, epoch, batch))
@@ -225,12 +212,7 @@ impl Producer {
         data.par_chunks_mut(sample_len).enumerate().try_for_each(|(k, slot)| {
             let position = index * n + k;
             let sample = self.sample_at(&plan.order, position)?;
-            ensure!(
-                sample.len() == sample_len,
-                "{} returned {} values for one sample, expected {sample_len}",
-                self.dataset.describe(),
-                sample.len()
-            );
+            ensure!(sample.len() == sample_len, "{} returned {} values for one sample, expected {sample_len}", self.dataset.describe(), sample.len());
             slot.copy_from_slice(&sample);
             if plan.flips.get(position) == Some(&true) {
                 flip_horizontal(slot, &self.spec);

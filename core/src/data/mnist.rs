@@ -37,14 +37,9 @@ impl Mnist {
         ensure!(magic == IDX3_UBYTE_MAGIC, "bad magic 0x{magic:08x}, expected 0x{IDX3_UBYTE_MAGIC:08x}");
         let (count, rows, cols) = (word(1), word(2), word(3));
         ensure!(rows > 0 && cols > 0, "image size {rows}x{cols} is empty");
-        let expected = count
-            .checked_mul(rows * cols)
-            .context("image count overflows")?;
+        let expected = count.checked_mul(rows * cols).context("image count overflows")?;
         let actual = bytes.len() - HEADER_LEN;
-        ensure!(
-            actual == expected,
-            "header says {count} images of {rows}x{cols} ({expected} bytes) but the file holds {actual} bytes"
-        );
+        ensure!(actual == expected, "header says {count} images of {rows}x{cols} ({expected} bytes) but the file holds {actual} bytes");
         bytes.drain(..HEADER_LEN);
         Ok(Self { path: path.to_path_buf(), count, rows, cols, pixels: bytes })
     }
@@ -63,9 +58,7 @@ fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
         return Ok(bytes);
     }
     let mut out = Vec::new();
-    GzDecoder::new(bytes.as_slice())
-        .read_to_end(&mut out)
-        .with_context(|| format!("cannot decompress gzip file {}", path.display()))?;
+    GzDecoder::new(bytes.as_slice()).read_to_end(&mut out).with_context(|| format!("cannot decompress gzip file {}", path.display()))?;
     Ok(out)
 }
 

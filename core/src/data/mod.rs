@@ -1,13 +1,13 @@
 //! Training data: image folders, MNIST IDX, labels CSV, preprocessing and a background batch loader.
 
+pub mod concat;
 mod dataset;
+pub mod edge_smooth;
 mod folder;
 mod labels;
 mod loader;
 mod mnist;
 mod preprocess;
-pub mod concat;
-pub mod edge_smooth;
 pub mod shared;
 
 pub use dataset::{open_dataset, Dataset};

@@ -31,11 +31,7 @@ impl ImageSpec {
     /// Rejects specs `preprocess` cannot honour, so callers fail early with a message instead of a panic.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.size > 0, "image size must be positive");
-        anyhow::ensure!(
-            self.channels == 1 || self.channels == 3,
-            "channels must be 1 (grayscale) or 3 (RGB), got {}",
-            self.channels
-        );
+        anyhow::ensure!(self.channels == 1 || self.channels == 3, "channels must be 1 (grayscale) or 3 (RGB), got {}", self.channels);
         Ok(())
     }
 }

@@ -24,7 +24,10 @@ pub fn shared_file(rel: &str) -> Option<PathBuf> {
 
 /// What to tell a user whose default file is missing.
 pub fn missing_hint(rel: &str) -> String {
-    format!("{} not found (set {SHARED_DIR_VAR} to the folder holding the shared data, or run from a checkout next to it)", shared_dir().join(rel).display())
+    format!(
+        "{} not found (set {SHARED_DIR_VAR} to the folder holding the shared data, or run from a checkout next to it)",
+        shared_dir().join(rel).display()
+    )
 }
 
 /// Test builds: `<workspace>/../shared/<rel>` (or `$GANIME_SHARED_DIR/<rel>`) if it exists; when missing, a

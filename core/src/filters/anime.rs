@@ -1,13 +1,13 @@
 //! AnimeGANv2 and CycleGAN generators as filters (`animegan:PATH`, `cyclegan:PATH`). Both networks need H and W
 //! to be multiples of 4, so a frame is edge-padded up to one and the result cropped back: any size works.
 
+use super::Compute;
 use crate::filter::Filter;
 use crate::io::image::{image_to_tensor, tensor_to_images};
 use crate::models::animegan::AnimeGanV2;
 use crate::models::cyclegan::{load_generator, Direction, ResnetGenerator};
 use crate::nn::bilinear::ResizeConvention;
 use anyhow::{Context, Result};
-use super::Compute;
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 use std::path::Path;
@@ -49,7 +49,13 @@ impl AnimeGanFilter {
     }
 
     /// A generator from named tensors (e.g. a built-in model's bytes), on `compute`.
-    pub fn from_tensors(tensors: std::collections::HashMap<String, Tensor>, source: &str, name: &str, convention: ResizeConvention, compute: &Compute) -> Result<Self> {
+    pub fn from_tensors(
+        tensors: std::collections::HashMap<String, Tensor>,
+        source: &str,
+        name: &str,
+        convention: ResizeConvention,
+        compute: &Compute,
+    ) -> Result<Self> {
         let net = AnimeGanV2::from_tensors_as(compute.cast(tensors)?, compute.dtype, source, &compute.device)?;
         Ok(Self { net, convention, name: name.to_string(), device: compute.device.clone(), dtype: compute.dtype })
     }

@@ -52,7 +52,9 @@ fn decoded_once<T>(cell: &'static OnceLock<Arc<T>>, load: impl FnOnce() -> Resul
 
 pub fn multistyle26() -> Result<Arc<MultiStyleNet>> {
     static NET: OnceLock<Arc<MultiStyleNet>> = OnceLock::new();
-    decoded_once(&NET, || MultiStyleNet::from_tensors(&tensors(assets::MULTISTYLE26, "multistyle26.safetensors")?, &Device::Cpu, "built-in multistyle26.safetensors"))
+    decoded_once(&NET, || {
+        MultiStyleNet::from_tensors(&tensors(assets::MULTISTYLE26, "multistyle26.safetensors")?, &Device::Cpu, "built-in multistyle26.safetensors")
+    })
 }
 
 pub fn matta() -> Result<Arc<TfTransformerNet>> {
@@ -72,7 +74,10 @@ pub fn magenta() -> Result<Arc<(StylePredictor, StyleTransformer)>> {
 /// The arbitrary-style filter for a style image (`arbitrary:STYLE_IMAGE`).
 pub fn open_arbitrary(style_image: &str) -> Result<Box<dyn Filter>> {
     let nets = magenta()?;
-    Ok(Box::new(ArbitraryStyleFilter::open(std::path::Path::new(style_image), &nets.0, &nets.1).with_context(|| format!("filter 'arbitrary:{style_image}'"))?))
+    Ok(Box::new(
+        ArbitraryStyleFilter::open(std::path::Path::new(style_image), &nets.0, &nets.1)
+            .with_context(|| format!("filter 'arbitrary:{style_image}'"))?,
+    ))
 }
 
 /// Names `open` accepts (besides `multistyle26#MIX`).
@@ -139,7 +144,11 @@ mod tests {
         }
         let golden = candle_core::safetensors::load(&s, &Device::Cpu)?;
         let net = multistyle26()?;
-        for (x, w, y) in [("x", "style_weights_style0", "y_style0"), ("x", "style_weights_blend3_12", "y_blend3_12"), ("x_odd", "style_weights_style7", "y_odd_style7")] {
+        for (x, w, y) in [
+            ("x", "style_weights_style0", "y_style0"),
+            ("x", "style_weights_blend3_12", "y_blend3_12"),
+            ("x_odd", "style_weights_style7", "y_odd_style7"),
+        ] {
             let e = rel_err(&net.forward(&golden[x].to_dtype(DType::F32)?, &golden[w].to_dtype(DType::F32)?)?, &golden[y]);
             eprintln!("built-in multistyle26 (f32 weights) {y}: relative error {e:.2e}");
             assert!(e < 1e-4, "{y}: {e}");
@@ -172,7 +181,8 @@ mod tests {
     fn arbitrary_style_from_an_image_stylises_a_frame_of_any_size() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let style = dir.path().join("red-stripes.png");
-        image::RgbImage::from_fn(64, 48, |x, _| if (x / 4) % 2 == 0 { image::Rgb([220, 30, 30]) } else { image::Rgb([250, 200, 40]) }).save(&style)?;
+        image::RgbImage::from_fn(64, 48, |x, _| if (x / 4) % 2 == 0 { image::Rgb([220, 30, 30]) } else { image::Rgb([250, 200, 40]) })
+            .save(&style)?;
         let filter = crate::filters::open(&format!("arbitrary:{}", style.display()))?;
         assert_eq!(filter.name(), "arbitrary:red-stripes");
         let frame = image::RgbImage::from_fn(45, 30, |x, y| image::Rgb([(x * 5) as u8, (y * 8) as u8, 100]));
@@ -180,7 +190,14 @@ mod tests {
         assert_eq!(out.dimensions(), (45, 30));
         let mean = |img: &image::RgbImage, c: usize| img.pixels().map(|p| p[c] as f64).sum::<f64>() / (img.width() * img.height()) as f64;
         // A red/yellow style warms a blue-ish frame.
-        assert!(mean(&out, 0) > mean(&frame, 0) + 20.0 && mean(&out, 2) < mean(&frame, 2), "R {} -> {}, B {} -> {}", mean(&frame, 0), mean(&out, 0), mean(&frame, 2), mean(&out, 2));
+        assert!(
+            mean(&out, 0) > mean(&frame, 0) + 20.0 && mean(&out, 2) < mean(&frame, 2),
+            "R {} -> {}, B {} -> {}",
+            mean(&frame, 0),
+            mean(&out, 0),
+            mean(&frame, 2),
+            mean(&out, 2)
+        );
         let e = format!("{:#}", crate::filters::open("arbitrary:/no/such/style.jpg").err().unwrap());
         assert!(e.contains("/no/such/style.jpg"), "{e}");
         let tiny = dir.path().join("tiny.png");

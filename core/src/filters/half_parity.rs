@@ -88,7 +88,11 @@ mod tests {
     /// multistyle 3.2e-3, animegan 2.2e-3, at most 2 levels off; the bound leaves ~2.5x headroom.
     /// bf16 keeps 8 mantissa bits to f16's 11, so ~8x f16's error; not measurable here (GPU only).
     fn bound(dtype: DType) -> f64 {
-        if dtype == DType::BF16 { 0.08 } else { 0.01 }
+        if dtype == DType::BF16 {
+            0.08
+        } else {
+            0.01
+        }
     }
 
     fn check(device: Device, dtype: DType, kinds: &[&str]) -> Result<()> {

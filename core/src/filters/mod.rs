@@ -74,13 +74,20 @@ pub fn open_on(spec: &str, compute: &Compute) -> Result<Box<dyn Filter>> {
     match spec {
         "passthrough" => Ok(Box::new(Passthrough)),
         "toon" => Ok(Box::new(Toon::default())),
-        _ => bail!("unknown filter '{spec}'; built-in filters: {}; model files: KIND:PATH with KIND one of {}",
-            list(&builtin_names()), list(&model_kinds())),
+        _ => bail!(
+            "unknown filter '{spec}'; built-in filters: {}; model files: KIND:PATH with KIND one of {}",
+            list(&builtin_names()),
+            list(&model_kinds())
+        ),
     }
 }
 
 fn list(names: &[&str]) -> String {
-    if names.is_empty() { "(none yet)".into() } else { names.join(", ") }
+    if names.is_empty() {
+        "(none yet)".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 #[cfg(test)]

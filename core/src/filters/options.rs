@@ -11,7 +11,7 @@
 //!
 //! Options are taken from the end of the line, so a path containing spaces still works.
 
-use super::{open_on, AtResolution, ProcessingSize, TemporalSmoothing, Compute};
+use super::{open_on, AtResolution, Compute, ProcessingSize, TemporalSmoothing};
 use crate::filter::Filter;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -98,11 +98,7 @@ pub fn open_with_options_on(line: &str, compute: &Compute) -> Result<ConfiguredF
 /// Reads a filter list file: one spec line per line; blank lines and `#` comments are skipped.
 pub fn read_filter_list(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read filter list {}", path.display()))?;
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<String> = text.lines().map(|l| l.split('#').next().unwrap_or("").trim().to_string()).filter(|l| !l.is_empty()).collect();
     if lines.is_empty() {
         bail!("filter list {} has no filters (one spec per line, e.g. 'toon')", path.display());
     }

@@ -151,10 +151,7 @@ impl Planar {
     }
 
     fn luma(&self) -> Vec<f32> {
-        (0..self.w * self.h)
-            .into_par_iter()
-            .map(|i| 0.299 * self.c[0][i] + 0.587 * self.c[1][i] + 0.114 * self.c[2][i])
-            .collect()
+        (0..self.w * self.h).into_par_iter().map(|i| 0.299 * self.c[0][i] + 0.587 * self.c[1][i] + 0.114 * self.c[2][i]).collect()
     }
 }
 
@@ -182,37 +179,35 @@ impl BilateralLut {
         let (w, h) = (src.w, src.h);
         let mut out: [Vec<f32>; 3] = std::array::from_fn(|_| vec![0f32; w * h]);
         let [o0, o1, o2] = &mut out;
-        o0.par_chunks_mut(w).zip(o1.par_chunks_mut(w)).zip(o2.par_chunks_mut(w)).enumerate().for_each(
-            |(y, ((r0, r1), r2))| {
-                // The 5 source rows of each channel (clamped at the border: replicate), sliced once per row.
-                let rows: [[&[f32]; 5]; 3] = std::array::from_fn(|k| {
-                    std::array::from_fn(|t| {
-                        let yy = (y as isize + t as isize - Self::R).clamp(0, h as isize - 1) as usize;
-                        &src.c[k][yy * w..][..w]
-                    })
-                });
-                for x in 0..w {
-                    let xs: [usize; 5] = std::array::from_fn(|t| (x as isize + t as isize - Self::R).clamp(0, w as isize - 1) as usize);
-                    let centre = [rows[0][2][x], rows[1][2][x], rows[2][2][x]];
-                    let (mut acc, mut norm) = ([0f32; 3], 0f32);
-                    for ty in 0..5 {
-                        let (a, b, c) = (rows[0][ty], rows[1][ty], rows[2][ty]);
-                        for (tx, &j) in xs.iter().enumerate() {
-                            let v = [a[j], b[j], c[j]];
-                            let d = (v[0] - centre[0]).abs() + (v[1] - centre[1]).abs() + (v[2] - centre[2]).abs();
-                            let wt = self.spatial[ty * 5 + tx] * self.range[(d as usize).min(765)];
-                            acc[0] += wt * v[0];
-                            acc[1] += wt * v[1];
-                            acc[2] += wt * v[2];
-                            norm += wt;
-                        }
+        o0.par_chunks_mut(w).zip(o1.par_chunks_mut(w)).zip(o2.par_chunks_mut(w)).enumerate().for_each(|(y, ((r0, r1), r2))| {
+            // The 5 source rows of each channel (clamped at the border: replicate), sliced once per row.
+            let rows: [[&[f32]; 5]; 3] = std::array::from_fn(|k| {
+                std::array::from_fn(|t| {
+                    let yy = (y as isize + t as isize - Self::R).clamp(0, h as isize - 1) as usize;
+                    &src.c[k][yy * w..][..w]
+                })
+            });
+            for x in 0..w {
+                let xs: [usize; 5] = std::array::from_fn(|t| (x as isize + t as isize - Self::R).clamp(0, w as isize - 1) as usize);
+                let centre = [rows[0][2][x], rows[1][2][x], rows[2][2][x]];
+                let (mut acc, mut norm) = ([0f32; 3], 0f32);
+                for ty in 0..5 {
+                    let (a, b, c) = (rows[0][ty], rows[1][ty], rows[2][ty]);
+                    for (tx, &j) in xs.iter().enumerate() {
+                        let v = [a[j], b[j], c[j]];
+                        let d = (v[0] - centre[0]).abs() + (v[1] - centre[1]).abs() + (v[2] - centre[2]).abs();
+                        let wt = self.spatial[ty * 5 + tx] * self.range[(d as usize).min(765)];
+                        acc[0] += wt * v[0];
+                        acc[1] += wt * v[1];
+                        acc[2] += wt * v[2];
+                        norm += wt;
                     }
-                    r0[x] = acc[0] / norm;
-                    r1[x] = acc[1] / norm;
-                    r2[x] = acc[2] / norm;
                 }
-            },
-        );
+                r0[x] = acc[0] / norm;
+                r1[x] = acc[1] / norm;
+                r2[x] = acc[2] / norm;
+            }
+        });
         Planar { w, h, c: out }
     }
 }

@@ -3,13 +3,13 @@
 //! a direction per value, and move latents along those directions, orthogonalised against locked attributes so
 //! that moving one attribute changes the others as little as possible.
 
-use crate::data::{Dataset, ImageFolder, ImageSpec, Fit, Labels};
+use crate::data::{Dataset, Fit, ImageFolder, ImageSpec, Labels};
 use crate::generate::{latents, Generator};
+use crate::io::checkpoint::{Checkpoint, Header};
 use crate::io::weights::{save_safetensors, varmap_tensors};
 use crate::models::attribute_classifier::{Attribute, AttributeClassifier, ClassifierConfig};
-use crate::nn::Mode;
-use crate::io::checkpoint::{Checkpoint, Header};
 use crate::nn::adam::{Adam, AdamParams};
+use crate::nn::Mode;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, D};
 use rand::seq::SliceRandom;
@@ -30,7 +30,16 @@ pub struct ClassifierReport {
 
 /// Trains the attribute classifier on an image folder with a labels CSV; 10 % of the images (seeded) are held
 /// out and the accuracy on them is reported.
-pub fn train_classifier(data: &Path, labels_file: &Path, image_size: usize, width: usize, epochs: usize, seed: u64, device: &Device, log: &dyn Fn(&str)) -> Result<(AttributeClassifier, ClassifierReport)> {
+pub fn train_classifier(
+    data: &Path,
+    labels_file: &Path,
+    image_size: usize,
+    width: usize,
+    epochs: usize,
+    seed: u64,
+    device: &Device,
+    log: &dyn Fn(&str),
+) -> Result<(AttributeClassifier, ClassifierReport)> {
     let folder = ImageFolder::open(data)?;
     let labels = Labels::read(labels_file)?;
     let attributes: Vec<Attribute> = labels.attributes.iter().map(|a| Attribute { name: a.clone(), values: labels.values(a) }).collect();
@@ -82,7 +91,12 @@ pub fn train_classifier(data: &Path, labels_file: &Path, image_size: usize, widt
 }
 
 /// Stacks samples into `[N, 3, S, S]` and one label tensor per attribute.
-fn stack<'a>(items: impl Iterator<Item = &'a (Vec<f32>, Vec<u32>)>, spec: &ImageSpec, flips: Option<&[bool]>, device: &Device) -> Result<(Tensor, Vec<Tensor>)> {
+fn stack<'a>(
+    items: impl Iterator<Item = &'a (Vec<f32>, Vec<u32>)>,
+    spec: &ImageSpec,
+    flips: Option<&[bool]>,
+    device: &Device,
+) -> Result<(Tensor, Vec<Tensor>)> {
     let mut xs = Vec::new();
     let mut ys: Vec<Vec<u32>> = Vec::new();
     let mut n = 0;
@@ -144,7 +158,8 @@ pub fn load_classifier(ckpt: &Checkpoint, device: &Device) -> Result<AttributeCl
     if ckpt.header.kind != "attribute-classifier" {
         bail!("{} holds a `{}` model, not an attribute classifier", ckpt.path.display(), ckpt.header.kind);
     }
-    let config: ClassifierConfig = serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed classifier config", ckpt.path.display()))?;
+    let config: ClassifierConfig =
+        serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed classifier config", ckpt.path.display()))?;
     let clf = AttributeClassifier::new(&config, 0, device)?;
     crate::io::weights::load_varmap(&clf.vars, &ckpt.tensors, "", &ckpt.path.display().to_string())?;
     Ok(clf)
@@ -210,9 +225,7 @@ fn attribute_of(name: &str) -> &str {
 
 impl AttributeAxes {
     pub fn index(&self, name: &str) -> Result<usize> {
-        self.info.names.iter().position(|n| n == name).with_context(|| {
-            format!("no attribute axis `{name}`; known: {}", self.info.names.join(", "))
-        })
+        self.info.names.iter().position(|n| n == name).with_context(|| format!("no attribute axis `{name}`; known: {}", self.info.names.join(", ")))
     }
 
     /// The direction for `name`, with the axes of `locked` attributes projected out (Gram-Schmidt), unit length.
@@ -275,7 +288,8 @@ impl AttributeAxes {
         if ckpt.header.kind != "attribute-axes" {
             bail!("{} holds a `{}` model, not attribute axes", ckpt.path.display(), ckpt.header.kind);
         }
-        let info: AxesInfo = serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed axes header", ckpt.path.display()))?;
+        let info: AxesInfo =
+            serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed axes header", ckpt.path.display()))?;
         let axes = ckpt.tensors.get("axes").with_context(|| format!("{}: no `axes` tensor", ckpt.path.display()))?.to_device(device)?;
         Ok(Self { info, axes })
     }
@@ -400,7 +414,12 @@ fn measure(g: &dyn Generator, clf: &AttributeClassifier, axes: &AttributeAxes, s
             changed += p.iter().zip(&before_pred[b]).filter(|(x, y)| x != y).count();
             total += n;
         }
-        reports.push(AxisReport { axis: name.clone(), raised, became_prediction: became, others_changed: if total > 0 { changed as f64 / total as f64 } else { 0.0 } });
+        reports.push(AxisReport {
+            axis: name.clone(),
+            raised,
+            became_prediction: became,
+            others_changed: if total > 0 { changed as f64 / total as f64 } else { 0.0 },
+        });
     }
     Ok(reports)
 }
@@ -453,7 +472,14 @@ mod tests {
     fn locked_directions_are_orthogonal_to_locked_axes() -> Result<()> {
         let axes = Tensor::new(&[[1f32, 0., 0.], [0.6, 0.8, 0.], [0., 0.6, 0.8]], &Device::Cpu)?;
         let a = AttributeAxes {
-            info: AxesInfo { names: vec!["hair=a".into(), "eyes=x".into(), "eyes=y".into()], generator: String::new(), samples: 0, report: vec![], variations: vec![], variation_strength: None },
+            info: AxesInfo {
+                names: vec!["hair=a".into(), "eyes=x".into(), "eyes=y".into()],
+                generator: String::new(),
+                samples: 0,
+                report: vec![],
+                variations: vec![],
+                variation_strength: None,
+            },
             axes,
         };
         let free = a.direction("eyes=x", &[])?;

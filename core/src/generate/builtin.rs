@@ -4,8 +4,8 @@
 
 use super::attributes::{load_classifier, AttributeAxes};
 use super::Generator;
-use crate::models::attribute_classifier::AttributeClassifier;
 use crate::io::checkpoint::Checkpoint;
+use crate::models::attribute_classifier::AttributeClassifier;
 use anyhow::Result;
 use candle_core::Device;
 use std::path::Path;

@@ -6,9 +6,9 @@ pub mod builtin;
 pub mod latent;
 pub mod sheet;
 
+use crate::io::checkpoint::Checkpoint;
 use crate::models::dcgan::{DcganConfig, Generator as Dcgan};
 use crate::nn::Mode;
-use crate::io::checkpoint::Checkpoint;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::Path;
@@ -61,8 +61,8 @@ pub fn load_generator(path: Option<&Path>, device: &Device) -> Result<Box<dyn Ge
 pub fn from_checkpoint(ckpt: &Checkpoint, device: &Device) -> Result<Box<dyn Generator>> {
     match ckpt.header.kind.as_str() {
         "dcgan" => {
-            let config: DcganConfig = serde_json::from_value(ckpt.header.model.clone())
-                .with_context(|| format!("{}: malformed DCGAN config", ckpt.path.display()))?;
+            let config: DcganConfig =
+                serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed DCGAN config", ckpt.path.display()))?;
             let source = ckpt.path.display().to_string();
             // A run that kept a moving average of G samples from the average.
             let prefix = crate::models::dcgan::generator_prefix(&ckpt.tensors);
@@ -90,11 +90,7 @@ pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType
         .iter()
         .filter(|(k, _)| k.starts_with(prefix))
         .map(|(k, t)| {
-            let name = if strip {
-                k[prefix.len()..].to_string()
-            } else {
-                format!("G.{}", &k[prefix.len()..])
-            };
+            let name = if strip { k[prefix.len()..].to_string() } else { format!("G.{}", &k[prefix.len()..]) };
             Ok((name, t.to_dtype(dtype)?))
         })
         .collect::<Result<_>>()?;
@@ -124,7 +120,8 @@ pub fn weights_hash(vars: &candle_nn::VarMap) -> String {
     let mut h = Sha256::new();
     for n in names {
         h.update(n.as_bytes());
-        let v: Vec<f32> = data[n].as_tensor().flatten_all().and_then(|t| t.to_dtype(candle_core::DType::F32)).and_then(|t| t.to_vec1()).unwrap_or_default();
+        let v: Vec<f32> =
+            data[n].as_tensor().flatten_all().and_then(|t| t.to_dtype(candle_core::DType::F32)).and_then(|t| t.to_vec1()).unwrap_or_default();
         for x in v {
             h.update(x.to_le_bytes());
         }

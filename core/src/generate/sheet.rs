@@ -79,12 +79,20 @@ fn row_cells(row: &Row, dim: usize, axes: Option<&AttributeAxes>, device: &Devic
             let noise = latents(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5a5a, *count, dim, device)?;
             let z = noise.affine(*strength, 0.0)?.broadcast_add(&base.unsqueeze(0)?)?;
             let title = format!("variations of seed {seed} (strength {strength})");
-            (title, cells(z, &|i| format!("var {}", i + 1), &|i| format!("seed {seed} + {strength} * noise[{i}] of stream seed*0x9E3779B97F4A7C15^0x5a5a"))?)
+            (
+                title,
+                cells(z, &|i| format!("var {}", i + 1), &|i| {
+                    format!("seed {seed} + {strength} * noise[{i}] of stream seed*0x9E3779B97F4A7C15^0x5a5a")
+                })?,
+            )
         }
         Row::Interpolate { from, to, steps } => {
             let z = interpolate(&seed_latent(*from, dim, device)?, &seed_latent(*to, dim, device)?, *steps, LatentPath::Slerp)?;
             let t = |i: usize| i as f64 / (*steps - 1) as f64;
-            (format!("seed {from} -> seed {to}"), cells(z, &|i| format!("t={:.2}", t(i)), &|i| format!("slerp(seed {from}, seed {to}, {:.4})", t(i)))?)
+            (
+                format!("seed {from} -> seed {to}"),
+                cells(z, &|i| format!("t={:.2}", t(i)), &|i| format!("slerp(seed {from}, seed {to}, {:.4})", t(i)))?,
+            )
         }
         Row::Attribute { seed, axis, range, steps } => {
             let axes = axes.context("an attribute row needs attribute axes (--axes, or the built-in model's)")?;
@@ -100,7 +108,13 @@ fn row_cells(row: &Row, dim: usize, axes: Option<&AttributeAxes>, device: &Devic
 }
 
 /// Renders the sheet; returns the page and the JSON metadata to embed.
-pub fn render(g: &dyn Generator, spec: &SheetSpec, classifier: Option<&AttributeClassifier>, axes: Option<&AttributeAxes>, device: &Device) -> Result<(RgbImage, String)> {
+pub fn render(
+    g: &dyn Generator,
+    spec: &SheetSpec,
+    classifier: Option<&AttributeClassifier>,
+    axes: Option<&AttributeAxes>,
+    device: &Device,
+) -> Result<(RgbImage, String)> {
     if spec.columns == 0 || spec.cell < 16 {
         bail!("--columns must be positive and --cell at least 16 pixels");
     }
@@ -123,7 +137,12 @@ pub fn render(g: &dyn Generator, spec: &SheetSpec, classifier: Option<&Attribute
     // The page, before anything is drawn: (columns × cell) by (rows × cell), with room for captions.
     let page_cols = lines.iter().map(|(_, c)| c.len()).max().unwrap_or(1) as u64;
     let cell = spec.cell as u64;
-    crate::io::limits::check_rgb("--cell/--columns/rows of the sheet", 1, page_cols * (cell + GAP as u64) + 2 * MARGIN as u64, lines.len() as u64 * (2 * cell + 64))?;
+    crate::io::limits::check_rgb(
+        "--cell/--columns/rows of the sheet",
+        1,
+        page_cols * (cell + GAP as u64) + 2 * MARGIN as u64,
+        lines.len() as u64 * (2 * cell + 64),
+    )?;
     let all: Vec<&Cell> = lines.iter().flat_map(|(_, c)| c.iter()).collect();
     let z = Tensor::from_vec(all.iter().flat_map(|c| c.z.clone()).collect::<Vec<_>>(), (all.len(), dim), device)?;
     let mut images = Vec::with_capacity(all.len());

@@ -2,7 +2,7 @@
 //! included), every optimiser's moments (`opt.G.m.…`), and a JSON header (`ganime` metadata key) with the run's
 //! config, step, epoch, position in the epoch and RNG state. Written atomically.
 
-use crate::io::weights::{read_tensors, save_safetensors, safetensors_metadata, varmap_tensors};
+use crate::io::weights::{read_tensors, safetensors_metadata, save_safetensors, varmap_tensors};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -48,15 +48,12 @@ impl Checkpoint {
     }
 
     pub fn from_bytes(bytes: &[u8], path: &Path, device: &Device) -> Result<Self> {
-        let meta = safetensors_metadata(bytes)
-            .with_context(|| format!("{} is not a safetensors checkpoint", path.display()))?;
+        let meta = safetensors_metadata(bytes).with_context(|| format!("{} is not a safetensors checkpoint", path.display()))?;
         let Some(json) = meta.get(META_KEY) else {
             bail!("{} has no ganime header: not a checkpoint written by ganime", path.display());
         };
-        let header: Header =
-            serde_json::from_str(json).with_context(|| format!("{}: malformed ganime header", path.display()))?;
-        let tensors = candle_core::safetensors::load_buffer(bytes, device)
-            .with_context(|| format!("{}: cannot read tensors", path.display()))?;
+        let header: Header = serde_json::from_str(json).with_context(|| format!("{}: malformed ganime header", path.display()))?;
+        let tensors = candle_core::safetensors::load_buffer(bytes, device).with_context(|| format!("{}: cannot read tensors", path.display()))?;
         Ok(Self { path: path.to_path_buf(), header, tensors })
     }
 

@@ -53,9 +53,7 @@ pub fn grid(images: &[RgbImage], columns: usize, pad: u32) -> Result<RgbImage> {
 /// Saves an image (format from the extension, PNG if none) atomically.
 pub fn save_image(img: &RgbImage, path: &Path) -> Result<()> {
     let format = image::ImageFormat::from_path(path).unwrap_or(image::ImageFormat::Png);
-    super::write_atomic(path, |tmp| {
-        img.save_with_format(tmp, format).with_context(|| format!("cannot encode {}", path.display()))
-    })
+    super::write_atomic(path, |tmp| img.save_with_format(tmp, format).with_context(|| format!("cannot encode {}", path.display())))
 }
 
 #[cfg(test)]

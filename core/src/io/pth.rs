@@ -165,10 +165,9 @@ fn read_legacy(path: &Path) -> Result<HashMap<String, Tensor>> {
     let obj = read_pickle(&mut r).with_context(|| format!("{source}: cannot parse the pickled object"))?;
     let refs = tensor_refs(state_dict_entries(obj, &source)?, &source)?;
     let keys = match read_pickle(&mut r).with_context(|| format!("{source}: cannot read the storage key list"))? {
-        Object::List(v) | Object::Tuple(v) => v
-            .into_iter()
-            .map(|k| k.unicode().map_err(|o| anyhow::anyhow!("bad storage key {o:?}")))
-            .collect::<Result<Vec<_>>>()?,
+        Object::List(v) | Object::Tuple(v) => {
+            v.into_iter().map(|k| k.unicode().map_err(|o| anyhow::anyhow!("bad storage key {o:?}"))).collect::<Result<Vec<_>>>()?
+        }
         other => bail!("{source}: bad storage key list {other:?}"),
     };
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
@@ -291,7 +290,9 @@ mod tests {
 
     #[test]
     fn legacy_twin_holds_the_same_tensors_as_the_zip_file() -> Result<()> {
-        let (Some(zip), Some(legacy)) = (shared_path("golden/fast-neural-style-net.pth"), shared_path("golden/fast-neural-style-net-legacy-format.pth")) else {
+        let (Some(zip), Some(legacy)) =
+            (shared_path("golden/fast-neural-style-net.pth"), shared_path("golden/fast-neural-style-net-legacy-format.pth"))
+        else {
             return Ok(());
         };
         assert!(is_legacy(&legacy) && !is_legacy(&zip));
@@ -311,7 +312,9 @@ mod tests {
     #[test]
     fn damaged_files_are_errors_not_crashes() -> Result<()> {
         use rand::{Rng, SeedableRng};
-        let (Some(zip), Some(legacy)) = (shared_path("golden/fast-neural-style-net.pth"), shared_path("golden/fast-neural-style-net-legacy-format.pth")) else {
+        let (Some(zip), Some(legacy)) =
+            (shared_path("golden/fast-neural-style-net.pth"), shared_path("golden/fast-neural-style-net-legacy-format.pth"))
+        else {
             return Ok(());
         };
         let dir = tempfile::tempdir()?;

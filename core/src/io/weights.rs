@@ -48,8 +48,7 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
         bail!("{} is {what}; ganime reads weights from PyTorch files (.pth/.pt) and safetensors (convert it to one of those)", path.display());
     }
     let tensors = if ext == "safetensors" {
-        candle_core::safetensors::load(path, device)
-            .with_context(|| format!("{} is not a readable safetensors file", path.display()))?
+        candle_core::safetensors::load(path, device).with_context(|| format!("{} is not a readable safetensors file", path.display()))?
     } else {
         // Candle's zip reader first; the legacy format, and zip files its `zip` dependency rejects, go through
         // io::pth (see there).
@@ -86,8 +85,7 @@ pub fn load_varmap(varmap: &VarMap, tensors: &HashMap<String, Tensor>, prefix: &
         if t.dims() != var.dims() {
             bail!("{source}: tensor `{key}` has shape {:?}, the model expects {:?}", t.dims(), var.dims());
         }
-        var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?)
-            .with_context(|| format!("{source}: cannot set `{key}`"))?;
+        var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?).with_context(|| format!("{source}: cannot set `{key}`"))?;
     }
     Ok(())
 }

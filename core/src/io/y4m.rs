@@ -130,9 +130,9 @@ impl<R: BufRead> Y4mReader<R> {
         if !line.starts_with("FRAME") {
             bail!("Y4M frame {} does not start with 'FRAME' (got '{}')", self.frames_read + 1, line.chars().take(40).collect::<String>());
         }
-        self.input.read_exact(&mut self.planes).with_context(|| {
-            format!("Y4M stream ends inside frame {} ({} bytes expected)", self.frames_read + 1, self.planes.len())
-        })?;
+        self.input
+            .read_exact(&mut self.planes)
+            .with_context(|| format!("Y4M stream ends inside frame {} ({} bytes expected)", self.frames_read + 1, self.planes.len()))?;
         self.frames_read += 1;
         Ok(Some(yuv_to_rgb(&self.header, &self.planes)))
     }

@@ -133,4 +133,3 @@ pub struct TrainingEval {
     pub every: u64,
     pub count: usize,
 }
-

@@ -127,7 +127,11 @@ impl InvertedResBlock {
     fn forward(&self, x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
         let y = self.depthwise.forward(&self.expand.forward(x, eps)?, eps)?;
         let y = norm(&self.norm, &self.project.forward(&y)?, eps)?;
-        if self.residual { x + y } else { Ok(y) }
+        if self.residual {
+            x + y
+        } else {
+            Ok(y)
+        }
     }
 }
 
@@ -164,7 +168,9 @@ impl AnimeGanWidths {
     /// Reads the widths from a state dict's shapes; a file of another kind is an error naming `source`.
     pub fn infer(tensors: &HashMap<String, Tensor>, source: &str) -> Result<Self> {
         let out = |key: &str| -> Result<usize> {
-            let t = tensors.get(key).with_context(|| format!("{source}: no `{key}`; not an AnimeGANv2 generator (bryandlee/animegan2-pytorch layout)"))?;
+            let t = tensors
+                .get(key)
+                .with_context(|| format!("{source}: no `{key}`; not an AnimeGANv2 generator (bryandlee/animegan2-pytorch layout)"))?;
             Ok(t.dim(0)?)
         };
         Ok(Self {
@@ -266,9 +272,8 @@ impl AnimeGanV2 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::models::rel_err;
     use crate::data::shared::shared_path;
-
+    use crate::models::rel_err;
 
     /// `../shared/golden/animeganv2-*`: square and wide inputs, both conventions, to 1e-4 relative.
     #[test]
@@ -296,7 +301,10 @@ pub(crate) mod tests {
     #[test]
     fn new_generator_outputs_are_not_flat() -> Result<()> {
         let vm = candle_nn::VarMap::new();
-        let g = AnimeGanV2::new(AnimeGanWidths { c32: 8, c64: 16, c128: 32, c256: 64 }, crate::nn::init::seeded_var_builder(&vm, 1, DType::F32, &Device::Cpu))?;
+        let g = AnimeGanV2::new(
+            AnimeGanWidths { c32: 8, c64: 16, c128: 32, c256: 64 },
+            crate::nn::init::seeded_var_builder(&vm, 1, DType::F32, &Device::Cpu),
+        )?;
         let x = crate::nn::gradcheck::seeded(&[1, 3, 32, 32], 3)?.to_dtype(DType::F32)?;
         let y = g.forward(&x, ResizeConvention::AlignCorners)?;
         let std = y.broadcast_sub(&y.mean_all()?)?.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?;

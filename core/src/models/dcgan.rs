@@ -64,7 +64,11 @@ impl DcganConfig {
             Preset::Wide128 => self.image_size >= 32 && self.image_size.is_power_of_two(),
         };
         if !ok {
-            bail!("image size {} does not fit the {:?} preset (radford64: a power of two >= 16; mnist28: 28; wide128: a power of two >= 32)", self.image_size, self.preset);
+            bail!(
+                "image size {} does not fit the {:?} preset (radford64: a power of two >= 16; mnist28: 28; wide128: a power of two >= 32)",
+                self.image_size,
+                self.preset
+            );
         }
         Ok(())
     }
@@ -188,7 +192,8 @@ impl DcganConfig {
 
     /// Infers a pytorch/examples discriminator's config (`main.0.weight` is `[ndf, nc, 4, 4]`).
     pub fn infer_from_discriminator(tensors: &HashMap<String, Tensor>, source: &str) -> Result<Self> {
-        let first = tensors.get("main.0.weight").with_context(|| format!("{source}: no `main.0.weight`; not a pytorch/examples DCGAN discriminator"))?;
+        let first =
+            tensors.get("main.0.weight").with_context(|| format!("{source}: no `main.0.weight`; not a pytorch/examples DCGAN discriminator"))?;
         let &[ndf, channels, 4, 4] = first.dims() else {
             bail!("{source}: `main.0.weight` has shape {:?}; a DCGAN discriminator's is [ndf, nc, 4, 4]", first.dims());
         };
@@ -292,11 +297,8 @@ impl Discriminator {
     /// sample's output to depend on that sample alone (Gulrajani et al. §4).
     pub fn new_critic(config: &DcganConfig, seed: u64, device: &Device) -> Result<Self> {
         config.validate()?;
-        let layers: Vec<LayerSpec> = config
-            .discriminator_layers()
-            .into_iter()
-            .map(|l| if let LayerSpec::BatchNorm(c) = l { LayerSpec::LayerNorm(c) } else { l })
-            .collect();
+        let layers: Vec<LayerSpec> =
+            config.discriminator_layers().into_iter().map(|l| if let LayerSpec::BatchNorm(c) = l { LayerSpec::LayerNorm(c) } else { l }).collect();
         let vars = VarMap::new();
         let vb = seeded_var_builder(&vars, seed, DType::F32, device);
         let main = Sequential::new(&layers, Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
@@ -341,10 +343,9 @@ impl Discriminator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::rel_err;
     use crate::data::shared::shared_path;
     use crate::io::weights::read_tensors;
-
+    use crate::models::rel_err;
 
     #[test]
     fn presets_produce_their_image_sizes() -> Result<()> {
@@ -376,11 +377,9 @@ mod tests {
     /// Parity with pytorch/examples DCGAN (`../shared/golden/dcgan-*`), train- and eval-mode BatchNorm.
     #[test]
     fn imports_pytorch_examples_checkpoint_and_matches_golden() -> Result<()> {
-        let (Some(gp), Some(dp), Some(op)) = (
-            shared_path("golden/dcgan-netG.pth"),
-            shared_path("golden/dcgan-netD.pth"),
-            shared_path("golden/dcgan-outputs.safetensors"),
-        ) else {
+        let (Some(gp), Some(dp), Some(op)) =
+            (shared_path("golden/dcgan-netG.pth"), shared_path("golden/dcgan-netD.pth"), shared_path("golden/dcgan-outputs.safetensors"))
+        else {
             return Ok(());
         };
         let dev = Device::Cpu;

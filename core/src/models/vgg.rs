@@ -139,8 +139,9 @@ impl Vgg {
                 }
                 last_conv = Some(name);
                 c_in = c_out;
-                Op::Conv(Conv2d::new(wc_in, c_out, 3, 1, 1, true, None, vb.pp(&key))
-                    .with_context(|| format!("{source}: cannot load {name} (`{key}`)"))?)
+                Op::Conv(
+                    Conv2d::new(wc_in, c_out, 3, 1, 1, true, None, vb.pp(&key)).with_context(|| format!("{source}: cannot load {name} (`{key}`)"))?,
+                )
             } else if name.starts_with("relu") {
                 Op::Relu
             } else {
@@ -152,7 +153,14 @@ impl Vgg {
     }
 
     /// Loads a VGG from `.pth` / `.safetensors` tensors, built up to the deepest of `layers`.
-    pub fn from_tensors(tensors: &HashMap<String, Tensor>, layers: &[&str], options: VggOptions, dtype: DType, device: &Device, source: &str) -> Result<Self> {
+    pub fn from_tensors(
+        tensors: &HashMap<String, Tensor>,
+        layers: &[&str],
+        options: VggOptions,
+        dtype: DType,
+        device: &Device,
+        source: &str,
+    ) -> Result<Self> {
         let (style, arch, convention) = resolve(tensors, options, source)?;
         let names = arch.layer_names();
         if layers.is_empty() {
@@ -160,9 +168,7 @@ impl Vgg {
         }
         let mut deepest = 0;
         for l in layers {
-            let i = names.iter().position(|n| n == l).with_context(|| {
-                format!("`{l}` is not a {arch:?} layer; layers are {}", names.join(", "))
-            })?;
+            let i = names.iter().position(|n| n == l).with_context(|| format!("`{l}` is not a {arch:?} layer; layers are {}", names.join(", ")))?;
             deepest = deepest.max(i);
         }
         // Only the convs actually built are fetched, so extra keys (classifier, deeper convs) are ignored.
@@ -214,9 +220,7 @@ impl Vgg {
         let dtype = rgb01.dtype();
         let channel = |v: [f64; 3]| Tensor::new(&v, dev)?.to_dtype(dtype)?.reshape((1, 3, 1, 1));
         Ok(match self.convention {
-            InputConvention::Torchvision => rgb01
-                .broadcast_sub(&channel([0.485, 0.456, 0.406])?)?
-                .broadcast_div(&channel([0.229, 0.224, 0.225])?)?,
+            InputConvention::Torchvision => rgb01.broadcast_sub(&channel([0.485, 0.456, 0.406])?)?.broadcast_div(&channel([0.229, 0.224, 0.225])?)?,
             InputConvention::Caffe => {
                 let bgr = rgb01.contiguous()?.index_select(&Tensor::new(&[2u32, 1, 0], dev)?, 1)?;
                 (bgr * 255.0)?.broadcast_sub(&channel([103.939, 116.779, 123.68])?)?
@@ -297,9 +301,8 @@ fn avg_pool2(x: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::models::rel_err;
     use crate::data::shared::shared_path;
-
+    use crate::models::rel_err;
 
     #[test]
     fn layer_names_follow_torchvision_indices() {

@@ -1,8 +1,8 @@
 //! Adam (PyTorch semantics: bias-corrected moments, eps added after the square root). Written here rather than
 //! using candle-nn's `AdamW` because a checkpoint must hold the moments, which `AdamW` keeps private.
 
-use anyhow::{Context, Result};
 use crate::nn::kernels::adam::adam_step;
+use anyhow::{Context, Result};
 use candle_core::{backprop::GradStore, DType, Tensor, Var};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,11 @@
 //!
 //! On other devices the layers call Candle's own convolutions.
 
-use super::kernels::{self, conv2d::Padding, patches::{col2im, im2col, Patches}};
+use super::kernels::{
+    self,
+    conv2d::Padding,
+    patches::{col2im, im2col, Patches},
+};
 use candle_core::{DType, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
@@ -71,7 +75,13 @@ fn conv2d_inference(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: 
 
 /// `ReflectionPad2d((left, right, top, bottom))` then `F.conv2d(·, weight, bias, stride)` without padding of its
 /// own. At inference on the CPU the padding is folded into the kernel's patch gather (no padded copy is made).
-pub fn conv2d_reflect(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: usize, (left, right, top, bottom): (usize, usize, usize, usize)) -> Result<Tensor> {
+pub fn conv2d_reflect(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    (left, right, top, bottom): (usize, usize, usize, usize),
+) -> Result<Tensor> {
     if let Some(y) = conv2d_inference(x, weight, bias, stride, Padding::Reflect { left, right, top, bottom })? {
         return Ok(y);
     }
@@ -83,20 +93,20 @@ pub fn conv2d_reflect(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride
 pub fn conv2d_no_bias(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     let (c_out, c_in, k, _) = weight.dims4()?;
     let y = if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-            let (_, c, _, _) = x.dims4()?;
-            if c != c_in {
-                candle_core::bail!("conv2d: input has {c} channels, the weight [{c_out}, {c_in}, {k}, {k}] expects {c_in}");
-            }
-            let (_, _, h, w) = x.dims4()?;
-            let (ho, wo) = Patches { c: c_in, h, w, k, stride, pad: padding }.out_hw();
-            if (x.track_op() || weight.track_op()) && !tiled_kernels_pay(ho * wo) {
-                conv2d_whole_batch(x, weight, stride, padding)?
-            } else {
-                kernels::conv2d::conv2d(x, weight, stride, padding)?
-            }
+        let (_, c, _, _) = x.dims4()?;
+        if c != c_in {
+            candle_core::bail!("conv2d: input has {c} channels, the weight [{c_out}, {c_in}, {k}, {k}] expects {c_in}");
+        }
+        let (_, _, h, w) = x.dims4()?;
+        let (ho, wo) = Patches { c: c_in, h, w, k, stride, pad: padding }.out_hw();
+        if (x.track_op() || weight.track_op()) && !tiled_kernels_pay(ho * wo) {
+            conv2d_whole_batch(x, weight, stride, padding)?
         } else {
-            x.conv2d(weight, padding, stride, 1, 1)?
-        };
+            kernels::conv2d::conv2d(x, weight, stride, padding)?
+        }
+    } else {
+        x.conv2d(weight, padding, stride, 1, 1)?
+    };
     Ok(y)
 }
 
@@ -141,7 +151,17 @@ pub struct ConvTranspose2d {
 
 impl ConvTranspose2d {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize, output_padding: usize, bias: bool, init: Option<Init>, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+        output_padding: usize,
+        bias: bool,
+        init: Option<Init>,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let weight = vb.get_with_hints((c_in, c_out, k, k), "weight", weight_init(init))?;
         let bias = if bias { Some(vb.get_with_hints(c_out, "bias", Init::Const(0.0))?) } else { None };
         Ok(Self { weight, bias, stride, padding, output_padding })
@@ -185,7 +205,17 @@ mod tests {
 
     fn convt(c_in: usize, c_out: usize, k: usize, s: usize, p: usize, op: usize) -> Result<ConvTranspose2d> {
         let vm = VarMap::new();
-        ConvTranspose2d::new(c_in, c_out, k, s, p, op, true, Some(Init::Randn { mean: 0., stdev: 0.5 }), VarBuilder::from_varmap(&vm, DType::F64, &Device::Cpu))
+        ConvTranspose2d::new(
+            c_in,
+            c_out,
+            k,
+            s,
+            p,
+            op,
+            true,
+            Some(Init::Randn { mean: 0., stdev: 0.5 }),
+            VarBuilder::from_varmap(&vm, DType::F64, &Device::Cpu),
+        )
     }
 
     #[test]
@@ -204,9 +234,7 @@ mod tests {
         for &(k, s, p, op, h, w) in &[(4, 2, 1, 0, 4, 4), (4, 1, 0, 0, 1, 1), (3, 2, 1, 1, 3, 5), (5, 2, 2, 1, 4, 4)] {
             let c = convt(3, 2, k, s, p, op)?;
             let x = seeded(&[2, 3, h, w], 2)?;
-            let reference = x
-                .conv_transpose2d(&c.weight, p, op, s, 1)?
-                .broadcast_add(&c.bias.as_ref().unwrap().reshape((1, 2, 1, 1))?)?;
+            let reference = x.conv_transpose2d(&c.weight, p, op, s, 1)?.broadcast_add(&c.bias.as_ref().unwrap().reshape((1, 2, 1, 1))?)?;
             assert!(max_diff(&c.forward(&x)?, &reference) < 1e-12);
         }
         Ok(())
@@ -221,7 +249,11 @@ mod tests {
         for (i, transposed) in [false, true].into_iter().enumerate() {
             let x = candle_core::Var::from_tensor(&seeded(&[2, 3, if transposed { 16 } else { 20 }, 20], 10 + i as u64)?)?;
             let (ours, theirs, w) = if transposed {
-                (t.forward(&x)?, x.conv_transpose2d(&t.weight, 1, 0, 2, 1)?.broadcast_add(&t.bias.as_ref().unwrap().reshape((1, 2, 1, 1))?)?, &t.weight)
+                (
+                    t.forward(&x)?,
+                    x.conv_transpose2d(&t.weight, 1, 0, 2, 1)?.broadcast_add(&t.bias.as_ref().unwrap().reshape((1, 2, 1, 1))?)?,
+                    &t.weight,
+                )
             } else {
                 (c.forward(&x)?, x.conv2d(&c.weight, 1, 1, 1, 1)?.broadcast_add(&c.bias.as_ref().unwrap().reshape((1, 4, 1, 1))?)?, &c.weight)
             };
@@ -298,9 +330,6 @@ mod tests {
         let t = convt(2, 3, 4, 2, 1, 0)?;
         check_gradient(&[2, 2, 3, 3], |x| t.forward(x))?;
         let x = seeded(&[2, 2, 3, 3], 5)?;
-        check_gradient(&[2, 3, 3, 3], |w| {
-            ConvTranspose2d { weight: w.clone(), bias: None, stride: 2, padding: 1, output_padding: 1 }.forward(&x)
-        })
+        check_gradient(&[2, 3, 3, 3], |w| ConvTranspose2d { weight: w.clone(), bias: None, stride: 2, padding: 1, output_padding: 1 }.forward(&x))
     }
-
 }

@@ -78,9 +78,8 @@ pub fn layer_norm_affine_lrelu(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: 
     let (n, c, h, w) = x.dims4()?;
     let fused = with_cpu_f32(&[x, weight, bias], |d| layer_norm_cpu(d[0], d[1], d[2], (c, h, w), eps, slope))?;
     let Some(out) = fused else {
-        let y = super::layer_norm::layer_norm2d(x, eps)?
-            .broadcast_mul(&weight.reshape((1, c, 1, 1))?)?
-            .broadcast_add(&bias.reshape((1, c, 1, 1))?)?;
+        let y =
+            super::layer_norm::layer_norm2d(x, eps)?.broadcast_mul(&weight.reshape((1, c, 1, 1))?)?.broadcast_add(&bias.reshape((1, c, 1, 1))?)?;
         return match slope {
             Some(s) => super::kernels::activation::leaky_relu(&y, s),
             None => Ok(y),
@@ -95,10 +94,7 @@ fn layer_norm_cpu(xs: &[f32], ws: &[f32], bs: &[f32], (c, h, w): (usize, usize, 
     let mut out = Vec::with_capacity(xs.len());
     for (sample, dst) in xs.chunks(per_sample).zip(out.spare_capacity_mut().chunks_mut(per_sample)) {
         // Statistics in f64, per channel in parallel, then combined.
-        let (sum, sq): (f64, f64) = sample
-            .par_chunks(plane)
-            .map(|p| sums_f64(p, |v| v))
-            .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let (sum, sq): (f64, f64) = sample.par_chunks(plane).map(|p| sums_f64(p, |v| v)).reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
         let count = per_sample as f64;
         let mean = sum / count;
         let var = (sq / count - mean * mean).max(0.0);
@@ -192,7 +188,13 @@ fn depthwise_cpu(xs: &[f32], ws: &[f32], bs: Option<&[f32]>, (c, h, w): (usize, 
 /// Source index of padded position `i` on an axis of `n` reflected by `lo` in front (no edge repeat).
 pub(crate) fn reflect_index(i: usize, lo: usize, n: usize) -> usize {
     let j = i as i64 - lo as i64;
-    (if j < 0 { -j } else if j >= n as i64 { 2 * (n as i64 - 1) - j } else { j }) as usize
+    (if j < 0 {
+        -j
+    } else if j >= n as i64 {
+        2 * (n as i64 - 1) - j
+    } else {
+        j
+    }) as usize
 }
 
 /// `nn.ReflectionPad2d((left, right, top, bottom))` of an f32 CPU `[N, C, H, W]` as one copy pass per plane;
@@ -325,7 +327,9 @@ mod tests {
             let wt = seeded(&[shape[1]], 2)?.to_dtype(DType::F32)?;
             let bs = seeded(&[shape[1]], 3)?.to_dtype(DType::F32)?;
             let c = shape[1];
-            let want = crate::nn::layer_norm::layer_norm2d(&x, 1e-5)?.broadcast_mul(&wt.reshape((1, c, 1, 1))?)?.broadcast_add(&bs.reshape((1, c, 1, 1))?)?;
+            let want = crate::nn::layer_norm::layer_norm2d(&x, 1e-5)?
+                .broadcast_mul(&wt.reshape((1, c, 1, 1))?)?
+                .broadcast_add(&bs.reshape((1, c, 1, 1))?)?;
             let want = match slope {
                 Some(s) => candle_nn::ops::leaky_relu(&want, s)?,
                 None => want,
@@ -377,7 +381,9 @@ mod bench {
             Ok(best)
         };
         let composed_norm = || -> Result<Tensor> {
-            let y = crate::nn::layer_norm::layer_norm2d(&x, 1e-5)?.broadcast_mul(&wt.reshape((1, 32, 1, 1))?)?.broadcast_add(&bs.reshape((1, 32, 1, 1))?)?;
+            let y = crate::nn::layer_norm::layer_norm2d(&x, 1e-5)?
+                .broadcast_mul(&wt.reshape((1, 32, 1, 1))?)?
+                .broadcast_add(&bs.reshape((1, 32, 1, 1))?)?;
             candle_nn::ops::leaky_relu(&y, 0.2)
         };
         let composed_dw = || -> Result<Tensor> {

@@ -19,9 +19,8 @@ impl SeededVarMap {
     fn draw(&self, shape: &Shape, init: Init) -> Vec<f64> {
         let n = shape.elem_count();
         let mut rng = self.rng.lock().unwrap();
-        let normal = |rng: &mut ChaCha8Rng, mean: f64, std: f64| -> Vec<f64> {
-            (0..n).map(|_| mean + std * rng.sample::<f64, _>(StandardNormal)).collect()
-        };
+        let normal =
+            |rng: &mut ChaCha8Rng, mean: f64, std: f64| -> Vec<f64> { (0..n).map(|_| mean + std * rng.sample::<f64, _>(StandardNormal)).collect() };
         let uniform = |rng: &mut ChaCha8Rng, lo: f64, up: f64| -> Vec<f64> { (0..n).map(|_| rng.random_range(lo..up)).collect() };
         match init {
             Init::Const(c) => vec![c; n],
@@ -76,7 +75,8 @@ pub fn seeded_var_builder(vars: &VarMap, seed: u64, dtype: DType, device: &Devic
 pub fn seeded_inference_model<T>(seed: u64, dtype: DType, device: &Device, build: impl Fn(VarBuilder) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let vars = VarMap::new();
     build(seeded_var_builder(&vars, seed, dtype, device))?;
-    let tensors: std::collections::HashMap<String, candle_core::Tensor> = vars.data().lock().expect("var map lock").iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect();
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> =
+        vars.data().lock().expect("var map lock").iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect();
     build(VarBuilder::from_tensors(tensors, dtype, device))
 }
 

@@ -34,9 +34,7 @@ impl LayerNorm2d {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let c = self.weight.dim(0)?;
-        layer_norm2d(x, self.eps)?
-            .broadcast_mul(&self.weight.reshape((1, c, 1, 1))?)?
-            .broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
+        layer_norm2d(x, self.eps)?.broadcast_mul(&self.weight.reshape((1, c, 1, 1))?)?.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
     }
 }
 

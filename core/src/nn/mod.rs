@@ -7,6 +7,8 @@ pub mod bilinear;
 pub mod conv;
 pub mod depthwise;
 pub mod fused;
+#[cfg(test)]
+pub(crate) mod gradcheck;
 pub mod init;
 pub mod kernels;
 pub mod layer_norm;
@@ -16,8 +18,6 @@ pub mod pad;
 pub mod resample;
 pub mod sequential;
 pub mod spectral_norm;
-#[cfg(test)]
-pub(crate) mod gradcheck;
 
 pub use batch_norm::BatchNorm2d;
 pub use conv::{Conv2d, ConvTranspose2d};

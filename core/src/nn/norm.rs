@@ -33,10 +33,7 @@ pub struct InstanceNorm2d {
 impl InstanceNorm2d {
     pub fn new(channels: usize, affine: bool, vb: VarBuilder) -> Result<Self> {
         let affine = if affine {
-            Some((
-                vb.get_with_hints(channels, "weight", Init::Const(1.0))?,
-                vb.get_with_hints(channels, "bias", Init::Const(0.0))?,
-            ))
+            Some((vb.get_with_hints(channels, "weight", Init::Const(1.0))?, vb.get_with_hints(channels, "bias", Init::Const(0.0))?))
         } else {
             None
         };

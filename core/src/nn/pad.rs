@@ -16,11 +16,7 @@ pub fn reflection_pad2d(x: &Tensor, left: usize, right: usize, top: usize, botto
         }
     }
     let index = |n: usize, lo: usize, hi: usize| -> Vec<u32> { (0..n + lo + hi).map(|i| super::fused::reflect_index(i, lo, n) as u32).collect() };
-    let x = if top + bottom > 0 {
-        x.index_select(&Tensor::new(index(h, top, bottom).as_slice(), x.device())?, 2)?
-    } else {
-        x.clone()
-    };
+    let x = if top + bottom > 0 { x.index_select(&Tensor::new(index(h, top, bottom).as_slice(), x.device())?, 2)? } else { x.clone() };
     if left + right > 0 {
         x.index_select(&Tensor::new(index(w, left, right).as_slice(), x.device())?, 3)
     } else {

@@ -11,9 +11,7 @@ pub fn upsample_nearest2d(x: &Tensor, s: usize) -> Result<Tensor> {
         }
     }
     let (b, c, h, w) = x.dims4()?;
-    x.reshape((b, c, h, 1, w, 1))?
-        .broadcast_as((b, c, h, s, w, s))?
-        .reshape((b, c, h * s, w * s))
+    x.reshape((b, c, h, 1, w, 1))?.broadcast_as((b, c, h, s, w, s))?.reshape((b, c, h * s, w * s))
 }
 
 /// `F.max_pool2d(x, k)` (stride = kernel, no padding; trailing rows/columns that do not fill a window are

@@ -12,11 +12,37 @@ use serde::{Deserialize, Serialize};
 /// One layer of a sequential network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LayerSpec {
-    Conv { c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, bias: bool },
+    Conv {
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        bias: bool,
+    },
     /// A conv with spectral normalisation of its weight ([`super::spectral_norm`]).
-    SnConv { c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, bias: bool },
-    ConvTranspose { c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, out_pad: usize, bias: bool },
-    Linear { d_in: usize, d_out: usize, bias: bool },
+    SnConv {
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        bias: bool,
+    },
+    ConvTranspose {
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        out_pad: usize,
+        bias: bool,
+    },
+    Linear {
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+    },
     BatchNorm(usize),
     /// GroupNorm(1, C): per-sample layer norm (a WGAN-GP critic's replacement for BatchNorm).
     LayerNorm(usize),
@@ -25,7 +51,11 @@ pub enum LayerSpec {
     Tanh,
     Dropout(f64),
     Flatten,
-    Unflatten { c: usize, h: usize, w: usize },
+    Unflatten {
+        c: usize,
+        h: usize,
+        w: usize,
+    },
 }
 
 // `Layer::LayerNorm` is the layer's name, not a stutter.
@@ -73,9 +103,9 @@ impl Sequential {
                     LayerSpec::SnConv { c_in, c_out, k, stride, pad, bias } => {
                         Layer::SnConv(super::spectral_norm::SpectralNormConv2d::new(c_in, c_out, k, stride, pad, bias, init, vb)?)
                     }
-                    LayerSpec::ConvTranspose { c_in, c_out, k, stride, pad, out_pad, bias } => Layer::ConvTranspose(
-                        ConvTranspose2d::new(c_in, c_out, k, stride, pad, out_pad, bias, Some(init), vb)?,
-                    ),
+                    LayerSpec::ConvTranspose { c_in, c_out, k, stride, pad, out_pad, bias } => {
+                        Layer::ConvTranspose(ConvTranspose2d::new(c_in, c_out, k, stride, pad, out_pad, bias, Some(init), vb)?)
+                    }
                     LayerSpec::Linear { d_in, d_out, bias } => {
                         let w = vb.get_with_hints((d_out, d_in), "weight", init)?;
                         let b = if bias { Some(vb.get_with_hints(d_out, "bias", Init::Const(0.0))?) } else { None };
@@ -137,8 +167,7 @@ impl Sequential {
 /// Inverted dropout with a mask from a seeded generator (Candle's own dropout draws from an unseeded one).
 fn dropout(x: &Tensor, p: f64, seed: u64) -> Result<Tensor> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let keep: Vec<f32> =
-        (0..x.elem_count()).map(|_| if rng.random::<f64>() < p { 0.0 } else { (1.0 / (1.0 - p)) as f32 }).collect();
+    let keep: Vec<f32> = (0..x.elem_count()).map(|_| if rng.random::<f64>() < p { 0.0 } else { (1.0 / (1.0 - p)) as f32 }).collect();
     let mask = Tensor::from_vec(keep, x.shape(), x.device())?.to_dtype(x.dtype())?;
     x * mask
 }
@@ -163,7 +192,10 @@ mod tests {
         let net = Sequential::new(&specs, Init::Const(0.1), VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu).pp("main"))?;
         let mut keys: Vec<String> = vm.data().lock().unwrap().keys().cloned().collect();
         keys.sort();
-        assert_eq!(keys, ["main.0.bias", "main.0.weight", "main.3.bias", "main.3.running_mean", "main.3.running_var", "main.3.weight", "main.5.weight"]);
+        assert_eq!(
+            keys,
+            ["main.0.bias", "main.0.weight", "main.3.bias", "main.3.running_mean", "main.3.running_var", "main.3.weight", "main.5.weight"]
+        );
         let x = Tensor::ones((2, 1, 4, 4), DType::F32, &Device::Cpu)?;
         let a: Vec<Vec<f32>> = net.forward(&x, Mode::Train { seed: 3 })?.to_vec2()?;
         let b: Vec<Vec<f32>> = net.forward(&x, Mode::Train { seed: 3 })?.to_vec2()?;

@@ -105,7 +105,8 @@ mod tests {
         assert!((layer.sigma()? - expected).abs() < 1e-9 * expected, "{} vs {expected}", layer.sigma()?);
         // The forward is the plain conv with W / σ.
         let y = layer.forward(&x, false)?;
-        let plain = (x.conv2d(&(&layer.weight / expected)?, 1, 1, 1, 1)? + layer.bias.as_ref().unwrap().reshape((1, 5, 1, 1))?.broadcast_as((2, 5, 6, 6))?)?;
+        let plain = (x.conv2d(&(&layer.weight / expected)?, 1, 1, 1, 1)?
+            + layer.bias.as_ref().unwrap().reshape((1, 5, 1, 1))?.broadcast_as((2, 5, 6, 6))?)?;
         let diff = (y - plain)?.abs()?.max_all()?.to_scalar::<f64>()?;
         assert!(diff < 1e-9, "{diff}");
         // Eval forwards leave u alone; u is a variable of the map (checkpointed) with no gradient.

@@ -35,13 +35,25 @@ struct Node {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Quantize { lo: f32, hi: f32 },
+    Quantize {
+        lo: f32,
+        hi: f32,
+    },
     /// A `QuantizeLinear` whose every reader is a `DequantizeLinear` with the same scale and zero point: both in
     /// one pass, producing the dequantised values (the readers become [`Op::Identity`]).
-    FakeQuantize { lo: f32, hi: f32 },
+    FakeQuantize {
+        lo: f32,
+        hi: f32,
+    },
     Identity,
-    Dequantize { axis: usize },
-    Conv { pads: [usize; 4], stride: usize, group: usize },
+    Dequantize {
+        axis: usize,
+    },
+    Conv {
+        pads: [usize; 4],
+        stride: usize,
+        group: usize,
+    },
     Clip,
     Relu,
     Sigmoid,
@@ -85,7 +97,12 @@ fn tensor_values(t: &TensorProto) -> Result<(Vec<f64>, Vec<usize>)> {
     if t.data_location == 1 {
         bail!("initialiser '{}' has its data in an external file, which ganime does not read", t.name);
     }
-    let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>().map_err(|_| anyhow!("initialiser '{}' has a negative dimension", t.name))?;
+    let dims: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow!("initialiser '{}' has a negative dimension", t.name))?;
     let n: usize = dims.iter().product();
     let raw = &t.raw_data;
     let values: Vec<f64> = match t.data_type {
@@ -220,7 +237,10 @@ impl QdqGraph {
             "Resize" => {
                 known(&["coordinate_transformation_mode", "exclude_outside", "mode", "nearest_mode"])?;
                 let setting = |k: &str, want: &str| attr_str(n, k).is_none_or(|v| v == want);
-                if attr_str(n, "mode").as_deref() != Some("nearest") || !setting("coordinate_transformation_mode", "asymmetric") || !setting("nearest_mode", "floor") {
+                if attr_str(n, "mode").as_deref() != Some("nearest")
+                    || !setting("coordinate_transformation_mode", "asymmetric")
+                    || !setting("nearest_mode", "floor")
+                {
                     bail!("only nearest, asymmetric, floor resizing is supported");
                 }
                 if n.input.len() != 3 {
@@ -239,12 +259,16 @@ impl QdqGraph {
         for mut node in std::mem::take(&mut self.nodes) {
             if let Op::ResizeNearest(scales) = &mut node.op {
                 if scales.is_empty() {
-                    let s = self.consts.get(&node.inputs[2]).ok_or_else(|| anyhow!("{}: node '{}': Resize scales must be constant", self.origin, node.label))?;
+                    let s = self
+                        .consts
+                        .get(&node.inputs[2])
+                        .ok_or_else(|| anyhow!("{}: node '{}': Resize scales must be constant", self.origin, node.label))?;
                     *scales = s.to_vec1::<f32>()?;
                 }
             }
             if node.inputs.iter().all(|i| i.is_empty() || self.consts.contains_key(i)) {
-                let y = self.eval(&node, &|name| self.consts.get(name).cloned()).with_context(|| format!("{}: node '{}'", self.origin, node.label))?;
+                let y =
+                    self.eval(&node, &|name| self.consts.get(name).cloned()).with_context(|| format!("{}: node '{}'", self.origin, node.label))?;
                 self.consts.insert(node.output.clone(), y);
             } else {
                 remaining.push(node);
@@ -286,7 +310,12 @@ impl QdqGraph {
             let Op::Quantize { lo, hi } = self.nodes[i].op else { continue };
             let q = &self.nodes[i];
             let Some(rs) = readers.get(&q.output) else { continue };
-            let same_params = |r: &Node| matches!(r.op, Op::Dequantize { .. }) && r.inputs.get(0) == Some(&q.output) && r.inputs.get(1) == q.inputs.get(1) && r.inputs.get(2) == q.inputs.get(2);
+            let same_params = |r: &Node| {
+                matches!(r.op, Op::Dequantize { .. })
+                    && r.inputs.get(0) == Some(&q.output)
+                    && r.inputs.get(1) == q.inputs.get(1)
+                    && r.inputs.get(2) == q.inputs.get(2)
+            };
             if self.outputs.contains(&q.output) || !rs.iter().all(|&r| same_params(&self.nodes[r])) {
                 continue;
             }
@@ -319,10 +348,13 @@ impl QdqGraph {
         }
         // `GANIME_PROFILE_ONNX=1` prints the time per operator kind (read once per process, not per frame).
         static PROFILE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let mut profile: Option<HashMap<String, (usize, f64)>> = PROFILE.get_or_init(|| std::env::var_os("GANIME_PROFILE_ONNX").is_some()).then(HashMap::new);
+        let mut profile: Option<HashMap<String, (usize, f64)>> =
+            PROFILE.get_or_init(|| std::env::var_os("GANIME_PROFILE_ONNX").is_some()).then(HashMap::new);
         for node in &self.nodes {
             let start = std::time::Instant::now();
-            let y = self.eval(node, &|name| env.get(name).or_else(|| self.consts.get(name)).cloned()).with_context(|| format!("{}: node '{}'", self.origin, node.label))?;
+            let y = self
+                .eval(node, &|name| env.get(name).or_else(|| self.consts.get(name)).cloned())
+                .with_context(|| format!("{}: node '{}'", self.origin, node.label))?;
             if let Some(p) = profile.as_mut() {
                 let e = p.entry(format!("{:?}", node.op).split([' ', '(', '{']).next().unwrap_or("").to_string()).or_insert((0, 0.0));
                 *e = (e.0 + 1, e.1 + start.elapsed().as_secs_f64() * 1e3);
@@ -370,7 +402,8 @@ impl QdqGraph {
             Op::Conv { pads, stride, group } => conv(&x, &arg(1)?, opt(2).as_ref(), *pads, *stride, *group)?,
             Op::Clip => {
                 // Bounds are scalars, stored as shape [] or [1].
-                let bound = |t: Tensor| -> Result<f32> { t.flatten_all()?.to_vec1::<f32>()?.first().copied().ok_or_else(|| anyhow!("empty Clip bound")) };
+                let bound =
+                    |t: Tensor| -> Result<f32> { t.flatten_all()?.to_vec1::<f32>()?.first().copied().ok_or_else(|| anyhow!("empty Clip bound")) };
                 let lo = opt(1).map(bound).transpose()?.unwrap_or(f32::MIN);
                 let hi = opt(2).map(bound).transpose()?.unwrap_or(f32::MAX);
                 x.clamp(lo, hi)?
@@ -384,7 +417,12 @@ impl QdqGraph {
             Op::Mul => x.broadcast_mul(&arg(1)?)?,
             Op::GlobalAveragePool => x.mean_keepdim(3)?.mean_keepdim(2)?,
             Op::Reshape(shape) => {
-                let dims: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if d == 0 { x.dims().get(i).copied().unwrap_or(0) as i64 } else { d }).map(|d| d.max(0) as usize).collect();
+                let dims: Vec<usize> = shape
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| if d == 0 { x.dims().get(i).copied().unwrap_or(0) as i64 } else { d })
+                    .map(|d| d.max(0) as usize)
+                    .collect();
                 let known: usize = dims.iter().zip(shape).filter(|(_, s)| **s != -1).map(|(d, _)| *d).product();
                 let dims: Vec<usize> = dims.iter().zip(shape).map(|(d, s)| if *s == -1 { x.elem_count() / known.max(1) } else { *d }).collect();
                 x.reshape(dims)?
@@ -397,7 +435,11 @@ impl QdqGraph {
 }
 
 fn label(n: &NodeProto) -> String {
-    if n.name.is_empty() { n.output.first().cloned().unwrap_or_default() } else { n.name.clone() }
+    if n.name.is_empty() {
+        n.output.first().cloned().unwrap_or_default()
+    } else {
+        n.name.clone()
+    }
 }
 
 /// The axis a scale applies along: `None` for a per-tensor (single-value) scale.
@@ -544,7 +586,8 @@ mod tests {
         let x = Tensor::new(&[0.5f32, 1.5, 2.5, -0.5, 300.0, -300.0, 1.26], &Device::Cpu)?;
         let q = quantize(&x, &Tensor::new(&[1f32], &Device::Cpu)?, None, 0.0, 255.0, false)?.to_vec1::<f32>()?;
         assert_eq!(q, vec![0.0, 2.0, 2.0, 0.0, 255.0, 0.0, 1.0]);
-        let q = quantize(&x, &Tensor::new(&[0.5f32], &Device::Cpu)?, Some(&Tensor::new(&[-3f32], &Device::Cpu)?), -128.0, 127.0, false)?.to_vec1::<f32>()?;
+        let q = quantize(&x, &Tensor::new(&[0.5f32], &Device::Cpu)?, Some(&Tensor::new(&[-3f32], &Device::Cpu)?), -128.0, 127.0, false)?
+            .to_vec1::<f32>()?;
         assert_eq!(q, vec![-2.0, 0.0, 2.0, -4.0, 127.0, -128.0, -0.0]);
         Ok(())
     }
@@ -577,7 +620,10 @@ mod tests {
         assert_eq!(fast.dims(), &[2, 3, 10, 14]);
         assert_eq!(fast.flatten_all()?.to_vec1::<f32>()?, slow.flatten_all()?.to_vec1::<f32>()?);
         let big = Tensor::new(&[1e9f32, -1e9, 2.5, 3.5, -2.5], &Device::Cpu)?;
-        assert_eq!(quantize(&big, &Tensor::new(&[1f32], &Device::Cpu)?, None, -128.0, 127.0, false)?.to_vec1::<f32>()?, vec![127.0, -128.0, 2.0, 4.0, -2.0]);
+        assert_eq!(
+            quantize(&big, &Tensor::new(&[1f32], &Device::Cpu)?, None, -128.0, 127.0, false)?.to_vec1::<f32>()?,
+            vec![127.0, -128.0, 2.0, 4.0, -2.0]
+        );
         Ok(())
     }
 

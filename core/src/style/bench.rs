@@ -44,7 +44,14 @@ pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Op
             "gatys-256-iter" => {
                 let tensors = random_vgg19(device)?;
                 let style_layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"];
-                let vgg = Vgg::from_tensors(&tensors, &["relu5_1", "relu4_2"], VggOptions { arch: Some(VggArch::Vgg19), ..Default::default() }, DType::F32, device, "random VGG19")?;
+                let vgg = Vgg::from_tensors(
+                    &tensors,
+                    &["relu5_1", "relu4_2"],
+                    VggOptions { arch: Some(VggArch::Vgg19), ..Default::default() },
+                    DType::F32,
+                    device,
+                    "random VGG19",
+                )?;
                 let weights = GatysWeights {
                     content_layers: vec!["relu4_2".into()],
                     style_layers: style_layers.iter().map(|s| s.to_string()).collect(),
@@ -62,7 +69,8 @@ pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Op
             }
             _ => {
                 let (h, w) = if workload == "style-320x240" { (240, 320) } else { (480, 640) };
-                let net = crate::nn::init::seeded_inference_model(0, DType::F32, device, |vb| TransformerNet::new(&TransformerNetConfig::standard(), vb))?;
+                let net =
+                    crate::nn::init::seeded_inference_model(0, DType::F32, device, |vb| TransformerNet::new(&TransformerNetConfig::standard(), vb))?;
                 let x = (Tensor::rand(0f32, 1., (1, 3, h, w), device)? * 255.0)?;
                 let (m, r, wu) = time_it(
                     || {

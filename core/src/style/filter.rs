@@ -101,7 +101,12 @@ impl MultiStyleFilter {
     }
 
     /// One style mix of a network shared between filters (the built-in styles share one copy), in f32.
-    pub fn from_net(name: &str, net: std::sync::Arc<crate::models::multistyle::MultiStyleNet>, mix: &[(usize, f64)], device: &Device) -> Result<Self> {
+    pub fn from_net(
+        name: &str,
+        net: std::sync::Arc<crate::models::multistyle::MultiStyleNet>,
+        mix: &[(usize, f64)],
+        device: &Device,
+    ) -> Result<Self> {
         let weights = net.style_weights(mix, device).with_context(|| format!("filter {name}"))?;
         Ok(Self { name: name.into(), net, weights, device: device.clone(), dtype: DType::F32 })
     }

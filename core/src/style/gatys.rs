@@ -136,13 +136,8 @@ impl<'a> GatysLoss<'a> {
             tv = t.to_scalar::<f64>()?;
             total = (total + (t * self.weights.tv_weight)?)?;
         }
-        let values = LossValues {
-            content: content.to_scalar()?,
-            style_per_layer: per_layer,
-            style: style.to_scalar()?,
-            tv,
-            total: total.to_scalar()?,
-        };
+        let values =
+            LossValues { content: content.to_scalar()?, style_per_layer: per_layer, style: style.to_scalar()?, tv, total: total.to_scalar()? };
         Ok((total, values))
     }
 
@@ -217,7 +212,8 @@ mod tests {
         let golden = candle_core::safetensors::load(&g, &Device::Cpu)?;
         let style_layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"];
         let vgg = Vgg::vgg16_imagenet(&w, &["relu4_1"], &Device::Cpu)?;
-        let loss = GatysLoss::new(&vgg, weights(&["relu3_3"], &style_layers, 1000.0), &golden["content_rgb01"], &[(golden["style_rgb01"].clone(), 1.0)])?;
+        let loss =
+            GatysLoss::new(&vgg, weights(&["relu3_3"], &style_layers, 1000.0), &golden["content_rgb01"], &[(golden["style_rgb01"].clone(), 1.0)])?;
         let (v, grad) = loss.evaluate_with_gradient(&golden["x_rgb01"])?;
         let close = |a: f64, k: &str| {
             let r = scalar(&golden[k]);
@@ -233,7 +229,8 @@ mod tests {
         eprintln!("gatys vgg16: total {} vs {}, grad_x_rgb01 relative error {e:.2e}", v.total, scalar(&golden["total_loss"]));
         assert!(e < 1e-4, "grad_x_rgb01: relative error {e}");
         // The content gradient alone, with the preprocessed input as the variable.
-        let content_only = GatysLoss::new(&vgg, weights(&["relu3_3"], &["relu1_1"], 0.0), &golden["content_rgb01"], &[(golden["style_rgb01"].clone(), 1.0)])?;
+        let content_only =
+            GatysLoss::new(&vgg, weights(&["relu3_3"], &["relu1_1"], 0.0), &golden["content_rgb01"], &[(golden["style_rgb01"].clone(), 1.0)])?;
         let xc = Var::from_tensor(&golden["x_caffe"].to_dtype(DType::F32)?)?;
         let f = vgg.forward_preprocessed(xc.as_tensor(), &["relu3_3"])?;
         let total = sum_sq_f64(&(&f[0] - &content_only.content_targets[0])?)?;

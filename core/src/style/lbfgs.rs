@@ -99,7 +99,9 @@ impl Lbfgs {
         }
         let d = self.direction(&g0);
         let gd0 = dot(&g0, &d);
-        let (d, gd0) = if gd0 < 0.0 { (d, gd0) } else {
+        let (d, gd0) = if gd0 < 0.0 {
+            (d, gd0)
+        } else {
             // Not a descent direction (bad curvature pairs): restart with steepest descent.
             self.s.clear();
             self.y.clear();

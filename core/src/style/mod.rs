@@ -5,9 +5,9 @@ pub mod arbitrary_filter;
 pub mod bench;
 pub mod color;
 pub mod filter;
-pub mod tf_style_filter;
 pub mod gatys;
 pub mod lbfgs;
+pub mod tf_style_filter;
 pub mod train;
 pub mod transfer;
 
@@ -56,10 +56,7 @@ pub fn progress_bar(total: u64, position: u64, quiet: bool) -> indicatif::Progre
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")
-            .expect("valid template"),
-    );
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}").expect("valid template"));
     bar.set_position(position);
     bar
 }

@@ -11,13 +11,13 @@
 
 use super::gatys::total_variation;
 use crate::data::{open_dataset, Fit, ImageSpec, Loader, LoaderConfig};
+use crate::io::checkpoint::{Checkpoint, Header, FILE_NAME};
 use crate::io::image::{grid, save_image};
 use crate::io::weights::{load_varmap, save_safetensors, varmap_tensors};
 use crate::models::transformer_net::{TransformerNet, TransformerNetConfig};
 use crate::models::vgg::{Vgg, VggOptions};
-use crate::nn::seeded_var_builder;
-use crate::io::checkpoint::{Checkpoint, Header, FILE_NAME};
 use crate::nn::adam::{Adam, AdamParams};
+use crate::nn::seeded_var_builder;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
@@ -162,8 +162,8 @@ impl StyleTrainer {
             bail!("{} is a `{}` checkpoint, not a style-network training run", ckpt.path.display(), ckpt.header.kind);
         }
         let state_json = ckpt.header.state.clone().with_context(|| format!("{}: no training state", ckpt.path.display()))?;
-        let (mut config, state): (StyleTrainConfig, RunState) = serde_json::from_value(state_json)
-            .with_context(|| format!("{}: malformed training state", ckpt.path.display()))?;
+        let (mut config, state): (StyleTrainConfig, RunState) =
+            serde_json::from_value(state_json).with_context(|| format!("{}: malformed training state", ckpt.path.display()))?;
         if let Some(s) = steps {
             config.steps = s;
         }
@@ -189,7 +189,11 @@ impl StyleTrainer {
         };
         Checkpoint::write(&self.out.join(FILE_NAME), &header, &[("net", &self.vars)], self.adam.state_tensors("opt."), DType::F32)?;
         let mut meta = std::collections::HashMap::new();
-        meta.insert("ganime".into(), serde_json::json!({"kind": CHECKPOINT_KIND, "net": self.config.net, "style": self.config.style_image, "step": self.state.step}).to_string());
+        meta.insert(
+            "ganime".into(),
+            serde_json::json!({"kind": CHECKPOINT_KIND, "net": self.config.net, "style": self.config.style_image, "step": self.state.step})
+                .to_string(),
+        );
         save_safetensors(&self.out.join(MODEL_FILE), &varmap_tensors(&self.vars, "", DType::F32)?, meta)
     }
 
@@ -209,7 +213,13 @@ impl StyleTrainer {
         std::fs::create_dir_all(self.out.join("samples")).with_context(|| format!("cannot create {}", self.out.display()))?;
         let dataset = open_dataset(&cfg.content_dir)?;
         let spec = ImageSpec { size: cfg.image_size, channels: 3, fit: Fit::CenterCrop };
-        let mut loader = Loader::start(dataset.clone(), spec, LoaderConfig { batch_size: cfg.batch_size, seed: cfg.seed, flip: false, prefetch: 2 }, self.state.epoch, self.state.batch)?;
+        let mut loader = Loader::start(
+            dataset.clone(),
+            spec,
+            LoaderConfig { batch_size: cfg.batch_size, seed: cfg.seed, flip: false, prefetch: 2 },
+            self.state.epoch,
+            self.state.batch,
+        )?;
         // Fixed sample photos: the first two of the set.
         let fixed: Vec<f32> = (0..2.min(dataset.len())).map(|i| dataset.load(i, &spec)).collect::<Result<Vec<_>>>()?.concat();
         let n_fixed = fixed.len() / spec.sample_len();
@@ -225,7 +235,12 @@ impl StyleTrainer {
             let y = self.net.forward(&x)?;
             let (total, parts) = self.loss.loss(&y, &x)?;
             if !parts.total.is_finite() {
-                bail!("loss became {} at step {}; the last good checkpoint is {}", parts.total, self.state.step + 1, self.out.join(FILE_NAME).display());
+                bail!(
+                    "loss became {} at step {}; the last good checkpoint is {}",
+                    parts.total,
+                    self.state.step + 1,
+                    self.out.join(FILE_NAME).display()
+                );
             }
             self.adam.step(&total.backward()?)?;
             self.state.epoch = batch.epoch + (batch.index + 1) / batch.batches_per_epoch;
@@ -264,7 +279,10 @@ impl StyleLog {
         if resume_step > 0 && path.exists() {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             for line in text.lines().skip(1) {
-                let v: Vec<f64> = line.split(',').map(|s| s.parse::<f64>()).collect::<std::result::Result<_, _>>()
+                let v: Vec<f64> = line
+                    .split(',')
+                    .map(|s| s.parse::<f64>())
+                    .collect::<std::result::Result<_, _>>()
                     .with_context(|| format!("malformed row in {}: {line}", path.display()))?;
                 if v.len() == 7 && v[0] as u64 <= resume_step {
                     rows.push([v[0], v[1], v[2], v[3], v[4], v[5], v[6]]);

@@ -47,13 +47,19 @@ pub fn initial_image(content: &Tensor, start: StartFrom, seed: u64) -> Result<Te
 /// Runs the optimisation from `start`; `on_iteration(i, losses, image)` is called after every iteration
 /// (1-based) with the current image, for progress, logging and periodic saving. Returns the final image,
 /// clamped to [0, 1].
-pub fn transfer(loss: &GatysLoss, start: &Tensor, options: &TransferOptions, mut on_iteration: impl FnMut(usize, &LossValues, &Tensor) -> Result<()>) -> Result<Tensor> {
+pub fn transfer(
+    loss: &GatysLoss,
+    start: &Tensor,
+    options: &TransferOptions,
+    mut on_iteration: impl FnMut(usize, &LossValues, &Tensor) -> Result<()>,
+) -> Result<Tensor> {
     let (dims, dtype, device) = (start.dims().to_vec(), start.dtype(), start.device().clone());
     match options.optimizer {
         Optimizer::Lbfgs => {
             let mut x: Vec<f64> = start.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
             let mut opt = Lbfgs::new(LbfgsConfig::default());
-            let to_tensor = |x: &[f64]| -> Result<Tensor> { Ok(Tensor::from_slice(x, dims.as_slice(), &Device::Cpu)?.to_dtype(dtype)?.to_device(&device)?) };
+            let to_tensor =
+                |x: &[f64]| -> Result<Tensor> { Ok(Tensor::from_slice(x, dims.as_slice(), &Device::Cpu)?.to_dtype(dtype)?.to_device(&device)?) };
             for i in 1..=options.iterations {
                 let mut evaluated: Vec<LossValues> = Vec::new();
                 let value = opt.step(&mut x, |xs| {
@@ -125,7 +131,10 @@ mod tests {
                 Ok(())
             })?;
             let (_, last) = loss.evaluate(&out)?;
-            eprintln!("{optimizer:?}: style {:.4e} -> {:.4e}, content 0 -> {:.4e} (style image: {:.4e})", first.style, last.style, last.content, style_itself.content);
+            eprintln!(
+                "{optimizer:?}: style {:.4e} -> {:.4e}, content 0 -> {:.4e} (style image: {:.4e})",
+                first.style, last.style, last.content, style_itself.content
+            );
             assert!(last.style * factor < first.style, "{optimizer:?}: style {} -> {}", first.style, last.style);
             assert!(last.content < style_itself.content, "{optimizer:?}: content {} vs {}", last.content, style_itself.content);
             assert!(history.len() <= iterations && !history.is_empty());

@@ -20,12 +20,12 @@
 //! balance of the terms is the balance of their gradients.
 
 use super::animegan_losses::{chroma_l1, color_loss, gram_l1, grayscale3, l1, lsgan, total_variation_mean};
-use crate::io::checkpoint::Checkpoint;
 use super::diffaugment::DiffAugment;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
 use crate::data::{open_dataset, Dataset, Fit, ImageSpec};
+use crate::io::checkpoint::Checkpoint;
 use crate::models::animegan::{AnimeGanV2, AnimeGanWidths};
 use crate::models::animegan_discriminator::{AnimeDiscriminator, AnimeDiscriminatorConfig};
 use crate::models::vgg::Vgg;
@@ -33,8 +33,8 @@ use crate::nn::bilinear::ResizeConvention;
 use crate::nn::init::seeded_var_builder;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
-use rand::Rng;
 use candle_nn::VarMap;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -179,11 +179,23 @@ impl AnimeGanTask {
         let g_vars = VarMap::new();
         let generator = AnimeGanV2::new(config.generator, seeded_var_builder(&g_vars, seed.wrapping_mul(2).wrapping_add(1), DType::F32, device))?;
         let d_vars = VarMap::new();
-        let discriminator = AnimeDiscriminator::new(config.discriminator, seeded_var_builder(&d_vars, seed.wrapping_mul(2).wrapping_add(2), DType::F32, device))?;
+        let discriminator =
+            AnimeDiscriminator::new(config.discriminator, seeded_var_builder(&d_vars, seed.wrapping_mul(2).wrapping_add(2), DType::F32, device))?;
         let vgg = Vgg::load(&config.vgg, &[&config.feature_layer], crate::models::vgg::VggOptions::default(), DType::F32, device)
             .with_context(|| format!("--vgg {}: cannot load the perceptual network", config.vgg.display()))?;
         let grad_norms = vec![f64::NAN; LOSS_TERMS.len()];
-        Ok(Self { config: config.clone(), generator, g_vars, discriminator, d_vars, vgg, fixed, pending: None, grad_norm_every: grad_norm_every.max(1), grad_norms })
+        Ok(Self {
+            config: config.clone(),
+            generator,
+            g_vars,
+            discriminator,
+            d_vars,
+            vgg,
+            fixed,
+            pending: None,
+            grad_norm_every: grad_norm_every.max(1),
+            grad_norms,
+        })
     }
 
     fn generate(&self, photo: &Tensor) -> candle_core::Result<Tensor> {
@@ -193,7 +205,11 @@ impl AnimeGanTask {
     fn features(&self, images: &Tensor) -> candle_core::Result<Tensor> {
         let mut f = self.vgg.features_signed(images, &[&self.config.feature_layer]).map_err(candle_core::Error::wrap)?;
         let f = f.remove(0);
-        if self.config.feature_scale == 1.0 { Ok(f) } else { f * self.config.feature_scale }
+        if self.config.feature_scale == 1.0 {
+            Ok(f)
+        } else {
+            f * self.config.feature_scale
+        }
     }
 
     fn in_init(&self, step: u64) -> bool {
@@ -218,7 +234,14 @@ impl AnimeGanTask {
 
     /// The weighted G terms (order of `LOSS_TERMS`) for the output `fake` of `photo`; `None` during the
     /// initialisation, whose terms are content and pixel L1.
-    fn g_terms(&self, photo: &Tensor, photo_features: &Tensor, fake: &Tensor, anime_gray: Option<&Tensor>, ctx: &mut StepContext) -> candle_core::Result<Vec<Tensor>> {
+    fn g_terms(
+        &self,
+        photo: &Tensor,
+        photo_features: &Tensor,
+        fake: &Tensor,
+        anime_gray: Option<&Tensor>,
+        ctx: &mut StepContext,
+    ) -> candle_core::Result<Vec<Tensor>> {
         let w = self.config.weights;
         let zero = Tensor::zeros((), DType::F32, fake.device())?;
         let Some(anime_gray) = anime_gray else {
@@ -241,7 +264,14 @@ impl AnimeGanTask {
     }
 
     /// The norm of each term's gradient at G's output (a detached copy of `fake`, so G is not touched).
-    fn measure_grad_norms(&mut self, photo: &Tensor, photo_features: &Tensor, fake: &Tensor, anime_gray: Option<&Tensor>, ctx: &mut StepContext) -> candle_core::Result<()> {
+    fn measure_grad_norms(
+        &mut self,
+        photo: &Tensor,
+        photo_features: &Tensor,
+        fake: &Tensor,
+        anime_gray: Option<&Tensor>,
+        ctx: &mut StepContext,
+    ) -> candle_core::Result<()> {
         let leaf = Var::from_tensor(&fake.detach())?;
         let terms = self.g_terms(photo, photo_features, leaf.as_tensor(), anime_gray, ctx)?;
         self.grad_norms = terms
@@ -326,7 +356,8 @@ impl GanTask for AnimeGanTask {
         let (d_gray, d_smooth) = (d.forward(&seen_gray)?, d.forward(&seen_smooth)?);
         stats.real_score = mean(&d_anime)?;
         stats.fake_score = mean(&d_fake)?;
-        let loss = (((lsgan(&d_anime, 1.0)? * 1.2)? + (lsgan(&d_fake, 0.0)? * 1.2)?)? + ((lsgan(&d_gray, 0.0)? * 1.2)? + (lsgan(&d_smooth, 0.0)? * 0.8)?)?)?;
+        let loss =
+            (((lsgan(&d_anime, 1.0)? * 1.2)? + (lsgan(&d_fake, 0.0)? * 1.2)?)? + ((lsgan(&d_gray, 0.0)? * 1.2)? + (lsgan(&d_smooth, 0.0)? * 0.8)?)?)?;
         // The grays come from the pictures as they are (the reference's loader corrects only the colour copy).
         self.pending = Some(Pending { photo, fake: Some(fake), anime_gray: Some(anime_gray) });
         loss * self.config.weights.adversarial_d
@@ -357,7 +388,9 @@ impl GanTask for AnimeGanTask {
     /// Pairs of photo and stylisation, two pairs per row.
     fn samples(&self) -> candle_core::Result<Tensor> {
         let y = self.generate(&self.fixed)?;
-        let pairs = (0..self.fixed.dim(0)?).map(|i| Tensor::cat(&[self.fixed.narrow(0, i, 1)?, y.narrow(0, i, 1)?], 0)).collect::<candle_core::Result<Vec<_>>>()?;
+        let pairs = (0..self.fixed.dim(0)?)
+            .map(|i| Tensor::cat(&[self.fixed.narrow(0, i, 1)?, y.narrow(0, i, 1)?], 0))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         Tensor::cat(&pairs, 0)
     }
 
@@ -401,7 +434,14 @@ pub fn color_cast_offset(anime: &dyn Dataset, spec: &ImageSpec) -> Result<[f32; 
 
 /// Starts an AnimeGAN run in `out` (`start` = model and trainer config; `config.data` is the first photo
 /// folder), or resumes the one there. `total_steps` may raise the target on resume.
-pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &Path, total_steps: Option<u64>, device: &Device, quiet: bool, time_limit: Option<std::time::Duration>) -> Result<TrainSummary> {
+pub fn train_animegan(
+    start: Option<(AnimeGanTrainConfig, TrainConfig)>,
+    out: &Path,
+    total_steps: Option<u64>,
+    device: &Device,
+    quiet: bool,
+    time_limit: Option<std::time::Duration>,
+) -> Result<TrainSummary> {
     let (mut model, config, ckpt) = match start {
         Some((m, c)) => (m, c, None),
         None => {
@@ -409,14 +449,17 @@ pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &P
             if ckpt.header.kind != CHECKPOINT_KIND {
                 bail!("{} is a `{}` checkpoint, not an AnimeGAN one", ckpt.path.display(), ckpt.header.kind);
             }
-            let model: AnimeGanTrainConfig = serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed AnimeGAN config", ckpt.path.display()))?;
+            let model: AnimeGanTrainConfig =
+                serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed AnimeGAN config", ckpt.path.display()))?;
             let state = ckpt.header.state.as_ref().context("checkpoint has no training state")?;
-            let config: TrainConfig = serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
+            let config: TrainConfig =
+                serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
             (model, config, Some(ckpt))
         }
     };
     model.validate()?;
-    let photos: Vec<Arc<dyn Dataset>> = model.photos.iter().map(|p| open_dataset(p).with_context(|| format!("--photos {}", p.display()))).collect::<Result<_>>()?;
+    let photos: Vec<Arc<dyn Dataset>> =
+        model.photos.iter().map(|p| open_dataset(p).with_context(|| format!("--photos {}", p.display()))).collect::<Result<_>>()?;
     let photos: Arc<dyn Dataset> = Arc::new(ConcatDataset::new(photos));
     let anime = open_dataset(&model.anime).with_context(|| format!("--anime {}", model.anime.display()))?;
     if !quiet {
@@ -431,7 +474,8 @@ pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &P
     let task = AnimeGanTask::new(&model, config.seed, fixed, config.log_every, device)?;
     let options = TrainOptions { objective: super::ObjectiveSpec::Lsgan, ..TrainOptions::default() };
     let mut trainer = match &ckpt {
-        None => Trainer::new(task, options.objective.build(), CHECKPOINT_KIND, serde_json::to_value(&model)?, config, out, device)?.with_options(options)?,
+        None => Trainer::new(task, options.objective.build(), CHECKPOINT_KIND, serde_json::to_value(&model)?, config, out, device)?
+            .with_options(options)?,
         Some(ckpt) => Trainer::resume(task, checkpoint_options(ckpt)?.objective.build(), ckpt, out, device)?,
     };
     if let Some(steps) = total_steps {

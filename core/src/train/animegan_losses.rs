@@ -14,11 +14,7 @@ use candle_core::{Result, Tensor};
 pub const GRAY: [f64; 3] = [0.2989, 0.5870, 0.1140];
 
 /// TF's `rgb_to_yuv` kernel, rows = Y, U, V.
-pub const YUV: [[f64; 3]; 3] = [
-    [0.299, 0.587, 0.114],
-    [-0.14714119, -0.28886916, 0.43601035],
-    [0.61497538, -0.51496512, -0.10001026],
-];
+pub const YUV: [[f64; 3]; 3] = [[0.299, 0.587, 0.114], [-0.14714119, -0.28886916, 0.43601035], [0.61497538, -0.51496512, -0.10001026]];
 
 /// Per-pixel linear map of the 3 channels of `[B, 3, H, W]` by `m` (rows = output channels).
 fn mix_channels(x: &Tensor, m: &[[f64; 3]]) -> Result<Tensor> {

@@ -48,7 +48,14 @@ fn name(o: &ObjectiveSpec) -> &'static str {
 
 /// Trains `model` once per objective into `out/<objective>/`, then writes `out/comparison.png`,
 /// `out/d_loss.png` and `out/g_loss.png`.
-pub fn compare_objectives(model: &DcganConfig, base: &TrainConfig, objectives: &[ObjectiveSpec], out: &Path, device: &Device, quiet: bool) -> Result<Comparison> {
+pub fn compare_objectives(
+    model: &DcganConfig,
+    base: &TrainConfig,
+    objectives: &[ObjectiveSpec],
+    out: &Path,
+    device: &Device,
+    quiet: bool,
+) -> Result<Comparison> {
     if objectives.is_empty() {
         anyhow::bail!("no objectives to compare");
     }
@@ -64,7 +71,8 @@ pub fn compare_objectives(model: &DcganConfig, base: &TrainConfig, objectives: &
         if !quiet {
             eprintln!("{}: {} steps -> {}", name(objective), config.steps, dir.display());
         }
-        train_dcgan(Some((model.clone(), config, options)), &dir, None, device, true, None, None).with_context(|| format!("the {} run", name(objective)))?;
+        train_dcgan(Some((model.clone(), config, options)), &dir, None, device, true, None, None)
+            .with_context(|| format!("the {} run", name(objective)))?;
         runs.push((name(objective).to_string(), dir));
     }
     let grid = out.join("comparison.png");
@@ -105,7 +113,10 @@ fn plot_losses(runs: &[(String, PathBuf)], out: &Path) -> Result<Vec<PathBuf>> {
         .collect::<Result<Vec<_>>>()?;
     let steps: Vec<f64> = logs[0].iter().map(|r| r.step as f64).collect();
     let mut paths = Vec::new();
-    for (file, title, pick) in [("d_loss.png", "Discriminator / critic loss", (|r: &LogRow| r.d_loss) as fn(&LogRow) -> f64), ("g_loss.png", "Generator loss", |r: &LogRow| r.g_loss)] {
+    for (file, title, pick) in [
+        ("d_loss.png", "Discriminator / critic loss", (|r: &LogRow| r.d_loss) as fn(&LogRow) -> f64),
+        ("g_loss.png", "Generator loss", |r: &LogRow| r.g_loss),
+    ] {
         let series: Vec<(&str, Vec<f64>, RGBColor)> = runs
             .iter()
             .zip(&logs)

@@ -7,10 +7,10 @@
 //! the current generators, through the pools) and then the generators against the updated critics; the
 //! reference does G then D. Both are alternating updates of the same losses.
 
-use crate::io::checkpoint::Checkpoint;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::{open_dataset, Dataset, Fit, ImageSpec};
+use crate::io::checkpoint::Checkpoint;
 use crate::models::cyclegan::{DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, ResnetGenerator};
 use crate::nn::l1_loss;
 use anyhow::{bail, Context, Result};
@@ -242,7 +242,14 @@ fn fixed_images(a: &Arc<dyn Dataset>, b: &Arc<dyn Dataset>, crop: usize, device:
 
 /// Starts a CycleGAN run in `out` (`start` = model, trainer config with `data` = domain A, options with
 /// `extra_data` = [domain B]), or resumes the one there. `total_steps` may raise the target on resume.
-pub fn train_cyclegan(start: Option<(CycleGanConfig, TrainConfig, TrainOptions)>, out: &Path, total_steps: Option<u64>, device: &Device, quiet: bool, time_limit: Option<std::time::Duration>) -> Result<TrainSummary> {
+pub fn train_cyclegan(
+    start: Option<(CycleGanConfig, TrainConfig, TrainOptions)>,
+    out: &Path,
+    total_steps: Option<u64>,
+    device: &Device,
+    quiet: bool,
+    time_limit: Option<std::time::Duration>,
+) -> Result<TrainSummary> {
     let (model, config, options, ckpt) = match start {
         Some((m, c, o)) => (m, c, o, None),
         None => {
@@ -250,9 +257,11 @@ pub fn train_cyclegan(start: Option<(CycleGanConfig, TrainConfig, TrainOptions)>
             if ckpt.header.kind != "cyclegan" {
                 bail!("{} is a `{}` checkpoint, not a CycleGAN one", ckpt.path.display(), ckpt.header.kind);
             }
-            let model: CycleGanConfig = serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed CycleGAN config", ckpt.path.display()))?;
+            let model: CycleGanConfig =
+                serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed CycleGAN config", ckpt.path.display()))?;
             let state = ckpt.header.state.as_ref().context("checkpoint has no training state")?;
-            let config: TrainConfig = serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
+            let config: TrainConfig =
+                serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
             let options = checkpoint_options(&ckpt)?;
             (model, config, options, Some(ckpt))
         }
@@ -264,7 +273,9 @@ pub fn train_cyclegan(start: Option<(CycleGanConfig, TrainConfig, TrainOptions)>
     let fixed = fixed_images(&a, &b, model.crop, device)?;
     let task = CycleGanTask::new(&model, config.seed, fixed, device)?;
     let mut trainer = match ckpt {
-        None => Trainer::new(task, options.objective.build(), "cyclegan", serde_json::to_value(&model)?, config, out, device)?.with_options(options)?,
+        None => {
+            Trainer::new(task, options.objective.build(), "cyclegan", serde_json::to_value(&model)?, config, out, device)?.with_options(options)?
+        }
         Some(ckpt) => Trainer::resume(task, options.objective.build(), &ckpt, out, device)?,
     };
     if let Some(steps) = total_steps {

@@ -221,7 +221,9 @@ impl GanTask for DcganTask {
         let Some(ema) = &self.ema else { return Ok(()) };
         let data = ema.vars.data().lock().unwrap();
         for (k, v) in data.iter() {
-            let t = tensors.get(&format!("{EMA_KEY_PREFIX}{k}")).ok_or_else(|| candle_core::Error::Msg(format!("the checkpoint has no moving average of G's `{k}`")))?;
+            let t = tensors
+                .get(&format!("{EMA_KEY_PREFIX}{k}"))
+                .ok_or_else(|| candle_core::Error::Msg(format!("the checkpoint has no moving average of G's `{k}`")))?;
             v.set(&t.to_dtype(v.dtype())?)?;
         }
         Ok(())

@@ -9,12 +9,12 @@
 //! At the end, [`fidelity`] measures the student against the teacher on pictures it never trained on.
 
 use super::animegan_losses::l1;
-use crate::io::checkpoint::Checkpoint;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
 use crate::data::{open_dataset, Dataset, Fit, ImageFolder, ImageSpec};
 use crate::filter::Filter;
+use crate::io::checkpoint::Checkpoint;
 use crate::io::image::{image_to_tensor, tensor_to_images};
 use crate::models::animegan::{AnimeGanV2, AnimeGanWidths};
 use crate::models::vgg::Vgg;
@@ -178,7 +178,14 @@ fn fixed_photos(photos: &Arc<dyn Dataset>, spec: &ImageSpec, device: &Device) ->
 
 /// Starts a distillation run in `out` (`start` = model and trainer config), or resumes the one there.
 /// `total_steps` may raise the target on resume. Writes [`STUDENT_FILE`] at the end.
-pub fn train_distill(start: Option<(DistillConfig, TrainConfig)>, out: &Path, total_steps: Option<u64>, device: &Device, quiet: bool, time_limit: Option<std::time::Duration>) -> Result<TrainSummary> {
+pub fn train_distill(
+    start: Option<(DistillConfig, TrainConfig)>,
+    out: &Path,
+    total_steps: Option<u64>,
+    device: &Device,
+    quiet: bool,
+    time_limit: Option<std::time::Duration>,
+) -> Result<TrainSummary> {
     let (model, config, ckpt) = match start {
         Some((m, c)) => (m, c, None),
         None => {
@@ -186,20 +193,24 @@ pub fn train_distill(start: Option<(DistillConfig, TrainConfig)>, out: &Path, to
             if ckpt.header.kind != CHECKPOINT_KIND {
                 bail!("{} is a `{}` checkpoint, not a distillation run", ckpt.path.display(), ckpt.header.kind);
             }
-            let model: DistillConfig = serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed distillation config", ckpt.path.display()))?;
+            let model: DistillConfig = serde_json::from_value(ckpt.header.model.clone())
+                .with_context(|| format!("{}: malformed distillation config", ckpt.path.display()))?;
             let state = ckpt.header.state.as_ref().context("checkpoint has no training state")?;
-            let config: TrainConfig = serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
+            let config: TrainConfig =
+                serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
             (model, config, Some(ckpt))
         }
     };
     model.validate()?;
-    let photos: Vec<Arc<dyn Dataset>> = model.photos.iter().map(|p| open_dataset(p).with_context(|| format!("--photos {}", p.display()))).collect::<Result<_>>()?;
+    let photos: Vec<Arc<dyn Dataset>> =
+        model.photos.iter().map(|p| open_dataset(p).with_context(|| format!("--photos {}", p.display()))).collect::<Result<_>>()?;
     let photos: Arc<dyn Dataset> = Arc::new(ConcatDataset::new(photos));
     let fixed = fixed_photos(&photos, &config.image, device)?;
     let task = DistillTask::new(&model, config.seed, fixed, device)?;
     let options = TrainOptions::default();
     let mut trainer = match &ckpt {
-        None => Trainer::new(task, options.objective.build(), CHECKPOINT_KIND, serde_json::to_value(&model)?, config, out, device)?.with_options(options)?,
+        None => Trainer::new(task, options.objective.build(), CHECKPOINT_KIND, serde_json::to_value(&model)?, config, out, device)?
+            .with_options(options)?,
         Some(ckpt) => Trainer::resume(task, checkpoint_options(ckpt)?.objective.build(), ckpt, out, device)?,
     };
     if let Some(steps) = total_steps {

@@ -56,8 +56,7 @@ impl TrainLog {
     }
 
     pub fn append(&mut self, row: LogRow) -> Result<()> {
-        let mut f = std::fs::OpenOptions::new().append(true).open(&self.path)
-            .with_context(|| format!("cannot append to {}", self.path.display()))?;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&self.path).with_context(|| format!("cannot append to {}", self.path.display()))?;
         let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
         w.serialize(&row)?;
         f.write_all(&w.into_inner()?)?;
@@ -72,8 +71,18 @@ impl TrainLog {
         }
         let steps: Vec<f64> = self.rows.iter().map(|r| r.step as f64).collect();
         let col = |f: fn(&LogRow) -> f64| self.rows.iter().map(f).collect::<Vec<f64>>();
-        line_plot(&dir.join("loss.png"), "Generator and discriminator loss", &steps, &[("D loss", col(|r| r.d_loss), RED), ("G loss", col(|r| r.g_loss), BLUE)])?;
-        line_plot(&dir.join("scores.png"), "Discriminator scores", &steps, &[("D(x)", col(|r| r.d_real), GREEN), ("D(G(z))", col(|r| r.d_fake), MAGENTA)])
+        line_plot(
+            &dir.join("loss.png"),
+            "Generator and discriminator loss",
+            &steps,
+            &[("D loss", col(|r| r.d_loss), RED), ("G loss", col(|r| r.g_loss), BLUE)],
+        )?;
+        line_plot(
+            &dir.join("scores.png"),
+            "Discriminator scores",
+            &steps,
+            &[("D(x)", col(|r| r.d_real), GREEN), ("D(G(z))", col(|r| r.d_fake), MAGENTA)],
+        )
     }
 }
 
@@ -115,7 +124,13 @@ pub fn line_plot(path: &Path, title: &str, x: &[f64], series: &[(&str, Vec<f64>,
                 .label(*name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font(("sans-serif", 14)).draw().map_err(plot_err)?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }
     let img = image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?;

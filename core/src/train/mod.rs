@@ -4,8 +4,8 @@
 
 pub mod animegan;
 pub mod animegan_losses;
-pub mod cyclegan;
 pub mod compare;
+pub mod cyclegan;
 pub mod dcgan;
 pub mod diffaugment;
 pub mod distill;
@@ -17,12 +17,12 @@ pub mod optimizer;
 pub mod task;
 pub mod trainer;
 
-pub use crate::nn::adam::{Adam, AdamParams};
 pub use crate::io::checkpoint::Checkpoint;
+pub use crate::nn::adam::{Adam, AdamParams};
 pub use dcgan::{DcganTask, GanRecipe};
 pub use diffaugment::DiffAugment;
+pub use monitor::Monitor;
 pub use objective::{Bce, Lsgan, Objective, ObjectiveSpec, Targets, Wgan};
 pub use optimizer::{LrSchedule, OptimizerKind};
 pub use task::{GanTask, LabelPolicy, StepContext, StepStats};
-pub use monitor::Monitor;
 pub use trainer::{TrainConfig, TrainOptions, TrainSummary, Trainer};

@@ -5,10 +5,10 @@
 use super::log::line_plot;
 use super::DcganTask;
 use crate::data::{Dataset, ImageSpec};
-use crate::metrics::{dataset_images, embed_all, frechet_distance, kernel_distance, ClassifierFeatures, TrainingEval, BATCH};
-use candle_core::{Device, Tensor};
 use crate::io::write_atomic;
+use crate::metrics::{dataset_images, embed_all, frechet_distance, kernel_distance, ClassifierFeatures, TrainingEval, BATCH};
 use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
 use plotters::style::{BLACK, BLUE, CYAN, GREEN, MAGENTA, RED};
 use std::path::{Path, PathBuf};
 
@@ -94,12 +94,8 @@ impl MetricsLog {
         }
         let x: Vec<f64> = self.rows.iter().map(|r| r.0 as f64).collect();
         let colors = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
-        let series: Vec<(&str, Vec<f64>, _)> = self
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), self.rows.iter().map(|r| r.1[i]).collect(), colors[i % colors.len()]))
-            .collect();
+        let series: Vec<(&str, Vec<f64>, _)> =
+            self.names.iter().enumerate().map(|(i, n)| (n.as_str(), self.rows.iter().map(|r| r.1[i]).collect(), colors[i % colors.len()])).collect();
         line_plot(&dir.join(self.plot.0), self.plot.1, &x, &series)
     }
 }

@@ -53,8 +53,14 @@ pub enum ObjectiveSpec {
     Bce,
     Lsgan,
     Hinge,
-    Wgan { clip: f64, n_critic: usize },
-    WganGp { lambda: f64, n_critic: usize },
+    Wgan {
+        clip: f64,
+        n_critic: usize,
+    },
+    WganGp {
+        lambda: f64,
+        n_critic: usize,
+    },
 }
 
 impl ObjectiveSpec {
@@ -151,7 +157,11 @@ pub struct Wgan {
 
 impl Objective for Wgan {
     fn name(&self) -> &'static str {
-        if self.penalty.is_some() { "wgan-gp" } else { "wgan" }
+        if self.penalty.is_some() {
+            "wgan-gp"
+        } else {
+            "wgan"
+        }
     }
     fn d_loss(&self, d_real: &Tensor, d_fake: &Tensor, _t: &Targets) -> Result<Tensor> {
         d_fake.mean_all()? - d_real.mean_all()?
@@ -305,7 +315,11 @@ mod tests {
                         p.to_scalar::<f64>()
                     };
                     let numeric = (at(1e-6)? - at(-1e-6)?) / 2e-6;
-                    assert!((numeric - analytic[i]).abs() < 1e-5 * (1.0 + numeric.abs()), "weight {which}[{i}]: numeric {numeric}, autograd {}", analytic[i]);
+                    assert!(
+                        (numeric - analytic[i]).abs() < 1e-5 * (1.0 + numeric.abs()),
+                        "weight {which}[{i}]: numeric {numeric}, autograd {}",
+                        analytic[i]
+                    );
                 }
             }
             Ok(())

@@ -1,14 +1,14 @@
 //! The training loop shared by every GAN task.
 
-use crate::nn::adam::AdamParams;
-use super::objective::ObjectiveSpec;
-use super::optimizer::{LrSchedule, Optimizer, OptimizerKind};
-use crate::io::checkpoint::{self, Checkpoint, Header};
 use super::log::{LogRow, TrainLog};
 use super::objective::Objective;
+use super::objective::ObjectiveSpec;
+use super::optimizer::{LrSchedule, Optimizer, OptimizerKind};
 use super::task::{GanTask, LabelPolicy, StepContext, StepStats};
 use crate::data::{Dataset, ImageSpec, Loader, LoaderConfig};
+use crate::io::checkpoint::{self, Checkpoint, Header};
 use crate::io::image::{grid, save_image, tensor_to_images};
+use crate::nn::adam::AdamParams;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -120,7 +120,15 @@ pub struct Trainer<T: GanTask> {
 
 impl<T: GanTask> Trainer<T> {
     /// A new run writing into `out` (which must not already hold a checkpoint: resume it instead).
-    pub fn new(task: T, objective: Box<dyn Objective>, kind: &str, model: serde_json::Value, config: TrainConfig, out: &Path, device: &Device) -> Result<Self> {
+    pub fn new(
+        task: T,
+        objective: Box<dyn Objective>,
+        kind: &str,
+        model: serde_json::Value,
+        config: TrainConfig,
+        out: &Path,
+        device: &Device,
+    ) -> Result<Self> {
         if checkpoint::resolve(out).is_file() && out.is_dir() {
             bail!("{} already holds a checkpoint: use --resume {} to continue it, or choose another --out", out.display(), out.display());
         }
@@ -140,7 +148,19 @@ impl<T: GanTask> Trainer<T> {
             options: TrainOptions { objective: ObjectiveSpec::parse(objective.name()).unwrap_or_default(), ..TrainOptions::default() },
             positions: Vec::new(),
         };
-        Ok(Self { task, objective, kind: kind.into(), model, state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false, monitor: None, time_limit: None })
+        Ok(Self {
+            task,
+            objective,
+            kind: kind.into(),
+            model,
+            state,
+            optimisers,
+            out: out.to_path_buf(),
+            device: device.clone(),
+            quiet: false,
+            monitor: None,
+            time_limit: None,
+        })
     }
 
     /// Sets the objective, optimiser kind, schedule and extra data streams of a new run (before it starts).
@@ -167,8 +187,9 @@ impl<T: GanTask> Trainer<T> {
     /// Restores weights, optimiser moments, step, data position and RNG from `ckpt` into a task built from the
     /// same config.
     pub fn resume(task: T, objective: Box<dyn Objective>, ckpt: &Checkpoint, out: &Path, device: &Device) -> Result<Self> {
-        let state: RunState = serde_json::from_value(ckpt.header.state.clone().context("checkpoint has no training state (an exported model cannot be resumed)")?)
-            .with_context(|| format!("{}: malformed training state", ckpt.path.display()))?;
+        let state: RunState =
+            serde_json::from_value(ckpt.header.state.clone().context("checkpoint has no training state (an exported model cannot be resumed)")?)
+                .with_context(|| format!("{}: malformed training state", ckpt.path.display()))?;
         if state.objective != objective.name() {
             bail!("{} was trained with the {} objective, not {}", ckpt.path.display(), state.objective, objective.name());
         }
@@ -182,7 +203,19 @@ impl<T: GanTask> Trainer<T> {
             opt.load_state(&ckpt.tensors, &format!("opt.{name}."), state.adam_steps.get(name).copied().unwrap_or(0))?;
             optimisers.push((name, opt));
         }
-        Ok(Self { task, objective, kind: ckpt.header.kind.clone(), model: ckpt.header.model.clone(), state, optimisers, out: out.to_path_buf(), device: device.clone(), quiet: false, monitor: None, time_limit: None })
+        Ok(Self {
+            task,
+            objective,
+            kind: ckpt.header.kind.clone(),
+            model: ckpt.header.model.clone(),
+            state,
+            optimisers,
+            out: out.to_path_buf(),
+            device: device.clone(),
+            quiet: false,
+            monitor: None,
+            time_limit: None,
+        })
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -254,7 +287,14 @@ impl<T: GanTask> Trainer<T> {
         };
         let term_names: Vec<String> = self.task.loss_terms().iter().map(|n| n.to_string()).collect();
         let mut terms_log = (!term_names.is_empty())
-            .then(|| super::monitor::MetricsLog::open_with_plot(&self.out.join("loss-terms.csv"), &term_names, resume_step, ("loss-terms.png", "Weighted loss terms")))
+            .then(|| {
+                super::monitor::MetricsLog::open_with_plot(
+                    &self.out.join("loss-terms.csv"),
+                    &term_names,
+                    resume_step,
+                    ("loss-terms.png", "Weighted loss terms"),
+                )
+            })
             .transpose()?;
         if self.state.positions.len() != datasets.len() {
             self.state.positions = vec![(self.state.epoch, self.state.batch); datasets.len()];
@@ -302,7 +342,15 @@ impl<T: GanTask> Trainer<T> {
             let out_of_time = self.time_limit.is_some_and(|l| started.elapsed() >= l) || super::interrupt::requested();
             let last = step == cfg.steps || out_of_time;
             if step % cfg.log_every.max(1) == 0 || last {
-                log.append(LogRow { step, epoch, d_loss: stats.d_loss, g_loss: stats.g_loss, d_real: stats.real_score, d_fake: stats.fake_score, seconds: self.state.seconds })?;
+                log.append(LogRow {
+                    step,
+                    epoch,
+                    d_loss: stats.d_loss,
+                    g_loss: stats.g_loss,
+                    d_real: stats.real_score,
+                    d_fake: stats.fake_score,
+                    seconds: self.state.seconds,
+                })?;
                 if let Some(terms) = terms_log.as_mut().filter(|_| stats.terms.len() == term_names.len()) {
                     terms.record(step, stats.terms.clone())?;
                 }
@@ -324,13 +372,22 @@ impl<T: GanTask> Trainer<T> {
                 self.save_checkpoint()?;
             }
             bar.set_position(step);
-            bar.set_message(format!("epoch {} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}", epoch, stats.d_loss, stats.g_loss, stats.real_score, stats.fake_score));
+            bar.set_message(format!(
+                "epoch {} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
+                epoch, stats.d_loss, stats.g_loss, stats.real_score, stats.fake_score
+            ));
             if out_of_time {
                 break;
             }
         }
         bar.finish();
-        Ok(TrainSummary { steps: self.state.step, epochs: self.state.epoch, skipped_files: loaders.iter().map(Loader::skipped).sum(), seconds: self.state.seconds, checkpoint: self.checkpoint_path() })
+        Ok(TrainSummary {
+            steps: self.state.step,
+            epochs: self.state.epoch,
+            skipped_files: loaders.iter().map(Loader::skipped).sum(),
+            seconds: self.state.seconds,
+            checkpoint: self.checkpoint_path(),
+        })
     }
 
     /// One D update then one G update on a single data stream. A non-finite loss aborts before any weight
@@ -353,7 +410,13 @@ impl<T: GanTask> Trainer<T> {
         let critics = self.task.critic_groups();
         let train_critic = self.task.trains_critic(step);
         let mut stats = StepStats::default();
-        let mut ctx = StepContext { objective: self.objective.as_ref(), labels: &self.state.config.labels, rng: &mut self.state.rng, step, device: &self.device };
+        let mut ctx = StepContext {
+            objective: self.objective.as_ref(),
+            labels: &self.state.config.labels,
+            rng: &mut self.state.rng,
+            step,
+            device: &self.device,
+        };
         for batches in reals {
             let d_loss = self.task.d_loss(batches, &mut ctx, &mut stats)?;
             stats.d_loss = finite(&d_loss, "discriminator")?;
@@ -390,8 +453,7 @@ impl<T: GanTask> Trainer<T> {
         }
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_position(self.state.step);
         bar
@@ -456,7 +518,11 @@ mod tests {
         }
         fn d_loss(&self, r: &Tensor, f: &Tensor, t: &Targets) -> candle_core::Result<Tensor> {
             let loss = Bce.d_loss(r, f, t)?;
-            if self.calls.fetch_add(1, Ordering::SeqCst) + 1 >= self.at { loss * f64::NAN } else { Ok(loss) }
+            if self.calls.fetch_add(1, Ordering::SeqCst) + 1 >= self.at {
+                loss * f64::NAN
+            } else {
+                Ok(loss)
+            }
         }
         fn g_loss(&self, f: &Tensor) -> candle_core::Result<Tensor> {
             Bce.g_loss(f)
@@ -504,7 +570,9 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let dev = Device::Cpu;
         let (model, config) = setup(1);
-        let mut t = Trainer::new(DcganTask::new(&model, 3, &dev)?, Box::new(Bce), "dcgan", serde_json::to_value(&model)?, config.clone(), dir.path(), &dev)?.quiet(true);
+        let mut t =
+            Trainer::new(DcganTask::new(&model, 3, &dev)?, Box::new(Bce), "dcgan", serde_json::to_value(&model)?, config.clone(), dir.path(), &dev)?
+                .quiet(true);
         t.run(Arc::new(Synthetic(8)))?;
         let again = Trainer::new(DcganTask::new(&model, 3, &dev)?, Box::new(Bce), "dcgan", serde_json::to_value(&model)?, config, dir.path(), &dev);
         assert!(again.err().unwrap().to_string().contains("--resume"));

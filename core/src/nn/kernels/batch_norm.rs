@@ -43,10 +43,7 @@ fn stats<T: WithDType>(x: &[T], n: usize, c: usize, s: usize) -> (Vec<f64>, Vec<
             let strips = || (0..n).map(move |i| &x[(i * c + ch) * s..][..s]);
             let mean = strips().map(|strip| strip.iter().map(|v| v.to_f64()).sum::<f64>()).sum::<f64>() / count;
             // Two passes (the channel is in cache): no cancellation in E[x²] − E[x]².
-            let var = strips()
-                .map(|strip| strip.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>())
-                .sum::<f64>()
-                / count;
+            let var = strips().map(|strip| strip.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>()).sum::<f64>() / count;
             (mean, var)
         })
         .collect();
@@ -76,15 +73,13 @@ impl BatchNormAct {
         let (scale, shift) = self.scale_shift(weight, bias);
         let slope = T::from_f64(self.act.slope());
         let mut y = vec![T::zero(); n * c * s];
-        y.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().with_min_len(64.max(1024 / s.max(1))).for_each(
-            |(nc, (dst, src))| {
-                let ch = nc % c;
-                let (a, b) = (scale[ch], shift[ch]);
-                for (d, &v) in dst.iter_mut().zip(src) {
-                    *d = self.act.apply(v * a + b, slope);
-                }
-            },
-        );
+        y.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().with_min_len(64.max(1024 / s.max(1))).for_each(|(nc, (dst, src))| {
+            let ch = nc % c;
+            let (a, b) = (scale[ch], shift[ch]);
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = self.act.apply(v * a + b, slope);
+            }
+        });
         y
     }
 
@@ -151,8 +146,22 @@ impl CustomOp3 for BatchNormAct {
             candle_core::bail!("batch norm: {c} channels in the input, {} weights, {} biases", lw.shape().elem_count(), lb.shape().elem_count());
         }
         let y = match sx {
-            CpuStorage::F32(_) => CpuStorage::F32(self.forward::<f32>(contiguous(self.name(), sx, lx)?, contiguous(self.name(), sw, lw)?, contiguous(self.name(), sb, lb)?, n, c, s)),
-            CpuStorage::F64(_) => CpuStorage::F64(self.forward::<f64>(contiguous(self.name(), sx, lx)?, contiguous(self.name(), sw, lw)?, contiguous(self.name(), sb, lb)?, n, c, s)),
+            CpuStorage::F32(_) => CpuStorage::F32(self.forward::<f32>(
+                contiguous(self.name(), sx, lx)?,
+                contiguous(self.name(), sw, lw)?,
+                contiguous(self.name(), sb, lb)?,
+                n,
+                c,
+                s,
+            )),
+            CpuStorage::F64(_) => CpuStorage::F64(self.forward::<f64>(
+                contiguous(self.name(), sx, lx)?,
+                contiguous(self.name(), sw, lw)?,
+                contiguous(self.name(), sb, lb)?,
+                n,
+                c,
+                s,
+            )),
             other => candle_core::bail!("batch norm kernel: unsupported dtype {:?}", other.dtype()),
         };
         Ok((y, lx.shape().clone()))
@@ -171,7 +180,15 @@ impl CustomOp3 for BatchNormAct {
         let dev = x.device();
         macro_rules! run {
             ($t:ty) => {{
-                let (dx, dw, db) = self.backward::<$t>(contiguous(self.name(), sx, lx)?, contiguous(self.name(), sw, lw)?, contiguous(self.name(), sy, ly)?, contiguous(self.name(), sd, ld)?, n, c, s);
+                let (dx, dw, db) = self.backward::<$t>(
+                    contiguous(self.name(), sx, lx)?,
+                    contiguous(self.name(), sw, lw)?,
+                    contiguous(self.name(), sy, ly)?,
+                    contiguous(self.name(), sd, ld)?,
+                    n,
+                    c,
+                    s,
+                );
                 (Tensor::from_vec(dx, x.shape(), dev)?, Tensor::from_vec(dw, c, dev)?, Tensor::from_vec(db, c, dev)?)
             }};
         }
@@ -201,7 +218,10 @@ mod tests {
         let mean = x.mean_keepdim(dims.as_slice())?;
         let centred = x.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim(dims.as_slice())?;
-        let y = centred.broadcast_div(&(var + eps)?.sqrt()?)?.broadcast_mul(&w.reshape(shape.as_slice())?)?.broadcast_add(&b.reshape(shape.as_slice())?)?;
+        let y = centred
+            .broadcast_div(&(var + eps)?.sqrt()?)?
+            .broadcast_mul(&w.reshape(shape.as_slice())?)?
+            .broadcast_add(&b.reshape(shape.as_slice())?)?;
         match act {
             Activation::Identity => Ok(y),
             Activation::Relu => y.relu(),
@@ -265,10 +285,7 @@ mod tests {
         let theirs = x.broadcast_mul(&scale)?.broadcast_add(&shift)?.relu()?;
         assert!(max_diff(&ours, &theirs) < 1e-12);
         let r = seeded(&[2, 3, 4, 5], 7)?;
-        let d = max_diff(
-            (ours * &r)?.sum_all()?.backward()?.get(&x).unwrap(),
-            (theirs * &r)?.sum_all()?.backward()?.get(&x).unwrap(),
-        );
+        let d = max_diff((ours * &r)?.sum_all()?.backward()?.get(&x).unwrap(), (theirs * &r)?.sum_all()?.backward()?.get(&x).unwrap());
         assert!(d < 1e-12);
         Ok(())
     }
@@ -281,7 +298,14 @@ mod tests {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1., (64, 128, 16, 16), &Device::Cpu)?)?;
         let w = Var::from_tensor(&Tensor::ones(128, DType::F32, &Device::Cpu)?)?;
         let b = Var::from_tensor(&Tensor::zeros(128, DType::F32, &Device::Cpu)?)?;
-        let bn = candle_nn::BatchNorm::new(128, Tensor::zeros(128, DType::F32, &Device::Cpu)?, Tensor::ones(128, DType::F32, &Device::Cpu)?, w.as_tensor().clone(), b.as_tensor().clone(), 1e-5)?;
+        let bn = candle_nn::BatchNorm::new(
+            128,
+            Tensor::zeros(128, DType::F32, &Device::Cpu)?,
+            Tensor::ones(128, DType::F32, &Device::Cpu)?,
+            w.as_tensor().clone(),
+            b.as_tensor().clone(),
+            1e-5,
+        )?;
         use candle_core::ModuleT;
         crate::nn::kernels::bench_ms("candle batch norm + relu, fwd+bwd [64,128,16,16]", &mut || {
             let y = bn.forward_t(&x, true)?.relu()?;

@@ -12,8 +12,8 @@
 //! `dW = Σ_b dy_b · im2col(x)_b`, `dx = col2im(dyᵀ · W)`.
 
 use super::on_slices;
-use crate::nn::fused::reflect_index;
 use super::patches::{col2im, im2col, Patches};
+use crate::nn::fused::reflect_index;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
@@ -80,7 +80,16 @@ impl Conv2dGemm {
     /// [`Self::run`] plus a per-output-channel bias, added while each tile of the output is in cache (inference:
     /// one pass over the output fewer than a separate broadcast add).
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn run_with_bias<T: WithDType>(&self, x: &[T], w: &[T], bias: Option<&[T]>, border: Border, b: usize, p: Patches, c_out: usize) -> Vec<T> {
+    pub(super) fn run_with_bias<T: WithDType>(
+        &self,
+        x: &[T],
+        w: &[T],
+        bias: Option<&[T]>,
+        border: Border,
+        b: usize,
+        p: Patches,
+        c_out: usize,
+    ) -> Vec<T> {
         if self.shifted && super::winograd::wins(&p, c_out) {
             return super::winograd::run(x, w, bias, border, b, p, c_out);
         }
@@ -168,7 +177,18 @@ impl Conv2dGemm {
                         // ci < c, inside xp (tap_offset + start + n <= (k−1)·wp + k−1 + ho·wp <= plane + k − 1);
                         // the weight slice W[co, ci, ky, kx] is at co·c·k² + ci·k² + tap.
                         unsafe {
-                            super::gemm_1t(c_out, n, c, out.0.add(start), n_full as isize, tap > 0, w.as_ptr().add(tap), ((k * k) as isize, (c * k * k) as isize), xp.as_ptr().add(ky * wp + kx + start), (1, plane as isize));
+                            super::gemm_1t(
+                                c_out,
+                                n,
+                                c,
+                                out.0.add(start),
+                                n_full as isize,
+                                tap > 0,
+                                w.as_ptr().add(tap),
+                                ((k * k) as isize, (c * k * k) as isize),
+                                xp.as_ptr().add(ky * wp + kx + start),
+                                (1, plane as isize),
+                            );
                         }
                     }
                 }
@@ -228,7 +248,9 @@ pub(super) fn gather_tile<T: WithDType>(img: &[T], p: &Patches, start: usize, co
     for (r, dst) in cols.chunks_exact_mut(n).enumerate() {
         let (c, ky, kx) = (r / (k * k), r / k % k, r % k);
         for_each_run(p, wo, start, n, ky, |j, run, ox0, yy| match yy {
-            Some(yy) => gather_run(&mut dst[j..j + run], &img[c * plane + yy * p.w..][..p.w], ox0, p.stride, kx as isize - p.pad as isize, |_| T::zero()),
+            Some(yy) => {
+                gather_run(&mut dst[j..j + run], &img[c * plane + yy * p.w..][..p.w], ox0, p.stride, kx as isize - p.pad as isize, |_| T::zero())
+            }
             None => dst[j..j + run].fill(T::zero()),
         });
     }
@@ -245,7 +267,9 @@ fn gather_tile_reflect<T: WithDType>(img: &[T], p: &Patches, (top, left, h, w): 
             let yv = yv.expect("with pad 0 every row of the padded geometry is inside it");
             let line = &img[c * h * w + reflect_index(yv, top, h) * w..][..w];
             // gather_run's columns are relative to the line (x = padded column − left ≥ −left).
-            gather_run(&mut dst[j..j + run], line, ox0, p.stride, kx as isize - left as isize, |x| line[reflect_index((x + left as isize) as usize, left, w)]);
+            gather_run(&mut dst[j..j + run], line, ox0, p.stride, kx as isize - left as isize, |x| {
+                line[reflect_index((x + left as isize) as usize, left, w)]
+            });
         });
     }
 }
@@ -375,7 +399,9 @@ pub fn conv2d_inference(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stri
     let (ho, wo) = p.out_hw();
     let mut inputs = vec![x, weight];
     inputs.extend(bias);
-    let y = crate::nn::fused::with_cpu_f32(&inputs, |d| Ok(Conv2dGemm { stride, pad: p.pad, shifted: true }.run_with_bias(d[0], d[1], d.get(2).copied(), border, b, p, c_out)))?;
+    let y = crate::nn::fused::with_cpu_f32(&inputs, |d| {
+        Ok(Conv2dGemm { stride, pad: p.pad, shifted: true }.run_with_bias(d[0], d[1], d.get(2).copied(), border, b, p, c_out))
+    })?;
     y.map(|y| Tensor::from_vec(y, (b, c_out, ho, wo), x.device())).transpose()
 }
 
@@ -408,8 +434,17 @@ mod tests {
         // H and W keep one parity under stride 2: Candle's own conv2d backward fails otherwise (CANDLE-NOTES);
         // the finite-difference check below covers that case for ours.
         // The last three take the shifted-GEMM path (odd sizes, pad 0/1/2, k 3/5).
-        let cases = [(2, 3, 4, 7, 5, 3, 1, 1), (1, 2, 3, 8, 8, 4, 2, 1), (2, 1, 2, 9, 7, 5, 2, 2), (1, 4, 5, 6, 6, 1, 1, 0), (1, 3, 2, 70, 71, 3, 1, 0), (3, 2, 2, 5, 5, 3, 3, 0),
-            (2, 16, 5, 9, 11, 5, 1, 2), (1, 17, 3, 13, 12, 7, 1, 0), (1, 16, 4, 9, 40, 5, 1, 2)];
+        let cases = [
+            (2, 3, 4, 7, 5, 3, 1, 1),
+            (1, 2, 3, 8, 8, 4, 2, 1),
+            (2, 1, 2, 9, 7, 5, 2, 2),
+            (1, 4, 5, 6, 6, 1, 1, 0),
+            (1, 3, 2, 70, 71, 3, 1, 0),
+            (3, 2, 2, 5, 5, 3, 3, 0),
+            (2, 16, 5, 9, 11, 5, 1, 2),
+            (1, 17, 3, 13, 12, 7, 1, 0),
+            (1, 16, 4, 9, 40, 5, 1, 2),
+        ];
         for &(_, c, _, h, w, k, s, p) in &cases[6..] {
             assert!(shifted_wins(&Patches { c, h, w, k, stride: s, pad: p }));
         }
@@ -439,8 +474,15 @@ mod tests {
     #[test]
     fn inference_with_bias_and_folded_reflection_matches_pad_then_conv() -> Result<()> {
         // (c_in, c_out, h, w, k, stride, (left, right, top, bottom)); the last two take the shifted GEMMs.
-        let cases = [(3, 4, 7, 9, 3, 1, (1, 1, 1, 1)), (5, 3, 9, 8, 3, 2, (0, 1, 0, 1)), (2, 3, 11, 10, 7, 1, (3, 3, 3, 3)), (4, 2, 6, 5, 1, 1, (0, 0, 0, 0)),
-            (3, 5, 9, 12, 3, 2, (2, 1, 1, 2)), (16, 3, 12, 13, 9, 1, (4, 4, 4, 4)), (17, 4, 9, 10, 5, 1, (2, 1, 0, 2))];
+        let cases = [
+            (3, 4, 7, 9, 3, 1, (1, 1, 1, 1)),
+            (5, 3, 9, 8, 3, 2, (0, 1, 0, 1)),
+            (2, 3, 11, 10, 7, 1, (3, 3, 3, 3)),
+            (4, 2, 6, 5, 1, 1, (0, 0, 0, 0)),
+            (3, 5, 9, 12, 3, 2, (2, 1, 1, 2)),
+            (16, 3, 12, 13, 9, 1, (4, 4, 4, 4)),
+            (17, 4, 9, 10, 5, 1, (2, 1, 0, 2)),
+        ];
         for (i, &(ci, co, h, w, k, s, (l, r, t, bt))) in cases.iter().enumerate() {
             let x = seeded(&[2, ci, h, w], i as u64)?.to_dtype(DType::F32)?;
             let wt = seeded(&[co, ci, k, k], 50 + i as u64)?.to_dtype(DType::F32)?;
@@ -456,7 +498,14 @@ mod tests {
         }
         // A reflection as wide as the input is refused (as `reflection_pad2d` refuses it), not read out of bounds.
         let x = Tensor::zeros((1, 1, 3, 3), DType::F32, &Device::Cpu)?;
-        assert!(conv2d_inference(&x, &Tensor::zeros((1, 1, 3, 3), DType::F32, &Device::Cpu)?, None, 1, Padding::Reflect { left: 3, right: 0, top: 0, bottom: 0 })?.is_none());
+        assert!(conv2d_inference(
+            &x,
+            &Tensor::zeros((1, 1, 3, 3), DType::F32, &Device::Cpu)?,
+            None,
+            1,
+            Padding::Reflect { left: 3, right: 0, top: 0, bottom: 0 }
+        )?
+        .is_none());
         Ok(())
     }
 
@@ -467,7 +516,23 @@ mod tests {
     #[ignore]
     fn bench_paths() -> Result<()> {
         crate::tune_allocator();
-        for (ci, co, k, h, w) in [(32, 3, 9, 248, 328), (64, 32, 3, 242, 322), (128, 64, 3, 122, 162), (32, 32, 3, 62, 82), (16, 8, 3, 242, 322), (128, 128, 3, 62, 82), (32, 32, 3, 258, 258), (64, 64, 3, 130, 130), (32, 3, 7, 262, 262), (32, 32, 7, 262, 262), (16, 16, 3, 322, 242), (64, 64, 3, 258, 258), (128, 128, 3, 130, 130), (128, 64, 3, 258, 258), (256, 256, 3, 34, 34)] {
+        for (ci, co, k, h, w) in [
+            (32, 3, 9, 248, 328),
+            (64, 32, 3, 242, 322),
+            (128, 64, 3, 122, 162),
+            (32, 32, 3, 62, 82),
+            (16, 8, 3, 242, 322),
+            (128, 128, 3, 62, 82),
+            (32, 32, 3, 258, 258),
+            (64, 64, 3, 130, 130),
+            (32, 3, 7, 262, 262),
+            (32, 32, 7, 262, 262),
+            (16, 16, 3, 322, 242),
+            (64, 64, 3, 258, 258),
+            (128, 128, 3, 130, 130),
+            (128, 64, 3, 258, 258),
+            (256, 256, 3, 34, 34),
+        ] {
             let x: Vec<f32> = Tensor::randn(0f32, 1., (1, ci, h, w), &Device::Cpu)?.flatten_all()?.to_vec1()?;
             let wt: Vec<f32> = Tensor::randn(0f32, 1., (co, ci, k, k), &Device::Cpu)?.flatten_all()?.to_vec1()?;
             let p = Patches { c: ci, h, w, k, stride: 1, pad: 0 };

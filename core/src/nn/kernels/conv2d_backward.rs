@@ -49,7 +49,18 @@ pub(super) fn input_gradient<T: WithDType>(dy: &[T], w: &[T], b: usize, p: Patch
                 // SAFETY: buf is [m, n] (row stride n); the weight slice Wᵀ[c0·k²…, co] is at co·rows + c0·k² + i
                 // (i < m, co < c_out); dy_b[co, start + j] at (bi·c_out + co)·l + start + j, j < n: all inside.
                 unsafe {
-                    super::gemm_1t(m, n, c_out, buf.as_mut_ptr(), n as isize, false, w.as_ptr().add(c0 * kk), (rows as isize, 1), dy.as_ptr().add(bi * c_out * l + start), (1, l as isize));
+                    super::gemm_1t(
+                        m,
+                        n,
+                        c_out,
+                        buf.as_mut_ptr(),
+                        n as isize,
+                        false,
+                        w.as_ptr().add(c0 * kk),
+                        (rows as isize, 1),
+                        dy.as_ptr().add(bi * c_out * l + start),
+                        (1, l as isize),
+                    );
                 }
                 for (r, src) in buf.chunks_exact(n).enumerate() {
                     let (cl, ky, kx) = (r / kk, r / k % k, r % k);
@@ -108,7 +119,18 @@ pub(super) fn weight_gradient<T: WithDType>(x: &[T], dy: &[T], b: usize, p: Patc
                 // SAFETY: acc is [c_out, rows]; dy_b[co, start + j] at (bi·c_out + co)·l + start + j (j < n);
                 // cols is [rows, n], read transposed (element (j, r) at r·n + j): all inside their buffers.
                 unsafe {
-                    super::gemm_1t(c_out, rows, n, acc.as_mut_ptr(), rows as isize, true, dy.as_ptr().add(bi * c_out * l + start), (1, l as isize), cols.as_ptr(), (n as isize, 1));
+                    super::gemm_1t(
+                        c_out,
+                        rows,
+                        n,
+                        acc.as_mut_ptr(),
+                        rows as isize,
+                        true,
+                        dy.as_ptr().add(bi * c_out * l + start),
+                        (1, l as isize),
+                        cols.as_ptr(),
+                        (n as isize, 1),
+                    );
                 }
             }
             acc
@@ -166,7 +188,8 @@ impl CustomOp2 for WeightGradient {
             candle_core::bail!("{}: gradient {:?} and input {:?} differ in batch", self.name(), ly.dims(), lx.dims());
         }
         let p = Patches { c, h, w, k: self.k, stride: self.stride, pad: self.pad }.checked(self.name(), Some((ho, wo)))?;
-        let dw = on_slices(self.name(), (sx, lx), (sy, ly), |x, dy| weight_gradient(x, dy, b, p, c_out), |x, dy| weight_gradient(x, dy, b, p, c_out))?;
+        let dw =
+            on_slices(self.name(), (sx, lx), (sy, ly), |x, dy| weight_gradient(x, dy, b, p, c_out), |x, dy| weight_gradient(x, dy, b, p, c_out))?;
         Ok((dw, Shape::from((c_out, c, self.k, self.k))))
     }
 }
@@ -298,7 +321,13 @@ mod tests {
     #[test]
     fn conv_transpose_matches_candle_forward_and_backward() -> Result<()> {
         // (batch, c_in, c_out, h, w, k, stride, pad, output_padding): DCGAN's 1→4 and 4→8 layers among them.
-        let cases = [(2, 3, 2, 4, 4, 4, 2, 1, 0), (2, 5, 3, 1, 1, 4, 1, 0, 0), (1, 3, 2, 3, 5, 3, 2, 1, 1), (2, 2, 3, 4, 4, 5, 2, 2, 1), (1, 4, 3, 6, 5, 3, 1, 1, 0)];
+        let cases = [
+            (2, 3, 2, 4, 4, 4, 2, 1, 0),
+            (2, 5, 3, 1, 1, 4, 1, 0, 0),
+            (1, 3, 2, 3, 5, 3, 2, 1, 1),
+            (2, 2, 3, 4, 4, 5, 2, 2, 1),
+            (1, 4, 3, 6, 5, 3, 1, 1, 0),
+        ];
         for (i, &(b, ci, co, h, w, k, s, p, op)) in cases.iter().enumerate() {
             let x = Var::from_tensor(&seeded(&[b, ci, h, w], i as u64)?)?;
             let wt = Var::from_tensor(&seeded(&[ci, co, k, k], 50 + i as u64)?)?;

@@ -68,7 +68,13 @@ mod tests {
             let d = (ours - theirs)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
             assert!(d < 1e-5, "case {i}: {d}");
         }
-        assert!(depthwise_conv2d(&Tensor::zeros((1, 3, 2, 2), DType::F32, &candle_core::Device::Cpu)?, &Tensor::zeros((3, 1, 3, 3), DType::F32, &candle_core::Device::Cpu)?, None, 1).is_err());
+        assert!(depthwise_conv2d(
+            &Tensor::zeros((1, 3, 2, 2), DType::F32, &candle_core::Device::Cpu)?,
+            &Tensor::zeros((3, 1, 3, 3), DType::F32, &candle_core::Device::Cpu)?,
+            None,
+            1
+        )
+        .is_err());
         Ok(())
     }
 }

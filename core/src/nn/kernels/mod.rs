@@ -36,8 +36,39 @@ use candle_core::{backend::BackendStorage, CpuStorage, Layout, Result, WithDType
 /// Every element the sizes and strides address lies inside its allocation, and no other thread touches the
 /// elements of `dst` meanwhile.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_1t<T: WithDType>(m: usize, n: usize, k: usize, dst: *mut T, dst_rs: isize, accumulate: bool, lhs: *const T, (lhs_cs, lhs_rs): (isize, isize), rhs: *const T, (rhs_cs, rhs_rs): (isize, isize)) {
-    gemm::gemm(m, n, k, dst, 1, dst_rs, accumulate, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, T::one(), T::one(), false, false, false, gemm::Parallelism::None)
+pub(crate) unsafe fn gemm_1t<T: WithDType>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    dst_rs: isize,
+    accumulate: bool,
+    lhs: *const T,
+    (lhs_cs, lhs_rs): (isize, isize),
+    rhs: *const T,
+    (rhs_cs, rhs_rs): (isize, isize),
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs,
+        accumulate,
+        lhs,
+        lhs_cs,
+        lhs_rs,
+        rhs,
+        rhs_cs,
+        rhs_rs,
+        T::one(),
+        T::one(),
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    )
 }
 
 /// The contiguous slice behind a CPU storage + layout, or an error naming the op.

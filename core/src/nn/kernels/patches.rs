@@ -35,7 +35,10 @@ impl Patches {
             candle_core::bail!("{op}: a {k}x{k} kernel with stride {stride} and padding {pad} does not fit a {c}x{h}x{w} input");
         }
         if let Some(out) = out.filter(|&o| o != self.out_hw()) {
-            candle_core::bail!("{op}: a {k}x{k} kernel with stride {stride} and padding {pad} over a {c}x{h}x{w} input gives {:?}, not {out:?}", self.out_hw());
+            candle_core::bail!(
+                "{op}: a {k}x{k} kernel with stride {stride} and padding {pad} over a {c}x{h}x{w} input gives {:?}, not {out:?}",
+                self.out_hw()
+            );
         }
         Ok(self)
     }

@@ -113,7 +113,18 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
                 for xi in 0..16 {
                     // SAFETY: m_ξ [c_out, nt], u_ξ [c_out, c] and v_ξ [c, nt] are row-major blocks inside m, u, v.
                     unsafe {
-                        super::gemm_1t(c_out, nt, c, m.as_mut_ptr().add(xi * c_out * nt), nt as isize, false, u.as_ptr().add(xi * c_out * c), (1, c as isize), v.as_ptr().add(xi * c * nt), (1, nt as isize));
+                        super::gemm_1t(
+                            c_out,
+                            nt,
+                            c,
+                            m.as_mut_ptr().add(xi * c_out * nt),
+                            nt as isize,
+                            false,
+                            u.as_ptr().add(xi * c_out * c),
+                            (1, c as isize),
+                            v.as_ptr().add(xi * c * nt),
+                            (1, nt as isize),
+                        );
                     }
                 }
                 // `Aᵀ m A` per tile: rows 2ty, 2ty + 1 and columns 2tx, 2tx + 1 of each output channel, cropped
@@ -141,7 +152,11 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
                                 2 => (m2[j], m6[j], m10[j], m14[j]),
                                 _ => (m3[j], m7[j], m11[j], m15[j]),
                             };
-                            if dy == 0 { a + b + c } else { b - c - d }
+                            if dy == 0 {
+                                a + b + c
+                            } else {
+                                b - c - d
+                            }
                         };
                         for j in 0..nt {
                             let (s0, s1, s2, s3) = (col(j, 0), col(j, 1), col(j, 2), col(j, 3));
@@ -174,7 +189,11 @@ mod tests {
     #[test]
     fn matches_candle_conv2d() -> Result<()> {
         // (batch, c_in, c_out, h, w, pad)
-        for (i, &(b, ci, co, h, w, pad)) in [(1, 64, 32, 8, 8, 1), (2, 65, 33, 7, 9, 1), (1, 64, 34, 5, 6, 0), (1, 70, 32, 3, 4, 2), (2, 64, 32, 13, 2, 1), (1, 256, 32, 4, 69, 1)].iter().enumerate() {
+        for (i, &(b, ci, co, h, w, pad)) in
+            [(1, 64, 32, 8, 8, 1), (2, 65, 33, 7, 9, 1), (1, 64, 34, 5, 6, 0), (1, 70, 32, 3, 4, 2), (2, 64, 32, 13, 2, 1), (1, 256, 32, 4, 69, 1)]
+                .iter()
+                .enumerate()
+        {
             let p = Patches { c: ci, h, w, k: 3, stride: 1, pad };
             assert!(wins(&p, co));
             let x = seeded(&[b, ci, h, w], i as u64)?;
@@ -193,7 +212,8 @@ mod tests {
             assert!(max_diff(&got.to_dtype(DType::F64)?, &want) < 1e-5 * scale, "f32 case {i}");
             if pad > 0 && pad < h.min(w) {
                 let want = crate::nn::reflection_pad2d(&x, pad, pad, pad, pad)?.conv2d(&wt, 0, 1, 1, 1)?;
-                let got = conv2d_inference(&f32s(&x), &f32s(&wt), None, 1, Padding::Reflect { left: pad, right: pad, top: pad, bottom: pad })?.unwrap();
+                let got =
+                    conv2d_inference(&f32s(&x), &f32s(&wt), None, 1, Padding::Reflect { left: pad, right: pad, top: pad, bottom: pad })?.unwrap();
                 assert!(max_diff(&got.to_dtype(DType::F64)?, &want) < 1e-5 * scale, "reflect case {i}");
             }
         }

@@ -132,7 +132,10 @@ pub struct GanimeModelInfo {
 ///
 /// Ownership: the table and every string the plug-in returns are owned by the plug-in; host buffers passed as
 /// `GanimeImage` stay owned by the host and are only accessed during the call. Images the plug-in allocates
-/// (`generate_sheet`) are released with `free_image`, models with `free_model`; each exactly once.
+/// (`generate_sheet`) are released with `free_image`, models with `free_model`; each exactly once. The plug-in
+/// keeps a table of the handles it gave out: a freed or foreign model handle makes a call fail with
+/// `GANIME_ERR_INVALID_ARGUMENT`, and `free_model`/`free_image` leave such handles alone (with a message for
+/// `last_error`) instead of crashing the host.
 ///
 /// Threading: every function may be called from any thread. One model must not be used by two calls at the
 /// same time (the host serialises calls per model); different models may run concurrently. The last-error

@@ -45,6 +45,42 @@ fn with_status(status: GanimeStatus) -> impl Fn(anyhow::Error) -> Failure {
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// Where the last panic on this thread happened (the panic hook records it instead of printing).
+    static PANIC_AT: RefCell<String> = const { RefCell::new(String::new()) };
+    /// Inside an ABI call (`guard`): panics here are the host's business only through `last_error`.
+    static IN_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The handles this plug-in gave out and has not taken back: models (their addresses) and the image buffers of
+/// `generate_sheet` (address -> length). A handle not in them (freed already, or never ours) is refused with a
+/// status instead of being dereferenced or freed: a host's use after free or double free cannot crash it.
+static LIVE_MODELS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+static LIVE_IMAGES: std::sync::Mutex<Vec<(usize, usize)>> = std::sync::Mutex::new(Vec::new());
+
+fn live_models() -> std::sync::MutexGuard<'static, Vec<usize>> {
+    LIVE_MODELS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn live_images() -> std::sync::MutexGuard<'static, Vec<(usize, usize)>> {
+    LIVE_IMAGES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Panics inside an ABI call are caught at the boundary and reported through `last_error`; the hook keeps
+/// them off the host's stderr (no message, no backtrace) and remembers where they happened for that message.
+/// Panics elsewhere (none in a host; a failing test) go to the previous hook.
+fn install_quiet_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_CALL.with(|c| c.get()) {
+                let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+                PANIC_AT.with(|p| *p.borrow_mut() = at);
+            } else {
+                previous(info);
+            }
+        }))
+    });
 }
 
 fn set_last_error(message: &str) {
@@ -56,7 +92,11 @@ fn set_last_error(message: &str) {
 /// Runs one ABI call: success clears nothing (the last error is the last *failure*), a failure or a panic
 /// sets the thread's message and returns its status.
 pub fn guard(call: impl FnOnce() -> Result<(), Failure>) -> GanimeStatus {
-    match catch_unwind(AssertUnwindSafe(call)) {
+    install_quiet_panic_hook();
+    let outer = IN_CALL.with(|c| c.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(call));
+    IN_CALL.with(|c| c.set(outer));
+    match result {
         Ok(Ok(())) => GANIME_OK,
         Ok(Err(f)) => {
             set_last_error(&f.message);
@@ -68,7 +108,8 @@ pub fn guard(call: impl FnOnce() -> Result<(), Failure>) -> GanimeStatus {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(&format!("internal error in the ganime plug-in (please report): {what}"));
+            let at = PANIC_AT.with(|p| std::mem::take(&mut *p.borrow_mut()));
+            set_last_error(&format!("internal error in the ganime plug-in (please report): {what}{at}"));
             GANIME_ERR_INTERNAL
         }
     }
@@ -99,6 +140,9 @@ unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, Failure> 
 unsafe fn model_mut<'a>(model: *mut GanimeModel) -> Result<&'a mut Model, Failure> {
     if model.is_null() {
         return fail(GANIME_ERR_NULL_POINTER, "model is NULL");
+    }
+    if !live_models().contains(&(model as usize)) {
+        return fail(GANIME_ERR_INVALID_ARGUMENT, "model is not a live handle (freed already, or not made by load_model)");
     }
     Ok(&mut *(model as *mut Model))
 }
@@ -224,7 +268,9 @@ unsafe extern "C" fn load_model(spec: *const c_char, role: GanimeRole, out: *mut
         }
         *out = std::ptr::null_mut();
         let model = load(str_arg(spec, "spec")?, role)?;
-        *out = Box::into_raw(Box::new(model)) as *mut GanimeModel;
+        let handle = Box::into_raw(Box::new(model));
+        live_models().push(handle as usize);
+        *out = handle as *mut GanimeModel;
         Ok(())
     })
 }
@@ -311,7 +357,9 @@ unsafe extern "C" fn generate_sheet(
         let (w, h) = sheet.dimensions();
         let stride = w as usize * bpp;
         let buffer: Box<[u8]> = vec![0u8; stride * h as usize].into_boxed_slice();
+        let len = buffer.len();
         let data = Box::into_raw(buffer) as *mut u8;
+        live_images().push((data as usize, len));
         let image = GanimeImage { data, width: w, height: h, stride, format };
         pixels::write(&sheet, None, &image)?;
         *out = image;
@@ -363,24 +411,40 @@ unsafe extern "C" fn stylize(
     })
 }
 
+/// Frees an image `generate_sheet` made. Anything else (a host buffer, one freed already) is left alone, with a
+/// message for `last_error`.
 unsafe extern "C" fn free_image(image: *mut GanimeImage) {
     let _ = guard(|| {
-        if let Some(img) = image.as_mut() {
-            if !img.data.is_null() {
-                let len = img.stride * img.height as usize;
-                drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(img.data, len)));
-            }
-            *img = GanimeImage { data: std::ptr::null_mut(), width: 0, height: 0, stride: 0, format: 0 };
+        let Some(img) = image.as_mut() else { return Ok(()) };
+        if !img.data.is_null() {
+            let mut live = live_images();
+            let Some(i) = live.iter().position(|&(at, _)| at == img.data as usize) else {
+                return fail(
+                    GANIME_ERR_INVALID_ARGUMENT,
+                    "free_image: not an image made by this plug-in (a host buffer, or freed already); left alone",
+                );
+            };
+            let (_, len) = live.swap_remove(i);
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(img.data, len)));
         }
+        *img = GanimeImage { data: std::ptr::null_mut(), width: 0, height: 0, stride: 0, format: 0 };
         Ok(())
     });
 }
 
+/// Frees a model. A handle that is not live (freed already, or never ours) is left alone, with a message.
 unsafe extern "C" fn free_model(model: *mut GanimeModel) {
     let _ = guard(|| {
-        if !model.is_null() {
-            drop(Box::from_raw(model as *mut Model));
+        if model.is_null() {
+            return Ok(());
         }
+        let mut live = live_models();
+        let Some(i) = live.iter().position(|&at| at == model as usize) else {
+            return fail(GANIME_ERR_INVALID_ARGUMENT, "free_model: not a live model (freed already, or not made by load_model); left alone");
+        };
+        live.swap_remove(i);
+        drop(live);
+        drop(Box::from_raw(model as *mut Model));
         Ok(())
     });
 }
@@ -430,7 +494,34 @@ mod tests {
         let status = guard(|| -> Result<(), Failure> { panic!("boom") });
         assert_eq!(status, GANIME_ERR_INTERNAL);
         let msg = unsafe { CStr::from_ptr(ganime_plugin_last_error()) }.to_str().unwrap().to_string();
-        assert!(msg.contains("boom"), "{msg}");
+        assert!(msg.contains("boom") && msg.contains("lib.rs:"), "{msg}");
+    }
+
+    /// Use after free, double free and freeing what is not ours are error statuses or no-ops, never a crash.
+    #[test]
+    fn stale_and_foreign_handles_are_refused() {
+        let t = table();
+        let last = || unsafe { CStr::from_ptr(ganime_plugin_last_error()) }.to_str().unwrap().to_string();
+        unsafe {
+            let mut model = std::ptr::null_mut();
+            let spec = CString::new("toon").unwrap();
+            assert_eq!((t.load_model)(spec.as_ptr(), GANIME_ROLE_FILTER, &mut model), GANIME_OK);
+            let mut info = std::mem::zeroed::<GanimeModelInfo>();
+            assert_eq!((t.model_info)(model, &mut info), GANIME_OK);
+            (t.free_model)(model);
+            assert_eq!((t.model_info)(model, &mut info), GANIME_ERR_INVALID_ARGUMENT, "use after free");
+            assert!(last().contains("not a live handle"), "{}", last());
+            (t.free_model)(model); // double free: left alone
+            assert!(last().contains("freed already"), "{}", last());
+            let mut bogus = 12345usize;
+            assert_eq!((t.model_info)(&mut bogus as *mut usize as *mut GanimeModel, &mut info), GANIME_ERR_INVALID_ARGUMENT);
+            // A host buffer handed to free_image stays the host's.
+            let mut pixels = vec![7u8; 4 * 4 * 3];
+            let mut image = GanimeImage { data: pixels.as_mut_ptr(), width: 4, height: 4, stride: 12, format: GANIME_FORMAT_RGB8 };
+            (t.free_image)(&mut image);
+            assert!(last().contains("not an image made by this plug-in"), "{}", last());
+            assert!(pixels.iter().all(|&p| p == 7));
+        }
     }
 
     /// The plug-in takes the same filter spec as the CLI and the camera, options included.

@@ -27,6 +27,7 @@ impl Default for ToonParams {
     }
 }
 
+#[derive(Default)]
 pub struct Toon {
     params: ToonParams,
 }
@@ -40,12 +41,6 @@ impl Toon {
             bail!("toon: range_sigma and edge_threshold must be > 0 and edge_darkness in [0, 1]: {params:?}");
         }
         Ok(Toon { params })
-    }
-}
-
-impl Default for Toon {
-    fn default() -> Self {
-        Toon { params: ToonParams::default() }
     }
 }
 

@@ -312,7 +312,7 @@ impl QdqGraph {
             let Some(rs) = readers.get(&q.output) else { continue };
             let same_params = |r: &Node| {
                 matches!(r.op, Op::Dequantize { .. })
-                    && r.inputs.get(0) == Some(&q.output)
+                    && r.inputs.first() == Some(&q.output)
                     && r.inputs.get(1) == q.inputs.get(1)
                     && r.inputs.get(2) == q.inputs.get(2)
             };

@@ -69,7 +69,7 @@ impl Step {
         let (c1, c2, eps, lr) = (T::from_f64(self.c1), T::from_f64(self.c2), T::from_f64(self.eps), T::from_f64(self.lr));
         w.par_chunks_mut(CHUNK).zip(m.par_chunks(CHUNK)).zip(v.par_chunks(CHUNK)).for_each(|((w, m), v)| {
             for ((w, &m), &v) in w.iter_mut().zip(m).zip(v) {
-                *w = *w - m / c1 / ((v / c2).sqrt() + eps) * lr;
+                *w -= m / c1 / ((v / c2).sqrt() + eps) * lr;
             }
         });
     }

@@ -206,7 +206,7 @@ mod tests {
             // f32 through the public entry (dispatch, bias), zero and reflect padding.
             let f32s = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
             let bias = seeded(&[co], 20 + i as u64)?;
-            let want = (&want).broadcast_add(&bias.reshape((1, co, 1, 1))?)?;
+            let want = want.broadcast_add(&bias.reshape((1, co, 1, 1))?)?;
             let got = conv2d_inference(&f32s(&x), &f32s(&wt), Some(&f32s(&bias)), 1, Padding::Zero(pad))?.unwrap();
             let scale = want.abs()?.max_all()?.to_scalar::<f64>()?;
             assert!(max_diff(&got.to_dtype(DType::F64)?, &want) < 1e-5 * scale, "f32 case {i}");

@@ -46,6 +46,9 @@ pub fn open(index: u32, size: Option<(u32, u32)>, fps: Option<f64>) -> Result<Bo
     let cameras = list().unwrap_or_default();
     let found =
         || if cameras.is_empty() { "none".to_string() } else { cameras.iter().map(|(i, n, _)| format!("{i}: {n}")).collect::<Vec<_>>().join(", ") };
+    if cameras.is_empty() {
+        bail!("no camera found (no video capture device under /dev/video*); {OTHER_SOURCES}");
+    }
     if !path.exists() {
         bail!("no camera {index} ({} does not exist; cameras found: {}); {OTHER_SOURCES}", path.display(), found());
     }

@@ -270,6 +270,14 @@ fn clear_errors() {
     let dir = tmp.path().join("odd-out");
     run_ok(&["--input", p(&odd), "--headless", "--filter", "passthrough", "--output-frames", p(&dir)]);
     assert_eq!(saved_frames(&dir).len(), 3);
+    // A stream cut inside its last frame: the run ends with the error, and the good frames before it are kept.
+    let bytes = std::fs::read(&odd).unwrap();
+    let cut = tmp.path().join("cut.y4m");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let kept = tmp.path().join("cut-out");
+    let err = run_err(&["--input", p(&cut), "--headless", "--filter", "passthrough", "--output-frames", p(&kept)]);
+    assert!(err.contains("ends inside frame 3"), "{err}");
+    assert_eq!(saved_frames(&kept).len(), 2);
 }
 
 /// An X server for the window test: `Xvfb -displayfd` picks a free display and reports its number.

@@ -89,10 +89,7 @@ pub fn run(a: DistillArgs) -> Result<()> {
         if teacher.split_whitespace().count() > 1 {
             bail!("--teacher '{teacher}': give the filter without options (the teacher runs on each training picture as it is)");
         }
-        let vgg = match a.vgg.clone().or_else(|| crate::data::shared::shared_file(crate::models::vgg::VGG16_IMAGENET_SHARED)) {
-            Some(v) => v,
-            None => bail!("--vgg: give VGG16 or VGG19 weights ({})", crate::data::shared::missing_hint(crate::models::vgg::VGG16_IMAGENET_SHARED)),
-        };
+        let vgg = crate::models::vgg::default_vgg(a.vgg.clone())?;
         if a.width == 0 || a.batch_size == 0 {
             bail!("--width and --batch-size must be positive");
         }

@@ -108,10 +108,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
     } else {
         let (Some(anime), Some(out)) = (a.anime.clone(), a.out.clone()) else { bail!("--photos, --anime and --out are required") };
         let Some(first_photos) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
-        let vgg = match a.vgg.clone().or_else(|| crate::data::shared::shared_file(crate::models::vgg::VGG16_IMAGENET_SHARED)) {
-            Some(v) => v,
-            None => bail!("--vgg: give VGG16 or VGG19 weights ({})", crate::data::shared::missing_hint(crate::models::vgg::VGG16_IMAGENET_SHARED)),
-        };
+        let vgg = crate::models::vgg::default_vgg(a.vgg.clone())?;
         if a.width == 0 || a.d_channels < 2 || a.batch_size == 0 {
             bail!("--width and --batch-size must be positive and --d-channels at least 2");
         }

@@ -25,6 +25,14 @@ use std::path::Path;
 /// The shared real ImageNet VGG16 (conv1_1 .. conv4_1, caffe convention), relative to the shared folder.
 pub const VGG16_IMAGENET_SHARED: &str = "weights/vgg16_keras_imagenet/vgg16_caffe_bgr_conv1_1-conv4_1.safetensors";
 
+/// `--vgg FILE` if given, else the shared ImageNet VGG16 (see `data::shared`), else an error saying how to get it.
+pub fn default_vgg(given: Option<std::path::PathBuf>) -> anyhow::Result<std::path::PathBuf> {
+    match given.or_else(|| crate::data::shared::shared_file(VGG16_IMAGENET_SHARED)) {
+        Some(v) => Ok(v),
+        None => anyhow::bail!("--vgg: give VGG16 or VGG19 weights ({})", crate::data::shared::missing_hint(VGG16_IMAGENET_SHARED)),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VggArch {
     Vgg16,

@@ -22,7 +22,7 @@
 use super::animegan_losses::{chroma_l1, color_loss, gram_l1, grayscale3, l1, lsgan, total_variation_mean};
 use super::diffaugment::DiffAugment;
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{checkpoint_options, read_run, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
 use crate::data::{open_dataset, Dataset, Fit, ImageSpec};
 use crate::io::checkpoint::Checkpoint;
@@ -445,16 +445,8 @@ pub fn train_animegan(
     let (mut model, config, ckpt) = match start {
         Some((m, c)) => (m, c, None),
         None => {
-            let ckpt = Checkpoint::read(out, device)?;
-            if ckpt.header.kind != CHECKPOINT_KIND {
-                bail!("{} is a `{}` checkpoint, not an AnimeGAN one", ckpt.path.display(), ckpt.header.kind);
-            }
-            let model: AnimeGanTrainConfig =
-                serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed AnimeGAN config", ckpt.path.display()))?;
-            let state = ckpt.header.state.as_ref().context("checkpoint has no training state")?;
-            let config: TrainConfig =
-                serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
-            (model, config, Some(ckpt))
+            let (m, c, ckpt) = read_run::<AnimeGanTrainConfig>(out, CHECKPOINT_KIND, "an AnimeGAN run", device)?;
+            (m, c, Some(ckpt))
         }
     };
     model.validate()?;

@@ -8,9 +8,8 @@
 //! reference does G then D. Both are alternating updates of the same losses.
 
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{checkpoint_options, read_run, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::{open_dataset, Dataset, Fit, ImageSpec};
-use crate::io::checkpoint::Checkpoint;
 use crate::models::cyclegan::{DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, ResnetGenerator};
 use crate::nn::l1_loss;
 use anyhow::{bail, Context, Result};
@@ -253,17 +252,9 @@ pub fn train_cyclegan(
     let (model, config, options, ckpt) = match start {
         Some((m, c, o)) => (m, c, o, None),
         None => {
-            let ckpt = Checkpoint::read(out, device)?;
-            if ckpt.header.kind != "cyclegan" {
-                bail!("{} is a `{}` checkpoint, not a CycleGAN one", ckpt.path.display(), ckpt.header.kind);
-            }
-            let model: CycleGanConfig =
-                serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed CycleGAN config", ckpt.path.display()))?;
-            let state = ckpt.header.state.as_ref().context("checkpoint has no training state")?;
-            let config: TrainConfig =
-                serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
+            let (m, c, ckpt) = read_run::<CycleGanConfig>(out, "cyclegan", "a CycleGAN run", device)?;
             let options = checkpoint_options(&ckpt)?;
-            (model, config, options, Some(ckpt))
+            (m, c, options, Some(ckpt))
         }
     };
     model.validate(config.image.size)?;

@@ -10,7 +10,7 @@
 
 use super::animegan_losses::l1;
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{checkpoint_options, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{checkpoint_options, read_run, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
 use crate::data::{open_dataset, Dataset, Fit, ImageFolder, ImageSpec};
 use crate::filter::Filter;
@@ -189,16 +189,8 @@ pub fn train_distill(
     let (model, config, ckpt) = match start {
         Some((m, c)) => (m, c, None),
         None => {
-            let ckpt = Checkpoint::read(out, device)?;
-            if ckpt.header.kind != CHECKPOINT_KIND {
-                bail!("{} is a `{}` checkpoint, not a distillation run", ckpt.path.display(), ckpt.header.kind);
-            }
-            let model: DistillConfig = serde_json::from_value(ckpt.header.model.clone())
-                .with_context(|| format!("{}: malformed distillation config", ckpt.path.display()))?;
-            let state = ckpt.header.state.as_ref().context("checkpoint has no training state")?;
-            let config: TrainConfig =
-                serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
-            (model, config, Some(ckpt))
+            let (m, c, ckpt) = read_run::<DistillConfig>(out, CHECKPOINT_KIND, "a distillation run", device)?;
+            (m, c, Some(ckpt))
         }
     };
     model.validate()?;

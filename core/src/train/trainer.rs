@@ -473,6 +473,20 @@ fn build_optimisers<T: GanTask>(task: &T, kind: OptimizerKind, params: AdamParam
 }
 
 /// The [`TrainOptions`] stored in a checkpoint (defaults for checkpoints that predate them).
+/// The run in `out` for `--resume`: its checkpoint, the model config `M` in its header and its training config.
+/// `kind` is the checkpoint kind the task writes, `what` names the run in errors ("an AnimeGAN run").
+pub fn read_run<M: serde::de::DeserializeOwned>(out: &Path, kind: &str, what: &str, device: &Device) -> Result<(M, TrainConfig, Checkpoint)> {
+    let ckpt = Checkpoint::read(out, device)?;
+    if ckpt.header.kind != kind {
+        bail!("{} is a `{}` checkpoint, not {what}", ckpt.path.display(), ckpt.header.kind);
+    }
+    let model: M = serde_json::from_value(ckpt.header.model.clone()).with_context(|| format!("{}: malformed {what} config", ckpt.path.display()))?;
+    let state = ckpt.header.state.as_ref().context("checkpoint has no training state (an exported model cannot be resumed)")?;
+    let config: TrainConfig =
+        serde_json::from_value(state["config"].clone()).with_context(|| format!("{}: malformed training config", ckpt.path.display()))?;
+    Ok((model, config, ckpt))
+}
+
 pub fn checkpoint_options(ckpt: &Checkpoint) -> Result<TrainOptions> {
     let state = ckpt.header.state.as_ref().context("checkpoint has no training state (an exported model cannot be resumed)")?;
     match state.get("options") {

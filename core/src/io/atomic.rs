@@ -1,21 +1,68 @@
-//! Outputs and checkpoints are written to a temp file in the target's folder, then renamed over the target,
-//! so an interrupted run never leaves a half-written file where a good one was.
+//! Outputs and checkpoints are written to a temp file in the target's folder, synced, then renamed over the
+//! target (and the folder synced), so an interrupted run never leaves a half-written file where a good one was.
+//! Targets that are not regular files are handled deliberately: a FIFO or a device (`/dev/stdout`, a named
+//! pipe) is written to directly, never replaced; a symlink is followed and its target replaced, the link kept.
+//! Temp files a killed process left behind for the same target are removed on the next write.
 
 use anyhow::{Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Writes whatever `write` puts into the temp path, then renames it to `path`.
+/// Writes whatever `write` puts into the temp path, then renames it to `path` (see the module docs).
 pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let path = &resolve_target(path);
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() && !meta.is_dir() {
+            // A FIFO, socket or device: renaming over it would replace it for everyone.
+            return write(path).with_context(|| format!("writing {}", path.display()));
+        }
+    }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
-    let name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let result =
-        write(&tmp).and_then(|()| std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display())));
+    let name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?.to_string_lossy().to_string();
+    remove_orphans(dir, &name);
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = write(&tmp)
+        .and_then(|()| sync_file(&tmp))
+        .and_then(|()| std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display())));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("writing {}", path.display()))
+    result.with_context(|| format!("writing {}", path.display()))?;
+    // The rename is durable once the folder's entry is; a failure here (some filesystems refuse to open a
+    // folder for syncing) does not undo a write that happened.
+    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    Ok(())
+}
+
+/// A symlink's target (followed, so the link survives and points at the new file); anything else as it is.
+fn resolve_target(path: &Path) -> PathBuf {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(path) {
+            Ok(target) if target.is_absolute() => target,
+            Ok(target) => path.parent().unwrap_or(Path::new(".")).join(target),
+            Err(_) => path.to_path_buf(),
+        },
+        _ => path.to_path_buf(),
+    }
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync {}", path.display()))
+}
+
+/// Removes `.{name}.{pid}.tmp` files in `dir` whose process is gone (a run killed mid-write).
+fn remove_orphans(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        // Where /proc does not exist (not Linux), nothing is known to be dead: leave it.
+        if !alive && Path::new("/proc/self").exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -34,5 +81,37 @@ mod tests {
         assert!(err.is_err());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "good");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temp file left behind");
+    }
+
+    /// A FIFO is written to, not replaced; a symlink keeps pointing at the (new) file; a dead process's
+    /// temp file is cleaned up.
+    #[test]
+    fn fifos_symlinks_and_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        // Symlink: the link stays a link, its target gets the content.
+        let target = dir.path().join("real.txt");
+        std::fs::write(&target, "old").unwrap();
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink("real.txt", &link).unwrap();
+        write_atomic(&link, |t| Ok(std::fs::write(t, "new")?)).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        // FIFO: a reader gets the bytes, and the FIFO is still a FIFO afterwards.
+        let fifo = dir.path().join("pipe");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        write_atomic(&fifo, |t| Ok(std::fs::write(t, "through the pipe")?)).unwrap();
+        assert_eq!(reader.join().unwrap(), "through the pipe");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        // An orphan of a process that no longer exists (pid beyond pid_max) goes; the write succeeds.
+        let orphan = dir.path().join(".real.txt.4294967.tmp");
+        std::fs::write(&orphan, "half").unwrap();
+        write_atomic(&target, |t| Ok(std::fs::write(t, "newer")?)).unwrap();
+        assert!(!orphan.exists());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "newer");
     }
 }

@@ -3,6 +3,7 @@
 //! library knows is available) stylises them; a window shows the result and/or a Y4M stream carries it to other
 //! programs (e.g. ffmpeg into a v4l2loopback virtual camera).
 
+mod defaults;
 mod display;
 mod pipeline;
 mod sink;
@@ -255,9 +256,9 @@ fn filter_specs(args: &Args) -> Result<Vec<String>> {
         specs.extend(read_filter_list(list)?);
     }
     if specs.is_empty() {
-        specs = ganime::filters::builtin::camera_default_specs(&args.style_images);
+        specs = defaults::camera_default_specs(&args.style_images);
     } else {
-        specs.extend(args.style_images.iter().map(|p| ganime::filters::builtin::arbitrary_spec(p)));
+        specs.extend(args.style_images.iter().map(|p| defaults::arbitrary_spec(p)));
     }
     Ok(specs)
 }

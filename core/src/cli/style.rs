@@ -1,12 +1,13 @@
 //! `ganime style transfer` (Gatys optimisation) and `ganime style train` (feed-forward style network).
 
 use crate::io::image::save_image;
+use crate::io::image::{image_to_tensor_in, tensor_to_image_in, PixelRange};
 use crate::models::transformer_net::TransformerNetConfig;
 use crate::models::vgg::{detect_arch, InputConvention, Pooling, Vgg, VggArch, VggOptions};
 use crate::style::gatys::{GatysLoss, GatysWeights};
 use crate::style::train::{StyleTrainConfig, StyleTrainer};
 use crate::style::transfer::{initial_image, transfer, Optimizer, StartFrom, TransferOptions};
-use crate::style::{image_to_rgb01, open_rgb, progress_bar, resize_max_side, tensor_to_image};
+use crate::style::{open_rgb, progress_bar, resize_max_side};
 use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use clap::{Args, Subcommand};
@@ -150,13 +151,13 @@ pub fn transfer_cmd(a: TransferArgs) -> Result<()> {
     let vgg = Vgg::from_tensors(&tensors, &all, options, DType::F32, &device, &source)?;
 
     let content_img = resize_max_side(&open_rgb(&a.content)?, a.size);
-    let content = image_to_rgb01(&content_img, &device)?;
+    let content = image_to_tensor_in(&content_img, PixelRange::Unit, &device)?;
     let style_side = ((a.size as f64 * a.style_scale).round() as u32).max(16);
     let styles = a
         .styles
         .iter()
         .zip(&blend)
-        .map(|(p, w)| Ok((image_to_rgb01(&resize_max_side(&open_rgb(p)?, style_side), &device)?, *w)))
+        .map(|(p, w)| Ok((image_to_tensor_in(&resize_max_side(&open_rgb(p)?, style_side), PixelRange::Unit, &device)?, *w)))
         .collect::<Result<Vec<_>>>()?;
     let weights =
         GatysWeights { content_layers, style_layers, style_layer_weights, alpha: a.content_weight, beta: a.style_weight, tv_weight: a.tv_weight };
@@ -164,7 +165,7 @@ pub fn transfer_cmd(a: TransferArgs) -> Result<()> {
     let start = initial_image(&content, a.init, a.seed)?;
     let options = TransferOptions { iterations: a.iterations, optimizer: a.optimizer, lr: a.lr, start: a.init, seed: a.seed };
     let finish = |x: &candle_core::Tensor| -> Result<image::RgbImage> {
-        let img = tensor_to_image(x, 1.0)?;
+        let img = tensor_to_image_in(x, PixelRange::Unit)?;
         if a.preserve_colors {
             crate::style::color::preserve_colors(&img, &content_img)
         } else {

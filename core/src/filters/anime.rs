@@ -1,9 +1,10 @@
 //! AnimeGANv2 and CycleGAN generators as filters (`animegan:PATH`, `cyclegan:PATH`). Both networks need H and W
 //! to be multiples of 4, so a frame is edge-padded up to one and the result cropped back: any size works.
 
+use super::network::{apply_network, NetworkIo, Pad};
 use super::Compute;
 use crate::filter::Filter;
-use crate::io::image::{image_to_tensor, tensor_to_images};
+use crate::io::image::PixelRange;
 use crate::models::animegan::AnimeGanV2;
 use crate::models::cyclegan::{load_generator, Direction, ResnetGenerator};
 use crate::nn::bilinear::ResizeConvention;
@@ -12,20 +13,8 @@ use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 use std::path::Path;
 
-/// Runs `net` on `frame` padded (edge replication, right and bottom) to multiples of 4 (at least 8), then
-/// crops back to the frame's size.
-pub fn apply_padded(frame: &RgbImage, device: &Device, net: impl Fn(&Tensor) -> Result<Tensor>) -> Result<RgbImage> {
-    let (w, h) = frame.dimensions();
-    if w == 0 || h == 0 {
-        anyhow::bail!("cannot stylise an empty {w}x{h} image");
-    }
-    let (w, h) = (w as usize, h as usize);
-    let target = |n: usize| n.div_ceil(4).max(2) * 4;
-    let x = image_to_tensor(frame, device)?;
-    let x = x.pad_with_same(2, 0, target(h) - h)?.pad_with_same(3, 0, target(w) - w)?;
-    let y = net(&x)?.narrow(2, 0, h)?.narrow(3, 0, w)?;
-    tensor_to_images(&y)?.pop().context("the network returned no image")
-}
+/// AnimeGANv2 and CycleGAN generators: [-1, 1] pixels, sizes that are multiples of 4 (at least 8).
+const GAN_IO: NetworkIo = NetworkIo { input: PixelRange::Signed, output: PixelRange::Signed, pad: Pad::Replicate { multiple: 4, min: 8 } };
 
 pub struct AnimeGanFilter {
     net: AnimeGanV2,
@@ -66,7 +55,7 @@ impl Filter for AnimeGanFilter {
         self.name.clone()
     }
     fn apply(&self, frame: &RgbImage) -> Result<RgbImage> {
-        apply_padded(frame, &self.device, |x| self.net.forward(&x.to_dtype(self.dtype)?, self.convention))
+        apply_network(frame, GAN_IO, &self.device, |x| self.net.forward(&x.to_dtype(self.dtype)?, self.convention))
     }
 }
 
@@ -89,7 +78,7 @@ impl Filter for CycleGanFilter {
         self.name.clone()
     }
     fn apply(&self, frame: &RgbImage) -> Result<RgbImage> {
-        apply_padded(frame, &self.device, |x| Ok(self.net.forward(x)?))
+        apply_network(frame, GAN_IO, &self.device, |x| Ok(self.net.forward(x)?))
     }
 }
 

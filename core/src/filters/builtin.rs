@@ -10,12 +10,12 @@
 //! The networks are decoded once per process and shared by every filter that uses them.
 
 use crate::filter::Filter;
+use crate::filters::arbitrary::ArbitraryStyleFilter;
+use crate::filters::style::{parse_style_mix, MultiStyleFilter};
+use crate::filters::tf_style::TfStyleFilter;
 use crate::models::magenta_arbitrary::{StylePredictor, StyleTransformer};
 use crate::models::multistyle::MultiStyleNet;
 use crate::models::tf_transformer_net::TfTransformerNet;
-use crate::style::arbitrary_filter::ArbitraryStyleFilter;
-use crate::style::filter::{parse_style_mix, MultiStyleFilter};
-use crate::style::tf_style_filter::TfStyleFilter;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
@@ -85,24 +85,6 @@ pub fn names() -> Vec<&'static str> {
     let mut names = STYLE_NAMES.to_vec();
     names.push("matta");
     names
-}
-
-/// Processing size (long side) of the learned filters in the camera's default list: the frame is filtered at
-/// this size and scaled back up, to trade detail for frame rate on a CPU.
-pub const CAMERA_SIZE: u32 = 160;
-
-/// The camera's default filter list: toon, the 26 styles, matta, then an arbitrary-style filter per style image
-/// given (each learned one at [`CAMERA_SIZE`]).
-pub fn camera_default_specs(style_images: &[std::path::PathBuf]) -> Vec<String> {
-    let mut specs = vec!["toon".to_string()];
-    specs.extend(names().iter().map(|n| format!("{n} size={CAMERA_SIZE}")));
-    specs.extend(style_images.iter().map(|p| arbitrary_spec(p)));
-    specs
-}
-
-/// The camera spec of the arbitrary-style filter for `style_image`.
-pub fn arbitrary_spec(style_image: &std::path::Path) -> String {
-    format!("arbitrary:{} size={CAMERA_SIZE}", style_image.display())
 }
 
 /// The built-in learned filter `spec` names, or `None` when it names none of them.

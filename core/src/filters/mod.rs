@@ -5,13 +5,17 @@
 //! A spec is `NAME` for a built-in filter, or `KIND:PATH` for a model file (`KIND` names the architecture).
 
 pub mod anime;
+pub mod arbitrary;
 pub mod builtin;
 mod compute;
 pub mod half_parity;
+pub mod network;
 mod options;
 mod passthrough;
 mod resolution;
+pub mod style;
 mod temporal;
+pub mod tf_style;
 pub mod toon;
 
 pub use compute::{parse_dtype, Compute};
@@ -50,13 +54,13 @@ pub fn open_on(spec: &str, compute: &Compute) -> Result<Box<dyn Filter>> {
     }
     if let Some((kind, path)) = spec.split_once(':') {
         match kind {
-            "style" => return Ok(Box::new(crate::style::filter::StyleNetFilter::open_on(std::path::Path::new(path), compute)?)),
-            "multistyle" => return Ok(Box::new(crate::style::filter::MultiStyleFilter::open_on(path, compute)?)),
+            "style" => return Ok(Box::new(crate::filters::style::StyleNetFilter::open_on(std::path::Path::new(path), compute)?)),
+            "multistyle" => return Ok(Box::new(crate::filters::style::MultiStyleFilter::open_on(path, compute)?)),
             "tfstyle" => {
                 if compute.dtype != candle_core::DType::F32 {
                     bail!("tfstyle:{path}: runs in f32 only; drop --dtype");
                 }
-                return Ok(Box::new(crate::style::tf_style_filter::TfStyleFilter::open(std::path::Path::new(path), &compute.device)?));
+                return Ok(Box::new(crate::filters::tf_style::TfStyleFilter::open(std::path::Path::new(path), &compute.device)?));
             }
             "animegan" => return anime::open_animegan(path, compute),
             "cyclegan" => return anime::open_cyclegan(path, compute),

@@ -5,14 +5,45 @@ use candle_core::{DType, Device, Tensor};
 use image::{Rgb, RgbImage};
 use std::path::Path;
 
-/// `[N, C, H, W]` (C = 1 or 3) in [-1, 1] -> N RGB images.
-pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
+/// The value range of a network's pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelRange {
+    /// [-1, 1] (GANs, AnimeGANv2, CycleGAN).
+    Signed,
+    /// [0, 1] (style networks' input, Gatys).
+    Unit,
+    /// 0..255 (fast-neural-style and TensorFlow style networks' output).
+    Byte,
+}
+
+impl PixelRange {
+    /// The 8-bit value of `x` (rounded, clamped).
+    fn byte_of(self, x: f32) -> u8 {
+        match self {
+            PixelRange::Signed => ((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8,
+            PixelRange::Unit => (x * 255.0).round().clamp(0.0, 255.0) as u8,
+            PixelRange::Byte => (x / 255.0 * 255.0).round().clamp(0.0, 255.0) as u8,
+        }
+    }
+
+    /// `b` (0..255) in this range.
+    fn value_of(self, b: u8) -> f32 {
+        match self {
+            PixelRange::Signed => b as f32 / 127.5 - 1.0,
+            PixelRange::Unit => b as f32 / 255.0,
+            PixelRange::Byte => b as f32,
+        }
+    }
+}
+
+/// `[N, C, H, W]` (C = 1 or 3) in `range` -> N RGB images.
+pub fn tensor_to_images_in(t: &Tensor, range: PixelRange) -> Result<Vec<RgbImage>> {
     let (n, c, h, w) = t.dims4()?;
     if c != 1 && c != 3 {
         bail!("cannot turn a {c}-channel tensor into RGB images");
     }
     let v: Vec<f32> = t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
-    let to_u8 = |x: f32| ((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
+    let to_u8 = |x: f32| range.byte_of(x);
     Ok((0..n)
         .map(|i| {
             let img = &v[i * c * h * w..(i + 1) * c * h * w];
@@ -29,11 +60,30 @@ pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
         .collect())
 }
 
+/// `[N, C, H, W]` in [-1, 1] -> N RGB images.
+pub fn tensor_to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
+    tensor_to_images_in(t, PixelRange::Signed)
+}
+
+/// The first image of `[N, 3, H, W]` in `range`.
+pub fn tensor_to_image_in(t: &Tensor, range: PixelRange) -> Result<RgbImage> {
+    let (_, c, _, _) = t.dims4()?;
+    if c != 3 {
+        bail!("expected 3 channels, got {c}");
+    }
+    tensor_to_images_in(&t.narrow(0, 0, 1)?, range)?.pop().context("an empty batch")
+}
+
+/// RGB image -> `[1, 3, H, W]` f32 tensor in `range`.
+pub fn image_to_tensor_in(img: &RgbImage, range: PixelRange, device: &Device) -> Result<Tensor> {
+    let (w, h) = img.dimensions();
+    let data: Vec<f32> = img.as_raw().iter().map(|&b| range.value_of(b)).collect();
+    Ok(Tensor::from_vec(data, (h as usize, w as usize, 3), device)?.permute((2, 0, 1))?.unsqueeze(0)?.contiguous()?)
+}
+
 /// RGB image -> `[1, 3, H, W]` tensor in [-1, 1].
 pub fn image_to_tensor(img: &RgbImage, device: &Device) -> Result<Tensor> {
-    let (w, h) = img.dimensions();
-    let data: Vec<f32> = img.as_raw().iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
-    Ok(Tensor::from_vec(data, (h as usize, w as usize, 3), device)?.permute((2, 0, 1))?.unsqueeze(0)?.contiguous()?)
+    image_to_tensor_in(img, PixelRange::Signed, device)
 }
 
 /// Tiles images `columns` per row with a `pad`-pixel dark border, like torchvision's `make_grid`.

@@ -1,38 +1,16 @@
-//! Neural style transfer: Gatys optimisation (losses, L-BFGS / Adam), feed-forward style networks
-//! (`models::transformer_net`) as filters, their training with a perceptual loss, and colour preservation.
+//! Neural style transfer: Gatys optimisation (losses, L-BFGS / Adam), the training of feed-forward style
+//! networks with a perceptual loss, and colour preservation. The style networks' filters live in `filters/`.
 
-pub mod arbitrary_filter;
 pub mod bench;
 pub mod color;
-pub mod filter;
 pub mod gatys;
 pub mod lbfgs;
-pub mod tf_style_filter;
 pub mod train;
 pub mod transfer;
 
 use anyhow::{Context, Result};
-use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 use std::path::Path;
-
-/// RGB image -> `[1, 3, H, W]` f32 in [0, 1].
-pub fn image_to_rgb01(img: &RgbImage, device: &Device) -> Result<Tensor> {
-    let (w, h) = img.dimensions();
-    let data: Vec<f32> = img.as_raw().iter().map(|&b| b as f32 / 255.0).collect();
-    Ok(Tensor::from_vec(data, (h as usize, w as usize, 3), device)?.permute((2, 0, 1))?.unsqueeze(0)?.contiguous()?)
-}
-
-/// `[1, 3, H, W]` with values on a `scale` range (1 for [0, 1], 255 for 0..255) -> RGB image (clamped).
-pub fn tensor_to_image(t: &Tensor, scale: f32) -> Result<RgbImage> {
-    let (_, c, h, w) = t.dims4()?;
-    if c != 3 {
-        anyhow::bail!("expected 3 channels, got {c}");
-    }
-    let v: Vec<f32> = t.get(0)?.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.permute((1, 2, 0))?.flatten_all()?.to_vec1()?;
-    let bytes = v.iter().map(|x| (x / scale * 255.0).round().clamp(0.0, 255.0) as u8).collect();
-    RgbImage::from_raw(w as u32, h as u32, bytes).context("image buffer size")
-}
 
 /// Opens an image file as RGB, naming the file on failure.
 pub fn open_rgb(path: &Path) -> Result<RgbImage> {

@@ -91,7 +91,7 @@ impl PerceptualLoss {
         let vgg = Vgg::load(&cfg.vgg, &layers, VggOptions::default(), DType::F32, device)?;
         let style = super::open_rgb(&cfg.style_image)?;
         let style = super::resize_max_side(&style, cfg.style_size.unwrap_or(cfg.image_size as u32));
-        let style = super::image_to_rgb01(&style, device)?;
+        let style = crate::io::image::image_to_tensor_in(&style, crate::io::image::PixelRange::Unit, device)?;
         let names: Vec<&str> = cfg.style_layers.iter().map(String::as_str).collect();
         let style_grams = vgg.features(&style, &names)?.iter().map(|f| Ok(normalised_gram(f)?.detach())).collect::<Result<_>>()?;
         Ok(Self {
@@ -201,7 +201,7 @@ impl StyleTrainer {
         let y = self.net.forward(fixed)?;
         let images = (0..fixed.dim(0)?)
             .flat_map(|i| [fixed.narrow(0, i, 1), y.narrow(0, i, 1)])
-            .map(|t| super::tensor_to_image(&t?, 255.0))
+            .map(|t| crate::io::image::tensor_to_image_in(&t?, crate::io::image::PixelRange::Byte))
             .collect::<Result<Vec<_>>>()?;
         save_image(&grid(&images, 2, 2)?, &self.out.join("samples").join(format!("step_{:07}.png", self.state.step)))
     }

@@ -33,7 +33,7 @@ pub fn style_input(style: &RgbImage) -> RgbImage {
 impl ArbitraryStyleFilter {
     /// The filter for the style image at `path`, with the given networks.
     pub fn open(path: &Path, predictor: &StylePredictor, transformer: &StyleTransformer) -> Result<Self> {
-        let style = super::open_rgb(path)?;
+        let style = crate::style::open_rgb(path)?;
         if style.width().min(style.height()) < 16 {
             bail!("style image {} is {}x{}: too small to take a style from (at least 16x16)", path.display(), style.width(), style.height());
         }

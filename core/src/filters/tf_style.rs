@@ -3,7 +3,9 @@
 //! reflect-padded to a multiple of 4 (so the network's 'SAME' strides keep it aligned), stylised in 0..255 and
 //! cropped back.
 
+use super::network::{apply_network, NetworkIo, Pad};
 use crate::filter::Filter;
+use crate::io::image::PixelRange;
 use crate::models::tf_transformer_net::TfTransformerNet;
 use anyhow::{Context, Result};
 use candle_core::Device;
@@ -35,10 +37,7 @@ impl Filter for TfStyleFilter {
 
     fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
         let (w, h) = frame.dimensions();
-        let x = (super::image_to_rgb01(frame, &self.device)? * 255.0)?;
-        let (ph, pw) = ((4 - h as usize % 4) % 4, (4 - w as usize % 4) % 4);
-        let x = if ph.max(pw) > 0 && (h as usize) > ph && (w as usize) > pw { crate::nn::reflection_pad2d(&x, 0, pw, 0, ph)? } else { x };
-        let y = self.net.forward(&x).with_context(|| format!("style network `{}` on a {w}x{h} image", self.name))?;
-        super::tensor_to_image(&y.narrow(2, 0, h as usize)?.narrow(3, 0, w as usize)?, 255.0)
+        let io = NetworkIo { input: PixelRange::Byte, output: PixelRange::Byte, pad: Pad::Reflect { multiple: 4 } };
+        apply_network(frame, io, &self.device, |x| self.net.forward(x).with_context(|| format!("style network `{}` on a {w}x{h} image", self.name)))
     }
 }

@@ -2,8 +2,10 @@
 //! 0..255 -> `TransformerNet` -> cropped back to the input size (the network rounds sizes up to a multiple
 //! of 4) -> clamped RGB image.
 
+use super::network::{apply_network, NetworkIo, Pad};
 use crate::filter::Filter;
 use crate::filters::Compute;
+use crate::io::image::PixelRange;
 use crate::models::transformer_net::TransformerNet;
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -51,10 +53,10 @@ impl Filter for StyleNetFilter {
 
     fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
         let (w, h) = frame.dimensions();
-        let x = (super::image_to_rgb01(frame, &self.device)? * 255.0)?.to_dtype(self.dtype)?;
-        let y = self.net.forward(&x).with_context(|| format!("style network `{}` on a {w}x{h} image", self.name))?;
-        let y = y.narrow(2, 0, h as usize)?.narrow(3, 0, w as usize)?;
-        super::tensor_to_image(&y, 255.0)
+        let io = NetworkIo { input: PixelRange::Byte, output: PixelRange::Byte, pad: Pad::None };
+        apply_network(frame, io, &self.device, |x| {
+            self.net.forward(&x.to_dtype(self.dtype)?).with_context(|| format!("style network `{}` on a {w}x{h} image", self.name))
+        })
     }
 }
 
@@ -118,11 +120,7 @@ impl Filter for MultiStyleFilter {
     }
 
     fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
-        let (w, h) = frame.dimensions();
-        let x = super::image_to_rgb01(frame, &self.device)?.to_dtype(self.dtype)?;
-        let (ph, pw) = ((4 - h as usize % 4) % 4, (4 - w as usize % 4) % 4);
-        let x = crate::nn::reflection_pad2d(&x, 0, pw, 0, ph)?;
-        let y = self.net.forward(&x, &self.weights)?;
-        super::tensor_to_image(&y.narrow(2, 0, h as usize)?.narrow(3, 0, w as usize)?, 1.0)
+        let io = NetworkIo { input: PixelRange::Unit, output: PixelRange::Unit, pad: Pad::Reflect { multiple: 4 } };
+        apply_network(frame, io, &self.device, |x| self.net.forward(&x.to_dtype(self.dtype)?, &self.weights))
     }
 }

@@ -2,8 +2,6 @@
 
 pub mod assets;
 pub mod bench;
-pub mod bench_anime;
-pub mod bench_half;
 pub mod cli;
 pub mod data;
 pub mod device;

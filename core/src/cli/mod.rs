@@ -98,7 +98,7 @@ pub fn run() -> Result<()> {
             let result = if compute.dtype == candle_core::DType::F32 {
                 crate::bench::run(&a.workload, a.seconds, a.min_runs, &compute.device)?
             } else {
-                crate::bench_half::run(&a.workload, a.seconds, a.min_runs, &compute.device, compute.dtype)?
+                crate::bench::half::run(&a.workload, a.seconds, a.min_runs, &compute.device, compute.dtype)?
             };
             // The device and dtype ride along, so GPU and CPU lines in one file stay apart.
             let json = result.json();

@@ -1,7 +1,6 @@
 //! Neural style transfer: Gatys optimisation (losses, L-BFGS / Adam), the training of feed-forward style
 //! networks with a perceptual loss, and colour preservation. The style networks' filters live in `filters/`.
 
-pub mod bench;
 pub mod color;
 pub mod gatys;
 pub mod lbfgs;

@@ -2,7 +2,7 @@
 //! `animegan-256`) with the same seeded full-width weights as the f32 workloads, cast to the half type, and
 //! the input cast too: what the camera path runs on a GPU with `--dtype`. Timed like every workload.
 
-use crate::bench::{time_it, BenchResult};
+use super::{time_it, BenchResult};
 use crate::models::animegan::{AnimeGanV2, AnimeGanWidths};
 use crate::models::transformer_net::{TransformerNet, TransformerNetConfig};
 use crate::nn::bilinear::ResizeConvention;

@@ -2,7 +2,7 @@
 //! (TransformerNet forward, full width) and `gatys-256-iter` (VGG19 to relu5_1 forward + loss + backward to
 //! the image), timed by `bench::time_it` like `pytorch_reference.py`.
 
-use crate::bench::{time_it, BenchResult};
+use super::{time_it, BenchResult};
 use crate::models::transformer_net::{TransformerNet, TransformerNetConfig};
 use crate::models::vgg::{Vgg, VggArch, VggOptions};
 use crate::style::gatys::{GatysLoss, GatysWeights};

@@ -2,7 +2,7 @@
 //! AnimeGANv2 generator forward on a 256×256 frame) and `cyclegan128-train` (one full CycleGAN iteration at
 //! 128×128 through the shared trainer, ImagePool off as in the reference script).
 
-use crate::bench::{time_it, BenchResult};
+use super::{time_it, BenchResult};
 use crate::models::animegan::{AnimeGanV2, AnimeGanWidths};
 use crate::models::cyclegan::{DiscriminatorConfig, GeneratorConfig};
 use crate::nn::bilinear::ResizeConvention;

@@ -2,6 +2,10 @@
 //! `pytorch_reference.py` (warm-up of >= 2 runs and min(3 s, 15 % of the budget), then the median of runs
 //! over `seconds`), printing the same JSON line, so BENCHMARKS.md compares like with like.
 
+pub mod anime;
+pub mod half;
+pub mod style;
+
 use crate::models::dcgan::{DcganConfig, Generator, Preset};
 use crate::nn::Mode;
 use crate::train::{task::randn, Bce, DcganTask, TrainConfig, Trainer};
@@ -62,7 +66,7 @@ fn full_width() -> DcganConfig {
 }
 
 pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Result<BenchResult> {
-    if let Some(result) = crate::style::bench::run(workload, seconds, min_runs, device) {
+    if let Some(result) = style::run(workload, seconds, min_runs, device) {
         return result;
     }
     let batch = 64;
@@ -92,8 +96,8 @@ pub fn run(workload: &str, seconds: f64, min_runs: usize, device: &Device) -> Re
                 min_runs,
             )?
         }
-        anime if crate::bench_anime::WORKLOADS.contains(&anime) => return crate::bench_anime::run(anime, seconds, min_runs, device),
-        other => bail!("unknown workload `{other}`; known: {}, {}", WORKLOADS.join(", "), crate::bench_anime::WORKLOADS.join(", ")),
+        anime if anime::WORKLOADS.contains(&anime) => return anime::run(anime, seconds, min_runs, device),
+        other => bail!("unknown workload `{other}`; known: {}, {}", WORKLOADS.join(", "), anime::WORKLOADS.join(", ")),
     };
     Ok(BenchResult { workload: workload.into(), unit: "images/s", value: batch as f64 / median, median_ms: median * 1e3, runs, warmup_runs: warmup })
 }

@@ -1,3 +1,5 @@
+//! `ganime eval`: quality metrics between real and generated images.
+
 use crate::data::open_dataset;
 use crate::device::parse_device;
 use crate::generate::load_generator;

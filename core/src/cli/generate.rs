@@ -1,6 +1,7 @@
+//! `ganime generate`: images from a generator (the built-in model unless --checkpoint), as a grid or files.
+
 use crate::device::parse_device;
-use crate::generate::{self, latents, load_generator, LatentPath};
-use crate::io::checkpoint::Checkpoint;
+use crate::generate::load_generator;
 use crate::io::image::{grid, save_image, tensor_to_images};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -41,55 +42,7 @@ pub struct GenerateArgs {
     device: String,
 }
 
-#[derive(Args)]
-pub struct InterpolateArgs {
-    #[arg(long)]
-    checkpoint: Option<PathBuf>,
-    /// Seed of the start latent.
-    #[arg(long, default_value_t = 0)]
-    from: u64,
-    /// Seed of the end latent.
-    #[arg(long, default_value_t = 1)]
-    to: u64,
-    /// Images along the path.
-    #[arg(long, default_value_t = 8)]
-    steps: usize,
-    #[arg(long, default_value_t = LatentPath::Slerp)]
-    path: LatentPath,
-    /// Instead of interpolating, sweep this latent dimension of the --from latent over [-range, range].
-    #[arg(long)]
-    walk_dim: Option<usize>,
-    #[arg(long, default_value_t = 3.0)]
-    range: f64,
-    /// Number of rows: each row uses seeds from+row and to+row (a grid of interpolations).
-    #[arg(long, default_value_t = 1)]
-    rows: usize,
-    #[arg(long)]
-    out: PathBuf,
-    #[arg(long, default_value_t = 1)]
-    scale: u32,
-    #[arg(long, default_value = "cpu")]
-    device: String,
-}
-
-#[derive(Args)]
-pub struct ExportArgs {
-    #[arg(long)]
-    checkpoint: PathBuf,
-    #[arg(long)]
-    out: PathBuf,
-    /// f16 halves the size; f32 keeps the weights exact.
-    #[arg(long, default_value = "f16")]
-    dtype: String,
-    /// How the model was trained (stored in the file).
-    #[arg(long, default_value = "")]
-    note: String,
-    /// CycleGAN checkpoints: export the B->A generator instead of A->B.
-    #[arg(long)]
-    b2a: bool,
-}
-
-fn upscale(images: Vec<image::RgbImage>, scale: u32) -> Vec<image::RgbImage> {
+pub(super) fn upscale(images: Vec<image::RgbImage>, scale: u32) -> Vec<image::RgbImage> {
     if scale <= 1 {
         return images;
     }
@@ -167,46 +120,5 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         }
         eprintln!("wrote {} ({} images, {})", out.display(), images.len(), g.describe());
     }
-    Ok(())
-}
-
-pub fn interpolate(a: InterpolateArgs) -> Result<()> {
-    if a.rows == 0 || a.steps == 0 || a.scale == 0 {
-        bail!("--rows, --steps and --scale must be at least 1");
-    }
-    let device = parse_device(&a.device)?;
-    let g = load_generator(a.checkpoint.as_deref(), &device)?;
-    let dim = g.latent_dim();
-    let mut images = Vec::new();
-    // Every picture is held for the grid: check the whole before making any.
-    let side = tensor_to_images(&g.generate(&latents(a.from, 1, dim, &device)?)?)?[0].dimensions();
-    crate::io::limits::check_rgb(
-        "--rows/--steps/--scale",
-        2 * (a.rows as u64).saturating_mul(a.steps as u64),
-        side.0 as u64 * a.scale as u64,
-        side.1 as u64 * a.scale as u64,
-    )?;
-    for row in 0..a.rows as u64 {
-        let start = latents(a.from + row, 1, dim, &device)?.get(0)?;
-        let z = match a.walk_dim {
-            Some(d) => generate::walk(&start, d, a.steps, a.range)?,
-            None => generate::interpolate(&start, &latents(a.to + row, 1, dim, &device)?.get(0)?, a.steps, a.path)?,
-        };
-        images.extend(tensor_to_images(&g.generate(&z)?)?);
-    }
-    save_image(&grid(&upscale(images, a.scale), a.steps, 2)?, &a.out)?;
-    eprintln!("wrote {} ({} rows x {} steps)", a.out.display(), a.rows, a.steps);
-    Ok(())
-}
-
-pub fn export(a: ExportArgs) -> Result<()> {
-    let dtype = match a.dtype.as_str() {
-        "f16" => candle_core::DType::F16,
-        "f32" => candle_core::DType::F32,
-        other => bail!("--dtype must be f16 or f32, not {other}"),
-    };
-    let ckpt = Checkpoint::read(&a.checkpoint, &candle_core::Device::Cpu)?;
-    generate::export_generator(&ckpt, &a.out, dtype, &a.note, a.b2a)?;
-    eprintln!("wrote {}", a.out.display());
     Ok(())
 }

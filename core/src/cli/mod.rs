@@ -1,15 +1,21 @@
 //! The `ganime` command line: thin wrappers over the library.
 
-mod anime;
+mod attributes;
 mod distill;
 mod eval;
+mod export;
 mod generate;
+mod interpolate;
 mod models;
 mod sheet;
 mod style;
 mod stylize;
 mod train;
 mod train_animegan;
+mod train_compare;
+mod train_cyclegan;
+mod train_dcgan;
+mod translate;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -29,16 +35,16 @@ enum Command {
     /// Generate images from a generator (the built-in anime-face model unless --checkpoint is given).
     Generate(generate::GenerateArgs),
     /// Latent-space figures: interpolate between two seeds, or walk one latent dimension.
-    Interpolate(generate::InterpolateArgs),
+    Interpolate(interpolate::InterpolateArgs),
     /// A printable sheet of generated characters with captions, variation, interpolation and attribute rows.
     Sheet(sheet::SheetArgs),
     /// TL-GAN attribute control: train the attribute classifier, fit latent axes.
     #[command(subcommand)]
-    Attributes(sheet::AttributesCommand),
+    Attributes(attributes::AttributesCommand),
     /// Quality metrics: Fréchet/kernel distance, precision/recall and mode collapse, real vs generated.
     Eval(eval::EvalArgs),
     /// Export a checkpoint's generator as a small model file (e.g. f16).
-    Export(generate::ExportArgs),
+    Export(export::ExportArgs),
     /// Neural style transfer: Gatys optimisation and feed-forward style-network training.
     #[command(subcommand)]
     Style(style::StyleCommand),
@@ -48,7 +54,7 @@ enum Command {
     /// generator to reproduce it on photos or frames, then report its fidelity and speed.
     Distill(distill::DistillArgs),
     /// Translate images with a trained CycleGAN (checkpoint, run folder or reference `latest_net_G_A.pth`).
-    Translate(anime::TranslateArgs),
+    Translate(translate::TranslateArgs),
     /// The built-in models and the user's model files; what a weights file is.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -79,19 +85,19 @@ pub fn run() -> Result<()> {
             train::run(cmd)
         }
         Command::Generate(args) => generate::generate(args),
-        Command::Interpolate(args) => generate::interpolate(args),
-        Command::Export(args) => generate::export(args),
+        Command::Interpolate(args) => interpolate::interpolate(args),
+        Command::Export(args) => export::export(args),
         Command::Distill(args) => {
             crate::train::interrupt::install()?;
             distill::run(args)
         }
         Command::Eval(args) => eval::eval(args),
         Command::Sheet(args) => sheet::sheet(args),
-        Command::Attributes(cmd) => sheet::attributes(cmd),
+        Command::Attributes(cmd) => attributes::attributes(cmd),
         Command::Style(style::StyleCommand::Transfer(a)) => style::transfer_cmd(a),
         Command::Style(style::StyleCommand::Train(a)) => style::train_cmd(a),
         Command::Stylize(a) => stylize::stylize(a),
-        Command::Translate(args) => anime::translate(args),
+        Command::Translate(args) => translate::translate(args),
         Command::Models(cmd) => models::run(cmd),
         Command::Bench(a) => {
             let compute = crate::filters::Compute::parse(&a.device, &a.dtype)?;

@@ -1,24 +1,18 @@
-use crate::data::{Fit, ImageSpec};
-use crate::device::parse_device;
-use crate::models::dcgan::{DcganConfig, Preset};
-use crate::train::{
-    compare::recommended, dcgan::train_dcgan, AdamParams, DiffAugment, GanRecipe, LabelPolicy, ObjectiveSpec, OptimizerKind, TrainConfig,
-    TrainOptions,
-};
-use anyhow::{bail, Result};
+//! `ganime train`: the training subcommands and the run options they share.
+
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum TrainCommand {
     /// DCGAN (Radford et al.) with the BCE, LSGAN, WGAN or WGAN-GP objective.
-    Dcgan(DcganArgs),
+    Dcgan(super::train_dcgan::DcganArgs),
     /// CycleGAN (Zhu et al.): unpaired translation between image folders A and B.
-    Cyclegan(super::anime::CycleganArgs),
+    Cyclegan(super::train_cyclegan::CycleganArgs),
     /// AnimeGANv2 (Chen et al.): photo -> anime stylisation from unpaired photo and anime folders.
     Animegan(super::train_animegan::AnimeganArgs),
     /// Short DCGAN runs with several objectives on the same data: side-by-side sample grids and loss plots.
-    Compare(super::anime::CompareArgs),
+    Compare(super::train_compare::CompareArgs),
 }
 
 /// How often a training run writes samples, checkpoints and log rows (shared by every `train` command).
@@ -63,224 +57,11 @@ impl RunOutputArgs {
     }
 }
 
-#[derive(Args)]
-pub struct DcganArgs {
-    /// Image folder (searched recursively) or MNIST IDX file (.gz or raw).
-    #[arg(long, required_unless_present = "resume")]
-    data: Option<PathBuf>,
-    /// Run folder: checkpoint.safetensors, samples/, log.csv, loss.png, scores.png.
-    #[arg(long, required_unless_present = "resume")]
-    out: Option<PathBuf>,
-    /// Continue the run in this folder exactly where its checkpoint stopped (other options come from it).
-    #[arg(long, conflicts_with_all = ["data", "out"])]
-    resume: Option<PathBuf>,
-    /// radford64, mnist28 or wide128.
-    #[arg(long, default_value_t = Preset::Radford64)]
-    preset: Preset,
-    /// Image size (default: the preset's).
-    #[arg(long)]
-    image_size: Option<usize>,
-    /// 1 (grayscale) or 3 (RGB) (default: the preset's).
-    #[arg(long)]
-    channels: Option<usize>,
-    #[arg(long)]
-    nz: Option<usize>,
-    #[arg(long)]
-    ngf: Option<usize>,
-    #[arg(long)]
-    ndf: Option<usize>,
-    /// Kernel size of the up/down-sampling stages (3, 4 or 5).
-    #[arg(long)]
-    kernel: Option<usize>,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Total steps to reach (with --resume: the new total).
-    #[arg(long)]
-    steps: Option<u64>,
-    /// bce, lsgan, hinge, wgan (weight clipping, RMSProp 5e-5) or wgan-gp (gradient penalty, Adam 1e-4 betas 0.5/0.9).
-    #[arg(long, default_value = "bce")]
-    objective: String,
-    /// Critic updates per generator update (wgan, wgan-gp; default 5).
-    #[arg(long)]
-    n_critic: Option<usize>,
-    /// WGAN weight clipping bound (default 0.01).
-    #[arg(long)]
-    clip: Option<f64>,
-    /// WGAN-GP penalty weight λ (default 10).
-    #[arg(long)]
-    gp_lambda: Option<f64>,
-    /// Optimiser (default: rmsprop for wgan, adam otherwise).
-    #[arg(long, value_enum)]
-    optimizer: Option<OptimizerKind>,
-    /// Learning rate (default: 2e-4; 5e-5 for wgan, 1e-4 for wgan-gp).
-    #[arg(long)]
-    lr: Option<f64>,
-    /// Adam beta1 (default 0.5).
-    #[arg(long)]
-    beta1: Option<f64>,
-    /// Adam beta2 (default 0.999; 0.9 for wgan-gp).
-    #[arg(long)]
-    beta2: Option<f64>,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// One-sided label smoothing: real targets become 1 - this.
-    #[arg(long, default_value_t = 0.0)]
-    label_smoothing: f64,
-    /// Probability of flipping a sample's real/fake label in D's step.
-    #[arg(long, default_value_t = 0.0)]
-    label_flip: f64,
-    /// Std of Gaussian noise on D's inputs at step 0, annealed linearly to 0.
-    #[arg(long, default_value_t = 0.0)]
-    instance_noise: f64,
-    /// Steps over which the instance noise anneals to 0 (required with --instance-noise: a length that does not
-    /// depend on --steps keeps a run extended with --resume identical to a straight one).
-    #[arg(long)]
-    instance_noise_steps: Option<u64>,
-    /// Random horizontal flips of the training images.
-    #[arg(long)]
-    flip: bool,
-    /// `small-data`: the recipe of the built-in generator (hinge objective, spectrally normalised D without
-    /// BatchNorm, DiffAugment color,translation,cutout, EMA 0.999 of G, D at twice G's learning rate).
-    /// The flags below override its parts.
-    #[arg(long, value_parser = ["small-data"])]
-    recipe: Option<String>,
-    /// Spectral normalisation of every conv in D, and no BatchNorm in D.
-    #[arg(long)]
-    spectral_norm: bool,
-    /// Differentiable augmentation of everything D sees: a comma-separated subset of color,translation,cutout.
-    #[arg(long)]
-    diffaugment: Option<String>,
-    /// Keep an exponential moving average of G's weights with this decay (e.g. 0.999); samples and exports use it.
-    #[arg(long)]
-    ema: Option<f64>,
-    /// R1 penalty weight γ on real images (needs second-order gradients: slower).
-    #[arg(long)]
-    r1: Option<f64>,
-    /// D's learning rate, when it should differ from G's (--lr).
-    #[arg(long)]
-    lr_d: Option<f64>,
-    /// Pad to square instead of center-cropping non-square images.
-    #[arg(long)]
-    pad: bool,
-    #[command(flatten)]
-    output: RunOutputArgs,
-    /// Every N steps, measure the Fréchet and kernel distance of fixed samples to the training images
-    /// (metrics.csv, metrics.png).
-    #[arg(long)]
-    eval_every: Option<u64>,
-    /// Images per set for --eval-every.
-    #[arg(long, default_value_t = 256)]
-    eval_count: usize,
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
-}
-
-/// `--objective` and its parameters.
-pub fn parse_objective(name: &str, n_critic: Option<usize>, clip: Option<f64>, gp_lambda: Option<f64>) -> Result<ObjectiveSpec> {
-    let spec = ObjectiveSpec::parse(name)?;
-    Ok(match spec {
-        ObjectiveSpec::Wgan { clip: c, n_critic: n } => ObjectiveSpec::Wgan { clip: clip.unwrap_or(c), n_critic: n_critic.unwrap_or(n) },
-        ObjectiveSpec::WganGp { lambda, n_critic: n } => {
-            ObjectiveSpec::WganGp { lambda: gp_lambda.unwrap_or(lambda), n_critic: n_critic.unwrap_or(n) }
-        }
-        other => {
-            if n_critic.is_some() || clip.is_some() || gp_lambda.is_some() {
-                bail!("--n-critic, --clip and --gp-lambda only apply to --objective wgan / wgan-gp");
-            }
-            other
-        }
-    })
-}
-
 pub fn run(cmd: TrainCommand) -> Result<()> {
-    let a = match cmd {
-        TrainCommand::Dcgan(a) => a,
-        TrainCommand::Cyclegan(a) => return super::anime::train_cyclegan_cmd(a),
-        TrainCommand::Compare(a) => return super::anime::compare_cmd(a),
-        TrainCommand::Animegan(a) => return super::train_animegan::run(a),
-    };
-    let device = parse_device(&a.device)?;
-    let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
-    let summary = if let Some(dir) = &a.resume {
-        train_dcgan(None, dir, a.steps, &device, a.quiet, eval, a.output.time_limit()?)?
-    } else {
-        let (Some(data), Some(out)) = (a.data.clone(), a.out.clone()) else { bail!("--data and --out are required") };
-        let base = DcganConfig::preset(a.preset);
-        let model = DcganConfig {
-            preset: a.preset,
-            image_size: a.image_size.unwrap_or(base.image_size),
-            channels: a.channels.unwrap_or(base.channels),
-            nz: a.nz.unwrap_or(base.nz),
-            ngf: a.ngf.unwrap_or(base.ngf),
-            ndf: a.ndf.unwrap_or(base.ndf),
-            kernel: a.kernel.unwrap_or(base.kernel),
-        };
-        model.validate()?;
-        let steps = a.steps.unwrap_or(1000);
-        let objective_name = match (&a.recipe, a.objective.as_str()) {
-            // The recipe's objective unless another was asked for.
-            (Some(_), "bce") => "hinge",
-            (_, name) => name,
-        };
-        let objective = parse_objective(objective_name, a.n_critic, a.clip, a.gp_lambda)?;
-        let config = TrainConfig {
-            data,
-            image: ImageSpec { size: model.image_size, channels: model.channels, fit: if a.pad { Fit::Pad } else { Fit::CenterCrop } },
-            batch_size: a.batch_size,
-            steps,
-            seed: a.seed,
-            adam: AdamParams::default(),
-            labels: LabelPolicy {
-                smoothing: a.label_smoothing,
-                flip_probability: a.label_flip,
-                instance_noise: a.instance_noise,
-                instance_noise_steps: match (a.instance_noise, a.instance_noise_steps) {
-                    (n, Some(s)) if n > 0.0 => s,
-                    (n, None) if n > 0.0 => bail!("--instance-noise {n} needs --instance-noise-steps N (the steps over which it anneals to 0)"),
-                    _ => 0,
-                },
-            },
-            flip: a.flip,
-            sample_every: a.output.sample_every,
-            checkpoint_every: a.output.checkpoint_every,
-            log_every: a.output.log_every,
-        };
-        if !(0.0..1.0).contains(&config.labels.smoothing) || !(0.0..=1.0).contains(&config.labels.flip_probability) {
-            bail!("--label-smoothing must be in [0, 1) and --label-flip in [0, 1]");
-        }
-        // The objective's recommended optimiser settings, then whatever was given explicitly.
-        let (mut config, optimizer) = recommended(objective, &config);
-        config.adam.lr = a.lr.unwrap_or(config.adam.lr);
-        config.adam.beta1 = a.beta1.unwrap_or(config.adam.beta1);
-        config.adam.beta2 = a.beta2.unwrap_or(config.adam.beta2);
-        if config.adam.lr.is_nan() || config.adam.lr <= 0.0 || !(0.0..1.0).contains(&config.adam.beta1) || !(0.0..1.0).contains(&config.adam.beta2) {
-            bail!("--lr must be positive and --beta1/--beta2 in [0, 1)");
-        }
-        let mut recipe = match a.recipe.as_deref() {
-            Some(_) => GanRecipe::small_data(config.adam.lr),
-            None => GanRecipe::default(),
-        };
-        recipe.spectral_norm |= a.spectral_norm;
-        if let Some(policy) = &a.diffaugment {
-            recipe.diffaugment = Some(DiffAugment::parse(policy).map_err(|e| anyhow::anyhow!("--diffaugment: {e}"))?);
-        }
-        recipe.ema = a.ema.or(recipe.ema);
-        recipe.r1 = a.r1.or(recipe.r1);
-        recipe.lr_d = a.lr_d.or(recipe.lr_d);
-        recipe.validate()?;
-        let options = TrainOptions { objective, optimizer: a.optimizer.unwrap_or(optimizer), recipe, ..TrainOptions::default() };
-        train_dcgan(Some((model, config, options)), &out, None, &device, a.quiet, eval, a.output.time_limit()?)?
-    };
-    eprintln!(
-        "done: {} steps, {} epochs, {:.1} s{}; checkpoint {}",
-        summary.steps,
-        summary.epochs,
-        summary.seconds,
-        if summary.skipped_files > 0 { format!(", {} unreadable files skipped", summary.skipped_files) } else { String::new() },
-        summary.checkpoint.display()
-    );
-    Ok(())
+    match cmd {
+        TrainCommand::Dcgan(a) => super::train_dcgan::run(a),
+        TrainCommand::Cyclegan(a) => super::train_cyclegan::train_cyclegan_cmd(a),
+        TrainCommand::Compare(a) => super::train_compare::compare_cmd(a),
+        TrainCommand::Animegan(a) => super::train_animegan::run(a),
+    }
 }

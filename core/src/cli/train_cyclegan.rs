@@ -1,19 +1,14 @@
-//! `ganime train cyclegan`, `ganime train compare` and `ganime translate`: thin wrappers over
-//! `train::cyclegan`, `train::compare` and the CycleGAN filter.
+//! `ganime train cyclegan`: a thin wrapper over `train::cyclegan`.
 
 use super::train::UnpairedRunArgs;
-use crate::data::{Fit, ImageFolder, ImageSpec};
+use crate::data::{Fit, ImageSpec};
 use crate::device::parse_device;
-use crate::filter::Filter;
-use crate::filters::anime::CycleGanFilter;
-use crate::models::cyclegan::{Direction, DiscriminatorConfig, GeneratorConfig};
-use crate::models::dcgan::{DcganConfig, Preset};
-use crate::train::compare::compare_objectives;
+use crate::models::cyclegan::{DiscriminatorConfig, GeneratorConfig};
 use crate::train::cyclegan::{train_cyclegan, CycleGanConfig};
 use crate::train::{AdamParams, LabelPolicy, LrSchedule, ObjectiveSpec, TrainConfig, TrainOptions};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct CycleganArgs {
@@ -124,112 +119,4 @@ pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
     };
     eprintln!("done: {} steps, {} epochs, {:.1} s; checkpoint {}", summary.steps, summary.epochs, summary.seconds, summary.checkpoint.display());
     Ok(())
-}
-
-#[derive(Args)]
-pub struct CompareArgs {
-    /// Image folder (or MNIST IDX file) all runs train on.
-    #[arg(long)]
-    data: PathBuf,
-    /// Output folder: one run folder per objective, comparison.png, d_loss.png, g_loss.png.
-    #[arg(long)]
-    out: PathBuf,
-    /// Comma-separated objectives.
-    #[arg(long, default_value = "bce,lsgan,wgan,wgan-gp")]
-    objectives: String,
-    #[arg(long, default_value_t = 32)]
-    image_size: usize,
-    #[arg(long, default_value_t = 32)]
-    ngf: usize,
-    #[arg(long, default_value_t = 32)]
-    ndf: usize,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Generator updates per run.
-    #[arg(long, default_value_t = 200)]
-    steps: u64,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    #[arg(long)]
-    quiet: bool,
-}
-
-pub fn compare_cmd(a: CompareArgs) -> Result<()> {
-    let device = parse_device(&a.device)?;
-    let objectives = a.objectives.split(',').map(|s| ObjectiveSpec::parse(s.trim())).collect::<Result<Vec<_>>>()?;
-    let model = DcganConfig { image_size: a.image_size, ngf: a.ngf, ndf: a.ndf, ..DcganConfig::preset(Preset::Radford64) };
-    model.validate()?;
-    if a.steps == 0 || a.batch_size == 0 {
-        bail!("--steps and --batch-size must be positive");
-    }
-    let config = TrainConfig {
-        data: a.data.clone(),
-        image: ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop },
-        batch_size: a.batch_size,
-        steps: a.steps,
-        seed: a.seed,
-        adam: AdamParams::default(),
-        labels: LabelPolicy::default(),
-        flip: false,
-        sample_every: a.steps,
-        checkpoint_every: a.steps,
-        log_every: 1,
-    };
-    let c = compare_objectives(&model, &config, &objectives, &a.out, &device, a.quiet)?;
-    eprintln!("wrote {} and {}", c.grid.display(), c.plots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
-    Ok(())
-}
-
-#[derive(Args)]
-pub struct TranslateArgs {
-    /// A ganime CycleGAN checkpoint or run folder, or a reference generator file (`latest_net_G_A.pth`).
-    #[arg(long)]
-    checkpoint: PathBuf,
-    #[arg(long, default_value_t = Direction::A2b)]
-    direction: Direction,
-    /// An image or a folder of images.
-    #[arg(long = "in")]
-    input: PathBuf,
-    /// The output image (for one input) or folder (for a folder; files keep their names, as PNG).
-    #[arg(long)]
-    out: PathBuf,
-    #[arg(long, default_value = "cpu")]
-    device: String,
-}
-
-pub fn translate(a: TranslateArgs) -> Result<()> {
-    let device = parse_device(&a.device)?;
-    let filter = CycleGanFilter::load(&a.checkpoint, a.direction, &device)?;
-    let jobs: Vec<(PathBuf, PathBuf)> = if a.input.is_dir() {
-        let folder = ImageFolder::open(&a.input)?;
-        folder
-            .paths()
-            .iter()
-            .map(|p| {
-                let rel = p.strip_prefix(&a.input).unwrap_or(p);
-                (p.clone(), a.out.join(rel).with_extension("png"))
-            })
-            .collect()
-    } else if a.input.is_file() {
-        vec![(a.input.clone(), a.out.clone())]
-    } else {
-        bail!("--in {} is neither an image nor a folder", a.input.display());
-    };
-    for (src, dst) in &jobs {
-        translate_one(&filter, src, dst)?;
-    }
-    eprintln!("translated {} image(s) with {} -> {}", jobs.len(), a.direction.generator_name(), a.out.display());
-    Ok(())
-}
-
-fn translate_one(filter: &dyn Filter, src: &Path, dst: &Path) -> Result<()> {
-    let img = image::ImageReader::open(src)
-        .and_then(|r| r.with_guessed_format())
-        .with_context(|| format!("cannot open {}", src.display()))?
-        .decode()
-        .with_context(|| format!("cannot decode image {}", src.display()))?
-        .to_rgb8();
-    crate::io::image::save_image(&filter.apply(&img)?, dst)
 }

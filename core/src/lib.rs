@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod bench;
 pub mod cli;
+pub mod compute;
 pub mod data;
 pub mod device;
 pub mod filter;

@@ -9,6 +9,8 @@ mod interpolate;
 mod models;
 mod sheet;
 mod style;
+mod style_train;
+mod style_transfer;
 mod stylize;
 mod train;
 mod train_animegan;
@@ -94,13 +96,13 @@ pub fn run() -> Result<()> {
         Command::Eval(args) => eval::eval(args),
         Command::Sheet(args) => sheet::sheet(args),
         Command::Attributes(cmd) => attributes::attributes(cmd),
-        Command::Style(style::StyleCommand::Transfer(a)) => style::transfer_cmd(a),
-        Command::Style(style::StyleCommand::Train(a)) => style::train_cmd(a),
+        Command::Style(style::StyleCommand::Transfer(a)) => style_transfer::transfer_cmd(a),
+        Command::Style(style::StyleCommand::Train(a)) => style_train::train_cmd(a),
         Command::Stylize(a) => stylize::stylize(a),
         Command::Translate(args) => translate::translate(args),
         Command::Models(cmd) => models::run(cmd),
         Command::Bench(a) => {
-            let compute = crate::filters::Compute::parse(&a.device, &a.dtype)?;
+            let compute = crate::compute::Compute::parse(&a.device, &a.dtype)?;
             let result = if compute.dtype == candle_core::DType::F32 {
                 crate::bench::run(&a.workload, a.seconds, a.min_runs, &compute.device)?
             } else {

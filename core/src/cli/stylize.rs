@@ -60,7 +60,7 @@ pub fn stylize(a: StylizeArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.strength) {
         bail!("--strength must be in [0, 1], got {}", a.strength);
     }
-    let compute = crate::filters::Compute::parse(&a.device, &a.dtype)?;
+    let compute = crate::compute::Compute::parse(&a.device, &a.dtype)?;
     let configured = crate::filters::open_with_options_on(&spec, &compute)?;
     let strength = configured.strength * a.strength;
     let filter = configured.filter;

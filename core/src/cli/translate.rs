@@ -28,7 +28,7 @@ pub struct TranslateArgs {
 
 pub fn translate(a: TranslateArgs) -> Result<()> {
     let device = parse_device(&a.device)?;
-    let filter = CycleGanFilter::load(&a.checkpoint, a.direction, &device)?;
+    let filter = CycleGanFilter::open(&a.checkpoint, a.direction, &device)?;
     let jobs: Vec<(PathBuf, PathBuf)> = if a.input.is_dir() {
         let folder = ImageFolder::open(&a.input)?;
         folder

@@ -2,7 +2,7 @@
 //! to be multiples of 4, so a frame is edge-padded up to one and the result cropped back: any size works.
 
 use super::network::{apply_network, NetworkIo, Pad};
-use super::Compute;
+use crate::compute::Compute;
 use crate::filter::Filter;
 use crate::io::image::PixelRange;
 use crate::models::animegan::AnimeGanV2;
@@ -26,12 +26,12 @@ pub struct AnimeGanFilter {
 }
 
 impl AnimeGanFilter {
-    pub fn load(path: &Path, convention: ResizeConvention, device: &Device) -> Result<Self> {
-        Self::load_on(path, convention, &Compute { device: device.clone(), dtype: DType::F32 })
+    pub fn open(path: &Path, convention: ResizeConvention, device: &Device) -> Result<Self> {
+        Self::open_on(path, convention, &Compute { device: device.clone(), dtype: DType::F32 })
     }
 
-    /// As `load`, with the weights on `compute.device` in `compute.dtype`.
-    pub fn load_on(path: &Path, convention: ResizeConvention, compute: &Compute) -> Result<Self> {
+    /// As `open`, with the weights on `compute.device` in `compute.dtype`.
+    pub fn open_on(path: &Path, convention: ResizeConvention, compute: &Compute) -> Result<Self> {
         let (tensors, source) = AnimeGanV2::read_state_dict(path, &Device::Cpu)?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "animegan".into());
         Self::from_tensors(tensors, &source, &stem, convention, compute)
@@ -66,7 +66,7 @@ pub struct CycleGanFilter {
 }
 
 impl CycleGanFilter {
-    pub fn load(path: &Path, direction: Direction, device: &Device) -> Result<Self> {
+    pub fn open(path: &Path, direction: Direction, device: &Device) -> Result<Self> {
         let net = load_generator(path, direction, device)?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "cyclegan".into());
         Ok(Self { net, name: stem, device: device.clone() })
@@ -101,7 +101,7 @@ pub fn open_animegan(spec_path: &str, compute: &Compute) -> Result<Box<dyn Filte
         Some("tf_legacy") => ResizeConvention::TfLegacy,
         Some(other) => anyhow::bail!("unknown AnimeGANv2 convention '#{other}' in 'animegan:{spec_path}': use #align_corners or #tf_legacy"),
     };
-    Ok(Box::new(AnimeGanFilter::load_on(Path::new(path), convention, compute)?))
+    Ok(Box::new(AnimeGanFilter::open_on(Path::new(path), convention, compute)?))
 }
 
 /// `cyclegan:PATH[#a2b|#b2a]`, in f32 (its loader builds the generator in f32).
@@ -114,7 +114,7 @@ pub fn open_cyclegan(spec_path: &str, compute: &Compute) -> Result<Box<dyn Filte
         None => Direction::A2b,
         Some(d) => Direction::parse(d).with_context(|| format!("in 'cyclegan:{spec_path}'"))?,
     };
-    Ok(Box::new(CycleGanFilter::load(Path::new(path), direction, &compute.device)?))
+    Ok(Box::new(CycleGanFilter::open(Path::new(path), direction, &compute.device)?))
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! largest per-value difference in 8-bit levels. `ganime stylize --check-f32` reports it; the tests below
 //! bound it on the CPU, and on the GPU when built with `--features cuda` and one is present.
 
-use super::{open_with_options_on, Compute};
+use super::open_with_options_on;
+use crate::compute::Compute;
 use anyhow::{bail, Result};
 use candle_core::DType;
 use image::RgbImage;

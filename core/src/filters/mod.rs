@@ -7,7 +7,6 @@
 pub mod anime;
 pub mod arbitrary;
 pub mod builtin;
-mod compute;
 pub mod half_parity;
 pub mod network;
 mod options;
@@ -18,13 +17,13 @@ mod temporal;
 pub mod tf_style;
 pub mod toon;
 
-pub use compute::{parse_dtype, Compute};
 pub use options::{open_with_options, open_with_options_on, read_filter_list, ConfiguredFilter};
 pub use passthrough::Passthrough;
 pub use resolution::{AtResolution, ProcessingSize};
 pub use temporal::TemporalSmoothing;
 pub use toon::Toon;
 
+use crate::compute::Compute;
 use crate::filter::Filter;
 use anyhow::{bail, Result};
 

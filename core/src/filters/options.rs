@@ -11,7 +11,8 @@
 //!
 //! Options are taken from the end of the line, so a path containing spaces still works.
 
-use super::{open_on, AtResolution, Compute, ProcessingSize, TemporalSmoothing};
+use super::{open_on, AtResolution, ProcessingSize, TemporalSmoothing};
+use crate::compute::Compute;
 use crate::filter::Filter;
 use anyhow::{bail, Context, Result};
 use std::path::Path;

@@ -3,8 +3,8 @@
 //! of 4) -> clamped RGB image.
 
 use super::network::{apply_network, NetworkIo, Pad};
+use crate::compute::Compute;
 use crate::filter::Filter;
-use crate::filters::Compute;
 use crate::io::image::PixelRange;
 use crate::models::transformer_net::TransformerNet;
 use anyhow::{Context, Result};

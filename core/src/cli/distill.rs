@@ -4,7 +4,7 @@ use super::train::UnpairedRunArgs;
 use crate::device::parse_device;
 use crate::models::animegan::AnimeGanWidths;
 use crate::train::distill::{fidelity, frames_per_second, image_spec, train_distill, DistillConfig, STUDENT_FILE};
-use crate::train::{AdamParams, LabelPolicy, TrainConfig};
+use crate::train::AdamParams;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -110,19 +110,8 @@ pub fn run(a: DistillArgs) -> Result<()> {
             feature_weight: a.feature_weight,
         };
         let Some(first) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
-        let config = TrainConfig {
-            data: first,
-            image: image_spec(a.image_size),
-            batch_size: a.batch_size,
-            steps: a.steps.unwrap_or(2000),
-            seed: a.run.seed,
-            adam: AdamParams { lr: a.lr, beta1: 0.9, ..AdamParams::default() },
-            labels: LabelPolicy::default(),
-            flip: !a.run.no_flip,
-            sample_every: a.run.output.sample_every,
-            checkpoint_every: a.run.output.checkpoint_every,
-            log_every: a.run.output.log_every,
-        };
+        let adam = AdamParams { lr: a.lr, beta1: 0.9, ..AdamParams::default() };
+        let config = a.run.train_config(first, image_spec(a.image_size), a.batch_size, a.steps.unwrap_or(2000), adam);
         train_distill(Some((model, config)), &out, None, &device, a.run.quiet, time_limit)?
     };
     let student = out.join(STUDENT_FILE);

@@ -47,6 +47,32 @@ pub struct UnpairedRunArgs {
     pub quiet: bool,
 }
 
+impl UnpairedRunArgs {
+    /// The training config of a new run with these run options.
+    pub fn train_config(
+        &self,
+        data: std::path::PathBuf,
+        image: crate::data::ImageSpec,
+        batch_size: usize,
+        steps: u64,
+        adam: crate::train::AdamParams,
+    ) -> crate::train::TrainConfig {
+        crate::train::TrainConfig {
+            data,
+            image,
+            batch_size,
+            steps,
+            seed: self.seed,
+            adam,
+            labels: crate::train::LabelPolicy::default(),
+            flip: !self.no_flip,
+            sample_every: self.output.sample_every,
+            checkpoint_every: self.output.checkpoint_every,
+            log_every: self.output.log_every,
+        }
+    }
+}
+
 impl RunOutputArgs {
     pub fn time_limit(&self) -> anyhow::Result<Option<std::time::Duration>> {
         match self.max_minutes {

@@ -6,7 +6,7 @@ use crate::device::parse_device;
 use crate::models::animegan::AnimeGanWidths;
 use crate::models::animegan_discriminator::AnimeDiscriminatorConfig;
 use crate::train::animegan::{train_animegan, AnimeGanLossWeights, AnimeGanTrainConfig, GENERATOR_FILE};
-use crate::train::{AdamParams, LabelPolicy, TrainConfig};
+use crate::train::AdamParams;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -152,19 +152,9 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
                 chroma: a.chroma_weight,
             },
         };
-        let config = TrainConfig {
-            data: first_photos,
-            image: ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop },
-            batch_size: a.batch_size,
-            steps: a.steps.unwrap_or(2000),
-            seed: a.run.seed,
-            adam: AdamParams { lr: a.g_lr, beta1: 0.5, ..AdamParams::default() },
-            labels: LabelPolicy::default(),
-            flip: !a.run.no_flip,
-            sample_every: a.run.output.sample_every,
-            checkpoint_every: a.run.output.checkpoint_every,
-            log_every: a.run.output.log_every,
-        };
+        let adam = AdamParams { lr: a.g_lr, beta1: 0.5, ..AdamParams::default() };
+        let image = ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop };
+        let config = a.run.train_config(first_photos, image, a.batch_size, a.steps.unwrap_or(2000), adam);
         (train_animegan(Some((model, config)), &out, None, &device, a.run.quiet, a.run.output.time_limit()?)?, out)
     };
     eprintln!(

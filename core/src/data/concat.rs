@@ -9,6 +9,12 @@ pub struct ConcatDataset {
 }
 
 impl ConcatDataset {
+    /// The datasets at `paths` as one (errors name `option` and the path).
+    pub fn open(paths: &[std::path::PathBuf], option: &str) -> Result<Arc<dyn Dataset>> {
+        let parts = paths.iter().map(|p| super::open_dataset(p).with_context(|| format!("{option} {}", p.display()))).collect::<Result<_>>()?;
+        Ok(Arc::new(Self::new(parts)))
+    }
+
     pub fn new(parts: Vec<Arc<dyn Dataset>>) -> Self {
         Self { parts }
     }

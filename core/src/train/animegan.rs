@@ -22,7 +22,7 @@
 use super::animegan_losses::{chroma_l1, color_loss, gram_l1, grayscale3, l1, lsgan, total_variation_mean};
 use super::diffaugment::DiffAugment;
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{checkpoint_options, read_run, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{checkpoint_options, start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
 use crate::data::{open_dataset, Dataset, Fit, ImageSpec};
 use crate::io::checkpoint::Checkpoint;
@@ -442,17 +442,9 @@ pub fn train_animegan(
     quiet: bool,
     time_limit: Option<std::time::Duration>,
 ) -> Result<TrainSummary> {
-    let (mut model, config, ckpt) = match start {
-        Some((m, c)) => (m, c, None),
-        None => {
-            let (m, c, ckpt) = read_run::<AnimeGanTrainConfig>(out, CHECKPOINT_KIND, "an AnimeGAN run", device)?;
-            (m, c, Some(ckpt))
-        }
-    };
+    let (mut model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "an AnimeGAN run", device)?;
     model.validate()?;
-    let photos: Vec<Arc<dyn Dataset>> =
-        model.photos.iter().map(|p| open_dataset(p).with_context(|| format!("--photos {}", p.display()))).collect::<Result<_>>()?;
-    let photos: Arc<dyn Dataset> = Arc::new(ConcatDataset::new(photos));
+    let photos = ConcatDataset::open(&model.photos, "--photos")?;
     let anime = open_dataset(&model.anime).with_context(|| format!("--anime {}", model.anime.display()))?;
     if !quiet {
         eprintln!("edge-smoothing {} anime pictures (once per run folder) ...", anime.len());

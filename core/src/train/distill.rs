@@ -10,9 +10,9 @@
 
 use super::animegan_losses::l1;
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{checkpoint_options, read_run, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{checkpoint_options, start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
-use crate::data::{open_dataset, Dataset, Fit, ImageFolder, ImageSpec};
+use crate::data::{Dataset, Fit, ImageFolder, ImageSpec};
 use crate::filter::Filter;
 use crate::io::checkpoint::Checkpoint;
 use crate::io::image::{image_to_tensor, tensor_to_images};
@@ -186,17 +186,9 @@ pub fn train_distill(
     quiet: bool,
     time_limit: Option<std::time::Duration>,
 ) -> Result<TrainSummary> {
-    let (model, config, ckpt) = match start {
-        Some((m, c)) => (m, c, None),
-        None => {
-            let (m, c, ckpt) = read_run::<DistillConfig>(out, CHECKPOINT_KIND, "a distillation run", device)?;
-            (m, c, Some(ckpt))
-        }
-    };
+    let (model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "a distillation run", device)?;
     model.validate()?;
-    let photos: Vec<Arc<dyn Dataset>> =
-        model.photos.iter().map(|p| open_dataset(p).with_context(|| format!("--photos {}", p.display()))).collect::<Result<_>>()?;
-    let photos: Arc<dyn Dataset> = Arc::new(ConcatDataset::new(photos));
+    let photos = ConcatDataset::open(&model.photos, "--photos")?;
     let fixed = fixed_photos(&photos, &config.image, device)?;
     let task = DistillTask::new(&model, config.seed, fixed, device)?;
     let options = TrainOptions::default();

@@ -487,6 +487,23 @@ pub fn read_run<M: serde::de::DeserializeOwned>(out: &Path, kind: &str, what: &s
     Ok((model, config, ckpt))
 }
 
+/// A new run's configs (`start`), or those of the run in `out` with its checkpoint (see [`read_run`]).
+pub fn start_or_resume<M: serde::de::DeserializeOwned>(
+    start: Option<(M, TrainConfig)>,
+    out: &Path,
+    kind: &str,
+    what: &str,
+    device: &Device,
+) -> Result<(M, TrainConfig, Option<Checkpoint>)> {
+    Ok(match start {
+        Some((m, c)) => (m, c, None),
+        None => {
+            let (m, c, ckpt) = read_run(out, kind, what, device)?;
+            (m, c, Some(ckpt))
+        }
+    })
+}
+
 pub fn checkpoint_options(ckpt: &Checkpoint) -> Result<TrainOptions> {
     let state = ckpt.header.state.as_ref().context("checkpoint has no training state (an exported model cannot be resumed)")?;
     match state.get("options") {

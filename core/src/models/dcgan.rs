@@ -49,11 +49,23 @@ impl DcganConfig {
 
     /// Checks the sizes the layer lists below rely on.
     pub fn validate(&self) -> Result<()> {
+        const MAX_WIDTH: usize = 4096;
+        const MAX_IMAGE_SIZE: usize = 1024;
         if self.channels != 1 && self.channels != 3 {
             bail!("channels must be 1 or 3, not {}", self.channels);
         }
         if self.nz == 0 || self.ngf == 0 || self.ndf == 0 {
             bail!("nz, ngf and ndf must be positive");
+        }
+        // Checked before anything is built: a config read from a downloaded file must not make ganime allocate
+        // without end (far above any published DCGAN).
+        for (name, value) in [("nz", self.nz), ("ngf", self.ngf), ("ndf", self.ndf)] {
+            if value > MAX_WIDTH {
+                bail!("{name} {value} is larger than ganime builds ({MAX_WIDTH} at most)");
+            }
+        }
+        if self.image_size > MAX_IMAGE_SIZE {
+            bail!("image size {} is larger than ganime builds ({MAX_IMAGE_SIZE} at most)", self.image_size);
         }
         if ![3, 4, 5].contains(&self.kernel) {
             bail!("kernel size must be 3, 4 or 5, not {}", self.kernel);
@@ -346,6 +358,16 @@ mod tests {
     use crate::data::shared::shared_path;
     use crate::io::weights::read_tensors;
     use crate::models::rel_err;
+
+    /// A config from a crafted file (ngf 1,000,000, a huge image) is refused before anything is allocated.
+    #[test]
+    fn oversized_configs_are_refused_before_building() {
+        let huge = DcganConfig { ngf: 1_000_000, ..DcganConfig::preset(Preset::Radford64) };
+        let err = Generator::new(&huge, 1, &Device::Cpu).err().expect("refused").to_string();
+        assert!(err.contains("ngf 1000000"), "{err}");
+        let big = DcganConfig { image_size: 1 << 20, ..DcganConfig::preset(Preset::Radford64) };
+        assert!(Discriminator::new(&big, 1, &Device::Cpu).err().expect("refused").to_string().contains("image size"));
+    }
 
     #[test]
     fn presets_produce_their_image_sizes() -> Result<()> {

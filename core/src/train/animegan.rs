@@ -22,7 +22,7 @@
 use super::animegan_losses::{chroma_l1, color_loss, gram_l1, grayscale3, l1, lsgan, total_variation_mean};
 use super::diffaugment::DiffAugment;
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{checkpoint_options, start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
 use crate::data::{open_dataset, Dataset, Fit, ImageSpec};
 use crate::io::checkpoint::Checkpoint;
@@ -457,14 +457,8 @@ pub fn train_animegan(
     let fixed = fixed_photos(&photos, config.image.size, device)?;
     let task = AnimeGanTask::new(&model, config.seed, fixed, config.log_every, device)?;
     let options = TrainOptions { objective: super::ObjectiveSpec::Lsgan, ..TrainOptions::default() };
-    let mut trainer = match &ckpt {
-        None => Trainer::new(task, options.objective.build(), CHECKPOINT_KIND, serde_json::to_value(&model)?, config, out, device)?
-            .with_options(options)?,
-        Some(ckpt) => Trainer::resume(task, checkpoint_options(ckpt)?.objective.build(), ckpt, out, device)?,
-    };
-    if let Some(steps) = total_steps {
-        trainer.set_total_steps(steps);
-    }
+    let mut trainer =
+        Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, total_steps)?;
     if !quiet {
         eprintln!("training AnimeGAN on photos = {}, anime = {} -> {}", photos.describe(), anime.describe(), out.display());
     }

@@ -10,7 +10,7 @@
 
 use super::animegan_losses::l1;
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{checkpoint_options, start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
 use crate::data::{Dataset, Fit, ImageFolder, ImageSpec};
 use crate::filter::Filter;
@@ -192,14 +192,8 @@ pub fn train_distill(
     let fixed = fixed_photos(&photos, &config.image, device)?;
     let task = DistillTask::new(&model, config.seed, fixed, device)?;
     let options = TrainOptions::default();
-    let mut trainer = match &ckpt {
-        None => Trainer::new(task, options.objective.build(), CHECKPOINT_KIND, serde_json::to_value(&model)?, config, out, device)?
-            .with_options(options)?,
-        Some(ckpt) => Trainer::resume(task, checkpoint_options(ckpt)?.objective.build(), ckpt, out, device)?,
-    };
-    if let Some(steps) = total_steps {
-        trainer.set_total_steps(steps);
-    }
+    let mut trainer =
+        Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, total_steps)?;
     if !quiet {
         eprintln!("distilling {} into an AnimeGANv2 student on {} -> {}", model.teacher, photos.describe(), out.display());
     }

@@ -223,6 +223,29 @@ impl<T: GanTask> Trainer<T> {
     }
 
     /// Raises (or lowers, not below the current step) the total number of steps.
+    /// A new run with `options` (`ckpt` None), or the run of `ckpt` resumed with the options it stored;
+    /// `total_steps` may raise the target of either.
+    pub fn new_or_resumed(
+        task: T,
+        options: TrainOptions,
+        kind: &str,
+        model: serde_json::Value,
+        config: TrainConfig,
+        ckpt: Option<&Checkpoint>,
+        out: &Path,
+        device: &Device,
+        total_steps: Option<u64>,
+    ) -> Result<Self> {
+        let mut trainer = match ckpt {
+            None => Trainer::new(task, options.objective.build(), kind, model, config, out, device)?.with_options(options)?,
+            Some(ckpt) => Trainer::resume(task, checkpoint_options(ckpt)?.objective.build(), ckpt, out, device)?,
+        };
+        if let Some(steps) = total_steps {
+            trainer.set_total_steps(steps);
+        }
+        Ok(trainer)
+    }
+
     pub fn set_total_steps(&mut self, steps: u64) {
         self.state.config.steps = steps.max(self.state.step);
     }

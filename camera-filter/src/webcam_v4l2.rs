@@ -46,12 +46,13 @@ pub fn open(index: u32, size: Option<(u32, u32)>, fps: Option<f64>) -> Result<Bo
     let cameras = list().unwrap_or_default();
     let found =
         || if cameras.is_empty() { "none".to_string() } else { cameras.iter().map(|(i, n, _)| format!("{i}: {n}")).collect::<Vec<_>>().join(", ") };
-    if cameras.is_empty() {
+    if !path.exists() && cameras.is_empty() {
         bail!("no camera found (no video capture device under /dev/video*); {OTHER_SOURCES}");
     }
     if !path.exists() {
         bail!("no camera {index} ({} does not exist; cameras found: {}); {OTHER_SOURCES}", path.display(), found());
     }
+    // Opened even when the listing skipped it: a permission error (not in the `video` group) is shown as one.
     let device = Device::open(&path).with_context(|| format!("cannot open camera {index} ({}); cameras found: {}", path.display(), found()))?;
     let name = device.capabilities().map(|c| c.card().to_string()).unwrap_or_default();
     let offered = device.formats(BufType::VIDEO_CAPTURE).filter_map(|f| f.ok().map(|f| f.pixel_format())).collect::<Vec<_>>();

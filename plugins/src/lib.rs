@@ -359,9 +359,12 @@ unsafe extern "C" fn generate_sheet(
         let buffer: Box<[u8]> = vec![0u8; stride * h as usize].into_boxed_slice();
         let len = buffer.len();
         let data = Box::into_raw(buffer) as *mut u8;
-        live_images().push((data as usize, len));
         let image = GanimeImage { data, width: w, height: h, stride, format };
-        pixels::write(&sheet, None, &image)?;
+        if let Err(e) = pixels::write(&sheet, None, &image) {
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len)));
+            return Err(e);
+        }
+        live_images().push((data as usize, len));
         *out = image;
         Ok(())
     })

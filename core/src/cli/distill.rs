@@ -72,11 +72,19 @@ pub fn run(a: DistillArgs) -> Result<()> {
         (None, None) => bail!("--out is required"),
     };
     if let Some(eval) = &a.eval_photos {
-        if a.photos.iter().any(|p| p.canonicalize().ok() == eval.canonicalize().ok()) {
-            bail!("--eval-photos {} is also a --photos folder: the report needs pictures the student never trained on", eval.display());
-        }
         if !eval.is_dir() {
             bail!("--eval-photos {} is not a folder", eval.display());
+        }
+        // The training folders: given now, or those of the run being resumed.
+        let photos = match &a.resume {
+            Some(dir) => {
+                crate::train::trainer::read_run::<DistillConfig>(dir, crate::train::distill::CHECKPOINT_KIND, "a distillation run", &device)?.0.photos
+            }
+            None => a.photos.clone(),
+        };
+        let eval_real = eval.canonicalize().with_context(|| format!("--eval-photos {}", eval.display()))?;
+        if photos.iter().any(|p| p.canonicalize().ok().as_ref() == Some(&eval_real)) {
+            bail!("--eval-photos {} is also a --photos folder: the report needs pictures the student never trained on", eval.display());
         }
     }
     if a.eval_size < 8 {

@@ -34,23 +34,30 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
     Ok(())
 }
 
-/// A symlink's target (followed, so the link survives and points at the new file); anything else as it is.
+/// A symlink's final target (every link followed, so the links survive and point at the new file); anything
+/// else as it is.
 fn resolve_target(path: &Path) -> PathBuf {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(path) {
-            Ok(target) if target.is_absolute() => target,
-            Ok(target) => path.parent().unwrap_or(Path::new(".")).join(target),
-            Err(_) => path.to_path_buf(),
-        },
-        _ => path.to_path_buf(),
+    let mut path = path.to_path_buf();
+    // A chain of links, followed a bounded number of times (a loop stops here and the write fails on it).
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&path) {
+                Ok(target) if target.is_absolute() => path = target,
+                Ok(target) => path = path.parent().unwrap_or(Path::new(".")).join(target),
+                Err(_) => break,
+            },
+            _ => break,
+        }
     }
+    path
 }
 
 fn sync_file(path: &Path) -> Result<()> {
     std::fs::File::open(path).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync {}", path.display()))
 }
 
-/// Removes `.{name}.{pid}.tmp` files in `dir` whose process is gone (a run killed mid-write).
+/// Removes `.{name}.{pid}.tmp` files in `dir` whose process is gone (a run killed mid-write) and that are over an
+/// hour old (a writer in another PID namespace, or on another host sharing the folder, is not in our /proc).
 fn remove_orphans(dir: &Path, name: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let prefix = format!(".{name}.");
@@ -59,7 +66,8 @@ fn remove_orphans(dir: &Path, name: &str) {
         let Some(pid) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")).and_then(|p| p.parse::<u32>().ok()) else { continue };
         let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
         // Where /proc does not exist (not Linux), nothing is known to be dead: leave it.
-        if !alive && Path::new("/proc/self").exists() {
+        let old = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() > 3600);
+        if !alive && old && Path::new("/proc/self").exists() {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -93,8 +101,11 @@ mod tests {
         std::fs::write(&target, "old").unwrap();
         let link = dir.path().join("link.txt");
         std::os::unix::fs::symlink("real.txt", &link).unwrap();
-        write_atomic(&link, |t| Ok(std::fs::write(t, "new")?)).unwrap();
+        let link2 = dir.path().join("link2.txt");
+        std::os::unix::fs::symlink("link.txt", &link2).unwrap();
+        write_atomic(&link2, |t| Ok(std::fs::write(t, "new")?)).unwrap();
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(std::fs::symlink_metadata(&link2).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
         // FIFO: a reader gets the bytes, and the FIFO is still a FIFO afterwards.
         let fifo = dir.path().join("pipe");
@@ -107,11 +118,16 @@ mod tests {
         assert_eq!(reader.join().unwrap(), "through the pipe");
         use std::os::unix::fs::FileTypeExt;
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
-        // An orphan of a process that no longer exists (pid beyond pid_max) goes; the write succeeds.
+        // An hour-old orphan of a process that no longer exists (pid beyond pid_max) goes; the write succeeds.
         let orphan = dir.path().join(".real.txt.4294967.tmp");
         std::fs::write(&orphan, "half").unwrap();
+        let fresh = dir.path().join(".real.txt.4294968.tmp");
+        std::fs::write(&fresh, "a writer we cannot see").unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options().write(true).open(&orphan).unwrap().set_modified(hour_ago).unwrap();
         write_atomic(&target, |t| Ok(std::fs::write(t, "newer")?)).unwrap();
         assert!(!orphan.exists());
+        assert!(fresh.exists(), "a recent temp file may belong to a writer elsewhere");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "newer");
     }
 }

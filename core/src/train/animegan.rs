@@ -263,7 +263,9 @@ impl AnimeGanTask {
         Ok(vec![adversarial, content, style, color, tv, chroma, zero])
     }
 
-    /// The norm of each term's gradient at G's output (a detached copy of `fake`, so G is not touched).
+    /// The norm of each term's gradient at G's output (a detached copy of `fake`, so G is not touched). The
+    /// augmentation is drawn from a copy of the run's RNG: the step itself then draws the same one, and the run
+    /// does not depend on how often it is measured.
     fn measure_grad_norms(
         &mut self,
         photo: &Tensor,
@@ -273,7 +275,9 @@ impl AnimeGanTask {
         ctx: &mut StepContext,
     ) -> candle_core::Result<()> {
         let leaf = Var::from_tensor(&fake.detach())?;
-        let terms = self.g_terms(photo, photo_features, leaf.as_tensor(), anime_gray, ctx)?;
+        let mut rng = ctx.rng.clone();
+        let mut ctx = StepContext { objective: ctx.objective, labels: ctx.labels, rng: &mut rng, step: ctx.step, device: ctx.device };
+        let terms = self.g_terms(photo, photo_features, leaf.as_tensor(), anime_gray, &mut ctx)?;
         self.grad_norms = terms
             .iter()
             .map(|t| {

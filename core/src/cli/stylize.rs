@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 pub struct StylizeArgs {
     /// Filter spec: a built-in name, KIND:PATH for a model file (e.g. style:candy.pth), or arbitrary:STYLE_IMAGE
     /// for the style of any picture, with the options every front door takes: `size=N|WxH` (processing size),
-    /// `smooth=A`, `strength=S` (e.g. "anime size=160").
+    /// `smooth=A`, `strength=S` (e.g. "matta size=160").
     #[arg(long, conflicts_with = "model")]
     filter: Option<String>,
     /// Shorthand for --filter ARCH:FILE.

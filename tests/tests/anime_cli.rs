@@ -438,9 +438,15 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     // --max-minutes stops early with a checkpoint (here after the first step).
     let timed = runs.path().join("timed");
     let mut args = animegan_args(pp, pa, pv, p(&timed), "50");
-    args.extend(["--max-minutes", "0.0001"]);
+    // ... with each part of the recipe turned off (the reference's plain D, whole pictures, the colour cast kept).
+    args.extend(["--max-minutes", "0.0001", "--no-spectral-norm", "--diffaugment", "none", "--crop", "0", "--keep-color-cast"]);
     ganime_ok(&args);
-    assert_eq!(Checkpoint::read(&timed, &Device::Cpu).unwrap().header.state.unwrap()["step"], 1);
+    let timed_ckpt = Checkpoint::read(&timed, &Device::Cpu).unwrap();
+    assert_eq!(timed_ckpt.header.state.clone().unwrap()["step"], 1);
+    let model = &timed_ckpt.header.model;
+    assert_eq!((model["crop"].clone(), model["diffaugment"].clone()), (serde_json::json!(0), serde_json::Value::Null));
+    assert_eq!(model["anime_color_offset"], serde_json::json!([0.0, 0.0, 0.0]));
+    assert!(!timed_ckpt.tensors.contains_key("D.layers.0.conv.weight_u"));
     assert!(timed.join("generator.safetensors").is_file());
 
     // Bad input names what was wrong.

@@ -138,6 +138,11 @@ impl AnimeGanTrainConfig {
         if self.photos.is_empty() {
             bail!("--photos: give at least one photo folder");
         }
+        // Bounded before anything is built: a run config read on --resume must not allocate without end.
+        let w = self.generator;
+        if [w.c32, w.c64, w.c128, w.c256, self.discriminator.channels].iter().any(|&c| c > 4096) || self.discriminator.n_dis > 8 {
+            bail!("generator widths {w:?} or discriminator {:?} are larger than ganime builds (4096 channels, n_dis 8 at most)", self.discriminator);
+        }
         if self.crop != 0 && self.crop < 16 {
             bail!("--crop must be 0 (whole pictures) or at least 16, not {}", self.crop);
         }
@@ -482,6 +487,33 @@ mod tests {
     fn channels_equal(x: &Tensor) -> bool {
         let c = |i| x.narrow(1, i, 1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         c(0) == c(1) && c(1) == c(2)
+    }
+
+    /// A run config read on `--resume` is bounded before anything is built.
+    #[test]
+    fn oversized_run_configs_are_refused() {
+        let config = |c32: usize| AnimeGanTrainConfig {
+            generator: AnimeGanWidths { c32, c64: 16, c128: 32, c256: 64 },
+            discriminator: AnimeDiscriminatorConfig::default(),
+            photos: vec![PathBuf::from("p")],
+            anime: PathBuf::from("a"),
+            vgg: PathBuf::from("v"),
+            feature_layer: "conv4_1".into(),
+            feature_scale: 1.0,
+            init_steps: 1,
+            init_lr: 1e-4,
+            g_lr: 1e-4,
+            d_lr: 1e-4,
+            weights: AnimeGanLossWeights::default(),
+            init_pixel_weight: 0.0,
+            crop: 0,
+            diffaugment: None,
+            anime_color_offset: None,
+            reset_optimizer_after_init: true,
+        };
+        assert!(config(8).validate().is_ok());
+        let err = config(1_000_000).validate().unwrap_err().to_string();
+        assert!(err.contains("larger than ganime builds"), "{err}");
     }
 
     /// D is shown the edge-smoothed anime in grayscale (as the reference's loader makes it), never in colour.

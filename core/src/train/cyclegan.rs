@@ -42,6 +42,16 @@ impl CycleGanConfig {
         if load_size < self.crop {
             bail!("--load-size ({load_size}) must be at least --crop ({})", self.crop);
         }
+        // Bounded before anything is built: a run config read on --resume must not allocate without end.
+        let (g, d) = (self.generator, self.discriminator);
+        for (name, value, max) in [("ngf", g.ngf, 4096), ("n_blocks", g.n_blocks, 64), ("ndf", d.ndf, 4096), ("n_layers", d.n_layers, 8)] {
+            if value > max {
+                bail!("{name} {value} is larger than ganime builds ({max} at most)");
+            }
+        }
+        if self.crop > 4096 || self.pool_size > 10_000 {
+            bail!("--crop {} or --pool-size {} is larger than ganime trains with (4096, 10000 at most)", self.crop, self.pool_size);
+        }
         Ok(())
     }
 }

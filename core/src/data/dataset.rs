@@ -21,6 +21,17 @@ pub trait Dataset: Send + Sync {
     fn name(&self, index: usize) -> Option<String>;
 }
 
+/// Up to `count` samples spread evenly over `data` as one `[k, C, S, S]` tensor (the fixed inputs of a run's
+/// sample grids).
+pub fn spread_samples(data: &dyn Dataset, spec: &ImageSpec, count: usize, device: &candle_core::Device) -> Result<candle_core::Tensor> {
+    let k = data.len().min(count);
+    let mut v = Vec::with_capacity(k * spec.sample_len());
+    for i in 0..k {
+        v.extend(data.load(i * data.len() / k, spec)?);
+    }
+    Ok(candle_core::Tensor::from_vec(v, (k, spec.channels, spec.size, spec.size), device)?)
+}
+
 /// A folder path -> [`ImageFolder`]; an IDX file (name contains "idx3" or ends in .idx/.gz) -> [`Mnist`].
 pub fn open_dataset(path: &Path) -> Result<Arc<dyn Dataset>> {
     if path.is_dir() {

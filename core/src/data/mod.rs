@@ -10,7 +10,7 @@ mod mnist;
 mod preprocess;
 pub mod shared;
 
-pub use dataset::{open_dataset, Dataset};
+pub use dataset::{open_dataset, spread_samples, Dataset};
 pub use folder::ImageFolder;
 pub use labels::Labels;
 pub use loader::{Batch, Loader, LoaderConfig};

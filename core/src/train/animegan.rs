@@ -24,7 +24,7 @@ use super::diffaugment::DiffAugment;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
-use crate::data::{open_dataset, Dataset, Fit, ImageSpec};
+use crate::data::{open_dataset, Dataset, ImageSpec};
 use crate::io::checkpoint::Checkpoint;
 use crate::models::animegan::{AnimeGanV2, AnimeGanWidths};
 use crate::models::animegan_discriminator::{AnimeDiscriminator, AnimeDiscriminatorConfig};
@@ -37,7 +37,6 @@ use candle_nn::VarMap;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub const CHECKPOINT_KIND: &str = "animegan";
 /// The generator alone, written next to the checkpoint when a run ends: loadable as `animegan:PATH`.
@@ -408,17 +407,6 @@ impl GanTask for AnimeGanTask {
     }
 }
 
-/// Up to 8 photos spread over the photo set (centre-cropped) for the sample grid.
-fn fixed_photos(photos: &Arc<dyn Dataset>, size: usize, device: &Device) -> Result<Tensor> {
-    let spec = ImageSpec { size, channels: 3, fit: Fit::CenterCrop };
-    let k = photos.len().min(8);
-    let mut v = Vec::with_capacity(k * spec.sample_len());
-    for i in 0..k {
-        v.extend(photos.load(i * photos.len() / k, &spec)?);
-    }
-    Ok(Tensor::from_vec(v, (k, 3, size, size), device)?)
-}
-
 /// The run folder's cache of edge-smoothed anime pictures at the training size.
 pub fn smoothed_cache(out: &Path, size: usize) -> PathBuf {
     out.join(format!("anime-smoothed-{size}px"))
@@ -463,7 +451,8 @@ pub fn train_animegan(
     if ckpt.is_none() && model.anime_color_offset.is_none() {
         model.anime_color_offset = Some(color_cast_offset(anime.as_ref(), &config.image)?);
     }
-    let fixed = fixed_photos(&photos, config.image.size, device)?;
+    // Up to 8 photos spread over the set, whole (centre-cropped), for the sample grid.
+    let fixed = crate::data::spread_samples(photos.as_ref(), &config.image, 8, device)?;
     let task = AnimeGanTask::new(&model, config.seed, fixed, config.log_every, device)?;
     let options = TrainOptions { objective: super::ObjectiveSpec::Lsgan, ..TrainOptions::default() };
     let mut trainer =
@@ -536,7 +525,7 @@ mod tests {
             image::RgbImage::from_pixel(6, 6, image::Rgb(*rgb)).save(dir.path().join(format!("{i}.png")))?;
         }
         let folder = crate::data::ImageFolder::open(dir.path())?;
-        let spec = ImageSpec { size: 4, channels: 3, fit: Fit::CenterCrop };
+        let spec = ImageSpec { size: 4, channels: 3, fit: crate::data::Fit::CenterCrop };
         let offset = color_cast_offset(&folder, &spec)?;
         let mean = |c: usize| [200.0, 180.0, 220.0, 120.0, 100.0, 150.0, 90.0, 60.0, 100.0][c * 3..c * 3 + 3].iter().sum::<f64>() / 3.0 / 127.5 - 1.0;
         let corrected: Vec<f64> = (0..3).map(|c| mean(c) + offset[c] as f64).collect();

@@ -12,7 +12,7 @@ use super::animegan_losses::l1;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
-use crate::data::{Dataset, Fit, ImageFolder, ImageSpec};
+use crate::data::{Fit, ImageFolder, ImageSpec};
 use crate::filter::Filter;
 use crate::io::checkpoint::Checkpoint;
 use crate::io::image::{image_to_tensor, tensor_to_images};
@@ -25,7 +25,6 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 pub const CHECKPOINT_KIND: &str = "distill";
@@ -166,16 +165,6 @@ impl GanTask for DistillTask {
     }
 }
 
-/// Up to 6 photos spread over the set (centre-cropped) for the sample grid.
-fn fixed_photos(photos: &Arc<dyn Dataset>, spec: &ImageSpec, device: &Device) -> Result<Tensor> {
-    let k = photos.len().min(6);
-    let mut v = Vec::with_capacity(k * spec.sample_len());
-    for i in 0..k {
-        v.extend(photos.load(i * photos.len() / k, spec)?);
-    }
-    Ok(Tensor::from_vec(v, (k, 3, spec.size, spec.size), device)?)
-}
-
 /// Starts a distillation run in `out` (`start` = model and trainer config), or resumes the one there.
 /// `total_steps` may raise the target on resume. Writes [`STUDENT_FILE`] at the end.
 pub fn train_distill(
@@ -189,7 +178,7 @@ pub fn train_distill(
     let (model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "a distillation run", device)?;
     model.validate()?;
     let photos = ConcatDataset::open(&model.photos, "--photos")?;
-    let fixed = fixed_photos(&photos, &config.image, device)?;
+    let fixed = crate::data::spread_samples(photos.as_ref(), &config.image, 6, device)?;
     let task = DistillTask::new(&model, config.seed, fixed, device)?;
     let options = TrainOptions::default();
     let mut trainer =

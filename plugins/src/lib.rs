@@ -212,7 +212,7 @@ unsafe fn generate_images(
     }
     let (n, dim) = (count as usize, g.latent_dim());
     let z = if z.is_null() {
-        latents(seed, n, dim, &Device::Cpu).map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?
+        g.latents(seed, n, &Device::Cpu).map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?
     } else {
         let values = std::slice::from_raw_parts(z, n * dim).to_vec();
         Tensor::from_vec(values, (n, dim), &Device::Cpu).map_err(|e| with_status(GANIME_ERR_COMPUTE_FAILED)(e.into()))?

@@ -82,7 +82,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let mut kept = Vec::new();
     for start in (0..a.count).step_by(64) {
         let n = 64.min(a.count - start);
-        let mut z = crate::nn::init::randn(&mut rng, &[n, g.latent_dim()], &device)?;
+        let mut z = g.prior().sample(&mut rng, &[n, g.latent_dim()], &device)?;
         if let Some(axes) = &axes {
             z = axes.apply(&z, &moves, lock.as_deref())?;
         }

@@ -2,7 +2,7 @@
 
 use super::generate::upscale;
 use crate::device::parse_device;
-use crate::generate::{self, latents, load_generator, LatentPath};
+use crate::generate::{self, load_generator, LatentPath};
 use crate::io::image::{grid, save_image, tensor_to_images};
 use anyhow::{bail, Result};
 use clap::Args;
@@ -45,10 +45,9 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
     }
     let device = parse_device(&a.device)?;
     let g = load_generator(a.checkpoint.as_deref(), &device)?;
-    let dim = g.latent_dim();
     let mut images = Vec::new();
     // Every picture is held for the grid: check the whole before making any.
-    let side = tensor_to_images(&g.generate(&latents(a.from, 1, dim, &device)?)?)?[0].dimensions();
+    let side = tensor_to_images(&g.generate(&g.latents(a.from, 1, &device)?)?)?[0].dimensions();
     crate::io::limits::check_rgb(
         "--rows/--steps/--scale",
         2 * (a.rows as u64).saturating_mul(a.steps as u64),
@@ -56,10 +55,10 @@ pub fn interpolate(a: InterpolateArgs) -> Result<()> {
         side.1 as u64 * a.scale as u64,
     )?;
     for row in 0..a.rows as u64 {
-        let start = latents(a.from + row, 1, dim, &device)?.get(0)?;
+        let start = g.latents(a.from + row, 1, &device)?.get(0)?;
         let z = match a.walk_dim {
             Some(d) => generate::walk(&start, d, a.steps, a.range)?,
-            None => generate::interpolate(&start, &latents(a.to + row, 1, dim, &device)?.get(0)?, a.steps, a.path)?,
+            None => generate::interpolate(&start, &g.latents(a.to + row, 1, &device)?.get(0)?, a.steps, a.path)?,
         };
         images.extend(tensor_to_images(&g.generate(&z)?)?);
     }

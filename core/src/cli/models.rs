@@ -1,4 +1,4 @@
-//! `ganime models list` / `ganime models inspect FILE`.
+//! `ganime models list` / `ganime models inspect FILE` / `ganime models summary --preset P`.
 
 use crate::models::catalog::{builtin_models, inspect_file, user_model_files, user_models_dir};
 use anyhow::Result;
@@ -15,11 +15,15 @@ pub enum ModelsCommand {
     /// What a weights file is: the architecture it matches, tensor count, dtypes, parameters (or, for an
     /// unknown file, what its keys look like).
     Inspect { file: PathBuf },
+    /// A Keras-style summary of a DCGAN's G and D: each layer, its output shape and parameter count, then total,
+    /// trainable and non-trainable parameters (BatchNorm's moving statistics count as non-trainable).
+    Summary(super::train_dcgan::DcganModelArgs),
 }
 
 pub fn run(cmd: ModelsCommand) -> Result<()> {
     match cmd {
         ModelsCommand::List { dir } => list(dir),
+        ModelsCommand::Summary(model) => super::train_dcgan::print_summaries(&model.config()?),
         ModelsCommand::Inspect { file } => {
             print!("{}", inspect_file(&file)?.report());
             Ok(())

@@ -3,10 +3,11 @@
 use super::train::RunOutputArgs;
 use crate::data::{Fit, ImageSpec};
 use crate::device::parse_device;
-use crate::models::dcgan::{DcganConfig, Preset};
+use crate::models::dcgan::{DcganConfig, Preset, Prior};
 use crate::train::{
-    compare::recommended, dcgan::train_dcgan, AdamParams, DiffAugment, GanRecipe, LabelPolicy, ObjectiveSpec, OptimizerKind, TrainConfig,
-    TrainOptions,
+    compare::recommended,
+    dcgan::{train_dcgan, RunLength},
+    AdamParams, DiffAugment, GanRecipe, LabelPolicy, ObjectiveSpec, OptimizerKind, TrainConfig, TrainOptions,
 };
 use anyhow::{bail, Result};
 use clap::Args;
@@ -23,29 +24,32 @@ pub struct DcganArgs {
     /// Continue the run in this folder exactly where its checkpoint stopped (other options come from it).
     #[arg(long, conflicts_with_all = ["data", "out"])]
     resume: Option<PathBuf>,
-    /// radford64, mnist28 or wide128.
-    #[arg(long, default_value_t = Preset::Radford64)]
-    preset: Preset,
-    /// Image size (default: the preset's).
+    #[command(flatten)]
+    model: DcganModelArgs,
+    /// Print a Keras-style summary of G and D (layers, output shapes, parameters) before training.
     #[arg(long)]
-    image_size: Option<usize>,
-    /// 1 (grayscale) or 3 (RGB) (default: the preset's).
-    #[arg(long)]
-    channels: Option<usize>,
-    #[arg(long)]
-    nz: Option<usize>,
-    #[arg(long)]
-    ngf: Option<usize>,
-    #[arg(long)]
-    ndf: Option<usize>,
-    /// Kernel size of the up/down-sampling stages (3, 4 or 5).
-    #[arg(long)]
-    kernel: Option<usize>,
+    summary: bool,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// Total steps to reach (with --resume: the new total).
-    #[arg(long)]
+    /// Total steps to reach (with --resume: the new total). Default 1000 unless --epochs is given.
+    #[arg(long, conflicts_with = "epochs")]
     steps: Option<u64>,
+    /// Run length in epochs (passes over the training data) instead of --steps (with --resume: the new total).
+    /// One line per epoch reports the time per step and the ETA.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Write the sample grid after these epochs as samples/epoch_NNNN.png (comma-separated, e.g. 1,2,20).
+    #[arg(long, value_delimiter = ',')]
+    sample_epochs: Vec<u64>,
+    /// At these steps write panels/step_N.png: real training images beside generated ones, same size, a white
+    /// line between (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    panel_steps: Vec<u64>,
+    /// End the run early: `d-fake<0.05@300` (D's score on samples below 0.05 for 300 steps in a row; also
+    /// d-real, d-loss, g-loss and >), or `kid-plateau@3` (no new best kernel distance in 3 --eval-every
+    /// evaluations). Repeatable; the reason goes to events.log.
+    #[arg(long)]
+    stop_when: Vec<crate::train::stop::StopRule>,
     /// bce, lsgan, hinge, wgan (weight clipping, RMSProp 5e-5) or wgan-gp (gradient penalty, Adam 1e-4 betas 0.5/0.9).
     #[arg(long, default_value = "bce")]
     objective: String,
@@ -127,6 +131,77 @@ pub struct DcganArgs {
     quiet: bool,
 }
 
+/// The architecture options of a DCGAN (`train dcgan`, `models summary`).
+#[derive(Args, Clone)]
+pub struct DcganModelArgs {
+    /// radford64, mnist28, keras28 (the Simpsons paper's Keras model) or wide128.
+    #[arg(long, default_value_t = Preset::Radford64)]
+    preset: Preset,
+    /// Image size (default: the preset's).
+    #[arg(long)]
+    image_size: Option<usize>,
+    /// 1 (grayscale) or 3 (RGB) (default: the preset's).
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Latent size.
+    #[arg(long)]
+    nz: Option<usize>,
+    #[arg(long)]
+    ngf: Option<usize>,
+    #[arg(long)]
+    ndf: Option<usize>,
+    /// Kernel size of the up/down-sampling stages (3, 4 or 5).
+    #[arg(long)]
+    kernel: Option<usize>,
+    /// The latent prior: normal, or uniform on [-1, 1] (the DCGAN and KTH DCGAN-128 papers). Stored with the
+    /// model; generate, sheet, interpolate and attribute fitting draw from it.
+    #[arg(long, default_value_t = Prior::Normal)]
+    prior: Prior,
+    /// LeakyReLU in G with this slope instead of ReLU (0.01 in the anime DCGAN paper).
+    #[arg(long)]
+    g_leaky_slope: Option<f64>,
+    /// D's LeakyReLU slope.
+    #[arg(long, default_value_t = 0.2)]
+    d_leaky_slope: f64,
+    /// Resize-convolution in G (nearest 2x up-sampling, then a stride-1 conv) instead of transposed convs: the
+    /// DCGAN-128 variant, without checkerboard texture. Needs --kernel 3 or 5.
+    #[arg(long)]
+    upsample: bool,
+}
+
+impl DcganModelArgs {
+    /// The preset's config with the options given.
+    pub fn config(&self) -> Result<DcganConfig> {
+        let base = DcganConfig::preset(self.preset);
+        let model = DcganConfig {
+            preset: self.preset,
+            image_size: self.image_size.unwrap_or(base.image_size),
+            channels: self.channels.unwrap_or(base.channels),
+            nz: self.nz.unwrap_or(base.nz),
+            ngf: self.ngf.unwrap_or(base.ngf),
+            ndf: self.ndf.unwrap_or(base.ndf),
+            kernel: self.kernel.unwrap_or(base.kernel),
+            prior: self.prior,
+            g_leaky_slope: self.g_leaky_slope,
+            d_leaky_slope: self.d_leaky_slope,
+            upsample: self.upsample,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+}
+
+fn run_length(steps: Option<u64>, epochs: Option<u64>) -> Option<RunLength> {
+    steps.map(RunLength::Steps).or(epochs.map(RunLength::Epochs))
+}
+
+/// Prints G's and D's summaries.
+pub fn print_summaries(model: &DcganConfig) -> Result<()> {
+    let (g, d) = model.summaries()?;
+    println!("{g}\n\n{d}");
+    Ok(())
+}
+
 /// `--objective` and its parameters.
 pub fn parse_objective(name: &str, n_critic: Option<usize>, clip: Option<f64>, gp_lambda: Option<f64>) -> Result<ObjectiveSpec> {
     let spec = ObjectiveSpec::parse(name)?;
@@ -148,21 +223,20 @@ pub fn run(a: DcganArgs) -> Result<()> {
     let device = parse_device(&a.device)?;
     let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
     let summary = if let Some(dir) = &a.resume {
-        train_dcgan(None, dir, a.steps, &device, a.quiet, eval, a.output.time_limit()?)?
+        if !a.sample_epochs.is_empty() || !a.panel_steps.is_empty() || !a.stop_when.is_empty() {
+            bail!("--sample-epochs, --panel-steps and --stop-when are stored with the run: give them when it starts, not with --resume");
+        }
+        train_dcgan(None, dir, run_length(a.steps, a.epochs), &device, a.quiet, eval, a.output.time_limit()?)?
     } else {
         let (Some(data), Some(out)) = (a.data.clone(), a.out.clone()) else { bail!("--data and --out are required") };
-        let base = DcganConfig::preset(a.preset);
-        let model = DcganConfig {
-            preset: a.preset,
-            image_size: a.image_size.unwrap_or(base.image_size),
-            channels: a.channels.unwrap_or(base.channels),
-            nz: a.nz.unwrap_or(base.nz),
-            ngf: a.ngf.unwrap_or(base.ngf),
-            ndf: a.ndf.unwrap_or(base.ndf),
-            kernel: a.kernel.unwrap_or(base.kernel),
-        };
-        model.validate()?;
+        let model = a.model.config()?;
+        if a.summary {
+            print_summaries(&model)?;
+        }
         let steps = a.steps.unwrap_or(1000);
+        if a.epochs == Some(0) || a.steps == Some(0) {
+            bail!("--steps and --epochs must be positive");
+        }
         let objective_name = match (&a.recipe, a.objective.as_str()) {
             // The recipe's objective unless another was asked for.
             (Some(_), "bce") => "hinge",
@@ -214,7 +288,16 @@ pub fn run(a: DcganArgs) -> Result<()> {
         recipe.r1 = a.r1.or(recipe.r1);
         recipe.lr_d = a.lr_d.or(recipe.lr_d);
         recipe.validate()?;
-        let options = TrainOptions { objective, optimizer: a.optimizer.unwrap_or(optimizer), recipe, ..TrainOptions::default() };
+        let options = TrainOptions {
+            objective,
+            optimizer: a.optimizer.unwrap_or(optimizer),
+            recipe,
+            epochs: a.epochs,
+            sample_epochs: a.sample_epochs.clone(),
+            panel_steps: a.panel_steps.clone(),
+            stop_when: a.stop_when.clone(),
+            ..TrainOptions::default()
+        };
         train_dcgan(Some((model, config, options)), &out, None, &device, a.quiet, eval, a.output.time_limit()?)?
     };
     eprintln!(

@@ -306,7 +306,7 @@ pub fn fit_axes(g: &dyn Generator, clf: &AttributeClassifier, samples: usize, se
     if samples < 2 * g.latent_dim() {
         bail!("--samples {samples} is too few to fit {}-dimensional directions (use at least {})", g.latent_dim(), 2 * g.latent_dim());
     }
-    let z = latents(seed, samples, g.latent_dim(), device)?;
+    let z = g.latents(seed, samples, device)?;
     let probs = classify(g, clf, &z)?; // per attribute [N, values]
     let zs: Vec<Vec<f32>> = z.to_vec2()?;
     let dim = g.latent_dim();
@@ -345,7 +345,7 @@ pub fn fit_axes(g: &dyn Generator, clf: &AttributeClassifier, samples: usize, se
 pub fn measure_variations(g: &dyn Generator, clf: &AttributeClassifier, seed: u64, device: &Device) -> Result<(Vec<VariationReport>, f64)> {
     let (n, per) = (64usize, 4usize);
     let dim = g.latent_dim();
-    let base = latents(seed, n, dim, device)?;
+    let base = g.latents(seed, n, device)?;
     // Each set of latents is generated once, then embedded and classified.
     let look = |z: &Tensor| -> Result<(Vec<Vec<f32>>, Vec<Vec<String>>)> {
         let images = g.generate(z)?;
@@ -392,7 +392,7 @@ fn classify(g: &dyn Generator, clf: &AttributeClassifier, z: &Tensor) -> Result<
 
 fn measure(g: &dyn Generator, clf: &AttributeClassifier, axes: &AttributeAxes, seed: u64, step: f64, device: &Device) -> Result<Vec<AxisReport>> {
     let n = 128;
-    let z = latents(seed, n, g.latent_dim(), device)?;
+    let z = g.latents(seed, n, device)?;
     let before = classify(g, clf, &z)?;
     let before_pred: Vec<Vec<u32>> = before.iter().map(|p| p.argmax(D::Minus1)?.to_vec1()).collect::<candle_core::Result<_>>()?;
     let mut reports = Vec::new();

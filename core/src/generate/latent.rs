@@ -1,7 +1,7 @@
 //! Seeded latents and the latent-space figures of the seed papers: interpolation (linear / spherical) and
 //! walks along one dimension.
 
-use crate::nn::init::randn;
+use crate::nn::init::{randn, Prior};
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
@@ -11,6 +11,12 @@ use rand::SeedableRng;
 pub fn latents(seed: u64, count: usize, dim: usize, device: &Device) -> Result<Tensor> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     Ok(randn(&mut rng, &[count, dim], device)?)
+}
+
+/// As [`latents`], drawn from `prior` (a generator's own: [`super::Generator::latents`]).
+pub fn prior_latents(prior: Prior, seed: u64, count: usize, dim: usize, device: &Device) -> Result<Tensor> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    Ok(prior.sample(&mut rng, &[count, dim], device)?)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

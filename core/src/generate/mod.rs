@@ -13,7 +13,8 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::path::Path;
 
-pub use latent::{interpolate, latents, walk, Path as LatentPath};
+pub use crate::nn::init::Prior;
+pub use latent::{interpolate, latents, prior_latents, walk, Path as LatentPath};
 
 /// Latent vectors -> images. Used by `generate`, `interpolate`, sheets, attribute control and the plug-in.
 pub trait Generator {
@@ -23,6 +24,14 @@ pub trait Generator {
     fn describe(&self) -> String;
     /// A short hash of the weights: which model made an image (sheets record it; attribute axes check it).
     fn identity(&self) -> String;
+    /// The distribution the generator was trained to take its latents from.
+    fn prior(&self) -> Prior {
+        Prior::Normal
+    }
+    /// `count` latents from `seed`, drawn from the generator's prior: image i of a seed is always the same.
+    fn latents(&self, seed: u64, count: usize, device: &Device) -> Result<Tensor> {
+        prior_latents(self.prior(), seed, count, self.latent_dim(), device)
+    }
 }
 
 impl Generator for Dcgan {
@@ -34,10 +43,14 @@ impl Generator for Dcgan {
     }
     fn describe(&self) -> String {
         let c = &self.config;
-        format!("DCGAN {:?} {}x{}x{} nz={} ngf={}", c.preset, c.image_size, c.image_size, c.channels, c.nz, c.ngf)
+        let prior = if c.prior == Prior::Normal { String::new() } else { format!(" prior={}", c.prior) };
+        format!("DCGAN {:?} {}x{}x{} nz={} ngf={}{prior}", c.preset, c.image_size, c.image_size, c.channels, c.nz, c.ngf)
     }
     fn identity(&self) -> String {
         weights_hash(&self.vars)
+    }
+    fn prior(&self) -> Prior {
+        self.config.prior
     }
 }
 

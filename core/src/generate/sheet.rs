@@ -4,7 +4,7 @@
 //! `ganime generate --seed N --count 1`).
 
 use super::attributes::AttributeAxes;
-use super::{interpolate, latents, Generator, LatentPath};
+use super::{interpolate, latents, prior_latents, Generator, LatentPath, Prior};
 use crate::io::image::tensor_to_images;
 use crate::io::text::{draw_text, draw_text_fitted};
 use crate::io::write_atomic;
@@ -59,22 +59,22 @@ struct Cell {
     recipe: String,
 }
 
-fn seed_latent(seed: u64, dim: usize, device: &Device) -> Result<Tensor> {
-    Ok(latents(seed, 1, dim, device)?.get(0)?)
+fn seed_latent(prior: Prior, seed: u64, dim: usize, device: &Device) -> Result<Tensor> {
+    Ok(prior_latents(prior, seed, 1, dim, device)?.get(0)?)
 }
 
-fn row_cells(row: &Row, dim: usize, axes: Option<&AttributeAxes>, device: &Device) -> Result<(String, Vec<Cell>)> {
+fn row_cells(row: &Row, prior: Prior, dim: usize, axes: Option<&AttributeAxes>, device: &Device) -> Result<(String, Vec<Cell>)> {
     let cells = |z: Tensor, caption: &dyn Fn(usize) -> String, recipe: &dyn Fn(usize) -> String| -> Result<Vec<Cell>> {
         let rows: Vec<Vec<f32>> = z.to_vec2()?;
         Ok(rows.into_iter().enumerate().map(|(i, z)| Cell { z, caption: caption(i), recipe: recipe(i) }).collect())
     };
     Ok(match row {
         Row::Seeds(seeds) => {
-            let z = Tensor::stack(&seeds.iter().map(|&s| seed_latent(s, dim, device)).collect::<Result<Vec<_>>>()?, 0)?;
+            let z = Tensor::stack(&seeds.iter().map(|&s| seed_latent(prior, s, dim, device)).collect::<Result<Vec<_>>>()?, 0)?;
             (String::new(), cells(z, &|i| format!("seed {}", seeds[i]), &|i| format!("seed {}", seeds[i]))?)
         }
         Row::Variations { seed, count, strength } => {
-            let base = seed_latent(*seed, dim, device)?;
+            let base = seed_latent(prior, *seed, dim, device)?;
             // Noise from a stream derived from the seed, distinct from any seed's own latent.
             let noise = latents(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5a5a, *count, dim, device)?;
             let z = noise.affine(*strength, 0.0)?.broadcast_add(&base.unsqueeze(0)?)?;
@@ -87,7 +87,7 @@ fn row_cells(row: &Row, dim: usize, axes: Option<&AttributeAxes>, device: &Devic
             )
         }
         Row::Interpolate { from, to, steps } => {
-            let z = interpolate(&seed_latent(*from, dim, device)?, &seed_latent(*to, dim, device)?, *steps, LatentPath::Slerp)?;
+            let z = interpolate(&seed_latent(prior, *from, dim, device)?, &seed_latent(prior, *to, dim, device)?, *steps, LatentPath::Slerp)?;
             let t = |i: usize| i as f64 / (*steps - 1) as f64;
             (
                 format!("seed {from} -> seed {to}"),
@@ -99,7 +99,7 @@ fn row_cells(row: &Row, dim: usize, axes: Option<&AttributeAxes>, device: &Devic
             if *steps < 2 {
                 bail!("an attribute row needs at least 2 steps");
             }
-            let base = seed_latent(*seed, dim, device)?.unsqueeze(0)?;
+            let base = seed_latent(prior, *seed, dim, device)?.unsqueeze(0)?;
             let amounts: Vec<f64> = (0..*steps).map(|i| -range + 2.0 * range * i as f64 / (*steps - 1) as f64).collect();
             let z = Tensor::cat(&amounts.iter().map(|&a| axes.apply(&base, &[(axis.clone(), a)], None)).collect::<Result<Vec<_>>>()?, 0)?;
             (format!("seed {seed}: {axis}"), cells(z, &|i| format!("{:+.1}", amounts[i]), &|i| format!("seed {seed} --set {axis}:{:+}", amounts[i]))?)
@@ -122,7 +122,7 @@ pub fn render(
     // Flatten the spec into visual rows of at most `columns` cells, each with an optional heading.
     let mut lines: Vec<(String, Vec<Cell>)> = Vec::new();
     for row in &spec.rows {
-        let (heading, cells) = row_cells(row, dim, axes, device)?;
+        let (heading, cells) = row_cells(row, g.prior(), dim, axes, device)?;
         let mut cells = cells.into_iter().peekable();
         let mut first = true;
         while cells.peek().is_some() {

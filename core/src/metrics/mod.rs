@@ -6,7 +6,7 @@ pub mod stats;
 pub use stats::{diversity, frechet_distance, kernel_distance, precision_recall, Diversity, Features};
 
 use crate::data::{Dataset, Fit, ImageSpec};
-use crate::generate::{latents, Generator};
+use crate::generate::Generator;
 use crate::models::attribute_classifier::AttributeClassifier;
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor};
@@ -87,7 +87,7 @@ pub fn dataset_images(data: &dyn Dataset, count: usize, size: usize, device: &De
 
 /// `count` generated images from seeds `seed, seed+1, …` (the same latents `ganime generate` uses).
 pub fn generated_images(g: &dyn Generator, count: usize, seed: u64, device: &Device) -> Result<Tensor> {
-    let z = latents(seed, count, g.latent_dim(), device)?;
+    let z = g.latents(seed, count, device)?;
     let mut parts = Vec::new();
     for start in (0..count).step_by(BATCH) {
         parts.push(g.generate(&z.narrow(0, start, BATCH.min(count - start))?)?);

@@ -4,6 +4,8 @@
 //! (`netG_epoch_N.pth`, `netD_epoch_N.pth`), which import directly.
 
 use crate::io::weights::load_varmap;
+pub use crate::nn::init::Prior;
+use crate::nn::summary::Summary;
 use crate::nn::{seeded_var_builder, LayerSpec, Mode, Sequential};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -23,9 +25,17 @@ pub enum Preset {
     Mnist28,
     /// 128×128: dense z -> 8×8×8ngf, four 5×5 up-sampling stages; D mirrors it with a dense logit.
     Wide128,
+    /// The Keras 28×28 model of the Simpsons paper: G = Dense(100 -> 7·7·2ngf) -> Reshape -> BatchNorm ->
+    /// ConvT(ngf, 5×5, s2) -> BatchNorm -> ConvT(C, 5×5, s2), with biases; D as `mnist28`. At ngf = ndf = 64 and
+    /// one channel: G 840,705 parameters (384 non-trainable), D 212,865.
+    Keras28,
 }
 
-crate::named_values!(Preset { Radford64 => "radford64", Mnist28 => "mnist28", Wide128 => "wide128" });
+crate::named_values!(Preset { Radford64 => "radford64", Mnist28 => "mnist28", Wide128 => "wide128", Keras28 => "keras28" });
+
+fn default_d_leaky_slope() -> f64 {
+    0.2
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DcganConfig {
@@ -36,14 +46,42 @@ pub struct DcganConfig {
     pub ngf: usize,
     pub ndf: usize,
     pub kernel: usize,
+    /// The latent prior (normal, or uniform on [-1, 1]); `generate`, `sheet`, `interpolate` and attribute
+    /// fitting draw from it.
+    #[serde(default)]
+    pub prior: Prior,
+    /// G's activation: ReLU when `None`, else LeakyReLU with this slope (0.01 in the anime DCGAN paper).
+    #[serde(default)]
+    pub g_leaky_slope: Option<f64>,
+    /// D's LeakyReLU slope (0.2 in the DCGAN paper).
+    #[serde(default = "default_d_leaky_slope")]
+    pub d_leaky_slope: f64,
+    /// Resize-convolution in G: each stride-2 transposed conv becomes a nearest 2× up-sampling and a stride-1
+    /// conv (the DCGAN-128 variant; no checkerboard). Needs an odd kernel.
+    #[serde(default)]
+    pub upsample: bool,
 }
 
 impl DcganConfig {
     pub fn preset(preset: Preset) -> Self {
-        match preset {
-            Preset::Radford64 => Self { preset, image_size: 64, channels: 3, nz: 100, ngf: 64, ndf: 64, kernel: 4 },
-            Preset::Mnist28 => Self { preset, image_size: 28, channels: 1, nz: 100, ngf: 32, ndf: 64, kernel: 5 },
-            Preset::Wide128 => Self { preset, image_size: 128, channels: 3, nz: 100, ngf: 16, ndf: 32, kernel: 5 },
+        let (image_size, channels, ngf, ndf, kernel) = match preset {
+            Preset::Radford64 => (64, 3, 64, 64, 4),
+            Preset::Mnist28 => (28, 1, 32, 64, 5),
+            Preset::Wide128 => (128, 3, 16, 32, 5),
+            Preset::Keras28 => (28, 1, 64, 64, 5),
+        };
+        Self {
+            preset,
+            image_size,
+            channels,
+            nz: 100,
+            ngf,
+            ndf,
+            kernel,
+            prior: Prior::Normal,
+            g_leaky_slope: None,
+            d_leaky_slope: default_d_leaky_slope(),
+            upsample: false,
         }
     }
 
@@ -70,14 +108,22 @@ impl DcganConfig {
         if ![3, 4, 5].contains(&self.kernel) {
             bail!("kernel size must be 3, 4 or 5, not {}", self.kernel);
         }
+        if self.upsample && self.kernel % 2 == 0 {
+            bail!("--upsample needs an odd kernel (3 or 5) for its stride-1 convs, not {}", self.kernel);
+        }
+        for (name, slope) in [("G's LeakyReLU slope", self.g_leaky_slope.unwrap_or(0.0)), ("D's LeakyReLU slope", self.d_leaky_slope)] {
+            if !(0.0..1.0).contains(&slope) {
+                bail!("{name} must be in [0, 1), not {slope}");
+            }
+        }
         let ok = match self.preset {
             Preset::Radford64 => self.image_size >= 16 && self.image_size.is_power_of_two(),
-            Preset::Mnist28 => self.image_size == 28,
+            Preset::Mnist28 | Preset::Keras28 => self.image_size == 28,
             Preset::Wide128 => self.image_size >= 32 && self.image_size.is_power_of_two(),
         };
         if !ok {
             bail!(
-                "image size {} does not fit the {:?} preset (radford64: a power of two >= 16; mnist28: 28; wide128: a power of two >= 32)",
+                "image size {} does not fit the {} preset (radford64: a power of two >= 16; mnist28, keras28: 28; wide128: a power of two >= 32)",
                 self.image_size,
                 self.preset
             );
@@ -89,17 +135,30 @@ impl DcganConfig {
     fn stages(&self) -> usize {
         let start = match self.preset {
             Preset::Radford64 => 4,
-            Preset::Mnist28 => 7,
+            Preset::Mnist28 | Preset::Keras28 => 7,
             Preset::Wide128 => 8,
         };
         (self.image_size / start).trailing_zeros() as usize
     }
 
-    /// A stride-2 transposed conv that exactly doubles H and W for kernel 3, 4 or 5.
-    fn up(&self, c_in: usize, c_out: usize) -> LayerSpec {
+    /// Layers that exactly double H and W for kernel 3, 4 or 5: a stride-2 transposed conv, or with `upsample`
+    /// a nearest 2× up-sampling and a stride-1 conv.
+    fn up(&self, c_in: usize, c_out: usize, bias: bool) -> Vec<LayerSpec> {
         let k = self.kernel;
         let pad = (k - 1) / 2;
-        LayerSpec::ConvTranspose { c_in, c_out, k, stride: 2, pad, out_pad: 2 + 2 * pad - k, bias: false }
+        if self.upsample {
+            vec![LayerSpec::Upsample(2), LayerSpec::Conv { c_in, c_out, k, stride: 1, pad, bias }]
+        } else {
+            vec![LayerSpec::ConvTranspose { c_in, c_out, k, stride: 2, pad, out_pad: 2 + 2 * pad - k, bias }]
+        }
+    }
+
+    /// G's activation after each BatchNorm.
+    fn g_activation(&self) -> LayerSpec {
+        match self.g_leaky_slope {
+            Some(slope) => LayerSpec::LeakyRelu(slope),
+            None => LayerSpec::Relu,
+        }
     }
 
     /// A stride-2 conv that exactly halves an even H and W.
@@ -111,34 +170,44 @@ impl DcganConfig {
         let n = self.stages();
         // Channels entering up-sampling stage j (stage n-1 outputs the image).
         let width = |j: usize| match self.preset {
-            Preset::Mnist28 => (2 * self.ngf) >> j,
+            Preset::Mnist28 | Preset::Keras28 => (2 * self.ngf) >> j,
             _ => self.ngf << (n - 1 - j),
         };
+        let act = self.g_activation();
+        // The Keras model has biases everywhere; the PyTorch ones none before a BatchNorm.
+        let bias = self.preset == Preset::Keras28;
         let mut l = Vec::new();
         match self.preset {
             Preset::Radford64 => {
                 l.push(LayerSpec::ConvTranspose { c_in: self.nz, c_out: width(0), k: 4, stride: 1, pad: 0, out_pad: 0, bias: false });
-                l.extend([LayerSpec::BatchNorm(width(0)), LayerSpec::Relu]);
+                l.extend([LayerSpec::BatchNorm(width(0)), act.clone()]);
             }
             Preset::Mnist28 => {
                 let c = 4 * self.ngf;
                 l.push(LayerSpec::Linear { d_in: self.nz, d_out: c * 49, bias: false });
-                l.extend([LayerSpec::BatchNorm(c * 49), LayerSpec::Relu, LayerSpec::Unflatten { c, h: 7, w: 7 }]);
+                l.extend([LayerSpec::BatchNorm(c * 49), act.clone(), LayerSpec::Unflatten { c, h: 7, w: 7 }]);
                 // The tutorial's stride-1 5×5 stage before the two up-sampling ones.
                 l.push(LayerSpec::ConvTranspose { c_in: c, c_out: width(0), k: 5, stride: 1, pad: 2, out_pad: 0, bias: false });
-                l.extend([LayerSpec::BatchNorm(width(0)), LayerSpec::Relu]);
+                l.extend([LayerSpec::BatchNorm(width(0)), act.clone()]);
+            }
+            Preset::Keras28 => {
+                let c = width(0);
+                l.push(LayerSpec::Linear { d_in: self.nz, d_out: c * 49, bias: true });
+                l.extend([LayerSpec::Unflatten { c, h: 7, w: 7 }, LayerSpec::BatchNorm(c), act.clone()]);
             }
             Preset::Wide128 => {
                 let c = width(0);
                 l.push(LayerSpec::Linear { d_in: self.nz, d_out: c * 64, bias: false });
-                l.extend([LayerSpec::BatchNorm(c * 64), LayerSpec::Relu, LayerSpec::Unflatten { c, h: 8, w: 8 }]);
+                l.extend([LayerSpec::BatchNorm(c * 64), act.clone(), LayerSpec::Unflatten { c, h: 8, w: 8 }]);
             }
         }
         for j in 0..n {
             if j + 1 == n {
-                l.extend([self.up(width(j), self.channels), LayerSpec::Tanh]);
+                l.extend(self.up(width(j), self.channels, bias));
+                l.push(LayerSpec::Tanh);
             } else {
-                l.extend([self.up(width(j), width(j + 1)), LayerSpec::BatchNorm(width(j + 1)), LayerSpec::Relu]);
+                l.extend(self.up(width(j), width(j + 1), bias));
+                l.extend([LayerSpec::BatchNorm(width(j + 1)), act.clone()]);
             }
         }
         l
@@ -147,12 +216,13 @@ impl DcganConfig {
     pub fn discriminator_layers(&self) -> Vec<LayerSpec> {
         let n = self.stages();
         let width = |i: usize| self.ndf << i;
+        let act = LayerSpec::LeakyRelu(self.d_leaky_slope);
         let mut l = Vec::new();
         match self.preset {
             Preset::Radford64 | Preset::Wide128 => {
-                l.extend([self.down(self.channels, width(0), false), LayerSpec::LeakyRelu(0.2)]);
+                l.extend([self.down(self.channels, width(0), false), act.clone()]);
                 for i in 1..n {
-                    l.extend([self.down(width(i - 1), width(i), false), LayerSpec::BatchNorm(width(i)), LayerSpec::LeakyRelu(0.2)]);
+                    l.extend([self.down(width(i - 1), width(i), false), LayerSpec::BatchNorm(width(i)), act.clone()]);
                 }
                 if self.preset == Preset::Radford64 {
                     l.push(LayerSpec::Conv { c_in: width(n - 1), c_out: 1, k: 4, stride: 1, pad: 0, bias: false });
@@ -160,13 +230,26 @@ impl DcganConfig {
                     l.extend([LayerSpec::Flatten, LayerSpec::Linear { d_in: width(n - 1) * 64, d_out: 1, bias: true }]);
                 }
             }
-            Preset::Mnist28 => {
-                l.extend([self.down(self.channels, self.ndf, true), LayerSpec::LeakyRelu(0.2), LayerSpec::Dropout(0.3)]);
-                l.extend([self.down(self.ndf, 2 * self.ndf, true), LayerSpec::LeakyRelu(0.2), LayerSpec::Dropout(0.3)]);
+            Preset::Mnist28 | Preset::Keras28 => {
+                l.extend([self.down(self.channels, self.ndf, true), act.clone(), LayerSpec::Dropout(0.3)]);
+                l.extend([self.down(self.ndf, 2 * self.ndf, true), act, LayerSpec::Dropout(0.3)]);
                 l.extend([LayerSpec::Flatten, LayerSpec::Linear { d_in: 2 * self.ndf * 49, d_out: 1, bias: true }]);
             }
         }
         l
+    }
+
+    /// Keras-style summaries of G and D (layers, output shapes, parameter counts). D is the one this config
+    /// builds by default (BatchNorm, no spectral normalisation).
+    pub fn summaries(&self) -> Result<(Summary, Summary)> {
+        self.validate()?;
+        let z = match self.preset {
+            Preset::Radford64 => vec![self.nz, 1, 1],
+            _ => vec![self.nz],
+        };
+        let g = Summary::of("generator", &self.generator_layers(), &z, "main")?;
+        let d = Summary::of("discriminator", &self.discriminator_layers(), &[self.channels, self.image_size, self.image_size], "main")?;
+        Ok((g, d))
     }
 
     /// Infers a pytorch/examples generator's config from its `state_dict` shapes (`main.0.weight` is
@@ -189,15 +272,8 @@ impl DcganConfig {
         if stages < 3 {
             bail!("{source}: only {stages} transposed convs; not a DCGAN generator");
         }
-        let cfg = Self {
-            preset: Preset::Radford64,
-            image_size: 4 << (stages - 1),
-            channels,
-            nz,
-            ngf: c0 >> (stages - 2),
-            ndf: c0 >> (stages - 2),
-            kernel: 4,
-        };
+        let cfg =
+            Self { image_size: 4 << (stages - 1), channels, nz, ngf: c0 >> (stages - 2), ndf: c0 >> (stages - 2), ..Self::preset(Preset::Radford64) };
         cfg.validate().with_context(|| source.to_string())?;
         Ok(cfg)
     }
@@ -210,7 +286,7 @@ impl DcganConfig {
             bail!("{source}: `main.0.weight` has shape {:?}; a DCGAN discriminator's is [ndf, nc, 4, 4]", first.dims());
         };
         let convs = tensors.iter().filter(|(k, t)| k.ends_with(".weight") && t.rank() == 4).count();
-        let cfg = Self { preset: Preset::Radford64, image_size: 4 << (convs - 1), channels, nz: 100, ngf: ndf, ndf, kernel: 4 };
+        let cfg = Self { image_size: 4 << (convs - 1), channels, ngf: ndf, ndf, ..Self::preset(Preset::Radford64) };
         cfg.validate().with_context(|| source.to_string())?;
         Ok(cfg)
     }
@@ -272,7 +348,7 @@ impl Generator {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let device = self.vars.all_vars()[0].device().clone();
         for i in 0..batches {
-            let z = crate::nn::init::randn(&mut rng, &[64, self.config.nz], &device)?;
+            let z = self.config.prior.sample(&mut rng, &[64, self.config.nz], &device)?;
             self.forward(&z, Mode::Train { seed: seed.wrapping_add(i as u64) })?;
         }
         Ok(())
@@ -369,10 +445,76 @@ mod tests {
         assert!(Discriminator::new(&big, 1, &Device::Cpu).err().expect("refused").to_string().contains("image size"));
     }
 
+    /// The Simpsons paper's Keras summary: G 840,705 parameters (840,321 trainable, 384 non-trainable, the
+    /// BatchNorm moving statistics), D 212,865, layer by layer.
+    #[test]
+    fn keras28_matches_the_papers_parameter_counts() -> Result<()> {
+        let cfg = DcganConfig::preset(Preset::Keras28);
+        let (g, d) = cfg.summaries()?;
+        assert_eq!((g.total(), g.trainable(), g.non_trainable()), (840_705, 840_321, 384));
+        assert_eq!(d.total(), 212_865);
+        let params = |s: &Summary| -> Vec<(&str, Vec<usize>, u64)> {
+            s.rows.iter().filter(|r| r.trainable + r.non_trainable > 0).map(|r| (r.kind, r.output.clone(), r.trainable + r.non_trainable)).collect()
+        };
+        assert_eq!(
+            params(&g),
+            [
+                ("Linear", vec![6272], 633_472),
+                ("BatchNorm", vec![128, 7, 7], 512),
+                ("ConvTranspose2d", vec![64, 14, 14], 204_864),
+                ("BatchNorm", vec![64, 14, 14], 256),
+                ("ConvTranspose2d", vec![1, 28, 28], 1_601),
+            ]
+        );
+        assert_eq!(params(&d), [("Conv2d", vec![64, 14, 14], 1_664), ("Conv2d", vec![128, 7, 7], 204_928), ("Linear", vec![1], 6_273)]);
+        assert!(d.rows.iter().any(|r| r.kind == "Flatten" && r.output == [6272]));
+        assert_eq!(d.rows.iter().filter(|r| r.kind == "Dropout").count(), 2);
+        // The summary is what Candle builds: same variable count, same output shape.
+        let dev = Device::Cpu;
+        let gen = Generator::new(&cfg, 1, &dev)?;
+        let built: u64 = gen.vars.all_vars().iter().map(|v| v.elem_count() as u64).sum();
+        assert_eq!(built, g.total());
+        let x = gen.forward(&Tensor::zeros((2, 100), DType::F32, &dev)?, Mode::Eval)?;
+        assert_eq!(x.dims(), [2, 1, 28, 28]);
+        Ok(())
+    }
+
+    /// Resize-convolution G, LeakyReLU slopes and the prior are part of the stored config and reach the layers.
+    #[test]
+    fn architecture_options_reach_the_layers() -> Result<()> {
+        let dev = Device::Cpu;
+        let cfg = DcganConfig {
+            upsample: true,
+            g_leaky_slope: Some(0.01),
+            d_leaky_slope: 0.1,
+            prior: Prior::Uniform,
+            ngf: 4,
+            ndf: 4,
+            image_size: 32,
+            ..DcganConfig::preset(Preset::Wide128)
+        };
+        let g = cfg.generator_layers();
+        assert!(!g.iter().any(|l| matches!(l, LayerSpec::ConvTranspose { .. })));
+        assert_eq!(g.iter().filter(|l| matches!(l, LayerSpec::Upsample(2))).count(), 2);
+        assert!(g.contains(&LayerSpec::LeakyRelu(0.01)) && !g.contains(&LayerSpec::Relu));
+        assert!(cfg.discriminator_layers().contains(&LayerSpec::LeakyRelu(0.1)));
+        let x = Generator::new(&cfg, 1, &dev)?.forward(&Tensor::zeros((2, 100), DType::F32, &dev)?, Mode::Train { seed: 0 })?;
+        assert_eq!(x.dims(), [2, 3, 32, 32]);
+        // Stored and read back; an old config without the fields reads as before.
+        let back: DcganConfig = serde_json::from_str(&serde_json::to_string(&cfg)?)?;
+        assert_eq!(back, cfg);
+        let old = r#"{"preset":"Radford64","image_size":64,"channels":3,"nz":100,"ngf":32,"ndf":32,"kernel":4}"#;
+        let old: DcganConfig = serde_json::from_str(old)?;
+        assert_eq!((old.prior, old.g_leaky_slope, old.d_leaky_slope, old.upsample), (Prior::Normal, None, 0.2, false));
+        assert!(DcganConfig { upsample: true, ..DcganConfig::preset(Preset::Radford64) }.validate().unwrap_err().to_string().contains("odd kernel"));
+        assert!(DcganConfig { d_leaky_slope: 1.5, ..DcganConfig::preset(Preset::Radford64) }.validate().is_err());
+        Ok(())
+    }
+
     #[test]
     fn presets_produce_their_image_sizes() -> Result<()> {
         let dev = Device::Cpu;
-        for (preset, size, ch) in [(Preset::Radford64, 32, 3), (Preset::Mnist28, 28, 1), (Preset::Wide128, 128, 3)] {
+        for (preset, size, ch) in [(Preset::Radford64, 32, 3), (Preset::Mnist28, 28, 1), (Preset::Keras28, 28, 1), (Preset::Wide128, 128, 3)] {
             for kernel in [3, 4, 5] {
                 let cfg = DcganConfig { image_size: size, ngf: 4, ndf: 4, kernel, ..DcganConfig::preset(preset) };
                 let g = Generator::new(&cfg, 1, &dev)?;

@@ -83,9 +83,33 @@ pub fn seeded_inference_model<T>(seed: u64, dtype: DType, device: &Device, build
 /// A standard-normal f32 tensor of `shape` from a seeded generator (Candle's own CPU generator cannot be
 /// seeded).
 pub fn randn(rng: &mut impl Rng, shape: &[usize], device: &Device) -> Result<Tensor> {
-    let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
-    Tensor::from_vec(v, shape, device)
+    Prior::Normal.sample(rng, shape, device)
+}
+
+/// The distribution a generator's latent vectors are drawn from: part of the model (stored with its config),
+/// since a generator trained on one prior makes poor pictures from the other's samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prior {
+    /// Standard normal (pytorch/examples DCGAN, most GANs).
+    #[default]
+    Normal,
+    /// Uniform on [-1, 1] (Radford et al.'s DCGAN paper, the KTH DCGAN-128 paper).
+    Uniform,
+}
+
+crate::named_values!(Prior { Normal => "normal", Uniform => "uniform" });
+
+impl Prior {
+    /// An f32 tensor of `shape` drawn from this prior with a seeded generator.
+    pub fn sample(self, rng: &mut impl Rng, shape: &[usize], device: &Device) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = match self {
+            Prior::Normal => (0..n).map(|_| rng.sample::<f32, _>(StandardNormal)).collect(),
+            Prior::Uniform => (0..n).map(|_| rng.random_range(-1.0f32..=1.0)).collect(),
+        };
+        Tensor::from_vec(v, shape, device)
+    }
 }
 
 #[cfg(test)]
@@ -103,6 +127,20 @@ mod tests {
         assert_ne!(draw(1)?, draw(2)?);
         let std = (draw(3)?.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / 12.0).sqrt();
         assert!(std > 0.005 && std < 0.05, "{std}");
+        Ok(())
+    }
+
+    #[test]
+    fn priors_have_their_ranges_and_moments() -> Result<()> {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let u: Vec<f32> = Prior::Uniform.sample(&mut rng, &[20_000], &Device::Cpu)?.to_vec1()?;
+        assert!(u.iter().all(|x| (-1.0..=1.0).contains(x)));
+        let var = u.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / u.len() as f64;
+        assert!((var - 1.0 / 3.0).abs() < 0.02, "uniform variance {var}");
+        let n: Vec<f32> = Prior::Normal.sample(&mut rng, &[20_000], &Device::Cpu)?.to_vec1()?;
+        assert!(n.iter().any(|x| x.abs() > 1.5), "a standard normal leaves [-1, 1]");
+        assert_eq!("uniform".parse::<Prior>().unwrap(), Prior::Uniform);
+        assert_eq!(serde_json::to_string(&Prior::Uniform).unwrap(), "\"uniform\"");
         Ok(())
     }
 }

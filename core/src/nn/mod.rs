@@ -18,6 +18,7 @@ pub mod pad;
 pub mod resample;
 pub mod sequential;
 pub mod spectral_norm;
+pub mod summary;
 
 pub use batch_norm::BatchNorm2d;
 pub use conv::{Conv2d, ConvTranspose2d};

@@ -56,6 +56,8 @@ pub enum LayerSpec {
         h: usize,
         w: usize,
     },
+    /// Nearest-neighbour up-sampling by an integer factor (resize-convolution: up-sample, then a stride-1 conv).
+    Upsample(usize),
 }
 
 // `Layer::LayerNorm` is the layer's name, not a stutter.
@@ -73,6 +75,7 @@ enum Layer {
     Dropout(f64),
     Flatten,
     Unflatten(usize, usize, usize),
+    Upsample(usize),
 }
 
 /// How a forward pass runs: eval (BatchNorm running stats, no dropout) or train (batch statistics, which also
@@ -119,6 +122,7 @@ impl Sequential {
                     LayerSpec::Dropout(p) => Layer::Dropout(p),
                     LayerSpec::Flatten => Layer::Flatten,
                     LayerSpec::Unflatten { c, h, w } => Layer::Unflatten(c, h, w),
+                    LayerSpec::Upsample(s) => Layer::Upsample(s),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -158,6 +162,7 @@ impl Sequential {
                 },
                 Layer::Flatten => x.flatten_from(1)?,
                 Layer::Unflatten(c, h, w) => x.reshape(((), *c, *h, *w))?,
+                Layer::Upsample(s) => super::upsample_nearest2d(&x, *s)?,
             };
         }
         Ok(x)

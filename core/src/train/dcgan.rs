@@ -5,7 +5,7 @@
 
 use super::diffaugment::DiffAugment;
 use super::objective::{gradient_penalty, r1_penalty, ObjectiveSpec};
-use super::task::{randn, GanTask, StepContext, StepStats};
+use super::task::{GanTask, StepContext, StepStats};
 use crate::models::dcgan::{DcganConfig, Discriminator, Generator, EMA_KEY_PREFIX};
 use crate::nn::Mode;
 use anyhow::Result;
@@ -109,7 +109,7 @@ impl DcganTask {
         let ema = recipe.ema.map(|_| Generator::new(config, g_seed, device)).transpose()?;
         // The grid's noise is fixed for the whole run and derived from the seed, so it needs no checkpointing.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f1ed);
-        let fixed_noise = randn(&mut rng, &[64, config.nz], device)?;
+        let fixed_noise = config.prior.sample(&mut rng, &[64, config.nz], device)?;
         Ok(Self { g, d, recipe, ema, ema_statistics_fresh: std::cell::Cell::new(false), fixed_noise, fake: None })
     }
 
@@ -148,7 +148,7 @@ impl GanTask for DcganTask {
         let real = &real[0];
         let n = real.dim(0)?;
         let targets = ctx.labels.targets(n, ctx.rng, ctx.device)?;
-        let z = ctx.randn(&[n, self.g.config.nz])?;
+        let z = self.g.config.prior.sample(ctx.rng, &[n, self.g.config.nz], ctx.device)?;
         let fake = self.g.forward(&z, Mode::Train { seed: ctx.rng.random() })?;
         let real_in = self.d_input(real, ctx)?;
         let fake_in = self.d_input(&fake.detach(), ctx)?;
@@ -230,12 +230,19 @@ impl GanTask for DcganTask {
     }
 }
 
+/// How long a run is: a total of steps, or of epochs of the training data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunLength {
+    Steps(u64),
+    Epochs(u64),
+}
+
 /// Starts a DCGAN run in `out`, or continues the one there when `resume` (then `config`/`model` come from the
-/// checkpoint and only `total_steps` may raise the target). Returns the summary.
+/// checkpoint and only `length` may raise the target). Returns the summary.
 pub fn train_dcgan(
     start: Option<(crate::models::dcgan::DcganConfig, super::TrainConfig, super::TrainOptions)>,
     out: &std::path::Path,
-    total_steps: Option<u64>,
+    length: Option<RunLength>,
     device: &Device,
     quiet: bool,
     eval: Option<crate::metrics::TrainingEval>,
@@ -266,8 +273,10 @@ pub fn train_dcgan(
             Trainer::resume(task, options.objective.build(), &ckpt, out, device)?
         }
     };
-    if let Some(steps) = total_steps {
-        trainer.set_total_steps(steps);
+    match length {
+        Some(RunLength::Steps(steps)) => trainer.set_total_steps(steps),
+        Some(RunLength::Epochs(epochs)) => trainer.set_total_epochs(epochs),
+        None => {}
     }
     let dataset = crate::data::open_dataset(&trainer.config().data)?;
     if !quiet {

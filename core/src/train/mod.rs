@@ -14,6 +14,7 @@ pub mod log;
 pub mod monitor;
 pub mod objective;
 pub mod optimizer;
+pub mod stop;
 pub mod task;
 pub mod trainer;
 

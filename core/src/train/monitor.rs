@@ -87,6 +87,12 @@ impl MetricsLog {
         self.write()
     }
 
+    /// Every recorded value of the first series whose name starts with `prefix`, oldest first.
+    pub fn series(&self, prefix: &str) -> Option<Vec<f64>> {
+        let i = self.names.iter().position(|n| n.starts_with(prefix))?;
+        Some(self.rows.iter().map(|r| r.1[i]).collect())
+    }
+
     /// Redraws the plot in `dir`.
     pub fn plot(&self, dir: &Path) -> Result<()> {
         if self.rows.len() < 2 {
@@ -118,7 +124,7 @@ pub fn dcgan_monitor(data: &dyn Dataset, spec: &ImageSpec, eval: TrainingEval, d
     Monitor::new(eval.every, &["Fréchet distance", "kernel distance ×100"], move |task: &DcganTask| {
         let z = match &z {
             Some(z) => z.clone(),
-            None => z.insert(crate::generate::latents(0x5eed, count, task.g.config.nz, &device)?).clone(),
+            None => z.insert(crate::generate::prior_latents(task.g.config.prior, 0x5eed, count, task.g.config.nz, &device)?).clone(),
         };
         let mut parts = Vec::new();
         for start in (0..count).step_by(BATCH) {

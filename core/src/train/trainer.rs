@@ -11,6 +11,7 @@ use crate::io::image::{grid, save_image, tensor_to_images};
 use crate::nn::adam::AdamParams;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
+use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -73,6 +74,18 @@ pub struct TrainOptions {
     /// The small-data recipe's parts (DCGAN runs).
     #[serde(default)]
     pub recipe: super::dcgan::GanRecipe,
+    /// Run length in epochs of the first data stream (`--epochs`), instead of `TrainConfig::steps`.
+    #[serde(default)]
+    pub epochs: Option<u64>,
+    /// Epochs after which a sample grid `samples/epoch_NNNN.png` is written (`--sample-epochs 1,2,20`).
+    #[serde(default)]
+    pub sample_epochs: Vec<u64>,
+    /// Steps at which `panels/step_NNNNNNN.png` shows real training images beside generated ones.
+    #[serde(default)]
+    pub panel_steps: Vec<u64>,
+    /// Rules that end the run early (`--stop-when`).
+    #[serde(default)]
+    pub stop_when: Vec<super::stop::StopRule>,
 }
 
 /// Where a run stands; saved in the checkpoint header.
@@ -248,6 +261,14 @@ impl<T: GanTask> Trainer<T> {
 
     pub fn set_total_steps(&mut self, steps: u64) {
         self.state.config.steps = steps.max(self.state.step);
+        // A length in steps replaces one in epochs.
+        self.state.options.epochs = None;
+    }
+
+    /// Makes the run `epochs` epochs long (of the first data stream; the steps follow from its size when the
+    /// run starts). A resumed run may raise it.
+    pub fn set_total_epochs(&mut self, epochs: u64) {
+        self.state.options.epochs = Some(epochs);
     }
 
     pub fn quiet(mut self, quiet: bool) -> Self {
@@ -286,10 +307,32 @@ impl<T: GanTask> Trainer<T> {
     }
 
     fn save_samples(&self) -> Result<PathBuf> {
+        self.save_samples_as(&format!("step_{:07}.png", self.state.step))
+    }
+
+    fn sample_grid(&self) -> Result<RgbImage> {
         let images = tensor_to_images(&self.task.samples()?)?;
         let cols = self.task.sample_columns().unwrap_or((images.len() as f64).sqrt().ceil() as usize);
-        let path = self.out.join("samples").join(format!("step_{:07}.png", self.state.step));
-        save_image(&grid(&images, cols, 2)?, &path)?;
+        grid(&images, cols, 2)
+    }
+
+    /// The fixed-noise sample grid as `samples/NAME`.
+    fn save_samples_as(&self, name: &str) -> Result<PathBuf> {
+        let path = self.out.join("samples").join(name);
+        save_image(&self.sample_grid()?, &path)?;
+        Ok(path)
+    }
+
+    /// `panels/step_N.png`: a grid of this step's real training images and the sample grid, side by side at the
+    /// same size, a white line between (the papers' real-vs-generated figures).
+    fn save_panel(&self, real: &Tensor, step: u64) -> Result<PathBuf> {
+        let generated = self.sample_grid()?;
+        let reals = tensor_to_images(real)?;
+        let cols = (reals.len() as f64).sqrt().ceil() as usize;
+        let real = grid(&reals, cols, 2)?;
+        let real = image::imageops::resize(&real, generated.width(), generated.height(), image::imageops::FilterType::Nearest);
+        let path = self.out.join("panels").join(format!("step_{step:07}.png"));
+        save_image(&side_by_side(&real, &generated, 4), &path)?;
         Ok(path)
     }
 
@@ -300,9 +343,24 @@ impl<T: GanTask> Trainer<T> {
 
     /// [`Self::run`] over several data streams (the task's `d_loss` gets one batch of each per critic step).
     pub fn run_streams(&mut self, datasets: Vec<Arc<dyn Dataset>>) -> Result<TrainSummary> {
+        let Some(first) = datasets.first() else { bail!("no training data") };
+        if let Some(epochs) = self.state.options.epochs {
+            // Each step takes `critic_steps` batches of the first stream.
+            let batches = (first.len() / self.state.config.batch_size).max(1) as u64;
+            let steps = epochs.saturating_mul(batches).div_ceil(self.objective.critic_steps() as u64).max(1);
+            self.state.config.steps = steps.max(self.state.step);
+        }
         let cfg = self.state.config.clone();
+        let options = self.state.options.clone();
         std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create output folder {}", self.out.display()))?;
         let resume_step = (self.state.step > 0).then_some(self.state.step);
+        if resume_step.is_none() {
+            save_first_images(first.as_ref(), &cfg.image, &self.out.join("samples").join("training-images-25.png"), &self.device)?;
+        }
+        let mut stop_rules = super::stop::StopRules::new(&options.stop_when);
+        if stop_rules.needs_evaluations() && self.monitor.is_none() {
+            bail!("--stop-when kid-plateau needs --eval-every N (the kernel distance it watches)");
+        }
         let mut log = TrainLog::open(&self.out.join("log.csv"), resume_step)?;
         let mut metrics = match &self.monitor {
             Some(m) => Some(super::monitor::MetricsLog::open(&self.out.join("metrics.csv"), &m.names, resume_step)?),
@@ -336,7 +394,11 @@ impl<T: GanTask> Trainer<T> {
         let _training = super::interrupt::Training::start();
         let started = Instant::now();
         let seconds_before = self.state.seconds;
+        // Where the current epoch began (step, seconds), for the per-epoch line's time per step.
+        let mut epoch_start = (self.state.step, self.state.seconds);
+        let mut stopped_by_rule = None;
         while self.state.step < cfg.steps {
+            let epoch_before = self.state.epoch;
             let mut reals = Vec::new();
             let mut epoch = 0;
             let mut next_positions = self.state.positions.clone();
@@ -361,9 +423,39 @@ impl<T: GanTask> Trainer<T> {
             self.state.step += 1;
             self.state.seconds = seconds_before + started.elapsed().as_secs_f64();
             let step = self.state.step;
-            // Out of time, or stopped by Ctrl-C / SIGTERM: this step is the last, checkpointed like any last.
+            let observed = super::stop::Observed { d_real: stats.real_score, d_fake: stats.fake_score, d_loss: stats.d_loss, g_loss: stats.g_loss };
+            if stopped_by_rule.is_none() {
+                stopped_by_rule = stop_rules.after_step(observed);
+            }
+            // Out of time, stopped by Ctrl-C / SIGTERM or by a stop rule: this step is the last, checkpointed
+            // like any last.
             let out_of_time = self.time_limit.is_some_and(|l| started.elapsed() >= l) || super::interrupt::requested();
-            let last = step == cfg.steps || out_of_time;
+            let mut last = step == cfg.steps || out_of_time || stopped_by_rule.is_some();
+            for epoch in epoch_before + 1..=self.state.epoch {
+                let (s0, t0) = std::mem::replace(&mut epoch_start, (step, self.state.seconds));
+                let per_step = (self.state.seconds - t0) / (step - s0).max(1) as f64;
+                let total = options.epochs.map(|e| format!("/{e}")).unwrap_or_default();
+                let line = format!(
+                    "epoch {epoch}{total}: step {step}/{}, {per_step:.3} s/it, ETA {}, D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
+                    cfg.steps,
+                    format_duration(per_step * cfg.steps.saturating_sub(step) as f64),
+                    stats.d_loss,
+                    stats.g_loss,
+                    stats.real_score,
+                    stats.fake_score
+                );
+                if self.quiet {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+                if options.sample_epochs.contains(&(epoch as u64)) {
+                    self.save_samples_as(&format!("epoch_{epoch:04}.png"))?;
+                }
+            }
+            if options.panel_steps.contains(&step) {
+                self.save_panel(&reals[0][0], step)?;
+            }
             if step % cfg.log_every.max(1) == 0 || last {
                 log.append(LogRow {
                     step,
@@ -389,6 +481,16 @@ impl<T: GanTask> Trainer<T> {
                 if step % m.every == 0 || last {
                     let values = (m.measure)(&self.task).with_context(|| format!("measuring quality at step {step}"))?;
                     metrics.append(step, values, &self.out)?;
+                    if stopped_by_rule.is_none() {
+                        if let Some(kid) = metrics.series("kernel distance") {
+                            stopped_by_rule = stop_rules.after_evaluation(&kid);
+                            if stopped_by_rule.is_some() && !last {
+                                // Stopped at an evaluation step: still write the last samples.
+                                last = true;
+                                self.save_samples()?;
+                            }
+                        }
+                    }
                 }
             }
             if step % cfg.checkpoint_every.max(1) == 0 || last {
@@ -399,6 +501,12 @@ impl<T: GanTask> Trainer<T> {
                 "epoch {} D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
                 epoch, stats.d_loss, stats.g_loss, stats.real_score, stats.fake_score
             ));
+            if let Some(why) = &stopped_by_rule {
+                let line = format!("stopped at step {step} by --stop-when: {why}");
+                eprintln!("{line}");
+                append_event(&self.out, &line)?;
+                break;
+            }
             if out_of_time {
                 break;
             }
@@ -480,6 +588,54 @@ impl<T: GanTask> Trainer<T> {
         );
         bar.set_position(self.state.step);
         bar
+    }
+}
+
+/// `left` and `right` (same height) next to each other with a `line`-pixel white line between.
+pub fn side_by_side(left: &RgbImage, right: &RgbImage, line: u32) -> RgbImage {
+    let h = left.height().max(right.height());
+    let mut out = RgbImage::from_pixel(left.width() + line + right.width(), h, image::Rgb([255, 255, 255]));
+    image::imageops::replace(&mut out, left, 0, 0);
+    image::imageops::replace(&mut out, right, (left.width() + line) as i64, 0);
+    out
+}
+
+/// The first 25 training images in dataset order as a 5×5 grid, as the papers show their data (unreadable
+/// files are skipped here as the loader skips them).
+fn save_first_images(data: &dyn Dataset, spec: &ImageSpec, path: &Path, device: &Device) -> Result<()> {
+    let mut values = Vec::with_capacity(25 * spec.sample_len());
+    let mut n = 0;
+    for i in 0..data.len() {
+        if n == 25 {
+            break;
+        }
+        if let Ok(v) = data.load(i, spec) {
+            values.extend(v);
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let images = tensor_to_images(&Tensor::from_vec(values, (n, spec.channels, spec.size, spec.size), device)?)?;
+    save_image(&grid(&images, 5, 2)?, path)
+}
+
+/// Appends a line to the run's `events.log` (why a run stopped early).
+fn append_event(out: &Path, line: &str) -> Result<()> {
+    use std::io::Write;
+    let path = out.join("events.log");
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(f, "{line}").with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `1h 04m`, `12m 30s`, `45s`.
+fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m {sec:02}s"),
+        (h, m, _) => format!("{h}h {m:02}m"),
     }
 }
 

@@ -1,0 +1,137 @@
+//! The papers' features end to end: model summaries (the Simpsons paper's Keras model), runs measured in
+//! epochs with per-epoch lines and grids, the uniform latent prior, architecture options, real-vs-generated
+//! panels, the first training images, and stop rules.
+
+use candle_core::Device;
+use ganime::generate::{load_generator, prior_latents, Prior};
+use ganime::io::checkpoint::Checkpoint;
+use ganime_e2e::*;
+use std::path::Path;
+
+#[test]
+fn keras28_summary_prints_the_papers_counts() {
+    let out = ganime_command().args(["models", "summary", "--preset", "keras28"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in ["Total params: 840,705", "Trainable params: 840,321", "Non-trainable params: 384", "Total params: 212,865", "(None, 6272)"] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+    let err = ganime_err(&["models", "summary", "--preset", "radford64", "--upsample"]);
+    assert!(err.contains("odd kernel"), "{err}");
+}
+
+/// A tiny 32×32 run, 32 images in batches of 8 (4 steps per epoch).
+fn epoch_run<'a>(data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "dcgan",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--image-size",
+        "32",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--batch-size",
+        "8",
+        "--sample-every",
+        "100",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn epochs_prior_panels_and_architecture_options() {
+    let Some(data) = anime_subset(32) else { return };
+    let runs = tempfile::tempdir().unwrap();
+    let run = runs.path().join("run");
+    let extra = [
+        "--epochs",
+        "2",
+        "--sample-epochs",
+        "1,2",
+        "--panel-steps",
+        "3",
+        "--prior",
+        "uniform",
+        "--g-leaky-slope",
+        "0.01",
+        "--d-leaky-slope",
+        "0.1",
+        "--upsample",
+        "--kernel",
+        "5",
+        "--summary",
+    ];
+    let out = ganime_command().args(epoch_run(p(data.path()), p(&run), &extra)).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The summary before training, one line per epoch with the time per step and the ETA.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Upsample"));
+    for epoch in ["epoch 1/2: step 4/8", "epoch 2/2: step 8/8"] {
+        assert!(stderr.contains(epoch), "missing `{epoch}` in:\n{stderr}");
+    }
+    assert!(stderr.contains(" s/it, ETA "), "{stderr}");
+    let ckpt = Checkpoint::read(&run, &Device::Cpu).unwrap();
+    assert_eq!(ckpt.header.state.as_ref().unwrap()["step"], 8);
+    let model = &ckpt.header.model;
+    assert_eq!((model["prior"].as_str(), model["upsample"].as_bool(), model["g_leaky_slope"].as_f64()), (Some("uniform"), Some(true), Some(0.01)));
+    // Grids at the chosen epochs, the first 25 training images (5×5 of 32 px with 2 px borders), the panel:
+    // real and generated grids of equal size with a 4-pixel white line between.
+    let grid = image_size(&run.join("samples/epoch_0002.png"));
+    assert_eq!(image_size(&run.join("samples/epoch_0001.png")), grid);
+    assert_eq!(image_size(&run.join("samples/training-images-25.png")), (5 * 34 + 2, 5 * 34 + 2));
+    let panel = image::open(run.join("panels/step_0000003.png")).unwrap().to_rgb8();
+    assert_eq!(panel.dimensions(), (2 * grid.0 + 4, grid.1));
+    assert!((0..grid.1).all(|y| panel.get_pixel(grid.0 + 1, y).0 == [255, 255, 255]), "white dividing line");
+    assert!(!run.join("panels/step_0000002.png").exists());
+
+    // --resume with a new total in epochs.
+    ganime_ok(&["train", "dcgan", "--resume", p(&run), "--epochs", "3", "--quiet"]);
+    assert_eq!(Checkpoint::read(&run, &Device::Cpu).unwrap().header.state.unwrap()["step"], 12);
+
+    // generate draws from the stored prior: the CLI's picture is the generator's output on uniform latents.
+    let dir = runs.path().join("gen");
+    ganime_ok(&["generate", "--checkpoint", p(&run), "--count", "2", "--seed", "5", "--out-dir", p(&dir)]);
+    let g = load_generator(Some(&run), &Device::Cpu).unwrap();
+    assert_eq!(g.prior(), Prior::Uniform);
+    let z = prior_latents(Prior::Uniform, 5, 2, g.latent_dim(), &Device::Cpu).unwrap();
+    let expected = ganime::io::image::tensor_to_images(&g.generate(&z).unwrap()).unwrap();
+    let made = image::open(dir.join("seed5_0001.png")).unwrap().to_rgb8();
+    assert_eq!(made, expected[1], "generate used the uniform prior");
+}
+
+fn last_logged_step(run: &Path) -> u64 {
+    let csv = std::fs::read_to_string(run.join("log.csv")).unwrap();
+    csv.lines().last().unwrap().split(',').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn stop_rules_end_the_run_and_say_why() {
+    let Some(data) = anime_subset(32) else { return };
+    let runs = tempfile::tempdir().unwrap();
+    let run = runs.path().join("stopped");
+    // D's score on real images is always above -1: the rule holds at every step and fires at the third.
+    let stderr = ganime_ok(&epoch_run(p(data.path()), p(&run), &["--steps", "20", "--log-every", "1", "--stop-when", "d-real>-1@3"]));
+    assert!(stderr.contains("stopped at step 3 by --stop-when"), "{stderr}");
+    assert_eq!(last_logged_step(&run), 3);
+    assert_eq!(Checkpoint::read(&run, &Device::Cpu).unwrap().header.state.unwrap()["step"], 3);
+    let events = std::fs::read_to_string(run.join("events.log")).unwrap();
+    assert!(events.contains("d-real>-1@3"), "{events}");
+    // A rule that never holds leaves the run alone.
+    let full = runs.path().join("full");
+    ganime_ok(&epoch_run(p(data.path()), p(&full), &["--steps", "4", "--stop-when", "d-fake<-1@2"]));
+    assert_eq!(last_logged_step(&full), 4);
+
+    let err = ganime_err(&epoch_run(p(data.path()), p(&runs.path().join("x")), &["--stop-when", "kid-plateau@2"]));
+    assert!(err.contains("--eval-every"), "{err}");
+    let err = ganime_err(&epoch_run(p(data.path()), p(&runs.path().join("y")), &["--stop-when", "dx<1@2"]));
+    assert!(err.contains("dx<1@2"), "{err}");
+    let err = ganime_err(&["train", "dcgan", "--resume", p(&full), "--stop-when", "d-fake<0.1@5"]);
+    assert!(err.contains("when it starts"), "{err}");
+}

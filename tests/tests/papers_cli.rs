@@ -135,3 +135,35 @@ fn stop_rules_end_the_run_and_say_why() {
     let err = ganime_err(&["train", "dcgan", "--resume", p(&full), "--stop-when", "d-fake<0.1@5"]);
     assert!(err.contains("when it starts"), "{err}");
 }
+
+/// Whether `needle` appears pixel for pixel somewhere in `page`.
+fn contains_image(page: &image::RgbImage, needle: &image::RgbImage) -> Option<(u32, u32)> {
+    let (w, h) = needle.dimensions();
+    for y in 0..=page.height().saturating_sub(h) {
+        for x in 0..=page.width().saturating_sub(w) {
+            if (0..h).all(|j| (0..w).all(|i| page.get_pixel(x + i, y + j) == needle.get_pixel(i, j))) {
+                return Some((x, y));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn numbered_grid_cells_are_their_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("grid.png");
+    let out = ganime_command().args(["generate", "--grid", "2", "--seed", "7", "--out", p(&page)]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("(2,1)=9") && table.contains("(1,2)=8"), "{table}");
+    // Cell (2, 1) is the picture of seed 9, below cell (1, 1), the picture of seed 7.
+    let g = load_generator(None, &Device::Cpu).unwrap();
+    let picture = |seed| ganime::io::image::tensor_to_images(&g.generate(&g.latents(seed, 1, &Device::Cpu).unwrap()).unwrap()).unwrap().remove(0);
+    let page = image::open(&page).unwrap().to_rgb8();
+    let (x7, y7) = contains_image(&page, &picture(7)).expect("seed 7 in the grid");
+    let (x9, y9) = contains_image(&page, &picture(9)).expect("seed 9 in the grid");
+    assert!(x9 == x7 && y9 > y7, "seed 9 at ({x9}, {y9}), seed 7 at ({x7}, {y7})");
+    let err = ganime_err(&["generate", "--grid", "0", "--out", p(&dir.path().join("x.png"))]);
+    assert!(err.contains("--grid 0"), "{err}");
+}

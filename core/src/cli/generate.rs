@@ -15,6 +15,11 @@ pub struct GenerateArgs {
     checkpoint: Option<PathBuf>,
     #[arg(long, default_value_t = 64)]
     count: usize,
+    /// An N×N grid with numbered rows and columns whose cell (row, column) is seed --seed + (row-1)·N +
+    /// (column-1), one seed per picture: `--grid 1 --seed S` (or `sheet --seeds S`) makes that cell again.
+    /// Prints the cell -> seed table.
+    #[arg(long, conflicts_with_all = ["count", "columns", "out_dir"], requires = "out")]
+    grid: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// One grid image (PNG).
@@ -49,6 +54,35 @@ pub(super) fn upscale(images: Vec<image::RgbImage>, scale: u32) -> Vec<image::Rg
     images.into_iter().map(|i| image::imageops::resize(&i, i.width() * scale, i.height() * scale, image::imageops::FilterType::Nearest)).collect()
 }
 
+/// `--set` moves along attribute axes, with `--axes` and `--lock`.
+struct AttributeMoves {
+    axes: crate::generate::attributes::AttributeAxes,
+    moves: Vec<(String, f64)>,
+    lock: Option<Vec<String>>,
+}
+
+impl AttributeMoves {
+    /// None when no --set was given.
+    fn requested(a: &GenerateArgs, g: &dyn crate::generate::Generator, device: &candle_core::Device) -> Result<Option<Self>> {
+        let moves = a.set.iter().map(|s| crate::generate::attributes::parse_move(s)).collect::<Result<Vec<_>>>()?;
+        if moves.is_empty() {
+            return Ok(None);
+        }
+        let axes = super::sheet::axes_for(a.axes.as_deref(), &g.identity(), device)?
+            .context("--set needs attribute axes fit for this generator: run `ganime attributes fit` and pass --axes")?;
+        let lock = match a.lock.as_slice() {
+            [] => None,
+            [none] if none == "none" => Some(Vec::new()),
+            l => Some(l.to_vec()),
+        };
+        Ok(Some(Self { axes, moves, lock }))
+    }
+
+    fn apply(&self, z: &candle_core::Tensor) -> Result<candle_core::Tensor> {
+        self.axes.apply(z, &self.moves, self.lock.as_deref())
+    }
+}
+
 pub fn generate(a: GenerateArgs) -> Result<()> {
     if a.count == 0 {
         bail!("--count must be at least 1");
@@ -58,20 +92,10 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     }
     let device = parse_device(&a.device)?;
     let g = load_generator(a.checkpoint.as_deref(), &device)?;
-    let moves = a.set.iter().map(|s| crate::generate::attributes::parse_move(s)).collect::<Result<Vec<_>>>()?;
-    let axes = if moves.is_empty() {
-        None
-    } else {
-        Some(
-            super::sheet::axes_for(a.axes.as_deref(), &g.identity(), &device)?
-                .context("--set needs attribute axes fit for this generator: run `ganime attributes fit` and pass --axes")?,
-        )
-    };
-    let lock: Option<Vec<String>> = match a.lock.as_slice() {
-        [] => None,
-        [none] if none == "none" => Some(Vec::new()),
-        l => Some(l.to_vec()),
-    };
+    if let Some(n) = a.grid {
+        return seed_grid(&a, n, g.as_ref(), &device);
+    }
+    let moves = AttributeMoves::requested(&a, g.as_ref(), &device)?;
     if let Some(dir) = &a.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create --out-dir {}", dir.display()))?;
     }
@@ -83,8 +107,8 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     for start in (0..a.count).step_by(64) {
         let n = 64.min(a.count - start);
         let mut z = g.prior().sample(&mut rng, &[n, g.latent_dim()], &device)?;
-        if let Some(axes) = &axes {
-            z = axes.apply(&z, &moves, lock.as_deref())?;
+        if let Some(moves) = &moves {
+            z = moves.apply(&z)?;
         }
         let images = tensor_to_images(&g.generate(&z)?)?;
         if start == 0 {
@@ -120,5 +144,33 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         }
         eprintln!("wrote {} ({} images, {})", out.display(), images.len(), g.describe());
     }
+    Ok(())
+}
+
+/// `--grid N`: one picture per seed, laid out with numbered rows and columns.
+fn seed_grid(a: &GenerateArgs, n: usize, g: &dyn crate::generate::Generator, device: &candle_core::Device) -> Result<()> {
+    use crate::generate::seed_grid::{cell_seed, render, validate};
+    validate(n)?;
+    let Some(out) = &a.out else { bail!("--grid needs --out") };
+    let moves = AttributeMoves::requested(a, g, device)?;
+    let seeds: Vec<u64> = (1..=n).flat_map(|r| (1..=n).map(move |c| cell_seed(a.seed, n, r, c))).collect();
+    let z = seeds.iter().map(|&s| Ok(g.latents(s, 1, device)?.get(0)?)).collect::<Result<Vec<_>>>()?;
+    let mut z = candle_core::Tensor::stack(&z, 0)?;
+    if let Some(moves) = &moves {
+        z = moves.apply(&z)?;
+    }
+    let first = tensor_to_images(&g.generate(&z.narrow(0, 0, 1)?)?)?;
+    let (w, h) = first[0].dimensions();
+    crate::io::limits::check_rgb("--grid/--scale", 2 * (n * n) as u64, w as u64 * a.scale as u64, h as u64 * a.scale as u64)?;
+    let mut images = Vec::with_capacity(n * n);
+    for start in (0..n * n).step_by(64) {
+        images.extend(tensor_to_images(&g.generate(&z.narrow(0, start, 64.min(n * n - start))?)?)?);
+    }
+    save_image(&render(&upscale(images, a.scale), n)?, out)?;
+    for r in 1..=n {
+        let row: Vec<String> = (1..=n).map(|c| format!("({r},{c})={}", cell_seed(a.seed, n, r, c))).collect();
+        println!("{}", row.join("  "));
+    }
+    eprintln!("wrote {} ({n}x{n} grid, seeds {}..={}, {})", out.display(), seeds[0], seeds[seeds.len() - 1], g.describe());
     Ok(())
 }

@@ -167,3 +167,89 @@ fn numbered_grid_cells_are_their_seeds() {
     let err = ganime_err(&["generate", "--grid", "0", "--out", p(&dir.path().join("x.png"))]);
     assert!(err.contains("--grid 0"), "{err}");
 }
+
+/// A folder-per-class dataset from the shared faces: class `big` 24 images, `mid` 12, `small` 4.
+fn class_folders() -> Option<tempfile::TempDir> {
+    let faces = anime_subset(40)?;
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(faces.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for (i, f) in files.iter().enumerate() {
+        let class = if i < 24 {
+            "big"
+        } else if i < 36 {
+            "mid"
+        } else {
+            "small"
+        };
+        std::fs::create_dir_all(dir.path().join(class)).unwrap();
+        std::fs::copy(f, dir.path().join(class).join(f.file_name().unwrap())).unwrap();
+    }
+    Some(dir)
+}
+
+#[test]
+fn class_folders_holdout_eval_memorisation_and_csv_export() {
+    let Some(data) = class_folders() else { return };
+    let runs = tempfile::tempdir().unwrap();
+    let run = runs.path().join("classes");
+    // Classes with >= 10 images (big, mid), a quarter of each held out: 18 + 9 trained on, 6 + 3 held out.
+    let stderr = ganime_ok(&epoch_run(p(data.path()), p(&run), &["--steps", "2", "--min-class-size", "10", "--holdout", "0.25"]));
+    assert!(stderr.contains("kept 2 class(es): big 24, mid 12; dropped 1: small 4"), "{stderr}");
+    let options = &Checkpoint::read(&run, &Device::Cpu).unwrap().header.state.unwrap()["options"]["selection"];
+    assert_eq!(options["holdout"].as_f64(), Some(0.25));
+
+    // eval without --real compares against the run's held-out images; --memorisation against its training part.
+    let pairs = runs.path().join("pairs.png");
+    let csv = runs.path().join("nearest.csv");
+    let stderr = ganime_ok(&[
+        "eval",
+        "--checkpoint",
+        p(&run),
+        "--count",
+        "10",
+        "--features",
+        "classifier",
+        "--memorisation",
+        "--pairs-out",
+        p(&pairs),
+        "--nearest-csv",
+        p(&csv),
+    ]);
+    assert!(stderr.contains("real images: 9 holdout image(s)"), "{stderr}");
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(rows.lines().count(), 11, "{rows}");
+    // Nearest training images come from the training part only (never a held-out or dropped image).
+    let held: Vec<String> = {
+        let sel = ganime::data::selection::DataSelection { min_class_size: Some(10), holdout: Some(0.25), ..Default::default() };
+        let h = ganime::data::selection::open_selected(data.path(), &sel, ganime::data::selection::Part::Holdout).unwrap();
+        (0..h.data.len()).map(|i| h.data.name(i).unwrap()).collect()
+    };
+    for line in rows.lines().skip(1) {
+        let name = line.split(',').nth(1).unwrap();
+        assert!(!held.iter().any(|h| h == name) && !name.starts_with("small/"), "{name}");
+    }
+    assert!(image_size(&pairs).0 > 0);
+    let err = ganime_err(&["eval", "--count", "10", "--features", "classifier"]);
+    assert!(err.contains("--real is required"), "{err}");
+
+    // export-csv: one row per image, label index and class name; 28×28 gray = 784 values.
+    let prefix = runs.path().join("simpsons");
+    let stderr = ganime_ok(&["data", "export-csv", "--data", p(data.path()), "--class", "mid", "--size", "28", "--gray", "--out", p(&prefix)]);
+    assert!(stderr.contains("wrote 12 rows"), "{stderr}");
+    let x = std::fs::read_to_string(runs.path().join("simpsons-x.csv")).unwrap();
+    let y = std::fs::read_to_string(runs.path().join("simpsons-y.csv")).unwrap();
+    assert_eq!((x.lines().count(), y.lines().count()), (13, 13));
+    assert_eq!(x.lines().nth(1).unwrap().split(',').count(), 784);
+    assert!(x.lines().nth(1).unwrap().split(',').all(|v| v.parse::<u8>().is_ok()));
+    assert_eq!(y.lines().nth(1).unwrap(), "0,mid");
+    let err = ganime_err(&["data", "export-csv", "--data", p(data.path()), "--out", p(&prefix)]);
+    assert!(err.contains("--overwrite"), "{err}");
+    ganime_ok(&["data", "export-csv", "--data", p(data.path()), "--min-class-size", "10", "--size", "8", "--out", p(&prefix), "--overwrite"]);
+    let y = std::fs::read_to_string(runs.path().join("simpsons-y.csv")).unwrap();
+    assert!(y.contains("0,big") && y.contains("1,mid") && !y.contains("small"), "{y}");
+    let x = std::fs::read_to_string(runs.path().join("simpsons-x.csv")).unwrap();
+    assert_eq!(x.lines().nth(1).unwrap().split(',').count(), 8 * 8 * 3);
+    let err = ganime_err(&["data", "export-csv", "--data", p(data.path()), "--class", "nobody", "--out", p(&runs.path().join("n"))]);
+    assert!(err.contains("--class nobody"), "{err}");
+}

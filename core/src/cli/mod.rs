@@ -1,6 +1,7 @@
 //! The `ganime` command line: thin wrappers over the library.
 
 mod attributes;
+mod data;
 mod distill;
 mod eval;
 mod export;
@@ -60,6 +61,9 @@ enum Command {
     /// The built-in models and the user's model files; what a weights file is.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Dataset tools: export a (folder-per-class) dataset as CSV.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Time a benchmark workload (../shared/bench/README.md) like pytorch_reference.py; prints one JSON line.
     Bench(BenchArgs),
 }
@@ -101,6 +105,7 @@ pub fn run() -> Result<()> {
         Command::Stylize(a) => stylize::stylize(a),
         Command::Translate(args) => translate::translate(args),
         Command::Models(cmd) => models::run(cmd),
+        Command::Data(cmd) => data::run(cmd),
         Command::Bench(a) => {
             let compute = crate::compute::Compute::parse(&a.device, &a.dtype)?;
             let result = if compute.dtype == candle_core::DType::F32 {

@@ -50,6 +50,8 @@ pub struct DcganArgs {
     /// evaluations). Repeatable; the reason goes to events.log.
     #[arg(long)]
     stop_when: Vec<crate::train::stop::StopRule>,
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// bce, lsgan, hinge, wgan (weight clipping, RMSProp 5e-5) or wgan-gp (gradient penalty, Adam 1e-4 betas 0.5/0.9).
     #[arg(long, default_value = "bce")]
     objective: String,
@@ -129,6 +131,27 @@ pub struct DcganArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+/// Which images of a folder-per-class dataset to use (`train dcgan`, `data export-csv`).
+#[derive(Args, Clone)]
+pub struct SelectionArgs {
+    /// Train on this class only: a first-level subfolder of --data (repeatable).
+    #[arg(long = "class")]
+    classes: Vec<String>,
+    /// Keep only classes with at least this many images (the kept and dropped classes are listed).
+    #[arg(long)]
+    min_class_size: Option<usize>,
+    /// Hold this fraction of every kept class out of training (e.g. 0.07), the same images every time; stored
+    /// with the run, so `ganime eval --checkpoint RUN` compares against them.
+    #[arg(long)]
+    holdout: Option<f64>,
+}
+
+impl SelectionArgs {
+    pub fn selection(&self) -> crate::data::selection::DataSelection {
+        crate::data::selection::DataSelection { classes: self.classes.clone(), min_class_size: self.min_class_size, holdout: self.holdout }
+    }
 }
 
 /// The architecture options of a DCGAN (`train dcgan`, `models summary`).
@@ -223,8 +246,10 @@ pub fn run(a: DcganArgs) -> Result<()> {
     let device = parse_device(&a.device)?;
     let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
     let summary = if let Some(dir) = &a.resume {
-        if !a.sample_epochs.is_empty() || !a.panel_steps.is_empty() || !a.stop_when.is_empty() {
-            bail!("--sample-epochs, --panel-steps and --stop-when are stored with the run: give them when it starts, not with --resume");
+        if !a.sample_epochs.is_empty() || !a.panel_steps.is_empty() || !a.stop_when.is_empty() || !a.selection.selection().is_everything() {
+            bail!(
+                "--sample-epochs, --panel-steps, --stop-when, --class, --min-class-size and --holdout are stored with the run: give them when it starts, not with --resume"
+            );
         }
         train_dcgan(None, dir, run_length(a.steps, a.epochs), &device, a.quiet, eval, a.output.time_limit()?)?
     } else {
@@ -296,6 +321,7 @@ pub fn run(a: DcganArgs) -> Result<()> {
             sample_epochs: a.sample_epochs.clone(),
             panel_steps: a.panel_steps.clone(),
             stop_when: a.stop_when.clone(),
+            selection: a.selection.selection(),
             ..TrainOptions::default()
         };
         train_dcgan(Some((model, config, options)), &out, None, &device, a.quiet, eval, a.output.time_limit()?)?

@@ -8,6 +8,7 @@ mod labels;
 mod loader;
 mod mnist;
 mod preprocess;
+pub mod selection;
 pub mod shared;
 
 pub use dataset::{open_dataset, spread_samples, Dataset};

@@ -100,6 +100,16 @@ pub fn grid(images: &[RgbImage], columns: usize, pad: u32) -> Result<RgbImage> {
     Ok(out)
 }
 
+/// `left` and `right` next to each other with a `line`-pixel white line between (the papers' real-vs-generated
+/// panels, nearest-neighbour pairs).
+pub fn side_by_side(left: &RgbImage, right: &RgbImage, line: u32) -> RgbImage {
+    let h = left.height().max(right.height());
+    let mut out = RgbImage::from_pixel(left.width() + line + right.width(), h, Rgb([255, 255, 255]));
+    image::imageops::replace(&mut out, left, 0, 0);
+    image::imageops::replace(&mut out, right, (left.width() + line) as i64, 0);
+    out
+}
+
 /// Saves an image (format from the extension, PNG if none) atomically.
 pub fn save_image(img: &RgbImage, path: &Path) -> Result<()> {
     let format = image::ImageFormat::from_path(path).unwrap_or(image::ImageFormat::Png);

@@ -1,6 +1,7 @@
 //! Quality metrics for generators (`ganime eval`): Fréchet and kernel distances between real and generated
 //! images on a pretrained network's features, precision/recall coverage, and a mode-collapse check.
 
+pub mod memorisation;
 pub mod stats;
 
 pub use stats::{diversity, frechet_distance, kernel_distance, precision_recall, Diversity, Features};
@@ -76,13 +77,19 @@ pub fn dataset_images(data: &dyn Dataset, count: usize, size: usize, device: &De
     if data.is_empty() {
         bail!("{} holds no images", data.describe());
     }
-    let count = count.min(data.len());
+    let indices = spread_indices(data.len(), count);
     let spec = ImageSpec { size, channels: 3, fit: Fit::CenterCrop };
-    let mut values = Vec::with_capacity(count * spec.sample_len());
-    for i in 0..count {
-        values.extend(data.load(i * data.len() / count, &spec)?);
+    let mut values = Vec::with_capacity(indices.len() * spec.sample_len());
+    for &i in &indices {
+        values.extend(data.load(i, &spec)?);
     }
-    Ok(Tensor::from_vec(values, (count, 3, size, size), device)?)
+    Ok(Tensor::from_vec(values, (indices.len(), 3, size, size), device)?)
+}
+
+/// The dataset indices [`dataset_images`] takes: `count` (at most `len`) spread evenly.
+pub fn spread_indices(len: usize, count: usize) -> Vec<usize> {
+    let count = count.min(len);
+    (0..count).map(|i| i * len / count).collect()
 }
 
 /// `count` generated images from seeds `seed, seed+1, …` (the same latents `ganime generate` uses).
@@ -110,20 +117,23 @@ pub struct EvalReport {
 
 /// All metrics between two image sets.
 pub fn evaluate(net: &dyn FeatureNet, real: &Tensor, generated: &Tensor, seed: u64) -> Result<EvalReport> {
-    let r = embed_all(net, real)?;
-    let g = embed_all(net, generated)?;
-    let (kid, kid_se) = kernel_distance(&r, &g, 10, 1000, seed)?;
-    let (precision, recall) = precision_recall(&r, &g, 3)?;
+    evaluate_features(net, &embed_all(net, real)?, &embed_all(net, generated)?, seed)
+}
+
+/// [`evaluate`] on features already computed.
+pub fn evaluate_features(net: &dyn FeatureNet, r: &Features, g: &Features, seed: u64) -> Result<EvalReport> {
+    let (kid, kid_se) = kernel_distance(r, g, 10, 1000, seed)?;
+    let (precision, recall) = precision_recall(r, g, 3)?;
     Ok(EvalReport {
         features: net.name(),
         real_images: r.rows,
         generated_images: g.rows,
-        frechet_distance: frechet_distance(&r, &g)?,
+        frechet_distance: frechet_distance(r, g)?,
         kernel_distance: kid,
         kernel_distance_std_error: kid_se,
         precision,
         recall,
-        diversity: diversity(&r, &g)?,
+        diversity: diversity(r, g)?,
     })
 }
 

@@ -278,9 +278,13 @@ pub fn train_dcgan(
         Some(RunLength::Epochs(epochs)) => trainer.set_total_epochs(epochs),
         None => {}
     }
-    let dataset = crate::data::open_dataset(&trainer.config().data)?;
+    let selected = crate::data::selection::open_selected(&trainer.config().data, &trainer.options().selection, crate::data::selection::Part::Train)?;
+    let dataset = selected.data.clone();
     if !quiet {
         eprintln!("training on {} -> {}", dataset.describe(), out.display());
+    }
+    if !trainer.options().selection.is_everything() {
+        eprintln!("{}", selected.report());
     }
     trainer = trainer.quiet(quiet).time_limit(time_limit);
     if let Some(eval) = eval {

@@ -7,7 +7,7 @@ use super::optimizer::{LrSchedule, Optimizer, OptimizerKind};
 use super::task::{GanTask, LabelPolicy, StepContext, StepStats};
 use crate::data::{Dataset, ImageSpec, Loader, LoaderConfig};
 use crate::io::checkpoint::{self, Checkpoint, Header};
-use crate::io::image::{grid, save_image, tensor_to_images};
+use crate::io::image::{grid, save_image, side_by_side, tensor_to_images};
 use crate::nn::adam::AdamParams;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -86,6 +86,9 @@ pub struct TrainOptions {
     /// Rules that end the run early (`--stop-when`).
     #[serde(default)]
     pub stop_when: Vec<super::stop::StopRule>,
+    /// Classes and held-out part of the (first) training data; the run trains on the training part.
+    #[serde(default)]
+    pub selection: crate::data::selection::DataSelection,
 }
 
 /// Where a run stands; saved in the checkpoint header.
@@ -589,15 +592,6 @@ impl<T: GanTask> Trainer<T> {
         bar.set_position(self.state.step);
         bar
     }
-}
-
-/// `left` and `right` (same height) next to each other with a `line`-pixel white line between.
-pub fn side_by_side(left: &RgbImage, right: &RgbImage, line: u32) -> RgbImage {
-    let h = left.height().max(right.height());
-    let mut out = RgbImage::from_pixel(left.width() + line + right.width(), h, image::Rgb([255, 255, 255]));
-    image::imageops::replace(&mut out, left, 0, 0);
-    image::imageops::replace(&mut out, right, (left.width() + line) as i64, 0);
-    out
 }
 
 /// The first 25 training images in dataset order as a 5×5 grid, as the papers show their data (unreadable

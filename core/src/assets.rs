@@ -13,3 +13,7 @@ pub static MAGENTA_TRANSFORM: &[u8] = include_bytes!("../../models/magenta_arbit
 pub static ANIME_FACES: &[u8] = include_bytes!("../../models/anime-faces-dcgan.safetensors");
 pub static CLASSIFIER: &[u8] = include_bytes!("../../models/anime-faces-classifier.safetensors");
 pub static AXES: &[u8] = include_bytes!("../../models/anime-faces-axes.safetensors");
+
+/// The learned 2× upscaler for generated characters (`ganime train upscaler`; see `models/README.md`), when
+/// this build ships one: it is shipped only if it measured better than Lanczos on held-out anime pictures.
+pub static ANIME_UPSCALER: Option<&[u8]> = None;

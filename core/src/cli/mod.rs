@@ -19,6 +19,7 @@ mod train_compare;
 mod train_cyclegan;
 mod train_dcgan;
 mod translate;
+mod upscale;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -61,6 +62,8 @@ enum Command {
     /// The built-in models and the user's model files; what a weights file is.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Enlarge a picture with the learned upscaler (or Lanczos), or measure an upscaler against Lanczos.
+    Upscale(upscale::UpscaleArgs),
     /// Dataset tools: export a (folder-per-class) dataset as CSV.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -106,6 +109,7 @@ pub fn run() -> Result<()> {
         Command::Translate(args) => translate::translate(args),
         Command::Models(cmd) => models::run(cmd),
         Command::Data(cmd) => data::run(cmd),
+        Command::Upscale(a) => upscale::upscale(a),
         Command::Bench(a) => {
             let compute = crate::compute::Compute::parse(&a.device, &a.dtype)?;
             let result = if compute.dtype == candle_core::DType::F32 {

@@ -13,6 +13,8 @@ pub enum TrainCommand {
     Animegan(super::train_animegan::AnimeganArgs),
     /// Short DCGAN runs with several objectives on the same data: side-by-side sample grids and loss plots.
     Compare(super::train_compare::CompareArgs),
+    /// A learned 2× upscaler (ESPCN) from picture folders, trained on pairs made by downscaling.
+    Upscaler(super::upscale::TrainUpscalerArgs),
 }
 
 /// How often a training run writes samples, checkpoints and log rows (shared by every `train` command).
@@ -89,5 +91,6 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         TrainCommand::Cyclegan(a) => super::train_cyclegan::train_cyclegan_cmd(a),
         TrainCommand::Compare(a) => super::train_compare::compare_cmd(a),
         TrainCommand::Animegan(a) => super::train_animegan::run(a),
+        TrainCommand::Upscaler(a) => super::upscale::train(a),
     }
 }

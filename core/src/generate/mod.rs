@@ -6,6 +6,7 @@ pub mod builtin;
 pub mod latent;
 pub mod seed_grid;
 pub mod sheet;
+pub mod upscale;
 
 use crate::io::checkpoint::Checkpoint;
 use crate::models::dcgan::{DcganConfig, Generator as Dcgan};
@@ -94,7 +95,7 @@ pub fn export_generator(ckpt: &Checkpoint, out: &Path, dtype: candle_core::DType
     let (prefix, strip) = match ckpt.header.kind.as_str() {
         // A run's moving average of G is what it ships (renamed to the `G.` keys below).
         "dcgan" => (crate::models::dcgan::generator_prefix(&ckpt.tensors), false),
-        "animegan" | "distill" => ("G.", true),
+        "animegan" | "distill" | "upscaler" => ("G.", true),
         "cyclegan" if cyclegan_b2a => ("G_B.", true),
         "cyclegan" => ("G_A.", true),
         other => bail!("{} holds a `{other}` model; DCGAN, AnimeGAN, distilled and CycleGAN generators can be exported", ckpt.path.display()),

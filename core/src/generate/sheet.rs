@@ -11,7 +11,7 @@ use crate::io::write_atomic;
 use crate::models::attribute_classifier::AttributeClassifier;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
-use image::{imageops::FilterType, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -31,7 +31,8 @@ pub enum Row {
 pub struct SheetSpec {
     pub title: String,
     pub columns: usize,
-    /// Side of each character in pixels on the page (the generator's output is upscaled with Lanczos3).
+    /// Side of each character in pixels on the page (the generator's output is enlarged by
+    /// [`super::upscale::Upscaling::best`]: the built-in learned upscaler where one ships, else Lanczos3).
     pub cell: u32,
     pub rows: Vec<Row>,
 }
@@ -176,6 +177,7 @@ pub fn render(
     let mut y = MARGIN + title_h;
     let mut k = 0;
     let mut records = Vec::new();
+    let upscaling = super::upscale::Upscaling::best();
     for (heading, cells) in &lines {
         if !heading.is_empty() {
             draw_text(&mut page, heading, MARGIN as i32, y as i32, HEADING, ink);
@@ -183,7 +185,7 @@ pub fn render(
         }
         for (c, cell) in cells.iter().enumerate() {
             let x = MARGIN + c as u32 * (spec.cell + GAP);
-            let big = image::imageops::resize(&images[k], spec.cell, spec.cell, FilterType::Lanczos3);
+            let big = upscaling.resize(&images[k], spec.cell, spec.cell)?;
             image::imageops::replace(&mut page, &big, x as i64, y as i64);
             let cy = (y + spec.cell + 3) as i32;
             draw_text_fitted(&mut page, &cell.caption, x as i32, spec.cell, cy, CAPTION, ink);
@@ -198,6 +200,7 @@ pub fn render(
     let meta = serde_json::json!({
         "model": g.describe(),
         "model_identity": g.identity(),
+        "upscaling": upscaling.name(),
         "spec": spec,
         "cells": records,
         "regenerate": "a cell captioned `seed N` is `ganime generate --seed N --count 1` with the same model",

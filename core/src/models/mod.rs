@@ -8,6 +8,7 @@ pub mod magenta_arbitrary;
 pub mod multistyle;
 pub mod tf_transformer_net;
 pub mod transformer_net;
+pub mod upscaler;
 pub mod vgg;
 
 pub use dcgan::{DcganConfig, Discriminator, Generator as DcganGenerator, Preset};

@@ -17,6 +17,7 @@ pub mod optimizer;
 pub mod stop;
 pub mod task;
 pub mod trainer;
+pub mod upscale;
 
 pub use crate::io::checkpoint::Checkpoint;
 pub use crate::nn::adam::{Adam, AdamParams};

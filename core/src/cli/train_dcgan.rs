@@ -4,6 +4,7 @@ use super::train::RunOutputArgs;
 use crate::data::{Fit, ImageSpec};
 use crate::device::parse_device;
 use crate::models::dcgan::{DcganConfig, Preset, Prior};
+use crate::models::progressive::GrowthSchedule;
 use crate::train::{
     compare::recommended,
     dcgan::{train_dcgan, RunLength},
@@ -114,6 +115,16 @@ pub struct DcganArgs {
     /// D's learning rate, when it should differ from G's (--lr).
     #[arg(long)]
     lr_d: Option<f64>,
+    /// Progressive growing (Karras et al. 2018, radford64 preset): train at --start-size first, then double the
+    /// resolution every 2 x --stage-steps steps (a fade-in, then a stable stage) up to --image-size.
+    #[arg(long)]
+    progressive: bool,
+    /// First resolution of --progressive.
+    #[arg(long, default_value_t = 8, requires = "progressive")]
+    start_size: usize,
+    /// Steps of --progressive's first stage, of each fade-in and of each stable stage.
+    #[arg(long, default_value_t = 1000, requires = "progressive")]
+    stage_steps: u64,
     /// Pad to square instead of center-cropping non-square images.
     #[arg(long)]
     pad: bool,
@@ -312,6 +323,11 @@ pub fn run(a: DcganArgs) -> Result<()> {
         recipe.ema = a.ema.or(recipe.ema);
         recipe.r1 = a.r1.or(recipe.r1);
         recipe.lr_d = a.lr_d.or(recipe.lr_d);
+        if a.progressive {
+            let schedule = GrowthSchedule { start: a.start_size, stage_steps: a.stage_steps };
+            schedule.validate(&model)?;
+            recipe.progressive = Some(schedule);
+        }
         recipe.validate()?;
         let options = TrainOptions {
             objective,

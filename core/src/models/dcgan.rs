@@ -354,6 +354,11 @@ impl Generator {
         Ok(())
     }
 
+    /// The layer stack (progressive growing enters and leaves it part-way).
+    pub fn main(&self) -> &Sequential {
+        &self.main
+    }
+
     pub fn forward(&self, z: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
         let n = z.dim(0)?;
         let z = match self.config.preset {
@@ -370,6 +375,8 @@ pub struct Discriminator {
     pub config: DcganConfig,
     pub vars: VarMap,
     main: Sequential,
+    /// What `main` was built from (BatchNorm, layer-norm critic or spectrally normalised variant).
+    pub layers: Vec<LayerSpec>,
 }
 
 impl Discriminator {
@@ -377,8 +384,9 @@ impl Discriminator {
         config.validate()?;
         let vars = VarMap::new();
         let vb = seeded_var_builder(&vars, seed, DType::F32, device);
-        let main = Sequential::new(&config.discriminator_layers(), Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
-        Ok(Self { config: config.clone(), vars, main })
+        let layers = config.discriminator_layers();
+        let main = Sequential::new(&layers, Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
+        Ok(Self { config: config.clone(), vars, main, layers })
     }
 
     /// The discriminator with layer norm in place of BatchNorm: a WGAN-GP critic, whose penalty needs each
@@ -390,7 +398,7 @@ impl Discriminator {
         let vars = VarMap::new();
         let vb = seeded_var_builder(&vars, seed, DType::F32, device);
         let main = Sequential::new(&layers, Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
-        Ok(Self { config: config.clone(), vars, main })
+        Ok(Self { config: config.clone(), vars, main, layers })
     }
 
     /// The discriminator of SN-GAN (Miyato et al. 2018): every conv spectrally normalised and no BatchNorm, so
@@ -414,7 +422,7 @@ impl Discriminator {
         let vb = seeded_var_builder(&vars, seed, DType::F32, device);
         // Spectral normalisation rescales every weight, so the init's scale does not matter; 0.02 as above.
         let main = Sequential::new(&layers, Init::Randn { mean: 0.0, stdev: 0.02 }, vb.pp("main"))?;
-        Ok(Self { config: config.clone(), vars, main })
+        Ok(Self { config: config.clone(), vars, main, layers })
     }
 
     pub fn from_tensors(config: &DcganConfig, tensors: &HashMap<String, Tensor>, prefix: &str, source: &str, device: &Device) -> Result<Self> {
@@ -425,6 +433,11 @@ impl Discriminator {
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
         self.main.forward(x, mode)?.flatten_all()
+    }
+
+    /// The layer stack (progressive growing enters and leaves it part-way).
+    pub fn main(&self) -> &Sequential {
+        &self.main
     }
 }
 

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod dcgan;
 pub mod magenta_arbitrary;
 pub mod multistyle;
+pub mod progressive;
 pub mod tf_transformer_net;
 pub mod transformer_net;
 pub mod upscaler;

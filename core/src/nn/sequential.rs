@@ -130,10 +130,24 @@ impl Sequential {
     }
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.forward_range(x, 0..self.layers.len(), mode)
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Runs layers `range` only (a progressive-growing network enters and leaves the stack part-way). A range
+    /// must not end between a BatchNorm and its activation.
+    pub fn forward_range(&self, x: &Tensor, range: std::ops::Range<usize>, mode: Mode) -> Result<Tensor> {
         let train = matches!(mode, Mode::Train { .. });
         let mut x = x.clone();
         let mut fused_into_previous = false;
-        for (i, layer) in self.layers.iter().enumerate() {
+        for (i, layer) in self.layers.iter().enumerate().take(range.end).skip(range.start) {
             if std::mem::take(&mut fused_into_previous) {
                 continue;
             }
@@ -144,7 +158,7 @@ impl Sequential {
                 Layer::Linear(l) => l.forward(&x)?,
                 Layer::BatchNorm(bn) => {
                     // BatchNorm + the activation after it run as one kernel.
-                    let act = match self.layers.get(i + 1) {
+                    let act = match self.layers.get(i + 1).filter(|_| i + 1 < range.end) {
                         Some(Layer::Relu) => Activation::Relu,
                         Some(Layer::LeakyRelu(slope)) if *slope >= 0.0 => Activation::LeakyRelu(*slope),
                         _ => Activation::Identity,

@@ -7,6 +7,7 @@ use super::diffaugment::DiffAugment;
 use super::objective::{gradient_penalty, r1_penalty, ObjectiveSpec};
 use super::task::{GanTask, StepContext, StepStats};
 use crate::models::dcgan::{DcganConfig, Discriminator, Generator, EMA_KEY_PREFIX};
+use crate::models::progressive::{GrowingDiscriminator, GrowingGenerator, GrowthSchedule};
 use crate::nn::Mode;
 use anyhow::Result;
 use candle_core::{Device, Tensor};
@@ -34,6 +35,9 @@ pub struct GanRecipe {
     /// D's learning rate where it differs from G's (the two time-scale update rule, Heusel et al. 2017).
     #[serde(default)]
     pub lr_d: Option<f64>,
+    /// Progressive growing (Karras et al. 2018): the resolution each step trains at and its fade-in.
+    #[serde(default)]
+    pub progressive: Option<GrowthSchedule>,
 }
 
 impl GanRecipe {
@@ -46,6 +50,7 @@ impl GanRecipe {
             ema: Some(0.999),
             r1: None,
             lr_d: Some(2.0 * lr),
+            progressive: None,
         }
     }
 
@@ -84,6 +89,17 @@ pub struct DcganTask {
     ema_statistics_fresh: std::cell::Cell<bool>,
     fixed_noise: Tensor,
     fake: Option<Tensor>,
+    /// Progressive growing: the extra heads of G, of its average and of D, and the (resolution, α) of the last
+    /// step (samples show it).
+    growth: Option<Growth>,
+}
+
+struct Growth {
+    schedule: GrowthSchedule,
+    g: GrowingGenerator,
+    ema: Option<GrowingGenerator>,
+    d: GrowingDiscriminator,
+    now: std::cell::Cell<(usize, f64)>,
 }
 
 impl DcganTask {
@@ -107,10 +123,27 @@ impl DcganTask {
         };
         // The average starts as a copy of G (same seed, same initial weights).
         let ema = recipe.ema.map(|_| Generator::new(config, g_seed, device)).transpose()?;
+        let growth = match recipe.progressive {
+            None => None,
+            Some(schedule) => {
+                if recipe.r1.is_some() || objective.build().gradient_penalty().is_some() {
+                    anyhow::bail!("--progressive does not combine with --r1 or wgan-gp (their penalties run D at full size)");
+                }
+                // Heads from their own seed, the same for G and its average.
+                let head_seed = seed.wrapping_mul(2).wrapping_add(3);
+                Some(Growth {
+                    schedule,
+                    g: GrowingGenerator::new(&g, &schedule, head_seed)?,
+                    ema: ema.as_ref().map(|e| GrowingGenerator::new(e, &schedule, head_seed)).transpose()?,
+                    d: GrowingDiscriminator::new(&d, &d.layers, &schedule, head_seed ^ 0xd)?,
+                    now: std::cell::Cell::new(schedule.at(0, config.image_size)),
+                })
+            }
+        };
         // The grid's noise is fixed for the whole run and derived from the seed, so it needs no checkpointing.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f1ed);
         let fixed_noise = config.prior.sample(&mut rng, &[64, config.nz], device)?;
-        Ok(Self { g, d, recipe, ema, ema_statistics_fresh: std::cell::Cell::new(false), fixed_noise, fake: None })
+        Ok(Self { g, d, recipe, ema, ema_statistics_fresh: std::cell::Cell::new(false), fixed_noise, fake: None, growth })
     }
 
     /// The generator a run's samples and exports come from: the moving average when there is one.
@@ -129,6 +162,42 @@ impl DcganTask {
         Ok(())
     }
 
+    /// G's pictures at the step's resolution (the full size unless growing).
+    fn generate(&self, z: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        match &self.growth {
+            None => self.g.forward(z, mode),
+            Some(growth) => {
+                let (res, alpha) = growth.now.get();
+                growth.g.forward(&self.g, z, res, alpha, mode)
+            }
+        }
+    }
+
+    /// D's logits for pictures at the step's resolution.
+    fn discriminate(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        match &self.growth {
+            None => self.d.forward(x, mode),
+            Some(growth) => {
+                let (res, alpha) = growth.now.get();
+                growth.d.forward(&self.d, x, res, alpha, mode)
+            }
+        }
+    }
+
+    /// Real pictures brought to the step's resolution (box filter); while a resolution fades in, they fade
+    /// from the half resolution's too, as G's pictures do.
+    fn real_at_resolution(&self, real: &Tensor) -> candle_core::Result<Tensor> {
+        let Some(growth) = &self.growth else { return Ok(real.clone()) };
+        let (res, alpha) = growth.now.get();
+        let factor = self.g.config.image_size / res;
+        let x = if factor > 1 { real.avg_pool2d(factor)? } else { real.clone() };
+        if alpha >= 1.0 {
+            return Ok(x);
+        }
+        let low = crate::nn::upsample_nearest2d(&x.avg_pool2d(2)?, 2)?;
+        (low * (1.0 - alpha))? + (x * alpha)?
+    }
+
     /// What D sees of a batch: DiffAugment when the recipe has it, then the instance noise.
     fn d_input(&self, x: &Tensor, ctx: &mut StepContext) -> candle_core::Result<Tensor> {
         let x = match &self.recipe.diffaugment {
@@ -145,15 +214,18 @@ impl GanTask for DcganTask {
     }
 
     fn d_loss(&mut self, real: &[Tensor], ctx: &mut StepContext, stats: &mut StepStats) -> candle_core::Result<Tensor> {
-        let real = &real[0];
+        if let Some(growth) = &self.growth {
+            growth.now.set(growth.schedule.at(ctx.step, self.g.config.image_size));
+        }
+        let real = &self.real_at_resolution(&real[0])?;
         let n = real.dim(0)?;
         let targets = ctx.labels.targets(n, ctx.rng, ctx.device)?;
         let z = self.g.config.prior.sample(ctx.rng, &[n, self.g.config.nz], ctx.device)?;
-        let fake = self.g.forward(&z, Mode::Train { seed: ctx.rng.random() })?;
+        let fake = self.generate(&z, Mode::Train { seed: ctx.rng.random() })?;
         let real_in = self.d_input(real, ctx)?;
         let fake_in = self.d_input(&fake.detach(), ctx)?;
-        let d_real = self.d.forward(&real_in, Mode::Train { seed: ctx.rng.random() })?;
-        let d_fake = self.d.forward(&fake_in, Mode::Train { seed: ctx.rng.random() })?;
+        let d_real = self.discriminate(&real_in, Mode::Train { seed: ctx.rng.random() })?;
+        let d_fake = self.discriminate(&fake_in, Mode::Train { seed: ctx.rng.random() })?;
         stats.real_score = ctx.objective.score(&d_real)?.mean_all()?.to_scalar::<f32>()? as f64;
         stats.fake_score = ctx.objective.score(&d_fake)?.mean_all()?.to_scalar::<f32>()? as f64;
         let loss = ctx.objective.d_loss(&d_real, &d_fake, &targets)?;
@@ -179,7 +251,7 @@ impl GanTask for DcganTask {
     fn g_loss(&mut self, ctx: &mut StepContext, _stats: &mut StepStats) -> candle_core::Result<Tensor> {
         let fake = self.fake.take().ok_or_else(|| candle_core::Error::Msg("g_loss before d_loss".into()))?;
         let fake_in = self.d_input(&fake, ctx)?;
-        let d_fake = self.d.forward(&fake_in, Mode::Train { seed: ctx.rng.random() })?;
+        let d_fake = self.discriminate(&fake_in, Mode::Train { seed: ctx.rng.random() })?;
         ctx.objective.g_loss(&d_fake)
     }
 
@@ -206,7 +278,15 @@ impl GanTask for DcganTask {
 
     fn samples(&self) -> candle_core::Result<Tensor> {
         self.refresh_average()?;
-        self.sampling_generator().forward(&self.fixed_noise, Mode::Eval)
+        let Some(growth) = &self.growth else { return self.sampling_generator().forward(&self.fixed_noise, Mode::Eval) };
+        // While growing: the current resolution (and fade), enlarged to the final size for the grid.
+        let (res, alpha) = growth.now.get();
+        let heads = match (&self.ema, &growth.ema) {
+            (Some(_), Some(h)) => h,
+            _ => &growth.g,
+        };
+        let x = heads.forward(self.sampling_generator(), &self.fixed_noise, res, alpha, Mode::Eval)?;
+        crate::nn::upsample_nearest2d(&x, self.g.config.image_size / res)
     }
 
     fn state_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>> {

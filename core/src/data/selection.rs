@@ -119,17 +119,14 @@ pub fn select(data: Arc<dyn Dataset>, selection: &DataSelection, part: Part) -> 
     selection.validate()?;
     let by_class = !selection.classes.is_empty() || selection.min_class_size.is_some();
     let names: Vec<String> = (0..data.len()).map(|i| data.name(i).unwrap_or_default()).collect();
-    let classes: Vec<String> = if by_class {
-        let mut v = Vec::with_capacity(names.len());
-        for name in &names {
-            match class_of(name) {
-                Some(c) => v.push(c.to_string()),
-                None => bail!("--class / --min-class-size need one subfolder per class; {} has `{name}` directly in it", data.describe()),
-            }
+    // Classes are the first-level folders when every picture is in one (labels for export even without a class
+    // option); a class option on a folder with pictures at its top level is an error.
+    let classes: Vec<String> = match names.iter().find(|n| class_of(n).is_none()) {
+        None => names.iter().map(|n| class_of(n).unwrap_or_default().to_string()).collect(),
+        Some(name) if by_class => {
+            bail!("--class / --min-class-size need one subfolder per class; {} has `{name}` directly in it", data.describe())
         }
-        v
-    } else {
-        vec![String::new(); names.len()]
+        Some(_) => vec![String::new(); names.len()],
     };
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for c in &classes {

@@ -294,29 +294,177 @@ fn krita_runs_generate_and_stylize_headless() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let pykrita = dir.path().join("pykrita");
-    let install = Command::new("sh").arg(workspace_root().join("plugins/krita/install.sh")).arg(plugin_lib()).arg(&pykrita).output().unwrap();
-    assert!(install.status.success(), "plugins/krita/install.sh failed:\n{}", String::from_utf8_lossy(&install.stderr));
-    std::fs::copy(workspace_root().join("plugins/krita/tests/ganime_krita_e2e.py"), pykrita.join("ganime_krita_e2e.py")).unwrap();
-
-    let out = Command::new("kritarunner")
-        .args(["-s", "ganime_krita_e2e", "-f", "main"])
-        .arg(&generator)
-        .arg(filter_spec())
-        .arg(dir.path())
-        .env("QT_QPA_PLATFORM", "offscreen")
-        .env("PYTHONPATH", &pykrita)
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .env("XDG_DATA_HOME", dir.path().join("data"))
-        .env("XDG_RUNTIME_DIR", dir.path().join("runtime"))
-        .env("RAYON_NUM_THREADS", "2")
-        .output()
-        .unwrap();
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let pykrita = install_krita(dir.path(), "ganime_krita_e2e.py");
+    let log = run_kritarunner(dir.path(), &pykrita, "ganime_krita_e2e", &[generator.as_os_str(), filter_spec().as_ref(), dir.path().as_os_str()]);
     let result = std::fs::read_to_string(dir.path().join("krita-result.txt")).unwrap_or_default();
     assert_eq!(result.trim(), "ok", "the Krita script did not finish:\n{log}");
 
     let r = reference(&generator, dir.path());
     assert_same("Krita generate vs `ganime generate --out`", &read_rgb(&dir.path().join("krita-generated.png")), &r.sheet);
     assert_same(&format!("Krita stylize {} vs the library", filter_spec()), &read_rgb(&dir.path().join("krita-styled.png")), &r.styled);
+}
+
+/// `ganime sheet ARGS --no-attributes? --title "" --out` on the built-in model: a reference page.
+fn cli_sheet(dir: &Path, name: &str, args: &[&str]) -> RgbImage {
+    let out = dir.join(name);
+    ganime_ok(&[&["sheet", "--title", ""], args, &["--out", p(&out)]].concat());
+    read_rgb(&out)
+}
+
+/// `ganime generate --recipe RECIPE --size SIZE` on the built-in model.
+fn cli_character(dir: &Path, recipe: &str, size: u32) -> RgbImage {
+    let out = dir.join(format!("cli-character-{}.png", recipe.replace(['=', ' ', ':', '@', '+'], "_")));
+    ganime_ok(&["generate", "--recipe", recipe, "--size", &size.to_string(), "--out", p(&out)]);
+    read_rgb(&out)
+}
+
+fn rgb_of(image: &Image) -> RgbImage {
+    let bpp = bytes_per_pixel(image.format).unwrap() as u32;
+    assert!(bpp >= 3, "not a colour image");
+    RgbImage::from_fn(image.width, image.height, |x, y| image::Rgb(image.pixel(x, y)[..3].try_into().unwrap()))
+}
+
+/// Version 2 through the Rust host on the built-in model: the axes it lists, sheets with every row kind equal
+/// to `ganime sheet`, characters from recipes equal to `ganime generate --recipe`, and bad input refused.
+#[test]
+fn rust_host_runs_the_inspiration_workflow_like_the_cli() {
+    let plugin = Plugin::open(&plugin_lib()).unwrap();
+    assert!(plugin.describe().contains("\"render_sheet\"") && plugin.describe().contains("\"abi_versions\":[1,2]"), "{}", plugin.describe());
+    let mut g = plugin.load("", GANIME_ROLE_GENERATOR).unwrap();
+    let axes: serde_json::Value = serde_json::from_str(&g.axes().unwrap()).unwrap();
+    let names: Vec<&str> = axes["axes"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(names.contains(&"hair=blonde") && names.contains(&"eyes=red"), "{axes}");
+    assert_eq!(axes["attributes"], serde_json::json!(["hair", "eyes"]));
+    assert!(axes["variation_strength"].as_f64().is_some(), "{axes}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let request = r#"{"seed": 3, "count": 4, "columns": 4, "cell": 48, "title": "", "variations": [3], "interpolate": ["3:5"],
+                      "attribute": ["4:hair=blonde"]}"#;
+    let (page, meta) = g.render_sheet(request, GANIME_FORMAT_RGBA8).unwrap();
+    let args = [
+        "--seed",
+        "3",
+        "--count",
+        "4",
+        "--columns",
+        "4",
+        "--cell",
+        "48",
+        "--variations",
+        "3",
+        "--interpolate",
+        "3:5",
+        "--attribute",
+        "4:hair=blonde",
+    ];
+    assert_same("render_sheet vs `ganime sheet`", &rgb_of(&page), &cli_sheet(dir.path(), "rows.png", &args));
+    let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    let recipes: Vec<&str> = meta["cells"].as_array().unwrap().iter().map(|c| c["recipe"].as_str().unwrap()).collect();
+    assert_eq!(recipes.len(), 16, "{recipes:?}");
+    assert!(
+        recipes[4].starts_with("seed=3 variation=0@") && recipes[8] == "seed=3 toward=5@0" && recipes[15] == "seed=4 set=hair=blonde:+2.5",
+        "{recipes:?}"
+    );
+
+    // A character: a variation moved along an axis, upscaled, and a plain seed at the generator's size.
+    let recipe = format!("{}  set=hair=blonde:1.5", recipes[5]);
+    let (picture, canonical) = g.character(&recipe, 96, 96, GANIME_FORMAT_RGB8).unwrap();
+    assert_eq!(canonical, format!("{} set=hair=blonde:+1.5", recipes[5]));
+    assert_same("generate_character vs `ganime generate --recipe --size 96`", &rgb_of(&picture), &cli_character(dir.path(), &canonical, 96));
+    let (plain, _) = g.character("seed=7", 64, 64, GANIME_FORMAT_RGBA8).unwrap();
+    assert_eq!(plain.data, g.generate(7, 1, None, GANIME_FORMAT_RGBA8, None).unwrap()[0].data, "recipe seed=7 vs generate seed 7");
+
+    // Bad input: named, with a status; the model stays usable.
+    let err = g.render_sheet(r#"{"sed": 3}"#, GANIME_FORMAT_RGB8).unwrap_err();
+    assert!(err.status == GANIME_ERR_INVALID_ARGUMENT && err.message.contains("request_json") && err.message.contains("sed"), "{err}");
+    let err = g.render_sheet(r#"{"interpolate": ["3-5"]}"#, GANIME_FORMAT_RGB8).unwrap_err();
+    assert!(err.status == GANIME_ERR_INVALID_ARGUMENT && err.message.contains("3-5"), "{err}");
+    let err = g.render_sheet(r#"{"attribute": ["1:hair=plaid"]}"#, GANIME_FORMAT_RGB8).unwrap_err();
+    assert!(err.message.contains("plaid"), "{err}");
+    assert_eq!(g.render_sheet("{}", 9).unwrap_err().status, GANIME_ERR_UNKNOWN_FORMAT);
+    let err = g.character("seed=1 set=hair=plaid:+1", 64, 64, GANIME_FORMAT_RGB8).unwrap_err();
+    assert!(err.status == GANIME_ERR_INVALID_ARGUMENT && err.message.contains("plaid") && err.message.contains("hair=blonde"), "{err}");
+    let err = g.character("variation=1@0.5", 64, 64, GANIME_FORMAT_RGB8).unwrap_err();
+    assert!(err.status == GANIME_ERR_INVALID_ARGUMENT && err.message.contains("seed=N"), "{err}");
+    let v2 = plugin.table_v2("test").unwrap();
+    let mut json = std::ptr::null();
+    assert_eq!(unsafe { (v2.model_axes)(std::ptr::null_mut(), &mut json) }, GANIME_ERR_NULL_POINTER);
+    let mut pass = plugin.load("passthrough", GANIME_ROLE_FILTER).unwrap();
+    assert_eq!(pass.axes().unwrap_err().status, GANIME_ERR_WRONG_MODEL_KIND);
+    assert_eq!(pass.character("seed=1", 8, 8, GANIME_FORMAT_RGB8).unwrap_err().status, GANIME_ERR_WRONG_MODEL_KIND);
+    assert_eq!(g.character("seed=1", 64, 64, GANIME_FORMAT_RGB8).unwrap().0, g.character("seed=1", 64, 64, GANIME_FORMAT_RGB8).unwrap().0);
+    // A generator without axes lists none and refuses moves.
+    if let Some(golden) = golden_generator() {
+        let mut other = plugin.load(p(&golden), GANIME_ROLE_GENERATOR).unwrap();
+        assert!(other.axes().unwrap().contains("\"axes\":[]"));
+        let err = other.character("seed=1 set=hair=blonde:+1", 64, 64, GANIME_FORMAT_RGB8).unwrap_err();
+        assert!(err.message.contains("no attribute axes"), "{err}");
+    }
+}
+
+/// A host built for ABI version 1 (it asks for 1 and knows only `GanimePluginV1`) still loads this plug-in and
+/// generates the same pixels; the version-2 functions are not offered to it.
+#[test]
+fn version_1_host_still_loads_and_works() {
+    let lib = plugin_lib();
+    let old = Plugin::open_version(&lib, 1).unwrap();
+    assert_eq!((old.table().abi_version, old.table().struct_size as usize), (1, std::mem::size_of::<GanimePluginV1>()));
+    let current = Plugin::open(&lib).unwrap();
+    assert_eq!(current.table().abi_version, GANIME_ABI_VERSION);
+    let mut g_old = old.load("", GANIME_ROLE_GENERATOR).unwrap();
+    let mut g_new = current.load("", GANIME_ROLE_GENERATOR).unwrap();
+    assert_eq!(g_old.sheet(5, 4, 2, GANIME_FORMAT_RGB8, None).unwrap(), g_new.sheet(5, 4, 2, GANIME_FORMAT_RGB8, None).unwrap());
+    assert_eq!(g_old.generate(5, 2, None, GANIME_FORMAT_RGBA8, None).unwrap(), g_new.generate(5, 2, None, GANIME_FORMAT_RGBA8, None).unwrap());
+    let err = g_old.axes().unwrap_err();
+    assert!(err.message.contains("opened as version 1"), "{err}");
+}
+
+/// The Krita docker driven headless through pick -> variations -> attribute move -> place on the built-in model;
+/// the pages it showed and the placed layer are compared with `ganime sheet` and `ganime generate --recipe`.
+#[test]
+fn krita_docker_runs_the_inspiration_loop_like_the_cli() {
+    if !editor_available("kritarunner") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pykrita = install_krita(dir.path(), "ganime_krita_inspiration.py");
+    let log = run_kritarunner(dir.path(), &pykrita, "ganime_krita_inspiration", &[dir.path().as_os_str()]);
+    let result = std::fs::read_to_string(dir.path().join("krita-inspiration.txt")).unwrap_or_default();
+    assert_eq!(result.trim(), "ok", "the Krita inspiration script did not finish:\n{log}");
+
+    let d = dir.path();
+    let cells = ["--columns", "3", "--cell", "64"];
+    let candidates = cli_sheet(d, "cli-candidates.png", &[&["--seed", "3", "--count", "6"][..], &cells].concat());
+    assert_same("Krita candidates vs `ganime sheet`", &read_rgb(&d.join("krita-candidates.png")), &candidates);
+    let variations = cli_sheet(d, "cli-variations.png", &[&["--count", "0", "--variations", "4"][..], &cells].concat());
+    assert_same("Krita variations vs `ganime sheet --variations`", &read_rgb(&d.join("krita-variations.png")), &variations);
+    let name = std::fs::read_to_string(d.join("krita-layer-name.txt")).unwrap();
+    let recipe = name.strip_prefix("ganime ").and_then(|n| n.strip_suffix(" | 96px")).unwrap_or_else(|| panic!("layer name `{name}`"));
+    assert!(recipe.starts_with("seed=4 variation=1@") && recipe.ends_with(" set=hair=blonde:+1.5"), "{recipe}");
+    assert_same("Krita placed layer vs `ganime generate --recipe --size 96`", &read_rgb(&d.join("krita-placed.png")), &cli_character(d, recipe, 96));
+}
+
+/// Installs the Krita plug-in and a test script into DIR/pykrita.
+fn install_krita(dir: &Path, script: &str) -> PathBuf {
+    let pykrita = dir.join("pykrita");
+    let install = Command::new("sh").arg(workspace_root().join("plugins/krita/install.sh")).arg(plugin_lib()).arg(&pykrita).output().unwrap();
+    assert!(install.status.success(), "plugins/krita/install.sh failed:\n{}", String::from_utf8_lossy(&install.stderr));
+    std::fs::copy(workspace_root().join("plugins/krita/tests").join(script), pykrita.join(script)).unwrap();
+    pykrita
+}
+
+/// `kritarunner -s MODULE -f main ARGS` headless (offscreen, a private config); returns its output.
+fn run_kritarunner(dir: &Path, pykrita: &Path, module: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new("kritarunner")
+        .args(["-s", module, "-f", "main"])
+        .args(args)
+        .env("QT_QPA_PLATFORM", "offscreen")
+        .env("PYTHONPATH", pykrita)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_RUNTIME_DIR", dir.join("runtime"))
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }

@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod builtin;
 pub mod latent;
+pub mod recipe;
 pub mod sheet;
 
 use crate::io::checkpoint::Checkpoint;

@@ -249,15 +249,7 @@ fn gimp_runs_generate_and_stylize_in_batch_mode() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let gimp_dir = dir.path().join("gimp");
-    let install = Command::new("sh")
-        .arg(workspace_root().join("plugins/gimp/install.sh"))
-        .arg(plugin_lib())
-        .arg(gimp_dir.join("plug-ins/ganime"))
-        .output()
-        .unwrap();
-    assert!(install.status.success(), "plugins/gimp/install.sh failed:\n{}", String::from_utf8_lossy(&install.stderr));
-
+    let gimp_dir = install_gimp(dir.path());
     let (gen_png, styled_png) = (dir.path().join("gimp-generated.png"), dir.path().join("gimp-styled.png"));
     let script = format!(
         r#"(let* ((img (car (plug-in-ganime-generate RUN-NONINTERACTIVE "{g}" 3 6 3)))
@@ -271,13 +263,7 @@ fn gimp_runs_generate_and_stylize_in_batch_mode() {
         f = filter_spec()
     );
     let failing = r#"(plug-in-ganime-generate RUN-NONINTERACTIVE "/no/such/model.pth" 0 1 0)"#;
-    let out = Command::new("gimp")
-        .args(["-i", "-d", "-f", "--stack-trace-mode", "never", "-b", &script, "-b", failing, "-b", "(gimp-quit 0)"])
-        .env("GIMP2_DIRECTORY", &gimp_dir)
-        .env("RAYON_NUM_THREADS", "2")
-        .output()
-        .unwrap();
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let log = run_gimp(&gimp_dir, &[&script, failing]);
     // GIMP exits 0 even when a procedure fails: the files and their pixels are the test.
     assert!(gen_png.exists() && styled_png.exists(), "GIMP wrote no images:\n{log}");
     assert!(log.contains("/no/such/model.pth does not exist"), "GIMP did not report the plug-in's error:\n{log}");
@@ -466,5 +452,77 @@ fn run_kritarunner(dir: &Path, pykrita: &Path, module: &str, args: &[&std::ffi::
         .env("RAYON_NUM_THREADS", "2")
         .output()
         .unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// GIMP driven headless through its PDB procedures on the built-in model: the candidates and variations sheets
+/// (plug-in-ganime-sheet), the axes, then plug-in-ganime-inspiration picking candidate 2, its variation 2 and
+/// hair=blonde +1.5, placed at 96 pixels; each compared with `ganime sheet` / `ganime generate --recipe`.
+#[test]
+fn gimp_runs_the_inspiration_loop_like_the_cli() {
+    if !editor_available("gimp") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gimp_dir = install_gimp(d);
+    let (candidates_png, variations_png, placed_png) = (d.join("gimp-candidates.png"), d.join("gimp-variations.png"), d.join("gimp-placed.png"));
+    let sheet = |request: &str, out: &Path| {
+        format!(
+            r#"(let* ((img (car (plug-in-ganime-sheet RUN-NONINTERACTIVE "" "{request}"))) (layer (car (gimp-image-get-active-layer img))))
+                 (file-png-save RUN-NONINTERACTIVE img layer "{o}" "{o}" 0 9 0 0 0 0 0))"#,
+            o = p(out)
+        )
+    };
+    let cells = r#"\"columns\": 3, \"cell\": 64, \"title\": \"\""#;
+    let candidates = sheet(&format!(r#"{{\"seed\": 3, \"count\": 6, {cells}}}"#), &candidates_png);
+    let variations = sheet(&format!(r#"{{\"count\": 0, \"variations\": [4], {cells}}}"#), &variations_png);
+    let place = format!(
+        r#"(let* ((img (car (gimp-image-new 128 128 RGB)))
+                  (bg (car (gimp-layer-new img 128 128 RGB-IMAGE "bg" 100 LAYER-MODE-NORMAL)))
+                  (ignored (gimp-image-insert-layer img bg 0 0))
+                  (layer (car (plug-in-ganime-inspiration RUN-NONINTERACTIVE img bg "" 3 6 3 2 2 "hair=blonde:+1.5" 96))))
+             (gimp-message (string-append "ganime-layer: " (car (gimp-item-get-name layer))))
+             (gimp-message (string-append "ganime-axes: " (car (plug-in-ganime-axes RUN-NONINTERACTIVE ""))))
+             (file-png-save RUN-NONINTERACTIVE img layer "{o}" "{o}" 0 9 0 0 0 0 0)
+             (plug-in-ganime-place RUN-NONINTERACTIVE img "" "seed=1 variation=x@1" 64))"#,
+        o = p(&placed_png)
+    );
+    let log = run_gimp(&gimp_dir, &[&candidates, &variations, &place]);
+    assert!(candidates_png.exists() && variations_png.exists() && placed_png.exists(), "GIMP wrote no images:\n{log}");
+    assert!(log.contains("ganime-axes: {") && log.contains("\"hair=blonde\""), "no axes listed:\n{log}");
+    assert!(log.contains("variation index `x`"), "GIMP did not report the bad recipe:\n{log}");
+
+    let cells = ["--columns", "3", "--cell", "64"];
+    let want = cli_sheet(d, "cli-candidates.png", &[&["--seed", "3", "--count", "6"][..], &cells].concat());
+    assert_same("GIMP plug-in-ganime-sheet candidates vs `ganime sheet`", &read_rgb(&candidates_png), &want);
+    let want = cli_sheet(d, "cli-variations.png", &[&["--count", "0", "--variations", "4"][..], &cells].concat());
+    assert_same("GIMP plug-in-ganime-sheet variations vs `ganime sheet --variations`", &read_rgb(&variations_png), &want);
+    let name = log.split("ganime-layer: ganime ").nth(1).and_then(|l| l.split(" | 96px").next()).unwrap_or_else(|| panic!("no layer name:\n{log}"));
+    assert!(name.starts_with("seed=4 variation=1@") && name.ends_with(" set=hair=blonde:+1.5"), "{name}");
+    assert_same("GIMP placed layer vs `ganime generate --recipe --size 96`", &read_rgb(&placed_png), &cli_character(d, name, 96));
+}
+
+/// Builds and installs the GIMP plug-in into a private GIMP2_DIRECTORY under `dir`; returns that directory.
+fn install_gimp(dir: &Path) -> PathBuf {
+    let gimp_dir = dir.join("gimp");
+    let install = Command::new("sh")
+        .arg(workspace_root().join("plugins/gimp/install.sh"))
+        .arg(plugin_lib())
+        .arg(gimp_dir.join("plug-ins/ganime"))
+        .output()
+        .unwrap();
+    assert!(install.status.success(), "plugins/gimp/install.sh failed:\n{}", String::from_utf8_lossy(&install.stderr));
+    gimp_dir
+}
+
+/// Runs Script-Fu batch commands in GIMP without a display, then quits; returns its output.
+fn run_gimp(gimp_dir: &Path, scripts: &[&str]) -> String {
+    let mut cmd = Command::new("gimp");
+    cmd.args(["-i", "-d", "-f", "--stack-trace-mode", "never"]);
+    for script in scripts {
+        cmd.args(["-b", script]);
+    }
+    let out = cmd.args(["-b", "(gimp-quit 0)"]).env("GIMP2_DIRECTORY", gimp_dir).env("RAYON_NUM_THREADS", "2").output().unwrap();
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }

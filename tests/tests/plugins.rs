@@ -413,7 +413,8 @@ fn krita_docker_runs_the_inspiration_loop_like_the_cli() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let pykrita = install_krita(dir.path(), "ganime_krita_inspiration.py");
+    // The plug-in as users get it: the packaged zip, imported by Krita's own importer.
+    let pykrita = import_krita_zip(dir.path(), "ganime_krita_inspiration.py");
     let log = run_kritarunner(dir.path(), &pykrita, "ganime_krita_inspiration", &[dir.path().as_os_str()]);
     let result = std::fs::read_to_string(dir.path().join("krita-inspiration.txt")).unwrap_or_default();
     assert_eq!(result.trim(), "ok", "the Krita inspiration script did not finish:\n{log}");
@@ -428,6 +429,45 @@ fn krita_docker_runs_the_inspiration_loop_like_the_cli() {
     let recipe = name.strip_prefix("ganime ").and_then(|n| n.strip_suffix(" | 96px")).unwrap_or_else(|| panic!("layer name `{name}`"));
     assert!(recipe.starts_with("seed=4 variation=1@") && recipe.ends_with(" set=hair=blonde:+1.5"), "{recipe}");
     assert_same("Krita placed layer vs `ganime generate --recipe --size 96`", &read_rgb(&d.join("krita-placed.png")), &cli_character(d, recipe, 96));
+}
+
+/// Packs the plug-in with plugins/krita/package.sh, checks the zip's layout, imports it with the importer of the
+/// installed Krita (Tools > Scripts > Import Python Plugin from File... runs the same code) into DIR/resources,
+/// and adds a test script; returns the pykrita folder.
+fn import_krita_zip(dir: &Path, script: &str) -> PathBuf {
+    let zip = dir.join("ganime-krita.zip");
+    let pack = Command::new("sh").arg(workspace_root().join("plugins/krita/package.sh")).arg(plugin_lib()).arg(&zip).output().unwrap();
+    assert!(pack.status.success(), "plugins/krita/package.sh failed:\n{}", String::from_utf8_lossy(&pack.stderr));
+    let list = Command::new("python3")
+        .args(["-c", "import sys, zipfile; print('\\n'.join(sorted(zipfile.ZipFile(sys.argv[1]).namelist())))"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let names: Vec<String> = String::from_utf8_lossy(&list.stdout).lines().map(String::from).collect();
+    let module = ["__init__.py", "abi.py", "docker.py", "extension.py", "inspiration.py", "operations.py", "qt_compat.py", "Manual.html"];
+    let mut want: Vec<String> = ["ganime.desktop", "ganime/", "ganime/libganime_plugin.so"].map(String::from).to_vec();
+    want.extend(module.iter().map(|m| format!("ganime/{m}")));
+    want.sort();
+    assert_eq!(names, want, "the zip's entries");
+
+    let kritarunner = String::from_utf8(Command::new("sh").args(["-c", "command -v kritarunner"]).output().unwrap().stdout).unwrap();
+    let prefix = Path::new(kritarunner.trim()).parent().and_then(Path::parent).unwrap();
+    let importer = prefix.join("share/krita/pykrita/plugin_importer/plugin_importer.py");
+    let resources = dir.join("resources");
+    std::fs::create_dir_all(&resources).unwrap();
+    let imported = Command::new("python3").arg(&importer).arg(&zip).arg(&resources).output().unwrap();
+    let log = format!("{}{}", String::from_utf8_lossy(&imported.stdout), String::from_utf8_lossy(&imported.stderr));
+    assert!(
+        imported.status.success() && log.contains("Imported plugin: ganime"),
+        "Krita's importer ({}) refused the zip:\n{log}",
+        importer.display()
+    );
+    let pykrita = resources.join("pykrita");
+    for file in ["ganime.desktop", "ganime/__init__.py", "ganime/libganime_plugin.so"] {
+        assert!(pykrita.join(file).exists(), "{file} missing after the import");
+    }
+    std::fs::copy(workspace_root().join("plugins/krita/tests").join(script), pykrita.join(script)).unwrap();
+    pykrita
 }
 
 /// Installs the Krita plug-in and a test script into DIR/pykrita.

@@ -128,7 +128,7 @@ class GanimeDocker(DockWidget):
         for axis in self.inspiration.axis_names():
             slider = QtWidgets.QSlider(HORIZONTAL)
             slider.setRange(-int(SLIDER_RANGE * SLIDER_STEPS), int(SLIDER_RANGE * SLIDER_STEPS))
-            slider.valueChanged.connect(lambda value, axis=axis: self._safely(lambda: self.move(axis, value / SLIDER_STEPS)))
+            slider.valueChanged.connect(lambda value, axis=axis: self._safely(lambda: self.move_attribute(axis, value / SLIDER_STEPS)))
             self.sliders[axis] = slider
             self.attributes.addRow(axis, slider)
 
@@ -153,7 +153,7 @@ class GanimeDocker(DockWidget):
         self._reset_sliders()
         self._show_recipe()
 
-    def move(self, axis, amount):
+    def move_attribute(self, axis, amount):
         """Sets how far the character moves along an attribute axis (what its slider does)."""
         self.inspiration.set_amount(axis, amount)
         slider = self.sliders.get(axis)

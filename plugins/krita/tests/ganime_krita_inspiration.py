@@ -14,7 +14,7 @@ from krita import Krita
 
 from ganime import abi
 from ganime.docker import GanimeDocker
-from ganime.qt_compat import rgba_image
+from ganime.qt_compat import QtWidgets, rgba_image
 
 
 def save_sheet(view, path):
@@ -30,6 +30,11 @@ def main(args):
     out = args[0]
     result = "failed"
     try:
+        # A docker method named like a QDockWidget one (move, show, ...) would be called by Krita's docking.
+        own = set(vars(GanimeDocker)) - {"__init__", "__module__", "__doc__", "__qualname__", "canvasChanged"}
+        shadowed = sorted(n for n in own if hasattr(QtWidgets.QDockWidget, n))
+        if shadowed:
+            raise AssertionError("GanimeDocker shadows QDockWidget's %s" % shadowed)
         docker = GanimeDocker()
         docker.cell = 64
         docker.seed.setValue(3)

@@ -69,9 +69,20 @@ typedef struct {
     gint32 size;
 } InspirationValues;
 
+/* gimp_install_procedure with ganime's author, licence and date. */
+static void install(const gchar *name, const gchar *blurb, const gchar *help, const gchar *menu_label, const gchar *image_types, gint n_args,
+                    gint n_returns, const GimpParamDef *args, const GimpParamDef *returns) {
+    gimp_install_procedure(name, blurb, help, "ganime", "MIT OR Apache-2.0", "2026", menu_label, image_types, GIMP_PLUGIN, n_args, n_returns,
+                           args, returns);
+}
+
+#define RUN_MODE_ARG {GIMP_PDB_INT32, "run-mode", "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1) }"}
+#define SCRIPT_RUN_MODE_ARG {GIMP_PDB_INT32, "run-mode", "The run mode { RUN-NONINTERACTIVE (1) }"}
+#define MODEL_ARG {GIMP_PDB_STRING, "model", "Generator file, or \"\" for the built-in model"}
+
 static void query(void) {
     static const GimpParamDef generate_args[] = {
-        {GIMP_PDB_INT32, "run-mode", "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1) }"},
+        RUN_MODE_ARG,
         {GIMP_PDB_STRING, "model", "Generator: a ganime checkpoint or exported .safetensors, a pytorch/examples netG .pth, or \"\" for the built-in model"},
         {GIMP_PDB_INT32, "seed", "Seed of the latents (the same seed gives the same characters)"},
         {GIMP_PDB_INT32, "count", "Number of characters (1..1024)"},
@@ -79,59 +90,54 @@ static void query(void) {
     };
     static const GimpParamDef generate_returns[] = {{GIMP_PDB_IMAGE, "image", "The new image"}};
     static const GimpParamDef stylize_args[] = {
-        {GIMP_PDB_INT32, "run-mode", "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1) }"},
+        RUN_MODE_ARG,
         {GIMP_PDB_IMAGE, "image", "Input image"},
         {GIMP_PDB_DRAWABLE, "drawable", "Drawable to stylise"},
         {GIMP_PDB_STRING, "filter", "A ganime filter: a built-in name (passthrough, ...) or KIND:PATH of a model file (animegan:FILE.pt, cyclegan:FILE.pth, ...)"},
         {GIMP_PDB_FLOAT, "strength", "Blend with the original, 0..1 (1: fully stylised)"},
     };
-    gimp_install_procedure(GENERATE_PROC, "Generate anime characters with ganime",
-                           "Creates a new image with a sheet of characters drawn by a ganime generator.",
-                           "ganime", "MIT OR Apache-2.0", "2026", "ganime _Characters...", "", GIMP_PLUGIN,
-                           G_N_ELEMENTS(generate_args), G_N_ELEMENTS(generate_returns), generate_args, generate_returns);
+    install(GENERATE_PROC, "Generate anime characters with ganime",
+            "Creates a new image with a sheet of characters drawn by a ganime generator.",
+            "ganime _Characters...", "", G_N_ELEMENTS(generate_args), G_N_ELEMENTS(generate_returns), generate_args, generate_returns);
     gimp_plugin_menu_register(GENERATE_PROC, "<Image>/File/Create");
-    gimp_install_procedure(STYLIZE_PROC, "Stylise with a ganime filter",
-                           "Applies a ganime filter (AnimeGANv2, CycleGAN, style networks, built-in effects) to the drawable.",
-                           "ganime", "MIT OR Apache-2.0", "2026", "ganime _Stylize...", "RGB*, GRAY*", GIMP_PLUGIN,
-                           G_N_ELEMENTS(stylize_args), 0, stylize_args, NULL);
+    install(STYLIZE_PROC, "Stylise with a ganime filter",
+            "Applies a ganime filter (AnimeGANv2, CycleGAN, style networks, built-in effects) to the drawable.",
+            "ganime _Stylize...", "RGB*, GRAY*", G_N_ELEMENTS(stylize_args), 0, stylize_args, NULL);
     gimp_plugin_menu_register(STYLIZE_PROC, "<Image>/Filters/Artistic");
 
     static const GimpParamDef sheet_args[] = {
-        {GIMP_PDB_INT32, "run-mode", "The run mode { RUN-NONINTERACTIVE (1) }"},
-        {GIMP_PDB_STRING, "model", "Generator file, or \"\" for the built-in model"},
+        SCRIPT_RUN_MODE_ARG,
+        MODEL_ARG,
         {GIMP_PDB_STRING, "request", "JSON object with `ganime sheet`'s flag names, e.g. {\"seed\": 3, \"count\": 6, \"variations\": [4]}"},
     };
     static const GimpParamDef sheet_returns[] = {
         {GIMP_PDB_IMAGE, "image", "The new image holding the page"},
         {GIMP_PDB_STRING, "metadata", "JSON: every cell's caption, recipe and place (x, y, size) on the page"},
     };
-    gimp_install_procedure(SHEET_PROC, "A ganime inspiration sheet", "Creates a new image with the page `ganime sheet` makes for the request.",
-                           "ganime", "MIT OR Apache-2.0", "2026", NULL, "", GIMP_PLUGIN, G_N_ELEMENTS(sheet_args),
-                           G_N_ELEMENTS(sheet_returns), sheet_args, sheet_returns);
+    install(SHEET_PROC, "A ganime inspiration sheet", "Creates a new image with the page `ganime sheet` makes for the request.",
+            NULL, "", G_N_ELEMENTS(sheet_args), G_N_ELEMENTS(sheet_returns), sheet_args, sheet_returns);
     static const GimpParamDef axes_args[] = {
-        {GIMP_PDB_INT32, "run-mode", "The run mode { RUN-NONINTERACTIVE (1) }"},
-        {GIMP_PDB_STRING, "model", "Generator file, or \"\" for the built-in model"},
+        SCRIPT_RUN_MODE_ARG,
+        MODEL_ARG,
     };
     static const GimpParamDef axes_returns[] = {{GIMP_PDB_STRING, "axes", "JSON: {\"axes\": [\"hair=blonde\", ...], \"attributes\": [...]}"}};
-    gimp_install_procedure(AXES_PROC, "The attribute axes of a ganime generator", "Lists the axes that recipes can move along (set=AXIS:AMOUNT).",
-                           "ganime", "MIT OR Apache-2.0", "2026", NULL, "", GIMP_PLUGIN, G_N_ELEMENTS(axes_args),
-                           G_N_ELEMENTS(axes_returns), axes_args, axes_returns);
+    install(AXES_PROC, "The attribute axes of a ganime generator", "Lists the axes that recipes can move along (set=AXIS:AMOUNT).",
+            NULL, "", G_N_ELEMENTS(axes_args), G_N_ELEMENTS(axes_returns), axes_args, axes_returns);
     static const GimpParamDef place_args[] = {
-        {GIMP_PDB_INT32, "run-mode", "The run mode { RUN-NONINTERACTIVE (1) }"},
+        SCRIPT_RUN_MODE_ARG,
         {GIMP_PDB_IMAGE, "image", "Image to add the layer to"},
-        {GIMP_PDB_STRING, "model", "Generator file, or \"\" for the built-in model"},
+        MODEL_ARG,
         {GIMP_PDB_STRING, "recipe", "A character recipe, e.g. \"seed=4 variation=1@0.75 set=hair=blonde:+1.5\""},
         {GIMP_PDB_INT32, "size", "Side of the character in pixels (upscaled with Lanczos3)"},
     };
     static const GimpParamDef layer_returns[] = {{GIMP_PDB_LAYER, "layer", "The new layer, named \"ganime RECIPE | SIZEpx\""}};
-    gimp_install_procedure(PLACE_PROC, "Place a ganime character", "Adds the character of a recipe as a new layer named after the recipe.",
-                           "ganime", "MIT OR Apache-2.0", "2026", NULL, "", GIMP_PLUGIN, G_N_ELEMENTS(place_args),
-                           G_N_ELEMENTS(layer_returns), place_args, layer_returns);
+    install(PLACE_PROC, "Place a ganime character", "Adds the character of a recipe as a new layer named after the recipe.",
+            NULL, "", G_N_ELEMENTS(place_args), G_N_ELEMENTS(layer_returns), place_args, layer_returns);
     static const GimpParamDef inspiration_args[] = {
-        {GIMP_PDB_INT32, "run-mode", "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1) }"},
+        RUN_MODE_ARG,
         {GIMP_PDB_IMAGE, "image", "Image to place the character in"},
         {GIMP_PDB_DRAWABLE, "drawable", "Unused (the character goes into a new layer)"},
-        {GIMP_PDB_STRING, "model", "Generator file, or \"\" for the built-in model"},
+        MODEL_ARG,
         {GIMP_PDB_INT32, "seed", "Seed of the first candidate"},
         {GIMP_PDB_INT32, "count", "Number of candidates (seeds SEED, SEED+1, ...)"},
         {GIMP_PDB_INT32, "columns", "Cells per row of the sheet (and variations shown)"},
@@ -140,10 +146,9 @@ static void query(void) {
         {GIMP_PDB_STRING, "moves", "Attribute moves, comma-separated AXIS:AMOUNT (hair=blonde:+1.5,eyes=red:-1), or \"\""},
         {GIMP_PDB_INT32, "size", "Side of the placed character in pixels"},
     };
-    gimp_install_procedure(INSPIRATION_PROC, "ganime inspiration: pick, vary, move attributes, place",
-                           "Shows candidates and variations, a slider per attribute, and places the chosen character as a new layer.",
-                           "ganime", "MIT OR Apache-2.0", "2026", "ganime _Inspiration...", "*", GIMP_PLUGIN,
-                           G_N_ELEMENTS(inspiration_args), G_N_ELEMENTS(layer_returns), inspiration_args, layer_returns);
+    install(INSPIRATION_PROC, "ganime inspiration: pick, vary, move attributes, place",
+            "Shows candidates and variations, a slider per attribute, and places the chosen character as a new layer.",
+            "ganime _Inspiration...", "*", G_N_ELEMENTS(inspiration_args), G_N_ELEMENTS(layer_returns), inspiration_args, layer_returns);
     gimp_plugin_menu_register(INSPIRATION_PROC, "<Image>/Filters/Render");
 }
 

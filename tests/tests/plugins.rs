@@ -151,7 +151,7 @@ fn rust_host_checks_the_version_and_matches_the_library() {
     let Some(generator) = golden_generator() else { return };
     let lib = plugin_lib();
     let err = Plugin::open_version(&lib, GANIME_ABI_VERSION + 1).err().unwrap();
-    assert!(err.message.contains("implements ABI version 1, not 2"), "{err}");
+    assert!(err.message.contains("implements ABI versions 1 to 2, not 3"), "{err}");
     assert!(Plugin::open(Path::new("/no/such/libganime_plugin.so")).err().unwrap().message.contains("cannot load"));
     // A real shared library that is not a ganime plug-in.
     let err = Plugin::open(Path::new("libm.so.6")).err().unwrap();
@@ -280,7 +280,7 @@ fn krita_runs_generate_and_stylize_headless() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let pykrita = install_krita(dir.path(), "ganime_krita_e2e.py");
+    let pykrita = install_krita(dir.path());
     let log = run_kritarunner(dir.path(), &pykrita, "ganime_krita_e2e", &[generator.as_os_str(), filter_spec().as_ref(), dir.path().as_os_str()]);
     let result = std::fs::read_to_string(dir.path().join("krita-result.txt")).unwrap_or_default();
     assert_eq!(result.trim(), "ok", "the Krita script did not finish:\n{log}");
@@ -414,7 +414,7 @@ fn krita_docker_runs_the_inspiration_loop_like_the_cli() {
     }
     let dir = tempfile::tempdir().unwrap();
     // The plug-in as users get it: the packaged zip, imported by Krita's own importer.
-    let pykrita = import_krita_zip(dir.path(), "ganime_krita_inspiration.py");
+    let pykrita = import_krita_zip(dir.path());
     let log = run_kritarunner(dir.path(), &pykrita, "ganime_krita_inspiration", &[dir.path().as_os_str()]);
     let result = std::fs::read_to_string(dir.path().join("krita-inspiration.txt")).unwrap_or_default();
     assert_eq!(result.trim(), "ok", "the Krita inspiration script did not finish:\n{log}");
@@ -433,8 +433,8 @@ fn krita_docker_runs_the_inspiration_loop_like_the_cli() {
 
 /// Packs the plug-in with plugins/krita/package.sh, checks the zip's layout, imports it with the importer of the
 /// installed Krita (Tools > Scripts > Import Python Plugin from File... runs the same code) into DIR/resources,
-/// and adds a test script; returns the pykrita folder.
-fn import_krita_zip(dir: &Path, script: &str) -> PathBuf {
+/// and adds the test scripts; returns the pykrita folder.
+fn import_krita_zip(dir: &Path) -> PathBuf {
     let zip = dir.join("ganime-krita.zip");
     let pack = Command::new("sh").arg(workspace_root().join("plugins/krita/package.sh")).arg(plugin_lib()).arg(&zip).output().unwrap();
     assert!(pack.status.success(), "plugins/krita/package.sh failed:\n{}", String::from_utf8_lossy(&pack.stderr));
@@ -466,16 +466,16 @@ fn import_krita_zip(dir: &Path, script: &str) -> PathBuf {
     for file in ["ganime.desktop", "ganime/__init__.py", "ganime/libganime_plugin.so"] {
         assert!(pykrita.join(file).exists(), "{file} missing after the import");
     }
-    std::fs::copy(workspace_root().join("plugins/krita/tests").join(script), pykrita.join(script)).unwrap();
+    add_krita_test_scripts(&pykrita);
     pykrita
 }
 
-/// Installs the Krita plug-in and a test script into DIR/pykrita.
-fn install_krita(dir: &Path, script: &str) -> PathBuf {
+/// Installs the Krita plug-in and the test scripts into DIR/pykrita.
+fn install_krita(dir: &Path) -> PathBuf {
     let pykrita = dir.join("pykrita");
     let install = Command::new("sh").arg(workspace_root().join("plugins/krita/install.sh")).arg(plugin_lib()).arg(&pykrita).output().unwrap();
     assert!(install.status.success(), "plugins/krita/install.sh failed:\n{}", String::from_utf8_lossy(&install.stderr));
-    std::fs::copy(workspace_root().join("plugins/krita/tests").join(script), pykrita.join(script)).unwrap();
+    add_krita_test_scripts(&pykrita);
     pykrita
 }
 
@@ -584,4 +584,11 @@ fn krita_plugin_code_runs_on_pyqt6() {
         .unwrap();
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && log.trim() == "ok", "the plug-in does not run on PyQt6:\n{log}");
+}
+
+/// The kritarunner scripts of plugins/krita/tests (the inspiration one imports helpers from the e2e one).
+fn add_krita_test_scripts(pykrita: &Path) {
+    for script in ["ganime_krita_e2e.py", "ganime_krita_inspiration.py"] {
+        std::fs::copy(workspace_root().join("plugins/krita/tests").join(script), pykrita.join(script)).unwrap();
+    }
 }

@@ -80,7 +80,7 @@ fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
 fn generate_recipe_regenerates_every_kind_of_cell() {
     let dir = tempfile::tempdir().unwrap();
     let sheet = dir.path().join("sheet.png");
-    let rows = ["--count", "1", "--seed", "5", "--columns", "2", "--cell", "48", "--variations", "5", "--interpolate", "5:6"];
+    let rows = ["sheet", "--count", "1", "--seed", "5", "--columns", "2", "--cell", "48", "--variations", "5", "--interpolate", "5:6"];
     ganime_ok(&[&rows[..], &["--attribute", "5:eyes=red", "--no-attributes", "--out", p(&sheet)]].concat());
     let page = image::open(&sheet).unwrap().to_rgb8();
     let cells = json(&sheet)["cells"].as_array().unwrap().clone();

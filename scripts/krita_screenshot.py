@@ -6,8 +6,6 @@ screenshot of the display with ImageMagick's `import`.
 
 import subprocess
 
-from krita import Krita
-
 from ganime.docker import GanimeDocker
 from ganime.qt_compat import QtWidgets
 
@@ -35,4 +33,3 @@ def main(args):
     docker.sliders["hair=blonde"].setValue(15)
     settle()
     subprocess.run(["import", "-window", "root", "-crop", "460x980+0+0", out], check=True)
-    Krita.instance()

@@ -592,3 +592,35 @@ fn add_krita_test_scripts(pykrita: &Path) {
         std::fs::copy(workspace_root().join("plugins/krita/tests").join(script), pykrita.join(script)).unwrap();
     }
 }
+
+/// The ABI lets any thread call in: a plug-in opened by a thread that has since exited serves several threads
+/// at once, each with its first allocation inside the plug-in (mimalloc 3.3 crashed exactly there).
+#[test]
+fn plugin_serves_threads_other_than_the_one_that_loaded_it() {
+    let lib = plugin_lib();
+    let plugin = std::thread::spawn(move || {
+        let plugin = Plugin::open(&lib).unwrap();
+        plugin.load("passthrough", GANIME_ROLE_FILTER).unwrap();
+        plugin
+    })
+    .join()
+    .unwrap();
+    for round in 0..3u64 {
+        let workers: Vec<_> = (0..4u64)
+            .map(|i| {
+                let plugin = plugin.clone();
+                std::thread::spawn(move || {
+                    let mut g = plugin.load("", GANIME_ROLE_GENERATOR).unwrap();
+                    let (picture, _) = g.character(&format!("seed={}", round * 4 + i), 64, 64, GANIME_FORMAT_RGB8).unwrap();
+                    let mut pass = plugin.load("passthrough", GANIME_ROLE_FILTER).unwrap();
+                    let mut copy = picture.clone();
+                    pass.stylize_in_place(&mut copy, 1.0, None).unwrap();
+                    assert_eq!(copy, picture);
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+    }
+}

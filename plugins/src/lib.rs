@@ -1,7 +1,10 @@
 //! The ganime editor plug-in: a cdylib implementing the C ABI of `ganime-plugin-abi` over the core library.
 //! Generation goes through `ganime::generate` (the same latents and batching as `ganime generate`, so the
 //! pixels match the CLI's), stylisation through `ganime::filters::open`, so every filter the registry knows is
-//! available to every editor. Host scripts for GIMP and Krita live in `gimp/` and `krita/`.
+//! available to every editor. ABI version 2 adds the inspiration workflow over the same library code as the CLI:
+//! `render_sheet` is `generate::sheet::make` (what `ganime sheet` runs), `generate_character` is
+//! `generate::recipe::character` (what `ganime generate --recipe` runs). Host scripts for GIMP and Krita live in
+//! `gimp/` and `krita/`.
 //!
 //! Every exported function runs inside `guard`: errors and caught panics become a status code plus a
 //! per-thread message; nothing unwinds into the host.

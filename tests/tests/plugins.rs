@@ -1,6 +1,8 @@
 //! The editor plug-in end to end: the cdylib driven by a C host (compiled here with the system C compiler) and by
 //! the Rust host loader, each generating and stylising and compared pixel for pixel with the CLI / library, and
-//! each feeding bad input. The GIMP and Krita tests run the real editors headless; they skip when the editor is
+//! each feeding bad input; the inspiration workflow of ABI version 2 (sheets, recipes, axes) against `ganime sheet`
+//! and `ganime generate --recipe`, and a host built for version 1. The GIMP and Krita tests run the real editors
+//! headless, the basic operations and the inspiration loop (pick, variations, attribute move, place); they skip when the editor is
 //! not installed, except in CI (`CI=true`, or `GANIME_REQUIRE_SHARED=1` as .ci/run sets) or with `GANIME_REQUIRE_EDITORS=1`, where that is a failure.
 //!
 //! The generator is the pytorch/examples DCGAN golden (`golden/dcgan-netG.pth`, 64x64): a real checkpoint that

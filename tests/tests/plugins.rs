@@ -425,8 +425,8 @@ fn krita_docker_runs_the_inspiration_loop_like_the_cli() {
     let cells = ["--columns", "3", "--cell", "64"];
     let candidates = cli_sheet(d, "cli-candidates.png", &[&["--seed", "3", "--count", "6"][..], &cells].concat());
     assert_same("Krita candidates vs `ganime sheet`", &read_rgb(&d.join("krita-candidates.png")), &candidates);
-    let variations = cli_sheet(d, "cli-variations.png", &[&["--count", "0", "--variations", "4"][..], &cells].concat());
-    assert_same("Krita variations vs `ganime sheet --variations`", &read_rgb(&d.join("krita-variations.png")), &variations);
+    let variations = cli_sheet(d, "cli-variations.png", &[&["--count", "0", "--variations", "4", "--interpolate", "4:9"][..], &cells].concat());
+    assert_same("Krita variations vs `ganime sheet --variations --interpolate`", &read_rgb(&d.join("krita-variations.png")), &variations);
     let name = std::fs::read_to_string(d.join("krita-layer-name.txt")).unwrap();
     let recipe = name.strip_prefix("ganime ").and_then(|n| n.strip_suffix(" | 96px")).unwrap_or_else(|| panic!("layer name `{name}`"));
     assert!(recipe.starts_with("seed=4 variation=1@") && recipe.ends_with(" set=hair=blonde:+1.5"), "{recipe}");

@@ -1,5 +1,5 @@
 """The ganime docker (Settings > Dockers > ganime Inspiration): a grid of candidates; click one to see its
-variations (click one of those to take it instead); a slider per attribute axis; "Place" adds the character at
+variations and, with a seed to interpolate toward, the way there (click a cell to take it instead); a slider per attribute axis; "Place" adds the character at
 the chosen size as a new layer named after its recipe. Each slot is a method the headless test calls too.
 """
 
@@ -66,8 +66,12 @@ class GanimeDocker(DockWidget):
         self.columns = QtWidgets.QSpinBox()
         self.columns.setRange(1, 12)
         self.columns.setValue(3)
+        self.toward = QtWidgets.QSpinBox()
+        self.toward.setRange(-1, 2**31 - 1)
+        self.toward.setValue(-1)
+        self.toward.setSpecialValueText("none")
         for label, widget in (("Generator file", self.model), ("Seed", self.seed), ("Candidates", self.count),
-                              ("Columns", self.columns)):
+                              ("Columns", self.columns), ("Interpolate toward seed", self.toward)):
             form.addRow(label, widget)
         layout.addLayout(form)
         show = QtWidgets.QPushButton("Show candidates")
@@ -75,7 +79,8 @@ class GanimeDocker(DockWidget):
         layout.addWidget(show)
         self.candidates = SheetView(lambda cell: self._safely(lambda: self.pick(cell)))
         layout.addWidget(self.candidates)
-        layout.addWidget(QtWidgets.QLabel("Variations of the picked character (click one to take it):"))
+        layout.addWidget(QtWidgets.QLabel("Variations of the picked character, and the way to the other seed\n"
+                                          "(click one to take it):"))
         self.variations = SheetView(lambda cell: self._safely(lambda: self.pick_variation(cell)))
         layout.addWidget(self.variations)
         self.recipe = QtWidgets.QLabel("Pick a candidate.")
@@ -139,16 +144,17 @@ class GanimeDocker(DockWidget):
         return sheet
 
     def pick(self, cell):
-        """Takes a candidate and shows its variations."""
+        """Takes a candidate and shows its variations (and the interpolation toward the other seed, if set)."""
         self.inspiration.pick(cell["recipe"])
         self._reset_sliders()
-        sheet = self.inspiration.variations(self.columns.value(), self.cell)
+        toward = self.toward.value() if self.toward.value() >= 0 else None
+        sheet = self.inspiration.variations(self.columns.value(), self.cell, toward)
         self.variations.show_sheet(sheet, self.width() - 24)
         self._show_recipe()
         return sheet
 
     def pick_variation(self, cell):
-        """Takes one of the variations instead."""
+        """Takes one of the variations (or interpolation steps) instead."""
         self.inspiration.pick(cell["recipe"])
         self._reset_sliders()
         self._show_recipe()

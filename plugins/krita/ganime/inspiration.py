@@ -43,12 +43,16 @@ class Inspiration:
         """``ganime sheet --seed SEED --count COUNT --columns COLUMNS --cell CELL --title ""``."""
         return self._sheet({"seed": seed, "count": count, "columns": columns, "cell": cell, "title": ""})
 
-    def variations(self, columns, cell):
-        """The picked character's seed with a row of variations: ``ganime sheet --count 0 --variations SEED``."""
+    def variations(self, columns, cell, toward=None):
+        """A row of variations of the picked character's seed, and a row interpolating from it to seed ``toward``
+        when given: ``ganime sheet --count 0 --variations SEED [--interpolate SEED:TOWARD]``."""
         if self.picked is None:
             raise abi.GanimeError(abi.ERR_INVALID_ARGUMENT, "pick a character first")
-        return self._sheet({"count": 0, "variations": [self.picked_seed()], "columns": columns, "cell": cell,
-                            "title": ""})
+        seed = self.picked_seed()
+        request = {"count": 0, "variations": [seed], "columns": columns, "cell": cell, "title": ""}
+        if toward is not None:
+            request["interpolate"] = ["%d:%d" % (seed, toward)]
+        return self._sheet(request)
 
     def _sheet(self, request):
         return Sheet(*self.generator.render_sheet(request, abi.FORMAT_RGBA8))

@@ -1,8 +1,8 @@
 """Run by tests/tests/plugins.rs through kritarunner (headless):
     kritarunner -s ganime_krita_inspiration -f main OUT_DIR
 Drives the ganime docker on the built-in model through the inspiration loop, as its buttons and clicks do:
-candidates (seed 3, 6 in 3 columns, 64-pixel cells) -> pick the second -> its variations -> take variation 2 ->
-move hair=blonde to +1.5 -> place at 96 pixels in a 128x128 document. Writes the pages it showed
+candidates (seed 3, 6 in 3 columns, 64-pixel cells) -> pick the second -> its variations and the way to seed 9
+-> take variation 2 -> move hair=blonde to +1.5 -> place at 96 pixels in a 128x128 document. Writes the pages it showed
 (krita-candidates.png, krita-variations.png), the placed layer's pixels (krita-placed.png), the layer's name
 (krita-layer-name.txt) and "ok" to OUT_DIR/krita-inspiration.txt when everything ran.
 """
@@ -42,6 +42,7 @@ def inspiration_loop(out):
     docker.seed.setValue(3)
     docker.count.setValue(6)
     docker.columns.setValue(3)
+    docker.toward.setValue(9)
     candidates = docker.show_candidates()
     save_sheet(docker.candidates, os.path.join(out, "krita-candidates.png"))
     # A click on the second candidate (through the view's scale) picks it and shows its variations.
@@ -50,6 +51,9 @@ def inspiration_loop(out):
     if docker.inspiration.picked != "seed=4":
         raise AssertionError("clicking the second candidate picked %r" % docker.inspiration.picked)
     save_sheet(docker.variations, os.path.join(out, "krita-variations.png"))
+    steps = [c["recipe"] for c in docker.variations.sheet.cells()[3:]]
+    if len(steps) != 3 or not all(r.startswith("seed=4 toward=9@") for r in steps):
+        raise AssertionError("the interpolation row toward seed 9 holds %s" % steps)
     variation = docker.variations.sheet.cells()[1]
     x, y = centre(variation)
     docker.variations.click(x * docker.variations.scale, y * docker.variations.scale)

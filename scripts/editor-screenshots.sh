@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Screenshots of the ganime editor plug-ins for the README, taken under Xvfb:
 #   scripts/editor-screenshots.sh [LIBGANIME_PLUGIN.so]   (default target/release/libganime_plugin.so)
-# writes docs/img/krita-inspiration-docker.jpg (the Krita docker after pick -> variations -> hair=blonde +1.5) and
+# writes docs/img/krita-inspiration-docker.jpg (the Krita docker after pick -> variations and the way to seed 9 ->
+# hair=blonde +1.5) and
 # docs/img/gimp-inspiration-dialog.jpg (GIMP's Filters > Render > ganime Inspiration dialog, same picks).
 # Needs xvfb, imagemagick, xdotool, gimp + libgimp2.0-dev + pkg-config, krita + python3-pyqt5.
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 LIB=$(realpath "${1:-target/release/libganime_plugin.so}")
 TMP=$(mktemp -d)
 DISPLAY_NUM=:97
-Xvfb "$DISPLAY_NUM" -screen 0 1280x1024x24 >/dev/null 2>&1 &
+Xvfb "$DISPLAY_NUM" -screen 0 1280x1400x24 >/dev/null 2>&1 &
 XVFB=$!
 trap 'kill $XVFB 2>/dev/null; rm -rf "$TMP"' EXIT
 sleep 2

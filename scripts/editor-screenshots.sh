@@ -28,8 +28,8 @@ convert "$TMP/krita.png" -quality 85 docs/img/krita-inspiration-docker.jpg
 plugins/gimp/install.sh "$LIB" "$TMP/gimp/plug-ins/ganime" >/dev/null
 setup='(let* ((img (car (gimp-image-new 256 256 RGB))) (bg (car (gimp-layer-new img 256 256 RGB-IMAGE "bg" 100 LAYER-MODE-NORMAL))))
          (gimp-image-insert-layer img bg 0 0)
-         (plug-in-ganime-inspiration RUN-NONINTERACTIVE img bg "" 3 6 3 2 2 "hair=blonde:+1.5" 96)
-         (plug-in-ganime-inspiration RUN-INTERACTIVE img bg "" 0 0 0 0 0 "" 0))'
+         (plug-in-ganime-inspiration RUN-NONINTERACTIVE img bg "" 3 6 3 2 2 "hair=blonde:+1.5" 96 9)
+         (plug-in-ganime-inspiration RUN-INTERACTIVE img bg "" 0 0 0 0 0 "" 0 0))'
 GIMP2_DIRECTORY="$TMP/gimp" gimp -d -f -s -b "$setup" >"$TMP/gimp.log" 2>&1 &
 GIMP=$!
 for _ in $(seq 1 120); do

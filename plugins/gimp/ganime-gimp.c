@@ -23,11 +23,12 @@
  *       square, as a new layer named "ganime RECIPE | SIZEpx" centred in IMAGE: the same pixels as
  *       `ganime generate --recipe RECIPE --size SIZE`.
  *   plug-in-ganime-inspiration (run-mode, image, drawable, model, seed, count, columns, candidate, variation,
- *                               moves, size) -> layer
+ *                               moves, size, toward) -> layer
  *       The inspiration loop in one dialog (Filters > Render > ganime Inspiration): a sheet of COUNT candidates
- *       from SEED in COLUMNS columns with a row of variations of candidate CANDIDATE (1-based; click a cell to
- *       pick it), a slider per attribute axis, and the size; OK places candidate CANDIDATE (or its variation
- *       VARIATION, 1-based, 0: none) moved by MOVES ("hair=blonde:+1.5,eyes=red:-1") like plug-in-ganime-place.
+ *       from SEED in COLUMNS columns with a row of variations of candidate CANDIDATE (1-based) and, when TOWARD
+ *       is a seed (-1: none), a row interpolating from it to TOWARD (click a cell to pick it), a slider per
+ *       attribute axis, and the size; OK places candidate CANDIDATE (or cell VARIATION of the rows under it,
+ *       1-based: variations 1..COLUMNS, then the interpolation steps; 0: none) moved by MOVES ("hair=blonde:+1.5,eyes=red:-1") like plug-in-ganime-place.
  * Run from a menu, each asks for its values in a dialog (prefilled with the last ones used); run with
  * RUN-WITH-LAST-VALS it reuses them (defaults: built-in model, seed 0, 16 images; filter "passthrough", strength 1).
  */
@@ -66,7 +67,7 @@ typedef struct {
     gchar model[1024];
     gint32 seed, count, columns, candidate, variation;
     gchar moves[2048];
-    gint32 size;
+    gint32 size, toward;
 } InspirationValues;
 
 /* gimp_install_procedure with ganime's author, licence and date. */
@@ -142,9 +143,10 @@ static void query(void) {
         {GIMP_PDB_INT32, "count", "Number of candidates (seeds SEED, SEED+1, ...)"},
         {GIMP_PDB_INT32, "columns", "Cells per row of the sheet (and variations shown)"},
         {GIMP_PDB_INT32, "candidate", "The picked candidate, 1..COUNT"},
-        {GIMP_PDB_INT32, "variation", "The picked variation of it, 1..COLUMNS, or 0 for the candidate itself"},
+        {GIMP_PDB_INT32, "variation", "The picked cell under it: 1..COLUMNS a variation, then the interpolation steps; 0 for the candidate itself"},
         {GIMP_PDB_STRING, "moves", "Attribute moves, comma-separated AXIS:AMOUNT (hair=blonde:+1.5,eyes=red:-1), or \"\""},
         {GIMP_PDB_INT32, "size", "Side of the placed character in pixels"},
+        {GIMP_PDB_INT32, "toward", "A seed to interpolate toward from the candidate (a row of COLUMNS steps), or -1 for none"},
     };
     install(INSPIRATION_PROC, "ganime inspiration: pick, vary, move attributes, place",
             "Shows candidates and variations, a slider per attribute, and places the chosen character as a new layer.",
@@ -365,18 +367,29 @@ static gint32 sheet_image(const GanimeImage *page) {
     return image;
 }
 
-/* The inspiration sheet request: the candidates and a row of variations of the picked one. */
+/* The inspiration sheet request: the candidates, a row of variations of the picked one and, with a seed to go
+ * toward, the interpolation row. */
 static gchar *inspiration_request(const InspirationValues *v, gint cell) {
-    return g_strdup_printf("{\"seed\": %d, \"count\": %d, \"columns\": %d, \"cell\": %d, \"title\": \"\", \"variations\": [%d]}", v->seed,
-                           v->count, v->columns, cell, v->seed + v->candidate - 1);
+    gint picked = v->seed + v->candidate - 1;
+    gchar *toward = v->toward >= 0 ? g_strdup_printf(", \"interpolate\": [\"%d:%d\"]", picked, v->toward) : g_strdup("");
+    gchar *request = g_strdup_printf("{\"seed\": %d, \"count\": %d, \"columns\": %d, \"cell\": %d, \"title\": \"\", \"variations\": [%d]%s}", v->seed,
+                                     v->count, v->columns, cell, picked, toward);
+    g_free(toward);
+    return request;
+}
+
+/* How many cells the rows under the candidates hold. */
+static gint inspiration_rows_cells(const InspirationValues *v) {
+    return v->toward >= 0 ? v->columns + MAX(v->columns, 2) : v->columns; /* as `ganime sheet` lays the rows out */
 }
 
 /* The recipe the values pick: the cell of the candidate or its variation, plus the moves. */
 static gchar *inspiration_recipe(const InspirationValues *v, const Cell *cells, gint n, gchar **error) {
     gint index = v->variation > 0 ? v->count + v->variation - 1 : v->candidate - 1;
-    if (v->candidate < 1 || v->candidate > v->count || v->variation < 0 || v->variation > v->columns || index >= n) {
-        *error = g_strdup_printf("candidate %d must be in 1..%d (count) and variation %d in 0..%d (columns)", v->candidate, v->count, v->variation,
-                                 v->columns);
+    gint below = inspiration_rows_cells(v);
+    if (v->candidate < 1 || v->candidate > v->count || v->variation < 0 || v->variation > below || index >= n) {
+        *error = g_strdup_printf("candidate %d must be in 1..%d (count) and variation %d in 0..%d (the cells under the candidates)", v->candidate,
+                                 v->count, v->variation, below);
         return NULL;
     }
     GString *recipe = g_string_new(cells[index].recipe);
@@ -484,7 +497,7 @@ typedef struct {
     const GanimePluginV2 *p;
     GanimeModel *model;
     InspirationValues *v;
-    GtkWidget *seed, *count, *columns, *candidate, *variation, *size, *sheet, *character, *recipe;
+    GtkWidget *seed, *count, *columns, *toward, *candidate, *variation, *size, *sheet, *character, *recipe;
     gchar **axes;
     GtkObject *amounts[MAX_AXES];
     Cell cells[MAX_CELLS];
@@ -507,6 +520,7 @@ static void inspiration_read(Inspiration *ui) {
     v->columns = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(ui->columns));
     v->candidate = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(ui->candidate));
     v->variation = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(ui->variation));
+    v->toward = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(ui->toward));
     v->size = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(ui->size));
     GString *moves = g_string_new("");
     for (gint i = 0; ui->axes && ui->axes[i] && i < MAX_AXES; i++) {
@@ -523,7 +537,7 @@ static void inspiration_refresh(GtkWidget *widget, Inspiration *ui) {
     gchar *error = NULL, *metadata = NULL;
     inspiration_read(ui);
     gtk_spin_button_set_range(GTK_SPIN_BUTTON(ui->candidate), 1, ui->v->count);
-    gtk_spin_button_set_range(GTK_SPIN_BUTTON(ui->variation), 0, ui->v->columns);
+    gtk_spin_button_set_range(GTK_SPIN_BUTTON(ui->variation), 0, inspiration_rows_cells(ui->v));
     inspiration_read(ui);
     gchar *request = inspiration_request(ui->v, PREVIEW_CELL);
     GanimeImage page = {0};
@@ -582,13 +596,14 @@ static gboolean inspiration_dialog(const GanimePluginV2 *p, InspirationValues *v
     }
     ui.axes = axis_names(p, ui.model, &error);
     g_free(error);
-    GtkWidget *table, *dialog = dialog_new("ganime: Inspiration", INSPIRATION_PROC, &table, 7);
+    GtkWidget *table, *dialog = dialog_new("ganime: Inspiration", INSPIRATION_PROC, &table, 8);
     ui.seed = spin_row(table, 0, "_Seed:", 0, G_MAXINT32, 1, 0, v->seed);
     ui.count = spin_row(table, 1, "C_andidates:", 1, 64, 1, 0, v->count);
     ui.columns = spin_row(table, 2, "C_olumns (and variations):", 1, 12, 1, 0, v->columns);
-    ui.candidate = spin_row(table, 3, "_Picked candidate:", 1, v->count, 1, 0, v->candidate);
-    ui.variation = spin_row(table, 4, "_Variation (0: none):", 0, v->columns, 1, 0, v->variation);
-    ui.size = spin_row(table, 5, "Si_ze (pixels):", 16, 4096, 16, 0, v->size);
+    ui.toward = spin_row(table, 3, "Interpolate _toward seed (-1: none):", -1, G_MAXINT32, 1, 0, v->toward);
+    ui.candidate = spin_row(table, 4, "_Picked candidate:", 1, v->count, 1, 0, v->candidate);
+    ui.variation = spin_row(table, 5, "_Variation or step (0: none):", 0, inspiration_rows_cells(v), 1, 0, v->variation);
+    ui.size = spin_row(table, 6, "Si_ze (pixels):", 16, 4096, 16, 0, v->size);
     GtkWidget *previews = gtk_hbox_new(FALSE, 12);
     GtkWidget *click = gtk_event_box_new();
     ui.sheet = gtk_image_new();
@@ -615,8 +630,8 @@ static gboolean inspiration_dialog(const GanimePluginV2 *p, InspirationValues *v
     }
     gtk_box_pack_start(GTK_BOX(right), sliders, FALSE, FALSE, 0);
     gtk_box_pack_start(GTK_BOX(previews), right, TRUE, TRUE, 0);
-    gtk_table_attach_defaults(GTK_TABLE(table), previews, 0, 2, 6, 7);
-    GtkWidget *spins[] = {ui.seed, ui.count, ui.columns, ui.candidate, ui.variation};
+    gtk_table_attach_defaults(GTK_TABLE(table), previews, 0, 2, 7, 8);
+    GtkWidget *spins[] = {ui.seed, ui.count, ui.columns, ui.toward, ui.candidate, ui.variation};
     for (gsize i = 0; i < G_N_ELEMENTS(spins); i++) g_signal_connect(spins[i], "value-changed", G_CALLBACK(inspiration_refresh), &ui);
     inspiration_refresh(NULL, &ui);
     gtk_widget_show_all(dialog);
@@ -729,9 +744,9 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
     } else if (strcmp(name, SHEET_PROC) == 0 || strcmp(name, AXES_PROC) == 0 || strcmp(name, PLACE_PROC) == 0) {
         run_script_procedure(name, nparams, param, nreturn_vals, values, &error);
     } else if (strcmp(name, INSPIRATION_PROC) == 0) {
-        InspirationValues v = {"", 0, 6, 3, 1, 0, "", 256};
+        InspirationValues v = {"", 0, 6, 3, 1, 0, "", 256, -1};
         if (mode == GIMP_RUN_NONINTERACTIVE) {
-            if (nparams != 11) {
+            if (nparams != 12) {
                 values[0].data.d_status = GIMP_PDB_CALLING_ERROR;
                 return;
             }
@@ -743,6 +758,7 @@ static void run(const gchar *name, gint nparams, const GimpParam *param, gint *n
             v.variation = param[8].data.d_int32;
             g_strlcpy(v.moves, param[9].data.d_string ? param[9].data.d_string : "", sizeof v.moves);
             v.size = param[10].data.d_int32;
+            v.toward = param[11].data.d_int32;
         } else {
             gimp_get_data(INSPIRATION_PROC, &v);
         }

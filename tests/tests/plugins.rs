@@ -499,7 +499,8 @@ fn run_kritarunner(dir: &Path, pykrita: &Path, module: &str, args: &[&std::ffi::
 
 /// GIMP driven headless through its PDB procedures on the built-in model: the candidates and variations sheets
 /// (plug-in-ganime-sheet), the axes, then plug-in-ganime-inspiration picking candidate 2, its variation 2 and
-/// hair=blonde +1.5, placed at 96 pixels; each compared with `ganime sheet` / `ganime generate --recipe`.
+/// hair=blonde +1.5, placed at 96 pixels, and the middle step toward seed 9; each compared with `ganime sheet` /
+/// `ganime generate --recipe`.
 #[test]
 fn gimp_runs_the_inspiration_loop_like_the_cli() {
     if !editor_available("gimp") {
@@ -509,6 +510,7 @@ fn gimp_runs_the_inspiration_loop_like_the_cli() {
     let d = dir.path();
     let gimp_dir = install_gimp(d);
     let (candidates_png, variations_png, placed_png) = (d.join("gimp-candidates.png"), d.join("gimp-variations.png"), d.join("gimp-placed.png"));
+    let step_png = d.join("gimp-step.png");
     let sheet = |request: &str, out: &Path| {
         format!(
             r#"(let* ((img (car (plug-in-ganime-sheet RUN-NONINTERACTIVE "" "{request}"))) (layer (car (gimp-image-get-active-layer img))))
@@ -523,12 +525,16 @@ fn gimp_runs_the_inspiration_loop_like_the_cli() {
         r#"(let* ((img (car (gimp-image-new 128 128 RGB)))
                   (bg (car (gimp-layer-new img 128 128 RGB-IMAGE "bg" 100 LAYER-MODE-NORMAL)))
                   (ignored (gimp-image-insert-layer img bg 0 0))
-                  (layer (car (plug-in-ganime-inspiration RUN-NONINTERACTIVE img bg "" 3 6 3 2 2 "hair=blonde:+1.5" 96))))
+                  (layer (car (plug-in-ganime-inspiration RUN-NONINTERACTIVE img bg "" 3 6 3 2 2 "hair=blonde:+1.5" 96 -1))))
              (gimp-message (string-append "ganime-layer: " (car (gimp-item-get-name layer))))
              (gimp-message (string-append "ganime-axes: " (car (plug-in-ganime-axes RUN-NONINTERACTIVE ""))))
              (file-png-save RUN-NONINTERACTIVE img layer "{o}" "{o}" 0 9 0 0 0 0 0)
+             (let ((step (car (plug-in-ganime-inspiration RUN-NONINTERACTIVE img bg "" 3 6 3 2 5 "" 64 9))))
+               (gimp-message (string-append "ganime-step: " (car (gimp-item-get-name step))))
+               (file-png-save RUN-NONINTERACTIVE img step "{t}" "{t}" 0 9 0 0 0 0 0))
              (plug-in-ganime-place RUN-NONINTERACTIVE img "" "seed=1 variation=x@1" 64))"#,
-        o = p(&placed_png)
+        o = p(&placed_png),
+        t = p(&step_png)
     );
     let log = run_gimp(&gimp_dir, &[&candidates, &variations, &place]);
     assert!(candidates_png.exists() && variations_png.exists() && placed_png.exists(), "GIMP wrote no images:\n{log}");
@@ -543,6 +549,10 @@ fn gimp_runs_the_inspiration_loop_like_the_cli() {
     let name = log.split("ganime-layer: ganime ").nth(1).and_then(|l| l.split(" | 96px").next()).unwrap_or_else(|| panic!("no layer name:\n{log}"));
     assert!(name.starts_with("seed=4 variation=1@") && name.ends_with(" set=hair=blonde:+1.5"), "{name}");
     assert_same("GIMP placed layer vs `ganime generate --recipe --size 96`", &read_rgb(&placed_png), &cli_character(d, name, 96));
+    // With a seed to go toward, the cells under the candidates continue with the interpolation steps.
+    let step = log.split("ganime-step: ganime ").nth(1).and_then(|l| l.split(" | 64px").next()).unwrap_or_else(|| panic!("no step layer:\n{log}"));
+    assert_eq!(step, "seed=4 toward=9@0.5");
+    assert_same("GIMP interpolation step vs `ganime generate --recipe --size 64`", &read_rgb(&step_png), &cli_character(d, step, 64));
 }
 
 /// Builds and installs the GIMP plug-in into a private GIMP2_DIRECTORY under `dir`; returns that directory.

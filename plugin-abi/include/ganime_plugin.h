@@ -2,8 +2,10 @@
  * ganime editor plug-in C ABI.
  *
  * Loading: dlopen() the plug-in (libganime_plugin.so), look up ganime_plugin_entry and call it with
- * GANIME_ABI_VERSION. A NULL result means the plug-in does not implement that version;
- * ganime_plugin_last_error() says why. Otherwise the returned table is static: valid until dlclose().
+ * GANIME_ABI_VERSION (2: cast the result to const GanimePluginV2 *; its `base` is the version-1 table). A
+ * NULL result means the plug-in does not implement that version; ganime_plugin_last_error() says why. A
+ * host built for version 1 still asks for 1 and gets a GanimePluginV1. The table is static: valid until
+ * dlclose().
  *
  * Ownership: host buffers (GanimeImage passed in) stay the host's and are only touched during the call.
  * Everything the plug-in allocates is released by the plug-in: models with free_model, images from
@@ -41,8 +43,12 @@ const char *ganime_plugin_last_error(void);
 #endif
 
 
-// Bumped on every incompatible change of the C ABI.
-#define GANIME_ABI_VERSION 1
+// The ABI version this header describes, bumped whenever the table changes. Plug-ins also answer every
+// older version still listed in [`GANIME_ABI_OLDEST_SUPPORTED`], with that version's table.
+#define GANIME_ABI_VERSION 2
+
+// The oldest ABI version a plug-in still answers.
+#define GANIME_ABI_OLDEST_SUPPORTED 1
 
 // Largest width or height the plug-in accepts, in pixels.
 #define GANIME_MAX_DIMENSION 16384
@@ -99,7 +105,7 @@ typedef struct GanimeProgress {
   void *user_data;
 } GanimeProgress;
 
-// The function table of ABI version 1.
+// The function table of ABI version 1, and the first member of every later version's table.
 //
 // Ownership: the table and every string the plug-in returns are owned by the plug-in; host buffers passed as
 // `GanimeImage` stay owned by the host and are only accessed during the call. Images the plug-in allocates
@@ -116,9 +122,9 @@ typedef struct GanimeProgress {
 // buffers are then unspecified except where a function says otherwise. No Rust panic ever crosses this
 // boundary (it becomes `GANIME_ERR_INTERNAL`).
 typedef struct GanimePluginV1 {
-  // `GANIME_ABI_VERSION` the plug-in implements.
+  // The ABI version of the whole table (1 for a `GanimePluginV1`, 2 for the `GanimePluginV2` around it).
   uint32_t abi_version;
-  // `sizeof(GanimePluginV1)` in the plug-in: later minor revisions only append fields.
+  // `sizeof` the whole table in the plug-in (`GanimePluginV1` or `GanimePluginV2`).
   uint32_t struct_size;
   // JSON describing the plug-in: `{"name", "version", "abi_version", "formats", "filters", "filter_kinds",
   // "operations"}`. Static; valid while the library is loaded.
@@ -153,6 +159,32 @@ typedef const struct GanimePluginV1 *(*GanimePluginEntryFn)(uint32_t abi_version
 
 // The exported last-error function's type.
 typedef const char *(*GanimeLastErrorFn)(void);
+
+// The function table of ABI version 2: version 1 (`base`, with `base.abi_version` 2) plus the inspiration
+// workflow of `ganime sheet` and `ganime generate --recipe`: sheets with rows and captions, one character from a
+// recipe (variations, interpolation, attribute moves), and the attribute axes a generator can move along.
+//
+// A recipe is text: `seed=3 toward=5@0.25 variation=2@0.75 set=hair=blonde:+1.5`, every field but `seed`
+// optional (see `ganime generate --recipe`). Strings the plug-in returns through an `out` argument are owned by
+// the model: valid until the next call on that model that returns a string, or `free_model`.
+typedef struct GanimePluginV2 {
+  struct GanimePluginV1 base;
+  // The attribute axes of a generator, as JSON: `{"axes": ["hair=blonde", ...], "attributes": ["hair", "eyes"],
+  // "variation_strength": 0.75 or null}`. A generator without axes (other than the built-in model, whose axes
+  // ship with it) has `"axes": []`. `GANIME_ERR_WRONG_MODEL_KIND` for a filter.
+  GanimeStatus (*model_axes)(struct GanimeModel *model, const char **out_json);
+  // An inspiration sheet, the same page as `ganime sheet` for the same settings: `request_json` is an object
+  // with `ganime sheet`'s flag names, every field optional (`{"seed": 3, "count": 6, "columns": 3,
+  // "variations": [3], "interpolate": ["3:5"], "attribute": ["3:hair=blonde"], "cell": 96, ...}`); unknown
+  // names are refused. On success `*out` is a plug-in allocated image (tightly packed, `format`) to release
+  // with `free_image`, and `*out_metadata` the JSON `ganime sheet` embeds in its PNG: `cells` lists every
+  // cell's `caption`, `recipe` and place on the page (`x`, `y`, `size`). Progress: 0 of 1, then 1 of 1.
+  GanimeStatus (*render_sheet)(struct GanimeModel *model, const char *request_json, GanimePixelFormat format, struct GanimeImage *out, const char **out_metadata, const struct GanimeProgress *progress);
+  // One character from `recipe` into the host's `image`, resized to the image's width x height with Lanczos3
+  // when that is not the generator's size: the same pixels as `ganime generate --recipe RECIPE --size SIDE`.
+  // `out_recipe` (may be NULL) receives the recipe in its canonical text. Progress: 0 of 1, then 1 of 1.
+  GanimeStatus (*generate_character)(struct GanimeModel *model, const char *recipe, struct GanimeImage *image, const char **out_recipe, const struct GanimeProgress *progress);
+} GanimePluginV2;
 
 // Success.
 #define GANIME_OK 0

@@ -75,6 +75,8 @@ pub struct Plugin {
 
 struct Loaded {
     table: *const GanimePluginV1,
+    /// The ABI version the table was asked for (2 gives `GanimePluginV2` around `table`).
+    version: u32,
     // Dropped last: the table and all function pointers point into it.
     _library: Library,
 }
@@ -89,7 +91,8 @@ impl Plugin {
         Self::open_version(path, GANIME_ABI_VERSION)
     }
 
-    /// Opens asking for a given ABI version (tests use it to check that an unknown version is refused).
+    /// Opens asking for a given ABI version: 1 as a host built for version 1 does (the version-2 functions then
+    /// fail with a message), or an unknown one to check that it is refused.
     pub fn open_version(path: &Path, abi_version: u32) -> Result<Plugin, PluginError> {
         // SAFETY: loading a library runs its initialisers; a ganime plug-in has none beyond Rust's.
         let library = unsafe { Library::new(path) }.map_err(|e| loader_error(format!("cannot load plug-in {}: {e}", path.display())))?;
@@ -116,20 +119,32 @@ impl Plugin {
         }
         // SAFETY: non-null tables are static in the library, which `Loaded` keeps alive.
         let (version, size) = unsafe { ((*table).abi_version, (*table).struct_size) };
-        if version != abi_version || (size as usize) < std::mem::size_of::<GanimePluginV1>() {
+        let needed = if abi_version >= 2 { std::mem::size_of::<GanimePluginV2>() } else { std::mem::size_of::<GanimePluginV1>() };
+        if version != abi_version || (size as usize) < needed {
             return Err(loader_error(format!(
-                "plug-in {} answered with ABI version {version} (table of {size} bytes); this host needs version {abi_version} ({} bytes)",
+                "plug-in {} answered with ABI version {version} (table of {size} bytes); this host needs version {abi_version} ({needed} bytes)",
                 path.display(),
-                std::mem::size_of::<GanimePluginV1>()
             )));
         }
-        Ok(Plugin { inner: Arc::new(Loaded { table, _library: library }) })
+        Ok(Plugin { inner: Arc::new(Loaded { table, version: abi_version, _library: library }) })
     }
 
     /// The raw table, for hosts (and tests) that need to call it directly.
     pub fn table(&self) -> &GanimePluginV1 {
         // SAFETY: checked non-null in `open`, alive as long as `self`.
         unsafe { &*self.inner.table }
+    }
+
+    /// The version-2 table, or an error naming `operation` when the plug-in was opened as version 1.
+    pub fn table_v2(&self, operation: &str) -> Result<&GanimePluginV2, PluginError> {
+        if self.inner.version < 2 {
+            return Err(PluginError {
+                status: GANIME_ERR_INVALID_ARGUMENT,
+                message: format!("{operation} is ABI version 2; this plug-in was opened as version {}", self.inner.version),
+            });
+        }
+        // SAFETY: `open` checked that the table is a whole `GanimePluginV2` (its first member is `table`).
+        Ok(unsafe { &*(self.inner.table as *const GanimePluginV2) })
     }
 
     /// The plug-in's JSON self-description.
@@ -152,12 +167,15 @@ impl Plugin {
 
     /// Loads a model (see `GANIME_ROLE_*` for what `spec` may be).
     pub fn load(&self, spec: &str, role: GanimeRole) -> Result<Model, PluginError> {
-        let spec =
-            CString::new(spec).map_err(|_| PluginError { status: GANIME_ERR_INVALID_ARGUMENT, message: "model spec contains a NUL byte".into() })?;
+        let spec = c_string(spec, "model spec")?;
         let mut handle = std::ptr::null_mut();
         self.check(unsafe { (self.table().load_model)(spec.as_ptr(), role, &mut handle) })?;
         Ok(Model { plugin: self.clone(), handle })
     }
+}
+
+fn c_string(text: &str, what: &str) -> Result<CString, PluginError> {
+    CString::new(text).map_err(|_| PluginError { status: GANIME_ERR_INVALID_ARGUMENT, message: format!("{what} contains a NUL byte") })
 }
 
 /// Reads a plug-in owned string ("" for NULL).
@@ -269,7 +287,41 @@ impl Model {
             (self.plugin.table().generate_sheet)(self.handle, seed, count, columns, std::ptr::null(), format, &mut out, p)
         });
         self.plugin.check(status)?;
-        // Copy into host memory, then give the plug-in's buffer back.
+        self.take_image(out)
+    }
+
+    /// The generator's attribute axes as the plug-in's JSON (`{"axes": [...], "attributes": [...], ...}`).
+    pub fn axes(&mut self) -> Result<String, PluginError> {
+        let table = self.plugin.table_v2("model_axes")?;
+        let mut json = std::ptr::null();
+        self.plugin.check(unsafe { (table.model_axes)(self.handle, &mut json) })?;
+        Ok(unsafe { cstr(json) })
+    }
+
+    /// The page `ganime sheet` makes for `request_json` (its flags as a JSON object), and its metadata JSON.
+    pub fn render_sheet(&mut self, request_json: &str, format: GanimePixelFormat) -> Result<(Image, String), PluginError> {
+        let table = self.plugin.table_v2("render_sheet")?;
+        let request = c_string(request_json, "request_json")?;
+        let mut out = GanimeImage { data: std::ptr::null_mut(), width: 0, height: 0, stride: 0, format: 0 };
+        let mut meta = std::ptr::null();
+        self.plugin.check(unsafe { (table.render_sheet)(self.handle, request.as_ptr(), format, &mut out, &mut meta, std::ptr::null()) })?;
+        let meta = unsafe { cstr(meta) };
+        Ok((self.take_image(out)?, meta))
+    }
+
+    /// One character from `recipe` at `width` x `height`, and the recipe's canonical text.
+    pub fn character(&mut self, recipe: &str, width: u32, height: u32, format: GanimePixelFormat) -> Result<(Image, String), PluginError> {
+        let table = self.plugin.table_v2("generate_character")?;
+        let recipe = c_string(recipe, "recipe")?;
+        let mut image = Image::new(width, height, format, None)?;
+        let mut raw = image.raw();
+        let mut canonical = std::ptr::null();
+        self.plugin.check(unsafe { (table.generate_character)(self.handle, recipe.as_ptr(), &mut raw, &mut canonical, std::ptr::null()) })?;
+        Ok((image, unsafe { cstr(canonical) }))
+    }
+
+    /// Copies a plug-in allocated image into host memory and gives the plug-in's buffer back.
+    fn take_image(&self, mut out: GanimeImage) -> Result<Image, PluginError> {
         let len =
             required_len(out.width, out.height, out.stride, out.format).map_err(|message| PluginError { status: GANIME_ERR_INTERNAL, message })?;
         let data = unsafe { std::slice::from_raw_parts(out.data, len) }.to_vec();

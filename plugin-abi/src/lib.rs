@@ -1,9 +1,10 @@
 //! The versioned C ABI between ganime and image-editor plug-ins, and a safe Rust host for it.
 //!
 //! A plug-in library exports one symbol, [`ENTRY_SYMBOL`] (`ganime_plugin_entry`): the host passes the ABI
-//! version it was built for and gets a pointer to a static [`GanimePluginV1`] table of function pointers, or
-//! NULL when the plug-in does not speak that version (the reason is then in `ganime_plugin_last_error()`).
-//! Everything else goes through the table. `include/ganime_plugin.h` is generated from this file by cbindgen
+//! version it was built for and gets a pointer to a static table of function pointers, or NULL when the plug-in
+//! does not speak that version (the reason is then in `ganime_plugin_last_error()`). Everything else goes through
+//! the table. Version 2 ([`GanimePluginV2`]) is version 1's table ([`GanimePluginV1`], its first member) with
+//! the inspiration workflow appended; a plug-in answers both, so hosts built for version 1 keep working. `include/ganime_plugin.h` is generated from this file by cbindgen
 //! (`tests/header.rs` fails when it is stale; `GANIME_BLESS=1 cargo test -p ganime-plugin-abi` rewrites it).
 //!
 //! Plain integers (not Rust enums) carry statuses, pixel formats and roles across the boundary: a C caller may
@@ -13,10 +14,14 @@ use std::ffi::{c_char, c_void};
 
 pub mod host;
 
-/// Bumped on every incompatible change of the C ABI.
-pub const GANIME_ABI_VERSION: u32 = 1;
+/// The ABI version this header describes, bumped whenever the table changes. Plug-ins also answer every
+/// older version still listed in [`GANIME_ABI_OLDEST_SUPPORTED`], with that version's table.
+pub const GANIME_ABI_VERSION: u32 = 2;
+/// The oldest ABI version a plug-in still answers.
+pub const GANIME_ABI_OLDEST_SUPPORTED: u32 = 1;
 
-/// Name of the one exported entry point: `const GanimePluginV1 *ganime_plugin_entry(uint32_t abi_version)`.
+/// Name of the one exported entry point: `const GanimePluginV1 *ganime_plugin_entry(uint32_t abi_version)` (for
+/// version 2, the pointer is to a `GanimePluginV2` whose first member is that `GanimePluginV1`).
 pub const ENTRY_SYMBOL: &[u8] = b"ganime_plugin_entry\0";
 /// Name of the exported `const char *ganime_plugin_last_error(void)`, for errors before a table exists.
 pub const LAST_ERROR_SYMBOL: &[u8] = b"ganime_plugin_last_error\0";
@@ -128,7 +133,7 @@ pub struct GanimeModelInfo {
     pub name: *const c_char,
 }
 
-/// The function table of ABI version 1.
+/// The function table of ABI version 1, and the first member of every later version's table.
 ///
 /// Ownership: the table and every string the plug-in returns are owned by the plug-in; host buffers passed as
 /// `GanimeImage` stay owned by the host and are only accessed during the call. Images the plug-in allocates
@@ -146,9 +151,9 @@ pub struct GanimeModelInfo {
 /// boundary (it becomes `GANIME_ERR_INTERNAL`).
 #[repr(C)]
 pub struct GanimePluginV1 {
-    /// `GANIME_ABI_VERSION` the plug-in implements.
+    /// The ABI version of the whole table (1 for a `GanimePluginV1`, 2 for the `GanimePluginV2` around it).
     pub abi_version: u32,
-    /// `sizeof(GanimePluginV1)` in the plug-in: later minor revisions only append fields.
+    /// `sizeof` the whole table in the plug-in (`GanimePluginV1` or `GanimePluginV2`).
     pub struct_size: u32,
     /// JSON describing the plug-in: `{"name", "version", "abi_version", "formats", "filters", "filter_kinds",
     /// "operations"}`. Static; valid while the library is loaded.
@@ -200,6 +205,46 @@ pub struct GanimePluginV1 {
     pub free_model: unsafe extern "C" fn(model: *mut GanimeModel),
 }
 
+/// The function table of ABI version 2: version 1 (`base`, with `base.abi_version` 2) plus the inspiration
+/// workflow of `ganime sheet` and `ganime generate --recipe`: sheets with rows and captions, one character from a
+/// recipe (variations, interpolation, attribute moves), and the attribute axes a generator can move along.
+///
+/// A recipe is text: `seed=3 toward=5@0.25 variation=2@0.75 set=hair=blonde:+1.5`, every field but `seed`
+/// optional (see `ganime generate --recipe`). Strings the plug-in returns through an `out` argument are owned by
+/// the model: valid until the next call on that model that returns a string, or `free_model`.
+#[repr(C)]
+pub struct GanimePluginV2 {
+    pub base: GanimePluginV1,
+    /// The attribute axes of a generator, as JSON: `{"axes": ["hair=blonde", ...], "attributes": ["hair", "eyes"],
+    /// "variation_strength": 0.75 or null}`. A generator without axes (other than the built-in model, whose axes
+    /// ship with it) has `"axes": []`. `GANIME_ERR_WRONG_MODEL_KIND` for a filter.
+    pub model_axes: unsafe extern "C" fn(model: *mut GanimeModel, out_json: *mut *const c_char) -> GanimeStatus,
+    /// An inspiration sheet, the same page as `ganime sheet` for the same settings: `request_json` is an object
+    /// with `ganime sheet`'s flag names, every field optional (`{"seed": 3, "count": 6, "columns": 3,
+    /// "variations": [3], "interpolate": ["3:5"], "attribute": ["3:hair=blonde"], "cell": 96, ...}`); unknown
+    /// names are refused. On success `*out` is a plug-in allocated image (tightly packed, `format`) to release
+    /// with `free_image`, and `*out_metadata` the JSON `ganime sheet` embeds in its PNG: `cells` lists every
+    /// cell's `caption`, `recipe` and place on the page (`x`, `y`, `size`). Progress: 0 of 1, then 1 of 1.
+    pub render_sheet: unsafe extern "C" fn(
+        model: *mut GanimeModel,
+        request_json: *const c_char,
+        format: GanimePixelFormat,
+        out: *mut GanimeImage,
+        out_metadata: *mut *const c_char,
+        progress: *const GanimeProgress,
+    ) -> GanimeStatus,
+    /// One character from `recipe` into the host's `image`, resized to the image's width x height with Lanczos3
+    /// when that is not the generator's size: the same pixels as `ganime generate --recipe RECIPE --size SIDE`.
+    /// `out_recipe` (may be NULL) receives the recipe in its canonical text. Progress: 0 of 1, then 1 of 1.
+    pub generate_character: unsafe extern "C" fn(
+        model: *mut GanimeModel,
+        recipe: *const c_char,
+        image: *mut GanimeImage,
+        out_recipe: *mut *const c_char,
+        progress: *const GanimeProgress,
+    ) -> GanimeStatus,
+}
+
 /// The exported entry point's type.
 pub type GanimePluginEntryFn = unsafe extern "C" fn(abi_version: u32) -> *const GanimePluginV1;
 /// The exported last-error function's type.
@@ -229,6 +274,13 @@ pub fn required_len(width: u32, height: u32, stride: usize, format: GanimePixelF
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A version-2 table starts with a complete version-1 table, so a version-1 host can read it as one.
+    #[test]
+    fn version_2_begins_with_version_1() {
+        assert_eq!(std::mem::offset_of!(GanimePluginV2, base), 0);
+        assert!(std::mem::size_of::<GanimePluginV2>() > std::mem::size_of::<GanimePluginV1>());
+    }
 
     #[test]
     fn required_len_checks_every_field() {

@@ -1,7 +1,8 @@
 /*
  * A C host for the ganime plug-in, run by tests/tests/plugins.rs:
  *   test_host PLUGIN.so GENERATOR FILTER_SPEC OUT_DIR
- * dlopens the plug-in, refuses an unknown ABI version, generates a sheet (seed 3, 6 images, 3 columns) and two
+ * dlopens the plug-in, refuses an unknown ABI version, checks the version-2 table, then works as a host built for
+ * ABI version 1 (asks for 1, uses only GanimePluginV1): generates a sheet (seed 3, 6 images, 3 columns) and two
  * single images (seed 3) into padded RGBA buffers, stylises the sheet with passthrough (in place) and with
  * FILTER_SPEC (into a new buffer), writing PPM files the Rust test compares with the CLI's output; then feeds
  * every kind of bad input and checks the status, the message and that no byte outside the buffers changed.
@@ -121,10 +122,14 @@ int main(int argc, char **argv) {
     CHECK(entry(GANIME_ABI_VERSION + 1) == NULL, "ABI version %u accepted", GANIME_ABI_VERSION + 1);
     CHECK(strstr(last_error(), "ABI version") != NULL, "version refusal message: '%s'", last_error());
     printf("  ok unknown ABI version refused: %s\n", last_error());
-    P = entry(GANIME_ABI_VERSION);
-    CHECK(P && P->abi_version == GANIME_ABI_VERSION && P->struct_size == sizeof(GanimePluginV1), "bad table");
+    /* The current version's table begins with the version-1 table. */
+    const GanimePluginV2 *v2 = (const GanimePluginV2 *)entry(GANIME_ABI_VERSION);
+    CHECK(v2 && v2->base.abi_version == GANIME_ABI_VERSION && v2->base.struct_size == sizeof(GanimePluginV2), "bad version-2 table");
+    CHECK(v2 && strstr(v2->base.describe(), "\"abi_version\":2") != NULL, "describe: %s", v2 ? v2->base.describe() : "");
+    /* Everything below runs as a host built for version 1: it asks for 1 and uses only GanimePluginV1. */
+    P = entry(1);
+    CHECK(P && P->abi_version == 1 && P->struct_size == sizeof(GanimePluginV1), "bad version-1 table");
     if (!P) return 1;
-    CHECK(strstr(P->describe(), "\"abi_version\":1") != NULL, "describe: %s", P->describe());
 
     /* Generator. */
     GanimeModel *gen = NULL, *filter = NULL, *pass = NULL;

@@ -10,6 +10,6 @@ dest=${2:-${XDG_DATA_HOME:-$HOME/.local/share}/krita/pykrita}
 [ -f "$lib" ] || { echo "install.sh: $lib does not exist (build it: cargo build --release -p ganime-plugins)" >&2; exit 1; }
 mkdir -p "$dest/ganime"
 cp "$here/ganime.desktop" "$dest/"
-cp "$here"/ganime/*.py "$dest/ganime/"
+cp "$here"/ganime/*.py "$here"/ganime/Manual.html "$dest/ganime/"
 cp "$lib" "$dest/ganime/libganime_plugin.so"
 echo "installed $dest/ganime (enable it in Settings > Configure Krita > Python Plugin Manager)"

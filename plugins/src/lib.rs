@@ -1,7 +1,10 @@
 //! The ganime editor plug-in: a cdylib implementing the C ABI of `ganime-plugin-abi` over the core library.
 //! Generation goes through `ganime::generate` (the same latents and batching as `ganime generate`, so the
 //! pixels match the CLI's), stylisation through `ganime::filters::open`, so every filter the registry knows is
-//! available to every editor. Host scripts for GIMP and Krita live in `gimp/` and `krita/`.
+//! available to every editor. ABI version 2 adds the inspiration workflow over the same library code as the CLI:
+//! `render_sheet` is `generate::sheet::make` (what `ganime sheet` runs), `generate_character` is
+//! `generate::recipe::character` (what `ganime generate --recipe` runs). Host scripts for GIMP and Krita live in
+//! `gimp/` and `krita/`.
 //!
 //! Every exported function runs inside `guard`: errors and caught panics become a status code plus a
 //! per-thread message; nothing unwinds into the host.
@@ -10,6 +13,9 @@ mod pixels;
 
 use candle_core::{Device, Tensor};
 use ganime::filter::{apply_with_strength, Filter};
+use ganime::generate::attributes::{axes_for, AttributeAxes};
+use ganime::generate::recipe::{character, Recipe};
+use ganime::generate::sheet::{self, SheetRequest};
 use ganime::generate::{latents, load_generator, Generator};
 use ganime::io::image::{grid, tensor_to_images};
 use ganime_plugin_abi::*;
@@ -122,6 +128,31 @@ struct Model {
     /// Generators: size of one image (found by generating one at load time).
     width: u32,
     height: u32,
+    /// Generators: their attribute axes (`None`: none fit for them), read on first use.
+    axes: Option<Option<AttributeAxes>>,
+    /// The last string returned through an `out` argument (valid until the next one, per the ABI).
+    returned: CString,
+}
+
+impl Model {
+    fn generator(&self, operation: &str) -> Result<&dyn Generator, Failure> {
+        generator(self, operation)
+    }
+
+    /// The built-in axes when they were fit for this generator.
+    fn axes(&mut self, operation: &str) -> Result<Option<&AttributeAxes>, Failure> {
+        if self.axes.is_none() {
+            let identity = self.generator(operation)?.identity();
+            self.axes = Some(axes_for(None, &identity, &Device::Cpu).map_err(with_status(GANIME_ERR_LOAD_FAILED))?);
+        }
+        Ok(self.axes.as_ref().and_then(Option::as_ref))
+    }
+
+    /// Keeps `text` as the model's returned string and gives its address.
+    fn keep(&mut self, text: String) -> *const c_char {
+        self.returned = CString::new(text.replace('\0', "\\0")).unwrap_or_default();
+        self.returned.as_ptr()
+    }
 }
 
 enum Loaded {
@@ -169,7 +200,7 @@ fn load_filter_model(spec: &str) -> Result<Model, Failure> {
     // The same spec as the CLI and the camera: `NAME|KIND:PATH [size=…] [smooth=…] [strength=…]`.
     let filter = ganime::filters::open_with_options(spec).map_err(with_status(GANIME_ERR_LOAD_FAILED))?.into_filter();
     let name = CString::new(filter.name()).unwrap_or_default();
-    Ok(Model { kind: Loaded::Filter(filter), name, width: 0, height: 0 })
+    Ok(Model { kind: Loaded::Filter(filter), name, width: 0, height: 0, axes: None, returned: CString::default() })
 }
 
 /// `""` is the built-in model.
@@ -183,7 +214,7 @@ fn load_generator_model(spec: &str) -> Result<Model, Failure> {
     };
     let (w, h) = probe().map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
     let name = CString::new(g.describe()).unwrap_or_default();
-    Ok(Model { kind: Loaded::Generator(g), name, width: w as u32, height: h as u32 })
+    Ok(Model { kind: Loaded::Generator(g), name, width: w as u32, height: h as u32, axes: None, returned: CString::default() })
 }
 
 /// Calls the host's progress callback; `Err(cancelled)` when it asks to stop.
@@ -246,7 +277,8 @@ unsafe extern "C" fn describe() -> *const c_char {
                 "formats": ["RGBA8", "RGB8", "GRAY8", "GRAYA8"],
                 "filters": ganime::filters::builtin_names(),
                 "filter_kinds": ganime::filters::model_kinds(),
-                "operations": ["load_model", "model_info", "generate", "generate_sheet", "stylize"],
+                "abi_versions": (GANIME_ABI_OLDEST_SUPPORTED..=GANIME_ABI_VERSION).collect::<Vec<_>>(),
+                "operations": ["load_model", "model_info", "generate", "generate_sheet", "stylize", "model_axes", "render_sheet", "generate_character"],
                 "max_dimension": GANIME_MAX_DIMENSION,
                 "max_count": GANIME_MAX_COUNT,
             });
@@ -354,19 +386,113 @@ unsafe extern "C" fn generate_sheet(
         }
         let images = generate_images(g, seed, count, z, progress)?;
         let sheet = grid(&images, cols as usize, 2).map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
-        let (w, h) = sheet.dimensions();
-        let stride = w as usize * bpp;
-        let buffer: Box<[u8]> = vec![0u8; stride * h as usize].into_boxed_slice();
-        let len = buffer.len();
-        let data = Box::into_raw(buffer) as *mut u8;
-        let image = GanimeImage { data, width: w, height: h, stride, format };
-        if let Err(e) = pixels::write(&sheet, None, &image) {
-            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len)));
-            return Err(e);
-        }
-        live_images().push((data as usize, len));
-        *out = image;
+        *out = plugin_image(&sheet, format, bpp)?;
         Ok(())
+    })
+}
+
+/// `picture` in a plug-in allocated buffer of `format` (`bpp` bytes per pixel), recorded for `free_image`.
+unsafe fn plugin_image(picture: &RgbImage, format: GanimePixelFormat, bpp: usize) -> Result<GanimeImage, Failure> {
+    let (w, h) = picture.dimensions();
+    let stride = w as usize * bpp;
+    let buffer: Box<[u8]> = vec![0u8; stride * h as usize].into_boxed_slice();
+    let len = buffer.len();
+    let data = Box::into_raw(buffer) as *mut u8;
+    let image = GanimeImage { data, width: w, height: h, stride, format };
+    if let Err(e) = pixels::write(picture, None, &image) {
+        drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len)));
+        return Err(e);
+    }
+    live_images().push((data as usize, len));
+    Ok(image)
+}
+
+unsafe fn out_arg<'a, T>(p: *mut T, what: &str) -> Result<&'a mut T, Failure> {
+    p.as_mut().ok_or(Failure { status: GANIME_ERR_NULL_POINTER, message: format!("{what} is NULL") })
+}
+
+unsafe extern "C" fn model_axes(model: *mut GanimeModel, out_json: *mut *const c_char) -> GanimeStatus {
+    guard(|| {
+        let m = model_mut(model)?;
+        let out = out_arg(out_json, "out_json (const char**)")?;
+        let json = match m.axes("model_axes")? {
+            Some(a) => serde_json::json!({"axes": a.info.names, "attributes": a.attributes(), "variation_strength": a.info.variation_strength}),
+            None => serde_json::json!({"axes": [], "attributes": [], "variation_strength": null}),
+        };
+        *out = m.keep(json.to_string());
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn render_sheet(
+    model: *mut GanimeModel,
+    request_json: *const c_char,
+    format: GanimePixelFormat,
+    out: *mut GanimeImage,
+    out_metadata: *mut *const c_char,
+    progress: *const GanimeProgress,
+) -> GanimeStatus {
+    guard(|| {
+        let m = model_mut(model)?;
+        let g = m.generator("render_sheet")?;
+        let out = out_arg(out, "out (GanimeImage*)")?;
+        let out_metadata = out_arg(out_metadata, "out_metadata (const char**)")?;
+        let bpp = bytes_per_pixel(format).ok_or(Failure { status: GANIME_ERR_UNKNOWN_FORMAT, message: format!("unknown pixel format {format}") })?;
+        let request: SheetRequest = serde_json::from_str(str_arg(request_json, "request_json")?)
+            .map_err(|e| Failure { status: GANIME_ERR_INVALID_ARGUMENT, message: format!("request_json: {e}") })?;
+        report(progress, 0, 1)?;
+        // The request's errors (an unknown axis, a malformed row) are the caller's: they name the field.
+        let (page, metadata) = sheet::make(g, &request, &Device::Cpu).map_err(with_status(GANIME_ERR_INVALID_ARGUMENT))?;
+        if page.width() > GANIME_MAX_DIMENSION || page.height() > GANIME_MAX_DIMENSION {
+            return fail(
+                GANIME_ERR_INVALID_ARGUMENT,
+                format!(
+                    "the sheet would be {}x{}, over the {GANIME_MAX_DIMENSION}-pixel limit: fewer columns or a smaller cell",
+                    page.width(),
+                    page.height()
+                ),
+            );
+        }
+        *out = plugin_image(&page, format, bpp)?;
+        *out_metadata = m.keep(metadata);
+        report(progress, 1, 1)
+    })
+}
+
+unsafe extern "C" fn generate_character(
+    model: *mut GanimeModel,
+    recipe: *const c_char,
+    image: *mut GanimeImage,
+    out_recipe: *mut *const c_char,
+    progress: *const GanimeProgress,
+) -> GanimeStatus {
+    guard(|| {
+        let m = model_mut(model)?;
+        m.generator("generate_character")?;
+        let target = *image.as_ref().ok_or(Failure { status: GANIME_ERR_NULL_POINTER, message: "image (GanimeImage*) is NULL".into() })?;
+        pixels::check(&target, "image")?;
+        let recipe: Recipe = str_arg(recipe, "recipe")?.parse().map_err(with_status(GANIME_ERR_INVALID_ARGUMENT))?;
+        if recipe.needs_axes() && m.axes("generate_character")?.is_none() {
+            return fail(
+                GANIME_ERR_INVALID_ARGUMENT,
+                format!("recipe `{recipe}` moves attributes, but this generator has no attribute axes (only the built-in model ships them)"),
+            );
+        }
+        let axes = m.axes.as_ref().and_then(Option::as_ref).filter(|_| recipe.needs_axes());
+        // An unknown axis name is the caller's mistake; anything else failing is the computation's.
+        if let Some(a) = axes {
+            for (axis, _) in &recipe.moves {
+                a.index(axis).map_err(|e| Failure { status: GANIME_ERR_INVALID_ARGUMENT, message: format!("recipe `{recipe}`: {e}") })?;
+            }
+        }
+        report(progress, 0, 1)?;
+        let picture = character(generator(m, "generate_character")?, &recipe, axes, Some((target.width, target.height)), &Device::Cpu)
+            .map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
+        pixels::write(&picture, None, &target)?;
+        if let Some(out) = out_recipe.as_mut() {
+            *out = m.keep(recipe.to_string());
+        }
+        report(progress, 1, 1)
     })
 }
 
@@ -452,37 +578,55 @@ unsafe extern "C" fn free_model(model: *mut GanimeModel) {
     });
 }
 
-static TABLE: GanimePluginV1 = GanimePluginV1 {
-    abi_version: GANIME_ABI_VERSION,
-    struct_size: std::mem::size_of::<GanimePluginV1>() as u32,
-    describe,
-    last_error: ganime_plugin_last_error,
-    load_model,
-    model_info,
-    generate,
-    generate_sheet,
-    stylize,
-    free_image,
-    free_model,
-};
+/// The version-1 functions, in a table that says it is version `abi_version` of `struct_size` bytes.
+const fn table_v1(abi_version: u32, struct_size: usize) -> GanimePluginV1 {
+    GanimePluginV1 {
+        abi_version,
+        struct_size: struct_size as u32,
+        describe,
+        last_error: ganime_plugin_last_error,
+        load_model,
+        model_info,
+        generate,
+        generate_sheet,
+        stylize,
+        free_image,
+        free_model,
+    }
+}
 
-/// The one entry point: the table for `abi_version`, or NULL (with a message for `ganime_plugin_last_error`)
-/// when this plug-in does not implement that version.
+/// What a host built for version 1 gets.
+static TABLE_V1: GanimePluginV1 = table_v1(1, std::mem::size_of::<GanimePluginV1>());
+
+static TABLE_V2: GanimePluginV2 =
+    GanimePluginV2 { base: table_v1(2, std::mem::size_of::<GanimePluginV2>()), model_axes, render_sheet, generate_character };
+
+/// The one entry point: the table for `abi_version` (a `GanimePluginV2` for 2, whose first member is returned),
+/// or NULL (with a message for `ganime_plugin_last_error`) when this plug-in does not implement that version.
 #[no_mangle]
 pub extern "C" fn ganime_plugin_entry(abi_version: u32) -> *const GanimePluginV1 {
     static TUNE: std::sync::Once = std::sync::Once::new();
     TUNE.call_once(ganime::tune_allocator);
-    if abi_version == GANIME_ABI_VERSION {
-        &TABLE
-    } else {
-        set_last_error(&format!("this ganime plug-in implements ABI version {GANIME_ABI_VERSION}, not {abi_version}"));
-        std::ptr::null()
+    match abi_version {
+        1 => &TABLE_V1,
+        2 => &TABLE_V2.base,
+        _ => {
+            set_last_error(&format!(
+                "this ganime plug-in implements ABI versions {GANIME_ABI_OLDEST_SUPPORTED} to {GANIME_ABI_VERSION}, not {abi_version}"
+            ));
+            std::ptr::null()
+        }
     }
 }
 
-/// The table for Rust callers linking this crate directly (tests).
+/// The version-1 part of the current table, for Rust callers linking this crate directly (tests).
 pub fn table() -> &'static GanimePluginV1 {
-    &TABLE
+    &TABLE_V2.base
+}
+
+/// The current (version 2) table.
+pub fn table_v2() -> &'static GanimePluginV2 {
+    &TABLE_V2
 }
 
 #[cfg(test)]
@@ -547,7 +691,10 @@ mod tests {
     fn entry_refuses_unknown_versions() {
         assert!(ganime_plugin_entry(GANIME_ABI_VERSION + 1).is_null());
         let msg = unsafe { CStr::from_ptr(ganime_plugin_last_error()) }.to_str().unwrap().to_string();
-        assert!(msg.contains("version 1, not 2"), "{msg}");
+        assert!(msg.contains("versions 1 to 2, not 3"), "{msg}");
+        assert_eq!(unsafe { (*ganime_plugin_entry(1)).abi_version }, 1);
+        assert_eq!(unsafe { (*ganime_plugin_entry(1)).struct_size } as usize, std::mem::size_of::<GanimePluginV1>());
+        assert!(ganime_plugin_entry(0).is_null());
         assert_eq!(unsafe { (*ganime_plugin_entry(GANIME_ABI_VERSION)).abi_version }, GANIME_ABI_VERSION);
     }
 }

@@ -45,7 +45,7 @@ fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
     let cells = meta["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 12, "3 seeds + 3 variations + 3 interpolation steps + 3 attribute steps");
     assert_eq!(meta["model_identity"].as_str().unwrap().len(), 16);
-    assert!(cells.iter().any(|c| c["recipe"].as_str().unwrap().contains("--set hair=blonde")));
+    assert!(cells.iter().any(|c| c["recipe"].as_str().unwrap().contains("set=hair=blonde:")));
 
     // The cell captioned `seed 2` is exactly `ganime generate --seed 2 --count 1`, upscaled like the sheet does.
     let page = image::open(&sheet).unwrap().to_rgb8();
@@ -65,13 +65,46 @@ fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
     assert!(diff(&other, &expected).1 > 5.0);
 
     // Attribute rows move the picture: the first and last cells of the hair row differ a lot.
-    let row: Vec<_> = cells.iter().filter(|c| c["recipe"].as_str().unwrap().contains("--set")).collect();
+    let row: Vec<_> = cells.iter().filter(|c| c["recipe"].as_str().unwrap().contains("set=")).collect();
     let crop_of = |c: &serde_json::Value| {
         image::imageops::crop_imm(&page, c["x"].as_u64().unwrap() as u32, c["y"].as_u64().unwrap() as u32, size, size).to_image()
     };
     let (first, last) = (crop_of(row[0]), crop_of(row[row.len() - 1]));
     let (_, diff) = diff(&first, &last);
     assert!(diff > 5.0, "moving hair=blonde barely changed the picture ({diff})");
+}
+
+/// Every sheet cell's recipe regenerates it with `ganime generate --recipe`: variations, interpolation steps and
+/// attribute moves included; a plain recipe is `--seed N --count 1`; `--size` upscales as the sheet does.
+#[test]
+fn generate_recipe_regenerates_every_kind_of_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("sheet.png");
+    let rows = ["sheet", "--count", "1", "--seed", "5", "--columns", "2", "--cell", "48", "--variations", "5", "--interpolate", "5:6"];
+    ganime_ok(&[&rows[..], &["--attribute", "5:eyes=red", "--no-attributes", "--out", p(&sheet)]].concat());
+    let page = image::open(&sheet).unwrap().to_rgb8();
+    let cells = json(&sheet)["cells"].as_array().unwrap().clone();
+    assert_eq!(cells.len(), 7);
+    for (i, cell) in cells.iter().enumerate() {
+        let recipe = cell["recipe"].as_str().unwrap();
+        let (x, y, size) = (cell["x"].as_u64().unwrap() as u32, cell["y"].as_u64().unwrap() as u32, cell["size"].as_u64().unwrap() as u32);
+        let single = dir.path().join(format!("cell{i}.png"));
+        ganime_ok(&["generate", "--recipe", recipe, "--size", &size.to_string(), "--out", p(&single)]);
+        let crop = image::imageops::crop_imm(&page, x, y, size, size).to_image();
+        // Up to the batch-size rounding noted above.
+        let (max, mean) = diff(&crop, &image::open(&single).unwrap().to_rgb8());
+        assert!(max <= 3.0 && mean < 0.25, "cell `{recipe}` differs from `generate --recipe` (max {max}, mean {mean})");
+    }
+    let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+    ganime_ok(&["generate", "--recipe", "seed=9", "--out", p(&a)]);
+    ganime_ok(&["generate", "--seed", "9", "--count", "1", "--out", p(&b)]);
+    assert_eq!(image::open(&a).unwrap().to_rgb8(), image::open(&b).unwrap().to_rgb8());
+    let err = ganime_err(&["generate", "--recipe", "seed=1 variation=2", "--out", p(&a)]);
+    assert!(err.contains("--recipe") && err.contains("INDEX@STRENGTH"), "{err}");
+    let err = ganime_err(&["generate", "--recipe", "seed=1 set=hair=plaid:+1", "--out", p(&a)]);
+    assert!(err.contains("plaid"), "{err}");
+    assert!(ganime_err(&["generate", "--recipe", "seed=1", "--seed", "2", "--out", p(&a)]).contains("--seed"));
+    assert!(ganime_err(&["generate", "--recipe", "seed=1", "--size", "0", "--out", p(&a)]).contains("--size"));
 }
 
 #[test]
@@ -143,7 +176,7 @@ fn attribute_axes_fit_report_and_move_the_classifier() {
         p(&sheet),
     ]);
     let recipes = json(&sheet)["cells"].to_string();
-    assert!(recipes.contains(&format!("seed 4 + {chosen} * noise")), "sheet variations do not use strength {chosen}: {recipes}");
+    assert!(recipes.contains(&format!("seed=4 variation=0@{chosen}")), "sheet variations do not use strength {chosen}: {recipes}");
 }
 
 /// Real faces split in two (even/odd files), plus transformed copies of one half.

@@ -2,12 +2,10 @@
 
 use crate::device::parse_device;
 use crate::generate::attributes::{self};
-use crate::generate::{builtin, load_generator};
-use crate::io::checkpoint::Checkpoint;
+use crate::generate::load_generator;
 use anyhow::Result;
-use candle_core::Device;
 use clap::{Args, Subcommand};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum AttributesCommand {
@@ -59,13 +57,6 @@ pub struct FitArgs {
     device: String,
 }
 
-pub(super) fn classifier_from(path: Option<&Path>, device: &Device) -> Result<crate::models::attribute_classifier::AttributeClassifier> {
-    match path {
-        Some(p) => attributes::load_classifier(&Checkpoint::read(p, device)?, device),
-        None => builtin::classifier(device),
-    }
-}
-
 pub fn attributes(cmd: AttributesCommand) -> Result<()> {
     match cmd {
         AttributesCommand::TrainClassifier(a) => {
@@ -93,7 +84,7 @@ pub fn attributes(cmd: AttributesCommand) -> Result<()> {
         AttributesCommand::Fit(a) => {
             let device = parse_device(&a.device)?;
             let g = load_generator(a.checkpoint.as_deref(), &device)?;
-            let clf = classifier_from(a.classifier.as_deref(), &device)?;
+            let clf = attributes::classifier_from(a.classifier.as_deref(), &device)?;
             let axes = attributes::fit_axes(g.as_ref(), &clf, a.samples, a.seed, a.step, &device)?;
             println!("axis  raised-prob  became-prediction  other-attribute-changed   (step {}, other attributes locked)", a.step);
             for r in &axes.info.report {

@@ -1,12 +1,15 @@
 //! `ganime generate`: images from a generator (the built-in model unless --checkpoint), as a grid or files.
 
 use crate::device::parse_device;
-use crate::generate::load_generator;
+use crate::generate::attributes::{axes_for, AttributeAxes};
+use crate::generate::recipe::{character, Recipe};
+use crate::generate::{load_generator, Generator};
 use crate::io::image::{grid, save_image, tensor_to_images};
 use anyhow::{bail, Context, Result};
+use candle_core::Device;
 use clap::Args;
 use rand::SeedableRng;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct GenerateArgs {
@@ -43,6 +46,13 @@ pub struct GenerateArgs {
     /// Attributes kept fixed while moving (default: all others); `none` locks nothing.
     #[arg(long, value_delimiter = ',')]
     lock: Vec<String>,
+    /// One character from a recipe, as sheet cells and the editors record it, e.g.
+    /// "seed=3 variation=2@0.75 set=hair=blonde:+1.5" (needs --out).
+    #[arg(long, conflicts_with_all = ["count", "seed", "set", "lock", "out_dir", "columns"], requires = "out")]
+    recipe: Option<String>,
+    /// Resize each image to SIZE x SIZE pixels with Lanczos3, as sheet cells and the editors' placed characters are.
+    #[arg(long, conflicts_with = "scale")]
+    size: Option<u32>,
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -54,22 +64,25 @@ pub(super) fn upscale(images: Vec<image::RgbImage>, scale: u32) -> Vec<image::Rg
     images.into_iter().map(|i| image::imageops::resize(&i, i.width() * scale, i.height() * scale, image::imageops::FilterType::Nearest)).collect()
 }
 
+fn axes_required(path: Option<&Path>, g: &dyn Generator, device: &Device) -> Result<AttributeAxes> {
+    axes_for(path, &g.identity(), device)?.context("--set needs attribute axes fit for this generator: run `ganime attributes fit` and pass --axes")
+}
+
 /// `--set` moves along attribute axes, with `--axes` and `--lock`.
 struct AttributeMoves {
-    axes: crate::generate::attributes::AttributeAxes,
+    axes: AttributeAxes,
     moves: Vec<(String, f64)>,
     lock: Option<Vec<String>>,
 }
 
 impl AttributeMoves {
     /// None when no --set was given.
-    fn requested(a: &GenerateArgs, g: &dyn crate::generate::Generator, device: &candle_core::Device) -> Result<Option<Self>> {
+    fn requested(a: &GenerateArgs, g: &dyn Generator, device: &Device) -> Result<Option<Self>> {
         let moves = a.set.iter().map(|s| crate::generate::attributes::parse_move(s)).collect::<Result<Vec<_>>>()?;
         if moves.is_empty() {
             return Ok(None);
         }
-        let axes = super::sheet::axes_for(a.axes.as_deref(), &g.identity(), device)?
-            .context("--set needs attribute axes fit for this generator: run `ganime attributes fit` and pass --axes")?;
+        let axes = axes_required(a.axes.as_deref(), g, device)?;
         let lock = match a.lock.as_slice() {
             [] => None,
             [none] if none == "none" => Some(Vec::new()),
@@ -90,10 +103,21 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     if a.scale == 0 {
         bail!("--scale must be at least 1");
     }
+    if a.size == Some(0) {
+        bail!("--size must be at least 1");
+    }
     let device = parse_device(&a.device)?;
     let g = load_generator(a.checkpoint.as_deref(), &device)?;
     if let Some(n) = a.grid {
         return seed_grid(&a, n, g.as_ref(), &device);
+    }
+    let size = a.size.map(|s| (s, s));
+    if let (Some(text), Some(out)) = (&a.recipe, &a.out) {
+        let recipe: Recipe = text.parse().context("--recipe")?;
+        let axes = if recipe.needs_axes() { Some(axes_required(a.axes.as_deref(), g.as_ref(), &device)?) } else { None };
+        save_image(&character(g.as_ref(), &recipe, axes.as_ref(), size, &device)?, out)?;
+        eprintln!("wrote {} ({recipe}, {})", out.display(), g.describe());
+        return Ok(());
     }
     let moves = AttributeMoves::requested(&a, g.as_ref(), &device)?;
     if let Some(dir) = &a.out_dir {
@@ -114,13 +138,22 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         if start == 0 {
             // Before upscaling: the grid holds every picture (and its copy on the page); --out-dir one batch.
             let (w, h) = images[0].dimensions();
-            let (w, h) = (w as u64 * a.scale as u64, h as u64 * a.scale as u64);
+            let (w, h) = match size {
+                Some((w, h)) => (w as u64, h as u64),
+                None => (w as u64 * a.scale as u64, h as u64 * a.scale as u64),
+            };
             match a.out {
-                Some(_) => crate::io::limits::check_rgb("--count/--scale of the --out grid", 2 * a.count as u64, w, h)?,
-                None => crate::io::limits::check_rgb("--scale", n as u64, w, h)?,
+                Some(_) => crate::io::limits::check_rgb("--count/--scale/--size of the --out grid", 2 * a.count as u64, w, h)?,
+                None => crate::io::limits::check_rgb("--scale/--size", n as u64, w, h)?,
             }
         }
-        let images = upscale(images, a.scale);
+        let images = match size {
+            Some((w, h)) => {
+                let upscaling = crate::generate::upscale::Upscaling::best();
+                images.iter().map(|i| upscaling.resize(i, w, h)).collect::<Result<Vec<_>>>()?
+            }
+            None => upscale(images, a.scale),
+        };
         if let Some(dir) = &a.out_dir {
             for (i, img) in images.iter().enumerate() {
                 save_image(img, &dir.join(format!("seed{}_{:04}.png", a.seed, start + i)))?;

@@ -295,6 +295,30 @@ impl AttributeAxes {
     }
 }
 
+/// Axes for the generator `generator_identity`: from `path`, or the built-in ones when they were fit for this
+/// very generator (`None` otherwise).
+pub fn axes_for(path: Option<&Path>, generator_identity: &str, device: &Device) -> Result<Option<AttributeAxes>> {
+    let axes = match path {
+        Some(p) => AttributeAxes::from_checkpoint(&Checkpoint::read(p, device)?, device)?,
+        None => super::builtin::axes(device)?,
+    };
+    if axes.info.generator != generator_identity {
+        if let Some(p) = path {
+            bail!("{} was fit for generator {}, not this one ({generator_identity}); run `ganime attributes fit`", p.display(), axes.info.generator);
+        }
+        return Ok(None);
+    }
+    Ok(Some(axes))
+}
+
+/// The classifier at `path`, or the built-in one.
+pub fn classifier_from(path: Option<&Path>, device: &Device) -> Result<AttributeClassifier> {
+    match path {
+        Some(p) => load_classifier(&Checkpoint::read(p, device)?, device),
+        None => super::builtin::classifier(device),
+    }
+}
+
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

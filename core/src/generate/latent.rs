@@ -33,21 +33,29 @@ pub fn interpolate(a: &Tensor, b: &Tensor, steps: usize, path: Path) -> Result<T
     if steps < 2 {
         bail!("--steps must be at least 2");
     }
-    let av: Vec<f32> = a.to_vec1()?;
-    let bv: Vec<f32> = b.to_vec1()?;
-    let dot: f64 = av.iter().zip(&bv).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
-    let (na, nb) = (norm(&av), norm(&bv));
-    let omega = (dot / (na * nb)).clamp(-1.0, 1.0).acos();
-    let mut rows = Vec::with_capacity(steps);
+    let (av, bv): (Vec<f32>, Vec<f32>) = (a.to_vec1()?, b.to_vec1()?);
+    let mut rows = Vec::with_capacity(steps * av.len());
     for i in 0..steps {
-        let t = i as f64 / (steps - 1) as f64;
-        let (wa, wb) = match path {
-            Path::Slerp if omega.sin().abs() > 1e-6 => (((1.0 - t) * omega).sin() / omega.sin(), (t * omega).sin() / omega.sin()),
-            _ => (1.0 - t, t),
-        };
-        rows.extend(av.iter().zip(&bv).map(|(x, y)| (wa * *x as f64 + wb * *y as f64) as f32));
+        rows.extend(mix(&av, &bv, i as f64 / (steps - 1) as f64, path));
     }
     Ok(Tensor::from_vec(rows, (steps, av.len()), a.device())?)
+}
+
+/// The point at `t` in [0, 1] on the spherical path from `a` to `b` (`[dim]`): the same values as that step of
+/// [`interpolate`].
+pub fn slerp(a: &Tensor, b: &Tensor, t: f64) -> Result<Tensor> {
+    let (av, bv): (Vec<f32>, Vec<f32>) = (a.to_vec1()?, b.to_vec1()?);
+    Ok(Tensor::from_vec(mix(&av, &bv, t, Path::Slerp), av.len(), a.device())?)
+}
+
+fn mix(av: &[f32], bv: &[f32], t: f64, path: Path) -> Vec<f32> {
+    let dot: f64 = av.iter().zip(bv).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+    let omega = (dot / (norm(av) * norm(bv))).clamp(-1.0, 1.0).acos();
+    let (wa, wb) = match path {
+        Path::Slerp if omega.sin().abs() > 1e-6 => (((1.0 - t) * omega).sin() / omega.sin(), (t * omega).sin() / omega.sin()),
+        _ => (1.0 - t, t),
+    };
+    av.iter().zip(bv).map(|(x, y)| (wa * *x as f64 + wb * *y as f64) as f32).collect()
 }
 
 /// `steps` copies of `z` with dimension `dim` swept linearly over `[-range, range]`.

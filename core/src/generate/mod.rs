@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod builtin;
 pub mod latent;
+pub mod recipe;
 pub mod seed_grid;
 pub mod sheet;
 pub mod upscale;

@@ -3,8 +3,9 @@
 //! the PNG's text metadata, so any cell can be regenerated exactly (a plain "seed N" cell is
 //! `ganime generate --seed N --count 1`).
 
-use super::attributes::AttributeAxes;
-use super::{interpolate, latents, prior_latents, Generator, LatentPath, Prior};
+use super::attributes::{axes_for, classifier_from, AttributeAxes};
+use super::recipe::Recipe;
+use super::{Generator, Prior};
 use crate::io::image::tensor_to_images;
 use crate::io::text::{draw_text, draw_text_fitted};
 use crate::io::write_atomic;
@@ -13,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Row {
@@ -35,6 +36,108 @@ pub struct SheetSpec {
     /// [`super::upscale::Upscaling::best`]: the built-in learned upscaler where one ships, else Lanczos3).
     pub cell: u32,
     pub rows: Vec<Row>,
+}
+
+/// What `ganime sheet` is asked for: its flags, and the editors' sheet request (JSON with the same names, every
+/// field optional). [`make`] turns it into rows exactly as the CLI does.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SheetRequest {
+    /// Characters on the main grid (seeds `seed`, `seed + 1`, …) unless `seeds` is given.
+    pub count: usize,
+    pub seed: u64,
+    pub seeds: Vec<u64>,
+    pub columns: usize,
+    /// Side of each character on the page, in pixels.
+    pub cell: u32,
+    pub title: String,
+    /// A row of variations around each of these seeds.
+    pub variations: Vec<u64>,
+    /// Noise per variation (default: the strength measured for the generator's axes; 0.5 without axes).
+    pub variation_strength: Option<f64>,
+    /// Rows interpolating between two seeds, `A:B`.
+    pub interpolate: Vec<String>,
+    /// Rows moving one attribute of a seed, `SEED:ATTRIBUTE=VALUE`.
+    pub attribute: Vec<String>,
+    /// Attribute rows go from -range to +range.
+    pub attribute_range: f64,
+    /// Attribute classifier for captions (default: the built-in one).
+    pub classifier: Option<PathBuf>,
+    /// Attribute axes fit for the generator (default: the built-in model's, which match only it).
+    pub axes: Option<PathBuf>,
+    /// No attribute captions.
+    pub no_attributes: bool,
+}
+
+impl Default for SheetRequest {
+    fn default() -> Self {
+        SheetRequest {
+            count: 12,
+            seed: 0,
+            seeds: Vec::new(),
+            columns: 6,
+            cell: 160,
+            title: "Character inspiration sheet".into(),
+            variations: Vec::new(),
+            variation_strength: None,
+            interpolate: Vec::new(),
+            attribute: Vec::new(),
+            attribute_range: 2.5,
+            classifier: None,
+            axes: None,
+            no_attributes: false,
+        }
+    }
+}
+
+/// A sheet is a page: more characters than this belong in `generate --out-dir`.
+pub const MAX_SHEET_CELLS: usize = 10_000;
+
+/// The sheet `ganime sheet` makes for `request`: the page and its JSON metadata (every cell's caption, recipe and
+/// place on the page).
+pub fn make(g: &dyn Generator, request: &SheetRequest, device: &Device) -> Result<(RgbImage, String)> {
+    let a = request;
+    if a.count.max(a.seeds.len()) > MAX_SHEET_CELLS || a.columns > MAX_SHEET_CELLS {
+        bail!("--count/--seeds/--columns: at most {MAX_SHEET_CELLS} characters on a sheet (use `ganime generate --out-dir` for more)");
+    }
+    if a.variations.len() + a.interpolate.len() + a.attribute.len() > MAX_SHEET_CELLS {
+        bail!("--variations/--interpolate/--attribute: at most {MAX_SHEET_CELLS} rows on a sheet");
+    }
+    let seeds: Vec<u64> = if a.seeds.is_empty() { (a.seed..a.seed.saturating_add(a.count as u64)).collect() } else { a.seeds.clone() };
+    // The generator's axes (read once): attribute rows move along them, and they carry the variation strength
+    // measured for this generator.
+    let needs_axes = !a.attribute.is_empty() || (!a.variations.is_empty() && a.variation_strength.is_none());
+    let axes = if needs_axes { axes_for(a.axes.as_deref(), &g.identity(), device)? } else { None };
+    if !a.attribute.is_empty() && axes.is_none() {
+        bail!("attribute rows need axes fit for this generator: run `ganime attributes fit --checkpoint ...` and pass --axes");
+    }
+    let mut rows = Vec::new();
+    if !seeds.is_empty() {
+        rows.push(Row::Seeds(seeds));
+    }
+    if !a.variations.is_empty() {
+        let strength = match a.variation_strength {
+            Some(s) if s.is_finite() && s >= 0.0 => s,
+            Some(s) => bail!("--variation-strength must be a finite number >= 0, not {s}"),
+            None => axes.as_ref().and_then(|x| x.info.variation_strength).unwrap_or(0.5),
+        };
+        for &seed in &a.variations {
+            rows.push(Row::Variations { seed, count: a.columns, strength });
+        }
+    }
+    for s in &a.interpolate {
+        let (from, to) = s.split_once(':').with_context(|| format!("--interpolate {s}: expected A:B (two seeds)"))?;
+        let parse = |x: &str| x.parse::<u64>().with_context(|| format!("--interpolate {s}: `{x}` is not a seed"));
+        rows.push(Row::Interpolate { from: parse(from)?, to: parse(to)?, steps: a.columns.max(2) });
+    }
+    for s in &a.attribute {
+        let (seed, axis) = s.split_once(':').with_context(|| format!("--attribute {s}: expected SEED:ATTRIBUTE=VALUE, e.g. 3:hair=blonde"))?;
+        let seed = seed.parse::<u64>().with_context(|| format!("--attribute {s}: `{seed}` is not a seed"))?;
+        rows.push(Row::Attribute { seed, axis: axis.to_string(), range: a.attribute_range, steps: a.columns.max(2) });
+    }
+    let clf = if a.no_attributes { None } else { Some(classifier_from(a.classifier.as_deref(), device)?) };
+    let spec = SheetSpec { title: a.title.clone(), columns: a.columns, cell: a.cell, rows };
+    render(g, &spec, clf.as_ref(), axes.as_ref(), device)
 }
 
 /// What the metadata records for one cell.
@@ -60,50 +163,39 @@ struct Cell {
     recipe: String,
 }
 
-fn seed_latent(prior: Prior, seed: u64, dim: usize, device: &Device) -> Result<Tensor> {
-    Ok(prior_latents(prior, seed, 1, dim, device)?.get(0)?)
-}
-
 fn row_cells(row: &Row, prior: Prior, dim: usize, axes: Option<&AttributeAxes>, device: &Device) -> Result<(String, Vec<Cell>)> {
-    let cells = |z: Tensor, caption: &dyn Fn(usize) -> String, recipe: &dyn Fn(usize) -> String| -> Result<Vec<Cell>> {
-        let rows: Vec<Vec<f32>> = z.to_vec2()?;
-        Ok(rows.into_iter().enumerate().map(|(i, z)| Cell { z, caption: caption(i), recipe: recipe(i) }).collect())
+    // Every cell is a recipe: its latent is computed the one way `ganime generate --recipe` and the editors do.
+    let cells = |recipes: Vec<Recipe>, caption: &dyn Fn(usize) -> String| -> Result<Vec<Cell>> {
+        recipes
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| Ok(Cell { z: r.latent(prior, dim, axes, device)?.flatten_all()?.to_vec1()?, caption: caption(i), recipe: r.to_string() }))
+            .collect()
     };
     Ok(match row {
-        Row::Seeds(seeds) => {
-            let z = Tensor::stack(&seeds.iter().map(|&s| seed_latent(prior, s, dim, device)).collect::<Result<Vec<_>>>()?, 0)?;
-            (String::new(), cells(z, &|i| format!("seed {}", seeds[i]), &|i| format!("seed {}", seeds[i]))?)
-        }
+        Row::Seeds(seeds) => (String::new(), cells(seeds.iter().map(|&s| Recipe::seed(s)).collect(), &|i| format!("seed {}", seeds[i]))?),
         Row::Variations { seed, count, strength } => {
-            let base = seed_latent(prior, *seed, dim, device)?;
-            // Noise from a stream derived from the seed, distinct from any seed's own latent.
-            let noise = latents(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5a5a, *count, dim, device)?;
-            let z = noise.affine(*strength, 0.0)?.broadcast_add(&base.unsqueeze(0)?)?;
-            let title = format!("variations of seed {seed} (strength {strength})");
-            (
-                title,
-                cells(z, &|i| format!("var {}", i + 1), &|i| {
-                    format!("seed {seed} + {strength} * noise[{i}] of stream seed*0x9E3779B97F4A7C15^0x5a5a")
-                })?,
-            )
+            let recipes = (0..*count).map(|i| Recipe { variation: Some((i, *strength)), ..Recipe::seed(*seed) }).collect();
+            (format!("variations of seed {seed} (strength {strength})"), cells(recipes, &|i| format!("var {}", i + 1))?)
         }
         Row::Interpolate { from, to, steps } => {
-            let z = interpolate(&seed_latent(prior, *from, dim, device)?, &seed_latent(prior, *to, dim, device)?, *steps, LatentPath::Slerp)?;
+            if *steps < 2 {
+                bail!("an interpolation row needs at least 2 steps");
+            }
             let t = |i: usize| i as f64 / (*steps - 1) as f64;
-            (
-                format!("seed {from} -> seed {to}"),
-                cells(z, &|i| format!("t={:.2}", t(i)), &|i| format!("slerp(seed {from}, seed {to}, {:.4})", t(i)))?,
-            )
+            let recipes = (0..*steps).map(|i| Recipe { toward: Some((*to, t(i))), ..Recipe::seed(*from) }).collect();
+            (format!("seed {from} -> seed {to}"), cells(recipes, &|i| format!("t={:.2}", t(i)))?)
         }
         Row::Attribute { seed, axis, range, steps } => {
-            let axes = axes.context("an attribute row needs attribute axes (--axes, or the built-in model's)")?;
+            if axes.is_none() {
+                bail!("an attribute row needs attribute axes (--axes, or the built-in model's)");
+            }
             if *steps < 2 {
                 bail!("an attribute row needs at least 2 steps");
             }
-            let base = seed_latent(prior, *seed, dim, device)?.unsqueeze(0)?;
             let amounts: Vec<f64> = (0..*steps).map(|i| -range + 2.0 * range * i as f64 / (*steps - 1) as f64).collect();
-            let z = Tensor::cat(&amounts.iter().map(|&a| axes.apply(&base, &[(axis.clone(), a)], None)).collect::<Result<Vec<_>>>()?, 0)?;
-            (format!("seed {seed}: {axis}"), cells(z, &|i| format!("{:+.1}", amounts[i]), &|i| format!("seed {seed} --set {axis}:{:+}", amounts[i]))?)
+            let recipes = amounts.iter().map(|&a| Recipe { moves: vec![(axis.clone(), a)], ..Recipe::seed(*seed) }).collect();
+            (format!("seed {seed}: {axis}"), cells(recipes, &|i| format!("{:+.1}", amounts[i]))?)
         }
     })
 }
@@ -203,7 +295,7 @@ pub fn render(
         "upscaling": upscaling.name(),
         "spec": spec,
         "cells": records,
-        "regenerate": "a cell captioned `seed N` is `ganime generate --seed N --count 1` with the same model",
+        "regenerate": "every cell is `ganime generate --recipe RECIPE` with the same model (a plain `seed=N` is also `--seed N --count 1`)",
     });
     Ok((page, meta.to_string()))
 }

@@ -1,14 +1,15 @@
-"""ctypes binding of the ganime plug-in C ABI (plugin-abi/include/ganime_plugin.h), version 1.
+"""ctypes binding of the ganime plug-in C ABI (plugin-abi/include/ganime_plugin.h), version 2.
 
 Usable outside Krita too: ``Plugin(path).load("animegan:paprika.pt", ROLE_FILTER).stylize_in_place(...)``.
 """
 
 import ctypes
+import json
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_float, c_int32, c_size_t, c_uint8, c_uint32,
                     c_uint64, c_void_p)
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 OK = 0
 ERR_NULL_POINTER = 1
@@ -65,6 +66,17 @@ class PluginV1(Structure):
     ]
 
 
+class PluginV2(Structure):
+    _fields_ = [
+        ("base", PluginV1),
+        ("model_axes", CFUNCTYPE(c_int32, c_void_p, POINTER(c_char_p))),
+        ("render_sheet", CFUNCTYPE(c_int32, c_void_p, c_char_p, c_uint32, POINTER(Image), POINTER(c_char_p),
+                                   POINTER(Progress))),
+        ("generate_character", CFUNCTYPE(c_int32, c_void_p, c_char_p, POINTER(Image), POINTER(c_char_p),
+                                         POINTER(Progress))),
+    ]
+
+
 class GanimeError(Exception):
     """A failed plug-in call: ``status`` is one of the ERR_* codes, the message is the plug-in's."""
 
@@ -93,15 +105,16 @@ class Plugin:
         self._lib = ctypes.CDLL(path)
         entry = self._lib.ganime_plugin_entry
         entry.argtypes = [c_uint32]
-        entry.restype = POINTER(PluginV1)
+        entry.restype = POINTER(PluginV2)
         table = entry(ABI_VERSION)
         if not table:
             last = self._lib.ganime_plugin_last_error
             last.restype = c_char_p
             raise GanimeError(ERR_LOAD_FAILED, "%s refused ABI version %d: %s" % (path, ABI_VERSION,
                                                                                   last().decode("utf-8", "replace")))
-        self.table = table.contents
-        if self.table.abi_version != ABI_VERSION or self.table.struct_size < ctypes.sizeof(PluginV1):
+        self.table_v2 = table.contents
+        self.table = self.table_v2.base
+        if self.table.abi_version != ABI_VERSION or self.table.struct_size < ctypes.sizeof(PluginV2):
             raise GanimeError(ERR_LOAD_FAILED, "%s answered with ABI version %d" % (path, self.table.abi_version))
 
     def describe(self):
@@ -151,6 +164,37 @@ class Model:
             return out.width, out.height, data
         finally:
             self._plugin.table.free_image(ctypes.byref(out))
+
+    def axes(self):
+        """The generator's attribute axes: {"axes": ["hair=blonde", ...], "attributes": [...], "variation_strength"}."""
+        out = c_char_p()
+        self._plugin.check(self._plugin.table_v2.model_axes(self._handle, ctypes.byref(out)))
+        return json.loads(out.value.decode("utf-8"))
+
+    def render_sheet(self, request, fmt=FORMAT_RGBA8, progress=None):
+        """The page ``ganime sheet`` makes for ``request`` (a dict of its flags, e.g. {"seed": 3, "count": 6,
+        "variations": [3]}): (width, height, bytes packed in ``fmt``, metadata dict with every cell's recipe)."""
+        out, meta = Image(), c_char_p()
+        _keep, p = _progress(progress)
+        self._plugin.check(self._plugin.table_v2.render_sheet(self._handle, json.dumps(request).encode("utf-8"), fmt,
+                                                              ctypes.byref(out), ctypes.byref(meta), p))
+        try:
+            data = ctypes.string_at(out.data, out.stride * out.height)
+            return out.width, out.height, data, json.loads(meta.value.decode("utf-8"))
+        finally:
+            self._plugin.table.free_image(ctypes.byref(out))
+
+    def character(self, recipe, width, height, fmt=FORMAT_RGBA8, progress=None):
+        """One character from ``recipe`` (text, e.g. "seed=3 variation=1@0.75 set=hair=blonde:+1.5") at
+        ``width`` x ``height``: (bytes packed in ``fmt``, the recipe's canonical text)."""
+        bpp = {FORMAT_RGBA8: 4, FORMAT_RGB8: 3, FORMAT_GRAY8: 1, FORMAT_GRAYA8: 2}.get(fmt, 1)
+        buf = (c_uint8 * (width * height * bpp))()
+        img = Image(ctypes.cast(buf, POINTER(c_uint8)), width, height, width * bpp, fmt)
+        canonical = c_char_p()
+        _keep, p = _progress(progress)
+        self._plugin.check(self._plugin.table_v2.generate_character(self._handle, recipe.encode("utf-8"),
+                                                                    ctypes.byref(img), ctypes.byref(canonical), p))
+        return bytes(buf), canonical.value.decode("utf-8")
 
     def stylize_in_place(self, width, height, pixels, strength=1.0, fmt=FORMAT_RGBA8, progress=None):
         """Stylises ``pixels`` (a bytearray, rows packed, ``fmt``) in place."""

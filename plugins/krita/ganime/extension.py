@@ -1,9 +1,11 @@
 """The Krita extension: Tools > Scripts > ganime: Generate Characters / ganime: Stylize Layer."""
 
 from krita import Extension, Krita
-from PyQt5.QtWidgets import QInputDialog, QMessageBox
 
 from . import abi, operations
+from .qt_compat import QtWidgets
+
+QInputDialog, QMessageBox = QtWidgets.QInputDialog, QtWidgets.QMessageBox
 
 
 class GanimeExtension(Extension):

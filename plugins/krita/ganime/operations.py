@@ -70,3 +70,16 @@ def stylize_node(doc, node, spec, strength=1.0, plugin=None, progress=None):
         filt.stylize_in_place(width, height, pixels, strength, abi.FORMAT_RGBA8, progress)
     node.setPixelData(bytes(_rgba_to_bgra(pixels)), 0, 0, width, height)
     doc.refreshProjection()
+
+
+def place_character(doc, inspiration, size):
+    """Adds the inspiration's current character, ``size`` pixels square, as a new layer centred in ``doc``,
+    named ``ganime RECIPE | SIZEpx`` (the recipe regenerates it: ``ganime generate --recipe RECIPE --size SIZE``)."""
+    _check_rgba8(doc)
+    rgba, recipe = inspiration.character(size)
+    layer = doc.createNode("ganime %s | %dpx" % (recipe, size), "paintlayer")
+    doc.rootNode().addChildNode(layer, None)
+    x, y = max(0, (doc.width() - size) // 2), max(0, (doc.height() - size) // 2)
+    layer.setPixelData(bytes(_rgba_to_bgra(rgba)), x, y, size, size)
+    doc.refreshProjection()
+    return layer

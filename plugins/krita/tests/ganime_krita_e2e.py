@@ -31,31 +31,39 @@ def expect_error(status, call):
     raise RuntimeError("expected a GanimeError with status %d" % status)
 
 
-def main(args):
-    generator, spec, out = args[0], args[1], args[2]
-    result = "failed"
+def run_and_report(path, body):
+    """Runs ``body`` and writes "ok" or the traceback to ``path`` (kritarunner's exit status does not tell)."""
     try:
-        plugin = abi.Plugin()
-        doc = operations.new_characters_document(generator, seed=3, count=6, columns=3, plugin=plugin)
-        doc.setBatchmode(True)
-        export(doc, os.path.join(out, "krita-generated.png"))
-        layer = doc.rootNode().childNodes()[-1]
-        operations.stylize_node(doc, layer, spec, 1.0, plugin)
-        export(doc, os.path.join(out, "krita-styled.png"))
-
-        names = operations.filter_names(plugin)
-        if not {"toon", "style00", "style25", "matta"} <= set(names):
-            raise AssertionError("the filter list misses built-ins: %s" % names)
-        expect_error(abi.ERR_LOAD_FAILED, lambda: plugin.load("sparkles", abi.ROLE_FILTER))
-        with plugin.load("passthrough", abi.ROLE_FILTER) as filt:
-            expect_error(abi.ERR_INVALID_ARGUMENT, lambda: filt.stylize_in_place(4, 4, bytearray(16 * 4), 2.0))
-            expect_error(abi.ERR_UNKNOWN_FORMAT, lambda: filt.stylize_in_place(4, 4, bytearray(16 * 4), 1.0, 9))
-        with plugin.load(generator, abi.ROLE_GENERATOR) as gen:
-            expect_error(abi.ERR_WRONG_MODEL_KIND, lambda: gen.stylize_in_place(4, 4, bytearray(16 * 4)))
-        doc.close()
+        body()
         result = "ok"
     except Exception:
         traceback.print_exc()
         result = traceback.format_exc()
-    with open(os.path.join(out, "krita-result.txt"), "w") as f:
+    with open(path, "w") as f:
         f.write(result + "\n")
+
+
+def main(args):
+    generator, spec, out = args[0], args[1], args[2]
+    run_and_report(os.path.join(out, "krita-result.txt"), lambda: generate_and_stylize(generator, spec, out))
+
+
+def generate_and_stylize(generator, spec, out):
+    plugin = abi.Plugin()
+    doc = operations.new_characters_document(generator, seed=3, count=6, columns=3, plugin=plugin)
+    doc.setBatchmode(True)
+    export(doc, os.path.join(out, "krita-generated.png"))
+    layer = doc.rootNode().childNodes()[-1]
+    operations.stylize_node(doc, layer, spec, 1.0, plugin)
+    export(doc, os.path.join(out, "krita-styled.png"))
+
+    names = operations.filter_names(plugin)
+    if not {"toon", "style00", "style25", "matta"} <= set(names):
+        raise AssertionError("the filter list misses built-ins: %s" % names)
+    expect_error(abi.ERR_LOAD_FAILED, lambda: plugin.load("sparkles", abi.ROLE_FILTER))
+    with plugin.load("passthrough", abi.ROLE_FILTER) as filt:
+        expect_error(abi.ERR_INVALID_ARGUMENT, lambda: filt.stylize_in_place(4, 4, bytearray(16 * 4), 2.0))
+        expect_error(abi.ERR_UNKNOWN_FORMAT, lambda: filt.stylize_in_place(4, 4, bytearray(16 * 4), 1.0, 9))
+    with plugin.load(generator, abi.ROLE_GENERATOR) as gen:
+        expect_error(abi.ERR_WRONG_MODEL_KIND, lambda: gen.stylize_in_place(4, 4, bytearray(16 * 4)))
+    doc.close()

@@ -16,7 +16,7 @@ use ganime::filter::{apply_with_strength, Filter};
 use ganime::generate::attributes::{axes_for, AttributeAxes};
 use ganime::generate::recipe::{character, Recipe};
 use ganime::generate::sheet::{self, SheetRequest};
-use ganime::generate::{latents, load_generator, Generator};
+use ganime::generate::{load_generator, Generator};
 use ganime::io::image::{grid, tensor_to_images};
 use ganime_plugin_abi::*;
 use image::RgbImage;

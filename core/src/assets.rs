@@ -16,4 +16,4 @@ pub static AXES: &[u8] = include_bytes!("../../models/anime-faces-axes.safetenso
 
 /// The learned 2× upscaler for generated characters (`ganime train upscaler`; see `models/README.md`), when
 /// this build ships one: it is shipped only if it measured better than Lanczos on held-out anime pictures.
-pub static ANIME_UPSCALER: Option<&[u8]> = None;
+pub static ANIME_UPSCALER: Option<&[u8]> = Some(include_bytes!("../../models/anime-upscaler-2x.safetensors"));

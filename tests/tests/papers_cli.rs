@@ -353,3 +353,16 @@ fn progressive_growing_trains_and_resumes_mid_fade_exactly() {
     let err = ganime_err(&["train", "dcgan", "--data", p(data.path()), "--out", p(&runs.path().join("m")), "--preset", "mnist28", "--progressive"]);
     assert!(err.contains("radford64"), "{err}");
 }
+
+/// The shipped upscaler restores held-out anime portraits (never trained on) clearly better than Lanczos3.
+#[test]
+fn builtin_upscaler_beats_lanczos_on_held_out_pictures() {
+    let Some(held_out) = shared_path("data/face2anime/trainB") else { return };
+    let out = ganime_command().args(["upscale", "--measure", p(&held_out), "--count", "30"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let db =
+        |name: &str| -> f64 { text.lines().find(|l| l.trim_start().starts_with(name)).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap() };
+    assert!(text.contains("built-in"), "{text}");
+    assert!(db("learned") > db("lanczos3") + 1.0, "{text}");
+}

@@ -48,6 +48,14 @@ pub fn builtin_models() -> Vec<BuiltinModel> {
             source: "fitted by ganime on the built-in generator",
         },
         BuiltinModel {
+            file: "anime-upscaler-2x.safetensors",
+            kind: "learned 2x upscaler (ESPCN, f16)",
+            usage: "sheet cells, generate --size, the editors' place; ganime upscale",
+            bytes: crate::assets::ANIME_UPSCALER.unwrap_or_default(),
+            licence: own,
+            source: "trained by ganime on ../shared/data/anime-faces (models/README.md)",
+        },
+        BuiltinModel {
             file: "multistyle26.safetensors",
             kind: "filter: Dumoulin 26-style network (f32)",
             usage: "--filter style00 … style25, multistyle26#3:0.5,12:0.5",

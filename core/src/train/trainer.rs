@@ -438,14 +438,16 @@ impl<T: GanTask> Trainer<T> {
                 let (s0, t0) = std::mem::replace(&mut epoch_start, (step, self.state.seconds));
                 let per_step = (self.state.seconds - t0) / (step - s0).max(1) as f64;
                 let total = options.epochs.map(|e| format!("/{e}")).unwrap_or_default();
+                // Tasks without a critic (distillation, the upscaler) have one loss.
+                let losses = if self.task.critic_groups().is_empty() {
+                    format!("loss {:.4}", stats.g_loss)
+                } else {
+                    format!("D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}", stats.d_loss, stats.g_loss, stats.real_score, stats.fake_score)
+                };
                 let line = format!(
-                    "epoch {epoch}{total}: step {step}/{}, {per_step:.3} s/it, ETA {}, D {:.3} G {:.3} D(x) {:.2} D(G(z)) {:.2}",
+                    "epoch {epoch}{total}: step {step}/{}, {per_step:.3} s/it, ETA {}, {losses}",
                     cfg.steps,
                     format_duration(per_step * cfg.steps.saturating_sub(step) as f64),
-                    stats.d_loss,
-                    stats.g_loss,
-                    stats.real_score,
-                    stats.fake_score
                 );
                 if self.quiet {
                     eprintln!("{line}");

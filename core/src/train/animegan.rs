@@ -396,10 +396,7 @@ impl GanTask for AnimeGanTask {
     /// Pairs of photo and stylisation, two pairs per row.
     fn samples(&self) -> candle_core::Result<Tensor> {
         let y = self.generate(&self.fixed)?;
-        let pairs = (0..self.fixed.dim(0)?)
-            .map(|i| Tensor::cat(&[self.fixed.narrow(0, i, 1)?, y.narrow(0, i, 1)?], 0))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Tensor::cat(&pairs, 0)
+        super::task::interleave(&[&self.fixed, &y])
     }
 
     fn sample_columns(&self) -> Option<usize> {

@@ -202,11 +202,7 @@ impl GanTask for CycleGanTask {
         let aba = self.g_b.forward(&ab)?;
         let ba = self.g_b.forward(b)?;
         let bab = self.g_a.forward(&ba)?;
-        let cols = [a, &ab, &aba, b, &ba, &bab];
-        let rows = (0..a.dim(0)?)
-            .map(|i| Tensor::cat(&cols.iter().map(|t| t.narrow(0, i, 1)).collect::<candle_core::Result<Vec<_>>>()?, 0))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Tensor::cat(&rows, 0)
+        super::task::interleave(&[a, &ab, &aba, b, &ba, &bab])
     }
 
     fn sample_columns(&self) -> Option<usize> {

@@ -154,10 +154,7 @@ impl GanTask for DistillTask {
     fn samples(&self) -> candle_core::Result<Tensor> {
         let (photos, teacher) = &self.fixed;
         let student = self.student.forward(photos, ResizeConvention::AlignCorners).map_err(candle_core::Error::wrap)?;
-        let rows = (0..photos.dim(0)?)
-            .map(|i| Tensor::cat(&[photos.narrow(0, i, 1)?, teacher.narrow(0, i, 1)?, student.narrow(0, i, 1)?], 0))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Tensor::cat(&rows, 0)
+        super::task::interleave(&[photos, teacher, &student])
     }
 
     fn sample_columns(&self) -> Option<usize> {

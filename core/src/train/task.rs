@@ -69,6 +69,14 @@ impl StepContext<'_> {
 
 pub use crate::nn::init::randn;
 
+/// Sample grids that compare: picture i of every set in turn (`[a0, b0, c0, a1, b1, c1, …]`), so with as many
+/// columns as sets (or a multiple) each row shows one input through every stage.
+pub fn interleave(sets: &[&Tensor]) -> Result<Tensor> {
+    let n = sets.first().map(|t| t.dim(0)).transpose()?.unwrap_or(0);
+    let rows = (0..n).map(|i| Tensor::cat(&sets.iter().map(|t| t.narrow(0, i, 1)).collect::<Result<Vec<_>>>()?, 0)).collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&rows, 0)
+}
+
 /// Numbers a step reports for the log.
 #[derive(Clone, Debug, Default)]
 pub struct StepStats {

@@ -82,10 +82,7 @@ impl GanTask for UpscaleTask {
         let nearest = lr.upsample_nearest2d(h, w)?;
         let bilinear = lr.upsample_bilinear2d(h, w, false)?;
         let learned = self.model.forward(&lr)?;
-        let rows = (0..self.fixed.dim(0)?)
-            .map(|i| Tensor::cat(&[&nearest, &bilinear, &learned, &self.fixed].map(|t| t.narrow(0, i, 1).unwrap()), 0))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Tensor::cat(&rows, 0)
+        super::task::interleave(&[&nearest, &bilinear, &learned, &self.fixed])
     }
 
     fn sample_columns(&self) -> Option<usize> {

@@ -366,3 +366,31 @@ fn builtin_upscaler_beats_lanczos_on_held_out_pictures() {
     assert!(text.contains("built-in"), "{text}");
     assert!(db("learned") > db("lanczos3") + 1.0, "{text}");
 }
+
+/// MNIST's labels file beside the images makes each digit a class: export with labels, one-digit runs.
+#[test]
+fn mnist_digits_are_classes() {
+    let Some(mnist) = shared_path("data/mnist/t10k-images-idx3-ubyte.gz") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("digits");
+    let stderr = ganime_ok(&["data", "export-csv", "--data", p(&mnist), "--class", "7", "--size", "28", "--gray", "--out", p(&prefix)]);
+    assert!(stderr.contains("wrote 1028 rows"), "{stderr}");
+    let y = std::fs::read_to_string(dir.path().join("digits-y.csv")).unwrap();
+    assert!(y.lines().skip(1).all(|l| l == "0,7"), "{}", &y[..60]);
+    let stderr = ganime_ok(&[
+        "train",
+        "dcgan",
+        "--preset",
+        "keras28",
+        "--data",
+        p(&mnist),
+        "--class",
+        "7",
+        "--out",
+        p(&dir.path().join("m7")),
+        "--steps",
+        "1",
+        "--quiet",
+    ]);
+    assert!(stderr.contains("kept 1 class(es): 7 1028"), "{stderr}");
+}

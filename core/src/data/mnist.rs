@@ -21,13 +21,23 @@ pub struct Mnist {
     rows: usize,
     cols: usize,
     pixels: Vec<u8>,
+    /// The digit of each image, from the `*-labels-idx1-ubyte` file beside the images when there is one.
+    labels: Option<Vec<u8>>,
 }
+
+/// IDX magic for unsigned bytes with 1 dimension (labels).
+const IDX1_UBYTE_MAGIC: u32 = 0x0000_0801;
 
 impl Mnist {
     /// Reads an IDX3 ubyte file; gzip is detected by its magic bytes, not the file name.
     pub fn open(path: &Path) -> Result<Self> {
         let bytes = read_maybe_gzip(path)?;
-        Self::parse(path, bytes).with_context(|| format!("invalid IDX3 image file {}", path.display()))
+        let mut mnist = Self::parse(path, bytes).with_context(|| format!("invalid IDX3 image file {}", path.display()))?;
+        if let Some(labels) = labels_path(path).filter(|p| p.is_file()) {
+            let bytes = read_maybe_gzip(&labels)?;
+            mnist.labels = Some(parse_labels(bytes, mnist.count).with_context(|| format!("invalid IDX1 label file {}", labels.display()))?);
+        }
+        Ok(mnist)
     }
 
     fn parse(path: &Path, mut bytes: Vec<u8>) -> Result<Self> {
@@ -41,7 +51,7 @@ impl Mnist {
         let actual = bytes.len() - HEADER_LEN;
         ensure!(actual == expected, "header says {count} images of {rows}x{cols} ({expected} bytes) but the file holds {actual} bytes");
         bytes.drain(..HEADER_LEN);
-        Ok(Self { path: path.to_path_buf(), count, rows, cols, pixels: bytes })
+        Ok(Self { path: path.to_path_buf(), count, rows, cols, pixels: bytes, labels: None })
     }
 
     /// The raw grayscale image `index`.
@@ -50,6 +60,21 @@ impl Mnist {
         let data = self.pixels[index * len..(index + 1) * len].to_vec();
         GrayImage::from_raw(self.cols as u32, self.rows as u32, data).expect("length checked in parse")
     }
+}
+
+/// `t10k-images-idx3-ubyte.gz` -> `t10k-labels-idx1-ubyte.gz` (MNIST's naming).
+fn labels_path(images: &Path) -> Option<PathBuf> {
+    let name = images.file_name()?.to_str()?;
+    name.contains("images-idx3").then(|| images.with_file_name(name.replace("images-idx3", "labels-idx1")))
+}
+
+fn parse_labels(bytes: Vec<u8>, count: usize) -> Result<Vec<u8>> {
+    ensure!(bytes.len() >= 8, "file is {} bytes, shorter than the 8-byte IDX1 header", bytes.len());
+    let magic = u32::from_be_bytes(bytes[..4].try_into().unwrap());
+    ensure!(magic == IDX1_UBYTE_MAGIC, "bad magic 0x{magic:08x}, expected 0x{IDX1_UBYTE_MAGIC:08x}");
+    let n = u32::from_be_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    ensure!(n == count && bytes.len() == 8 + n, "{n} labels in a {}-byte file for {count} images", bytes.len());
+    Ok(bytes[8..].to_vec())
 }
 
 fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
@@ -77,8 +102,10 @@ impl Dataset for Mnist {
         format!("MNIST {} ({} images, {}x{})", self.path.display(), self.count, self.rows, self.cols)
     }
 
-    fn name(&self, _index: usize) -> Option<String> {
-        None
+    /// `DIGIT/INDEX` when the labels file is there (so the digit is the image's class, as a class folder is),
+    /// else none.
+    fn name(&self, index: usize) -> Option<String> {
+        self.labels.as_ref().map(|l| format!("{}/{index:05}", l[index]))
     }
 }
 
@@ -113,7 +140,8 @@ mod tests {
         let mnist = Mnist::open(&path).unwrap();
         check_first_image(&mnist);
         assert!(mnist.describe().contains("10000 images, 28x28"), "{}", mnist.describe());
-        assert_eq!(mnist.name(0), None);
+        // The labels file beside it: t10k image 0 is a 7.
+        assert_eq!(mnist.name(0).as_deref(), Some("7/00000"));
         let rgb = mnist.load(1, &ImageSpec { size: 32, channels: 3, fit: Fit::Pad }).unwrap();
         assert_eq!(rgb.len(), 3 * 32 * 32);
         assert_eq!(rgb[..1024], rgb[1024..2048]);
@@ -125,7 +153,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let raw = dir.path().join("t10k-images-idx3-ubyte");
         fs::write(&raw, read_maybe_gzip(&path).unwrap()).unwrap();
-        check_first_image(&Mnist::open(&raw).unwrap());
+        let mnist = Mnist::open(&raw).unwrap();
+        check_first_image(&mnist);
+        assert_eq!(mnist.name(0), None, "no labels file beside the copy");
+        fs::write(dir.path().join("t10k-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 2, 3, 4]).unwrap();
+        let err = format!("{:#}", Mnist::open(&raw).err().unwrap());
+        assert!(err.contains("t10k-labels-idx1-ubyte") && err.contains("2 labels"), "{err}");
     }
 
     #[test]

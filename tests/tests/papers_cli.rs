@@ -128,6 +128,18 @@ fn stop_rules_end_the_run_and_say_why() {
     ganime_ok(&epoch_run(p(data.path()), p(&full), &["--steps", "4", "--stop-when", "d-fake<-1@2"]));
     assert_eq!(last_logged_step(&full), 4);
 
+    // The plateau rule on --eval-every's kernel distance: with a patience of one evaluation it fires at the first
+    // evaluation that is not a new best, and that step is logged and checkpointed as the last.
+    let plateau = runs.path().join("plateau");
+    let stderr = ganime_ok(&epoch_run(
+        p(data.path()),
+        p(&plateau),
+        &["--steps", "30", "--log-every", "1", "--eval-every", "1", "--eval-count", "16", "--stop-when", "kid-plateau@1"],
+    ));
+    assert!(stderr.contains("by --stop-when: kernel distance has not improved"), "{stderr}");
+    let step = Checkpoint::read(&plateau, &Device::Cpu).unwrap().header.state.unwrap()["step"].as_u64().unwrap();
+    assert!(step < 30 && last_logged_step(&plateau) == step, "stopped at {step}");
+    assert!(std::fs::read_to_string(plateau.join("events.log")).unwrap().contains("kid-plateau@1"));
     let err = ganime_err(&epoch_run(p(data.path()), p(&runs.path().join("x")), &["--stop-when", "kid-plateau@2"]));
     assert!(err.contains("--eval-every"), "{err}");
     let err = ganime_err(&epoch_run(p(data.path()), p(&runs.path().join("y")), &["--stop-when", "dx<1@2"]));

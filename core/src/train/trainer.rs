@@ -458,6 +458,18 @@ impl<T: GanTask> Trainer<T> {
                     self.save_samples_as(&format!("epoch_{epoch:04}.png"))?;
                 }
             }
+            // Quality first: a plateau rule may make this step the last, which the log, samples and checkpoint
+            // below then treat as any last step.
+            if let (Some(m), Some(metrics)) = (self.monitor.as_mut(), metrics.as_mut()) {
+                if step % m.every == 0 || last {
+                    let values = (m.measure)(&self.task).with_context(|| format!("measuring quality at step {step}"))?;
+                    metrics.append(step, values, &self.out)?;
+                    if let (None, Some(kid)) = (&stopped_by_rule, metrics.series("kernel distance")) {
+                        stopped_by_rule = stop_rules.after_evaluation(&kid);
+                        last |= stopped_by_rule.is_some();
+                    }
+                }
+            }
             if options.panel_steps.contains(&step) {
                 self.save_panel(&reals[0][0], step)?;
             }
@@ -480,22 +492,6 @@ impl<T: GanTask> Trainer<T> {
                 log.plot(&self.out)?;
                 if let Some(terms) = &terms_log {
                     terms.plot(&self.out)?;
-                }
-            }
-            if let (Some(m), Some(metrics)) = (self.monitor.as_mut(), metrics.as_mut()) {
-                if step % m.every == 0 || last {
-                    let values = (m.measure)(&self.task).with_context(|| format!("measuring quality at step {step}"))?;
-                    metrics.append(step, values, &self.out)?;
-                    if stopped_by_rule.is_none() {
-                        if let Some(kid) = metrics.series("kernel distance") {
-                            stopped_by_rule = stop_rules.after_evaluation(&kid);
-                            if stopped_by_rule.is_some() && !last {
-                                // Stopped at an evaluation step: still write the last samples.
-                                last = true;
-                                self.save_samples()?;
-                            }
-                        }
-                    }
                 }
             }
             if step % cfg.checkpoint_every.max(1) == 0 || last {

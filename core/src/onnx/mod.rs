@@ -103,7 +103,9 @@ fn tensor_values(t: &TensorProto) -> Result<(Vec<f64>, Vec<usize>)> {
         .map(|&d| usize::try_from(d))
         .collect::<Result<_, _>>()
         .map_err(|_| anyhow!("initialiser '{}' has a negative dimension", t.name))?;
-    let n: usize = dims.iter().product();
+    // Checked: a product that wraps would let a huge shape pass with few values.
+    let n =
+        dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| anyhow!("initialiser '{}' has an impossible shape {dims:?}", t.name))?;
     let raw = &t.raw_data;
     let values: Vec<f64> = match t.data_type {
         data_type::FLOAT if !raw.is_empty() => raw.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect(),

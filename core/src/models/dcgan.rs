@@ -82,6 +82,19 @@ impl DcganConfig {
                 self.preset
             );
         }
+        // The widths double per stage, so sizes each within bounds can still multiply to terabytes (ngf 4096 at
+        // 1024 px is 524,288 channels): the networks' total size is bounded too (1 GiB of f32; the largest
+        // published DCGANs hold tens of millions).
+        const MAX_PARAMETERS: u64 = 1 << 28;
+        for (net, layers) in [("generator", self.generator_layers()), ("discriminator", self.discriminator_layers())] {
+            match crate::nn::sequential::parameter_count(&layers) {
+                Some(n) if n <= MAX_PARAMETERS => {}
+                n => bail!(
+                    "this config's {net} would hold {} parameters, more than ganime builds ({MAX_PARAMETERS} at most)",
+                    n.map_or("over 2^64".to_string(), |n| n.to_string())
+                ),
+            }
+        }
         Ok(())
     }
 
@@ -367,6 +380,11 @@ mod tests {
         assert!(err.contains("ngf 1000000"), "{err}");
         let big = DcganConfig { image_size: 1 << 20, ..DcganConfig::preset(Preset::Radford64) };
         assert!(Discriminator::new(&big, 1, &Device::Cpu).err().expect("refused").to_string().contains("image size"));
+        // Each size within its bound, the product far beyond memory (the first layer alone 4096 x 524288 x 4 x 4).
+        let wide = DcganConfig { nz: 4096, ngf: 4096, ndf: 4096, image_size: 1024, ..DcganConfig::preset(Preset::Radford64) };
+        let err = Generator::new(&wide, 1, &Device::Cpu).err().expect("refused").to_string();
+        assert!(err.contains("generator would hold") && err.contains("parameters"), "{err}");
+        assert!(Generator::new(&DcganConfig::preset(Preset::Wide128), 1, &Device::Cpu).is_ok());
     }
 
     #[test]

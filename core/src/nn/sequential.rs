@@ -58,6 +58,29 @@ pub enum LayerSpec {
     },
 }
 
+impl LayerSpec {
+    /// How many parameters (and running statistics) the layer holds; `None` when the count overflows.
+    pub fn parameters(&self) -> Option<u64> {
+        let conv = |c_in: usize, c_out: usize, k: usize, bias: bool| {
+            (c_in as u64).checked_mul(c_out as u64)?.checked_mul(k as u64)?.checked_mul(k as u64)?.checked_add(if bias { c_out as u64 } else { 0 })
+        };
+        match *self {
+            LayerSpec::Conv { c_in, c_out, k, bias, .. } | LayerSpec::ConvTranspose { c_in, c_out, k, bias, .. } => conv(c_in, c_out, k, bias),
+            // The weight and its power-iteration vector `u`.
+            LayerSpec::SnConv { c_in, c_out, k, bias, .. } => conv(c_in, c_out, k, bias)?.checked_add(c_out as u64),
+            LayerSpec::Linear { d_in, d_out, bias } => conv(d_in, d_out, 1, bias),
+            LayerSpec::BatchNorm(c) => (c as u64).checked_mul(4),
+            LayerSpec::LayerNorm(c) => (c as u64).checked_mul(2),
+            _ => Some(0),
+        }
+    }
+}
+
+/// The parameters of a whole network, `None` when the count overflows.
+pub fn parameter_count(layers: &[LayerSpec]) -> Option<u64> {
+    layers.iter().try_fold(0u64, |n, l| n.checked_add(l.parameters()?))
+}
+
 // `Layer::LayerNorm` is the layer's name, not a stutter.
 #[allow(clippy::enum_variant_names)]
 enum Layer {

@@ -4,7 +4,8 @@
 # allocation fails at once instead of eating the machine. Panics and slow cases are saved by the fuzzer as
 # fuzz/findings/TARGET/finding-*; a crash that kills the process (abort, stack overflow, allocation failure)
 # leaves its input as in-flight.*, kept here as crash-*, and the target goes on with the next seed.
-# Exit status: 0 nothing found, 1 findings or crashes.
+# Each run starts from a new seed (the time) unless FUZZ_SEED is set; the seed is printed, so a run can be
+# repeated exactly. Exit status: 0 nothing found, 1 findings or crashes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
@@ -17,10 +18,12 @@ if [ ${#targets[@]} -eq 0 ]; then
     read -r -a targets <<<"$($fuzzer --help | sed -n 's/^targets: //p' | tr -d ',')"
 fi
 per=$((secs / ${#targets[@]}))
+first_seed=${FUZZ_SEED:-$(date +%s)}
+echo "fuzzing ${targets[*]} for $secs s from seed $first_seed"
 status=0
 for t in "${targets[@]}"; do
     end=$(($(date +%s) + per))
-    seed=1
+    seed=$first_seed
     while [ "$(date +%s)" -lt "$end" ]; do
         left=$((end - $(date +%s)))
         (ulimit -v 8000000 && exec nice -n 5 "$fuzzer" --seconds "$left" --seed "$seed" --findings "$findings" "$t")

@@ -82,18 +82,12 @@ impl DcganConfig {
                 self.preset
             );
         }
-        // The widths double per stage, so sizes each within bounds can still multiply to terabytes (ngf 4096 at
-        // 1024 px is 524,288 channels): the networks' total size is bounded too (1 GiB of f32; the largest
-        // published DCGANs hold tens of millions).
-        const MAX_PARAMETERS: u64 = 1 << 28;
+        // The widths double per stage (ngf 4096 at 1024 px is 524,288 channels).
         for (net, layers) in [("generator", self.generator_layers()), ("discriminator", self.discriminator_layers())] {
-            match crate::nn::sequential::parameter_count(&layers) {
-                Some(n) if n <= MAX_PARAMETERS => {}
-                n => bail!(
-                    "this config's {net} would hold {} parameters, more than ganime builds ({MAX_PARAMETERS} at most)",
-                    n.map_or("over 2^64".to_string(), |n| n.to_string())
-                ),
-            }
+            crate::nn::sequential::check_parameters(
+                &format!("this config's {net}"),
+                crate::nn::sequential::parameter_count(&layers).map(u128::from),
+            )?;
         }
         Ok(())
     }

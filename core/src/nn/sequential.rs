@@ -81,6 +81,23 @@ pub fn parameter_count(layers: &[LayerSpec]) -> Option<u64> {
     layers.iter().try_fold(0u64, |n, l| n.checked_add(l.parameters()?))
 }
 
+/// The most parameters a network built from a file's config may hold (1 GiB of f32; the largest published
+/// networks ganime runs hold tens of millions).
+pub const MAX_PARAMETERS: u64 = 1 << 28;
+
+/// Refuses, before anything is built, a network (`what`) whose config asks for more than [`MAX_PARAMETERS`]
+/// (`None`: the count overflowed). Each size of a config may be within its bound while their product is
+/// terabytes: widths that double per stage, or times the number of blocks.
+pub fn check_parameters(what: &str, count: Option<u128>) -> anyhow::Result<()> {
+    match count {
+        Some(n) if n <= MAX_PARAMETERS as u128 => Ok(()),
+        n => anyhow::bail!(
+            "{what} would hold {} parameters, more than ganime builds ({MAX_PARAMETERS} at most)",
+            n.map_or("over 2^128".to_string(), |n| n.to_string())
+        ),
+    }
+}
+
 // `Layer::LayerNorm` is the layer's name, not a stutter.
 #[allow(clippy::enum_variant_names)]
 enum Layer {

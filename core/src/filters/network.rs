@@ -170,22 +170,13 @@ fn apply_tiled(frame: &RgbImage, io: NetworkIo, device: &Device, tile: usize, ne
 fn apply_whole(frame: &RgbImage, io: NetworkIo, device: &Device, net: &dyn Fn(&Tensor) -> Result<Tensor>) -> Result<RgbImage> {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     let x = image_to_tensor_in(frame, io.input, device)?;
+    let (pw, ph) = padded_size(io.pad, w, h);
+    let (pw, ph) = (pw - w, ph - h);
     let x = match io.pad {
-        Pad::None => x,
-        Pad::Reflect { multiple } => {
-            let (ph, pw) = ((multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple);
-            if ph == 0 && pw == 0 {
-                x
-            } else if h > ph && w > pw {
-                crate::nn::reflection_pad2d(&x, 0, pw, 0, ph)?
-            } else {
-                x.pad_with_same(2, 0, ph)?.pad_with_same(3, 0, pw)?
-            }
-        }
-        Pad::Replicate { multiple, min } => {
-            let target = |n: usize| n.div_ceil(multiple).max(min.div_ceil(multiple)) * multiple;
-            x.pad_with_same(2, 0, target(h) - h)?.pad_with_same(3, 0, target(w) - w)?
-        }
+        _ if pw == 0 && ph == 0 => x,
+        // Mirrored where the frame is large enough to mirror, else the edge repeated.
+        Pad::Reflect { .. } if h > ph && w > pw => crate::nn::reflection_pad2d(&x, 0, pw, 0, ph)?,
+        _ => x.pad_with_same(2, 0, ph)?.pad_with_same(3, 0, pw)?,
     };
     let y = net(&x)?;
     tensor_to_image_in(&y.narrow(2, 0, h)?.narrow(3, 0, w)?, io.output)

@@ -140,11 +140,13 @@ pub struct GanimeModelInfo {
 /// (`generate_sheet`) are released with `free_image`, models with `free_model`; each exactly once. The plug-in
 /// keeps a table of the handles it gave out: a freed or foreign model handle makes a call fail with
 /// `GANIME_ERR_INVALID_ARGUMENT`, and `free_model`/`free_image` leave such handles alone (with a message for
-/// `last_error`) instead of crashing the host.
+/// `last_error`) instead of crashing the host. A model handle is never given out twice (it is not an address),
+/// so a stale handle cannot reach a model loaded later.
 ///
-/// Threading: every function may be called from any thread. One model must not be used by two calls at the
-/// same time (the host serialises calls per model); different models may run concurrently. The last-error
-/// message is per thread.
+/// Threading: every function may be called from any thread, and one model may be used by several calls at the
+/// same time. `free_model` while another thread's call uses the model is safe: that call finishes normally,
+/// later calls with the handle fail as above, and the model is released when the last call returns. The
+/// last-error message is per thread.
 ///
 /// Errors: a function returning `GanimeStatus` leaves a message for `last_error` on failure; output
 /// buffers are then unspecified except where a function says otherwise. No Rust panic ever crosses this
@@ -211,7 +213,8 @@ pub struct GanimePluginV1 {
 ///
 /// A recipe is text: `seed=3 toward=5@0.25 variation=2@0.75 set=hair=blonde:+1.5`, every field but `seed`
 /// optional (see `ganime generate --recipe`). Strings the plug-in returns through an `out` argument are owned by
-/// the model: valid until the next call on that model that returns a string, or `free_model`.
+/// the model: valid until the next call on that model from the same thread that returns a string, or
+/// `free_model`.
 #[repr(C)]
 pub struct GanimePluginV2 {
     pub base: GanimePluginV1,

@@ -21,9 +21,12 @@ use ganime::io::image::{grid, tensor_to_images};
 use ganime_plugin_abi::*;
 use image::RgbImage;
 use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub use ganime_plugin_abi::GANIME_ABI_VERSION;
 
@@ -57,13 +60,19 @@ thread_local! {
     static IN_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// The handles this plug-in gave out and has not taken back: models (their addresses) and the image buffers of
+/// The handles this plug-in gave out and has not taken back: models (handle -> model) and the image buffers of
 /// `generate_sheet` (address -> length). A handle not in them (freed already, or never ours) is refused with a
 /// status instead of being dereferenced or freed: a host's use after free or double free cannot crash it.
-static LIVE_MODELS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+///
+/// A model handle is a number from [`NEXT_MODEL_HANDLE`], not an address: an address freed and reused by a
+/// later `load_model` would make a stale handle reach the new model, a number is never given out twice. The
+/// table holds an `Arc`, so a call in flight keeps its model alive while another thread frees the handle:
+/// `free_model` only removes the entry, and the last call to finish drops the model.
+static LIVE_MODELS: std::sync::Mutex<BTreeMap<usize, Arc<Model>>> = std::sync::Mutex::new(BTreeMap::new());
+static NEXT_MODEL_HANDLE: AtomicUsize = AtomicUsize::new(1);
 static LIVE_IMAGES: std::sync::Mutex<Vec<(usize, usize)>> = std::sync::Mutex::new(Vec::new());
 
-fn live_models() -> std::sync::MutexGuard<'static, Vec<usize>> {
+fn live_models() -> std::sync::MutexGuard<'static, BTreeMap<usize, Arc<Model>>> {
     LIVE_MODELS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -121,17 +130,19 @@ pub fn guard(call: impl FnOnce() -> Result<(), Failure>) -> GanimeStatus {
     }
 }
 
-/// What a `GanimeModel*` handle points to.
+/// What a `GanimeModel*` handle stands for.
 struct Model {
     kind: Loaded,
     name: CString,
     /// Generators: size of one image (found by generating one at load time).
     width: u32,
     height: u32,
-    /// Generators: their attribute axes (`None`: none fit for them), read on first use.
-    axes: Option<Option<AttributeAxes>>,
-    /// The last string returned through an `out` argument (valid until the next one, per the ABI).
-    returned: CString,
+    /// Generators: their attribute axes (`None`: none fit for them), read on first use. A model may serve
+    /// several threads at once, so what it fills in later sits behind locks.
+    axes: Mutex<Option<Option<Arc<AttributeAxes>>>>,
+    /// The last string returned through an `out` argument to each thread (valid until that thread's next one
+    /// on this model, per the ABI).
+    returned: Mutex<HashMap<std::thread::ThreadId, CString>>,
 }
 
 impl Model {
@@ -140,18 +151,23 @@ impl Model {
     }
 
     /// The built-in axes when they were fit for this generator.
-    fn axes(&mut self, operation: &str) -> Result<Option<&AttributeAxes>, Failure> {
-        if self.axes.is_none() {
+    fn axes(&self, operation: &str) -> Result<Option<Arc<AttributeAxes>>, Failure> {
+        let mut slot = self.axes.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
             let identity = self.generator(operation)?.identity();
-            self.axes = Some(axes_for(None, &identity, &Device::Cpu).map_err(with_status(GANIME_ERR_LOAD_FAILED))?);
+            *slot = Some(axes_for(None, &identity, &Device::Cpu).map_err(with_status(GANIME_ERR_LOAD_FAILED))?.map(Arc::new));
         }
-        Ok(self.axes.as_ref().and_then(Option::as_ref))
+        Ok(slot.clone().flatten())
     }
 
-    /// Keeps `text` as the model's returned string and gives its address.
-    fn keep(&mut self, text: String) -> *const c_char {
-        self.returned = CString::new(text.replace('\0', "\\0")).unwrap_or_default();
-        self.returned.as_ptr()
+    /// Keeps `text` as the string returned to this thread and gives its address (the heap buffer stays put
+    /// until this thread's next string from this model replaces it).
+    fn keep(&self, text: String) -> *const c_char {
+        let text = CString::new(text.replace('\0', "\\0")).unwrap_or_default();
+        let mut returned = self.returned.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = returned.entry(std::thread::current().id()).or_default();
+        *slot = text;
+        slot.as_ptr()
     }
 }
 
@@ -168,14 +184,15 @@ unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, Failure> 
     CStr::from_ptr(p).to_str().or_else(|_| fail(GANIME_ERR_INVALID_ARGUMENT, format!("{what} is not valid UTF-8")))
 }
 
-unsafe fn model_mut<'a>(model: *mut GanimeModel) -> Result<&'a mut Model, Failure> {
+/// The model behind a live handle; the `Arc` keeps it alive for the call even if another thread frees the handle.
+fn live_model(model: *const GanimeModel) -> Result<Arc<Model>, Failure> {
     if model.is_null() {
         return fail(GANIME_ERR_NULL_POINTER, "model is NULL");
     }
-    if !live_models().contains(&(model as usize)) {
-        return fail(GANIME_ERR_INVALID_ARGUMENT, "model is not a live handle (freed already, or not made by load_model)");
+    match live_models().get(&(model as usize)) {
+        Some(m) => Ok(Arc::clone(m)),
+        None => fail(GANIME_ERR_INVALID_ARGUMENT, "model is not a live handle (freed already, or not made by load_model)"),
     }
-    Ok(&mut *(model as *mut Model))
 }
 
 fn load(spec: &str, role: GanimeRole) -> Result<Model, Failure> {
@@ -200,7 +217,7 @@ fn load_filter_model(spec: &str) -> Result<Model, Failure> {
     // The same spec as the CLI and the camera: `NAME|KIND:PATH [size=…] [smooth=…] [strength=…]`.
     let filter = ganime::filters::open_with_options(spec).map_err(with_status(GANIME_ERR_LOAD_FAILED))?.into_filter();
     let name = CString::new(filter.name()).unwrap_or_default();
-    Ok(Model { kind: Loaded::Filter(filter), name, width: 0, height: 0, axes: None, returned: CString::default() })
+    Ok(Model { kind: Loaded::Filter(filter), name, width: 0, height: 0, axes: Mutex::new(None), returned: Mutex::default() })
 }
 
 /// `""` is the built-in model.
@@ -214,7 +231,7 @@ fn load_generator_model(spec: &str) -> Result<Model, Failure> {
     };
     let (w, h) = probe().map_err(with_status(GANIME_ERR_LOAD_FAILED))?;
     let name = CString::new(g.describe()).unwrap_or_default();
-    Ok(Model { kind: Loaded::Generator(g), name, width: w as u32, height: h as u32, axes: None, returned: CString::default() })
+    Ok(Model { kind: Loaded::Generator(g), name, width: w as u32, height: h as u32, axes: Mutex::new(None), returned: Mutex::default() })
 }
 
 /// Calls the host's progress callback; `Err(cancelled)` when it asks to stop.
@@ -300,8 +317,8 @@ unsafe extern "C" fn load_model(spec: *const c_char, role: GanimeRole, out: *mut
         }
         *out = std::ptr::null_mut();
         let model = load(str_arg(spec, "spec")?, role)?;
-        let handle = Box::into_raw(Box::new(model));
-        live_models().push(handle as usize);
+        let handle = NEXT_MODEL_HANDLE.fetch_add(1, Ordering::Relaxed);
+        live_models().insert(handle, Arc::new(model));
         *out = handle as *mut GanimeModel;
         Ok(())
     })
@@ -309,7 +326,7 @@ unsafe extern "C" fn load_model(spec: *const c_char, role: GanimeRole, out: *mut
 
 unsafe extern "C" fn model_info(model: *const GanimeModel, out: *mut GanimeModelInfo) -> GanimeStatus {
     guard(|| {
-        let m = model_mut(model as *mut GanimeModel)?;
+        let m = live_model(model)?;
         let out = out.as_mut().ok_or(Failure { status: GANIME_ERR_NULL_POINTER, message: "out (GanimeModelInfo*) is NULL".into() })?;
         let (role, latent_dim) = match &m.kind {
             Loaded::Generator(g) => (GANIME_ROLE_GENERATOR, g.latent_dim() as u32),
@@ -329,8 +346,8 @@ unsafe extern "C" fn generate(
     progress: *const GanimeProgress,
 ) -> GanimeStatus {
     guard(|| {
-        let m = model_mut(model)?;
-        let g = generator(m, "generate")?;
+        let m = live_model(model)?;
+        let g = generator(&m, "generate")?;
         if images.is_null() {
             return fail(GANIME_ERR_NULL_POINTER, "images is NULL");
         }
@@ -367,8 +384,8 @@ unsafe extern "C" fn generate_sheet(
     progress: *const GanimeProgress,
 ) -> GanimeStatus {
     guard(|| {
-        let m = model_mut(model)?;
-        let g = generator(m, "generate_sheet")?;
+        let m = live_model(model)?;
+        let g = generator(&m, "generate_sheet")?;
         let out = out.as_mut().ok_or(Failure { status: GANIME_ERR_NULL_POINTER, message: "out (GanimeImage*) is NULL".into() })?;
         let bpp = bytes_per_pixel(format).ok_or(Failure { status: GANIME_ERR_UNKNOWN_FORMAT, message: format!("unknown pixel format {format}") })?;
         if count == 0 || count > GANIME_MAX_COUNT {
@@ -413,7 +430,7 @@ unsafe fn out_arg<'a, T>(p: *mut T, what: &str) -> Result<&'a mut T, Failure> {
 
 unsafe extern "C" fn model_axes(model: *mut GanimeModel, out_json: *mut *const c_char) -> GanimeStatus {
     guard(|| {
-        let m = model_mut(model)?;
+        let m = live_model(model)?;
         let out = out_arg(out_json, "out_json (const char**)")?;
         let json = match m.axes("model_axes")? {
             Some(a) => serde_json::json!({"axes": a.info.names, "attributes": a.attributes(), "variation_strength": a.info.variation_strength}),
@@ -433,7 +450,7 @@ unsafe extern "C" fn render_sheet(
     progress: *const GanimeProgress,
 ) -> GanimeStatus {
     guard(|| {
-        let m = model_mut(model)?;
+        let m = live_model(model)?;
         let g = m.generator("render_sheet")?;
         let out = out_arg(out, "out (GanimeImage*)")?;
         let out_metadata = out_arg(out_metadata, "out_metadata (const char**)")?;
@@ -467,18 +484,19 @@ unsafe extern "C" fn generate_character(
     progress: *const GanimeProgress,
 ) -> GanimeStatus {
     guard(|| {
-        let m = model_mut(model)?;
+        let m = live_model(model)?;
         m.generator("generate_character")?;
         let target = *image.as_ref().ok_or(Failure { status: GANIME_ERR_NULL_POINTER, message: "image (GanimeImage*) is NULL".into() })?;
         pixels::check(&target, "image")?;
         let recipe: Recipe = str_arg(recipe, "recipe")?.parse().map_err(with_status(GANIME_ERR_INVALID_ARGUMENT))?;
-        if recipe.needs_axes() && m.axes("generate_character")?.is_none() {
+        let axes = if recipe.needs_axes() { m.axes("generate_character")? } else { None };
+        if recipe.needs_axes() && axes.is_none() {
             return fail(
                 GANIME_ERR_INVALID_ARGUMENT,
                 format!("recipe `{recipe}` moves attributes, but this generator has no attribute axes (only the built-in model ships them)"),
             );
         }
-        let axes = m.axes.as_ref().and_then(Option::as_ref).filter(|_| recipe.needs_axes());
+        let axes = axes.as_deref();
         // An unknown axis name is the caller's mistake; anything else failing is the computation's.
         if let Some(a) = axes {
             for (axis, _) in &recipe.moves {
@@ -486,7 +504,7 @@ unsafe extern "C" fn generate_character(
             }
         }
         report(progress, 0, 1)?;
-        let picture = character(generator(m, "generate_character")?, &recipe, axes, Some((target.width, target.height)), &Device::Cpu)
+        let picture = character(generator(&m, "generate_character")?, &recipe, axes, Some((target.width, target.height)), &Device::Cpu)
             .map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
         pixels::write(&picture, None, &target)?;
         if let Some(out) = out_recipe.as_mut() {
@@ -504,7 +522,7 @@ unsafe extern "C" fn stylize(
     progress: *const GanimeProgress,
 ) -> GanimeStatus {
     guard(|| {
-        let m = model_mut(model)?;
+        let m = live_model(model)?;
         let filter = match &m.kind {
             Loaded::Filter(f) => f.as_ref(),
             Loaded::Generator(g) => {
@@ -561,20 +579,22 @@ unsafe extern "C" fn free_image(image: *mut GanimeImage) {
     });
 }
 
-/// Frees a model. A handle that is not live (freed already, or never ours) is left alone, with a message.
+/// Frees a model: its handle is dead from now on, and the model goes when no call on another thread uses it
+/// any more. A handle that is not live (freed already, or never ours) is left alone, with a message.
 unsafe extern "C" fn free_model(model: *mut GanimeModel) {
     let _ = guard(|| {
         if model.is_null() {
             return Ok(());
         }
-        let mut live = live_models();
-        let Some(i) = live.iter().position(|&at| at == model as usize) else {
-            return fail(GANIME_ERR_INVALID_ARGUMENT, "free_model: not a live model (freed already, or not made by load_model); left alone");
-        };
-        live.swap_remove(i);
-        drop(live);
-        drop(Box::from_raw(model as *mut Model));
-        Ok(())
+        // Taken out of the table first, dropped after the lock: a model's drop may take a while.
+        let removed = live_models().remove(&(model as usize));
+        match removed {
+            Some(m) => {
+                drop(m);
+                Ok(())
+            }
+            None => fail(GANIME_ERR_INVALID_ARGUMENT, "free_model: not a live model (freed already, or not made by load_model); left alone"),
+        }
     });
 }
 
@@ -669,6 +689,82 @@ mod tests {
             assert!(last().contains("not an image made by this plug-in"), "{}", last());
             assert!(pixels.iter().all(|&p| p == 7));
         }
+    }
+
+    /// Handles are never given out twice: with addresses, a model loaded after a free often got the freed
+    /// address, and the stale handle reached it.
+    #[test]
+    fn stale_handles_never_reach_a_later_model() {
+        let t = table();
+        let spec = CString::new("toon").unwrap();
+        let mut info = unsafe { std::mem::zeroed::<GanimeModelInfo>() };
+        let mut seen = std::collections::HashSet::new();
+        unsafe {
+            let mut previous: *mut GanimeModel = std::ptr::null_mut();
+            for _ in 0..20 {
+                let mut model = std::ptr::null_mut();
+                assert_eq!((t.load_model)(spec.as_ptr(), GANIME_ROLE_FILTER, &mut model), GANIME_OK);
+                assert!(seen.insert(model as usize), "handle {model:?} given out twice");
+                if !previous.is_null() {
+                    assert_eq!((t.model_info)(previous, &mut info), GANIME_ERR_INVALID_ARGUMENT, "stale handle after free + reload");
+                }
+                assert_eq!((t.model_info)(model, &mut info), GANIME_OK);
+                (t.free_model)(model);
+                previous = model;
+            }
+        }
+    }
+
+    /// `free_model` on one thread while others stylise with the same model: every call either finishes with
+    /// the model or is refused as a dead handle; nothing crashes, and the model goes when the last call ends.
+    #[test]
+    fn free_while_another_thread_calls_is_safe() {
+        let t = table();
+        let spec = CString::new("toon").unwrap();
+        let (w, h) = (96u32, 64u32);
+        for round in 0..8 {
+            let mut model = std::ptr::null_mut();
+            assert_eq!(unsafe { (t.load_model)(spec.as_ptr(), GANIME_ROLE_FILTER, &mut model) }, GANIME_OK);
+            let weak = Arc::downgrade(&live_models()[&(model as usize)]);
+            let handle = model as usize;
+            let workers: Vec<_> = (0..3)
+                .map(|_| {
+                    std::thread::spawn(move || {
+                        let mut pixels = vec![100u8; (w * h * 3) as usize];
+                        let mut finished = 0;
+                        loop {
+                            let img =
+                                GanimeImage { data: pixels.as_mut_ptr(), width: w, height: h, stride: (w * 3) as usize, format: GANIME_FORMAT_RGB8 };
+                            match unsafe { (t.stylize)(handle as *mut GanimeModel, &img, &img as *const _ as *mut _, 1.0, std::ptr::null()) } {
+                                GANIME_OK => finished += 1,
+                                GANIME_ERR_INVALID_ARGUMENT => return finished,
+                                other => panic!("status {other}"),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            std::thread::sleep(std::time::Duration::from_millis(5 + round));
+            unsafe { (t.free_model)(model) };
+            let finished: Vec<usize> = workers.into_iter().map(|w| w.join().expect("a worker crashed")).collect();
+            assert!(weak.upgrade().is_none(), "the model outlived every call (round {round}, {finished:?} calls)");
+        }
+    }
+
+    /// A crafted model file (a pickle nested a million levels deep) reaches the host as a load failure naming
+    /// the file, not a stack overflow that kills the editor.
+    #[test]
+    fn deeply_nested_model_files_are_load_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deep.pth");
+        std::fs::write(&path, ganime::io::pth::nested_list_pickle_file(1_000_000)).unwrap();
+        let spec = CString::new(format!("style:{}", path.display())).unwrap();
+        let mut model = std::ptr::null_mut();
+        let status = unsafe { (table().load_model)(spec.as_ptr(), GANIME_ROLE_FILTER, &mut model) };
+        assert_eq!(status, GANIME_ERR_LOAD_FAILED);
+        assert!(model.is_null());
+        let msg = unsafe { CStr::from_ptr(ganime_plugin_last_error()) }.to_str().unwrap().to_string();
+        assert!(msg.contains("deep.pth") && msg.contains("deeper than 200 levels"), "{msg}");
     }
 
     /// The plug-in takes the same filter spec as the CLI and the camera, options included.

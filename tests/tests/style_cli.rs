@@ -263,3 +263,52 @@ fn stylize_with_multistyle26_styles_and_blends() {
     let err = ganime_err(&["stylize", "--filter", &format!("multistyle:{}#1:0", p(&model)), "--in", p(&photo), "--out", p(&a)]);
     assert!(err.contains("positive"), "{err}");
 }
+
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    let mse = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.as_raw().len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
+}
+
+/// Above GANIME_MAX_NETWORK_BYTES an image is stylised in overlapping tiles within the limit: here the built-in
+/// matta (instance norm) on a 640x448 photo, forced into 384-pixel tiles, stays close to one pass over it (each
+/// tile normalises with its own statistics, so it is not equal); a limit too small for any tile is refused
+/// with the numbers, and `--help` names the variable.
+#[test]
+fn large_images_are_stylised_in_tiles_within_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(photo) = small_photo(dir.path(), "data/content-images/golden-gate.jpg", "gg.png", 640, 448) else { return };
+    let run = |limit: Option<u64>, out: &Path| {
+        let mut cmd = ganime_command();
+        if let Some(limit) = limit {
+            cmd.env("GANIME_MAX_NETWORK_BYTES", limit.to_string());
+        }
+        cmd.args(["stylize", "--filter", "matta", "--in", p(&photo), "--out", p(out)]).output().unwrap()
+    };
+    let (whole, tiled) = (dir.path().join("whole.png"), dir.path().join("tiled.png"));
+    assert!(run(None, &whole).status.success());
+    let out = run(Some(384 * 384 * ganime::filters::network::STYLE_NET_BYTES_PER_PIXEL), &tiled);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (whole, tiled) = (image::open(&whole).unwrap().to_rgb8(), image::open(&tiled).unwrap().to_rgb8());
+    assert_eq!(tiled.dimensions(), (640, 448));
+    let db = psnr(&whole, &tiled);
+    eprintln!("matta 640x448, 384-pixel tiles vs one pass: {db:.1} dB");
+    assert!(db > 21.0 && db < 60.0, "{db:.2} dB");
+    let out = run(Some(1000), &dir.path().join("refused.png"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("640x448") && err.contains("GANIME_MAX_NETWORK_BYTES"), "{err}");
+    let help = String::from_utf8_lossy(&ganime(&["stylize", "--help"]).stdout).to_string();
+    assert!(help.contains("GANIME_MAX_NETWORK_BYTES") && help.contains("tiles"), "{help}");
+}
+
+/// A crafted `.pth` nested a million levels deep is an error naming the file and the limit, not a stack
+/// overflow (the CLI used to abort dropping the parsed pickle).
+#[test]
+fn deeply_nested_model_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("deep.pth");
+    std::fs::write(&deep, ganime::io::pth::nested_list_pickle_file(1_000_000)).unwrap();
+    let photo = dir.path().join("in.png");
+    image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3])).save(&photo).unwrap();
+    let err = ganime_err(&["stylize", "--filter", &format!("style:{}", p(&deep)), "--in", p(&photo), "--out", p(&dir.path().join("o.png"))]);
+    assert!(err.contains("deep.pth") && err.contains("deeper than 200 levels"), "{err}");
+}

@@ -53,6 +53,9 @@ enum Command {
     #[command(subcommand)]
     Style(style::StyleCommand),
     /// Apply a filter (built-in or a model file) to an image or a folder of images.
+    #[command(after_help = "Large images: where one pass of a network filter would need more memory than \
+GANIME_MAX_NETWORK_BYTES (default 4294967296, 4 GiB), the image is stylised in overlapping tiles within that limit, blended \
+across the overlaps.")]
     Stylize(stylize::StylizeArgs),
     /// Turn any filter (a built-in name or KIND:PATH) into a slim real-time one: train a small AnimeGANv2
     /// generator to reproduce it on photos or frames, then report its fidelity and speed.

@@ -1,7 +1,7 @@
 //! AnimeGANv2 and CycleGAN generators as filters (`animegan:PATH`, `cyclegan:PATH`). Both networks need H and W
 //! to be multiples of 4, so a frame is edge-padded up to one and the result cropped back: any size works.
 
-use super::network::{apply_network, NetworkIo, Pad};
+use super::network::{apply_network, NetworkIo, Pad, GAN_BYTES_PER_PIXEL};
 use crate::compute::Compute;
 use crate::filter::Filter;
 use crate::io::image::PixelRange;
@@ -14,7 +14,12 @@ use image::RgbImage;
 use std::path::Path;
 
 /// AnimeGANv2 and CycleGAN generators: [-1, 1] pixels, sizes that are multiples of 4 (at least 8).
-const GAN_IO: NetworkIo = NetworkIo { input: PixelRange::Signed, output: PixelRange::Signed, pad: Pad::Replicate { multiple: 4, min: 8 } };
+const GAN_IO: NetworkIo = NetworkIo {
+    input: PixelRange::Signed,
+    output: PixelRange::Signed,
+    pad: Pad::Replicate { multiple: 4, min: 8 },
+    bytes_per_pixel: GAN_BYTES_PER_PIXEL,
+};
 
 pub struct AnimeGanFilter {
     net: AnimeGanV2,

@@ -59,17 +59,22 @@ pub fn open_with_options_on(line: &str, compute: &Compute) -> Result<ConfiguredF
     while let Some(word) = words.last() {
         match word.split_once('=') {
             Some((key, value)) if KEYS.contains(&key) => {
+                // Once each: every `size=` would wrap the filter again (a line of 100,000 of them nested the
+                // wrappers deep enough to overflow the stack).
+                if options.iter().any(|(k, _)| *k == key) {
+                    bail!("filter option '{key}' is given twice in '{}'", shorten(line));
+                }
                 options.push((key, value));
                 words.pop();
             }
             Some((key, _)) if words.len() > 1 => {
-                bail!("unknown filter option '{key}' in '{line}'; options are {}", KEYS.join(", "))
+                bail!("unknown filter option '{key}' in '{}'; options are {}", shorten(line), KEYS.join(", "))
             }
             _ => break,
         }
     }
     if words.is_empty() {
-        bail!("filter line '{line}' names no filter");
+        bail!("filter line '{}' names no filter", shorten(line));
     }
     let spec = words.join(" ");
     let mut filter = open_on(&spec, compute)?;
@@ -77,7 +82,7 @@ pub fn open_with_options_on(line: &str, compute: &Compute) -> Result<ConfiguredF
     // Size first, smoothing outside it: smoothing then sees full-size frames, where the motion test is exact.
     options.sort_by_key(|(k, _)| KEYS.iter().position(|x| x == k));
     for (key, value) in options {
-        let bad = || format!("bad {key}='{value}' in filter line '{line}'");
+        let bad = || format!("bad {key}='{value}' in filter line '{}'", shorten(line));
         match key {
             "size" => filter = Box::new(AtResolution::new(filter, ProcessingSize::parse(value).with_context(bad)?)),
             "smooth" => {
@@ -94,6 +99,14 @@ pub fn open_with_options_on(line: &str, compute: &Compute) -> Result<ConfiguredF
         }
     }
     Ok(ConfiguredFilter { filter, strength })
+}
+
+/// The start of a long line, for messages.
+fn shorten(line: &str) -> String {
+    match line.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_string(),
+    }
 }
 
 /// Reads a filter list file: one spec line per line; blank lines and `#` comments are skipped.
@@ -130,6 +143,15 @@ mod tests {
         assert!(err("toon colour=red").contains("unknown filter option 'colour'"));
         assert!(err("size=64").contains("names no filter"));
         assert!(err("sparkles").contains("unknown filter 'sparkles'"));
+    }
+
+    /// Found by the fuzzer: a line of 100,000 `size=` options nested as many wrappers and overflowed the stack.
+    #[test]
+    fn each_option_is_given_once() {
+        let line = format!("toon{}", " size=8".repeat(100_000));
+        let err = open_with_options(&line).err().expect("repeated options are refused").to_string();
+        assert!(err.contains("'size' is given twice") && err.len() < 200, "{err}");
+        assert!(open_with_options("toon size=8 smooth=0.5 strength=0.5").is_ok());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! 0..255 -> `TransformerNet` -> cropped back to the input size (the network rounds sizes up to a multiple
 //! of 4) -> clamped RGB image.
 
-use super::network::{apply_network, NetworkIo, Pad};
+use super::network::{apply_network, NetworkIo, Pad, STYLE_NET_BYTES_PER_PIXEL};
 use crate::compute::Compute;
 use crate::filter::Filter;
 use crate::io::image::PixelRange;
@@ -53,7 +53,7 @@ impl Filter for StyleNetFilter {
 
     fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
         let (w, h) = frame.dimensions();
-        let io = NetworkIo { input: PixelRange::Byte, output: PixelRange::Byte, pad: Pad::None };
+        let io = NetworkIo { input: PixelRange::Byte, output: PixelRange::Byte, pad: Pad::None, bytes_per_pixel: STYLE_NET_BYTES_PER_PIXEL };
         apply_network(frame, io, &self.device, |x| {
             self.net.forward(&x.to_dtype(self.dtype)?).with_context(|| format!("style network `{}` on a {w}x{h} image", self.name))
         })
@@ -120,7 +120,12 @@ impl Filter for MultiStyleFilter {
     }
 
     fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
-        let io = NetworkIo { input: PixelRange::Unit, output: PixelRange::Unit, pad: Pad::Reflect { multiple: 4 } };
+        let io = NetworkIo {
+            input: PixelRange::Unit,
+            output: PixelRange::Unit,
+            pad: Pad::Reflect { multiple: 4 },
+            bytes_per_pixel: STYLE_NET_BYTES_PER_PIXEL,
+        };
         apply_network(frame, io, &self.device, |x| self.net.forward(&x.to_dtype(self.dtype)?, &self.weights))
     }
 }

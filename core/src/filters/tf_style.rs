@@ -3,7 +3,7 @@
 //! reflect-padded to a multiple of 4 (so the network's 'SAME' strides keep it aligned), stylised in 0..255 and
 //! cropped back.
 
-use super::network::{apply_network, NetworkIo, Pad};
+use super::network::{apply_network, NetworkIo, Pad, STYLE_NET_BYTES_PER_PIXEL};
 use crate::filter::Filter;
 use crate::io::image::PixelRange;
 use crate::models::tf_transformer_net::TfTransformerNet;
@@ -37,7 +37,12 @@ impl Filter for TfStyleFilter {
 
     fn apply(&self, frame: &image::RgbImage) -> Result<image::RgbImage> {
         let (w, h) = frame.dimensions();
-        let io = NetworkIo { input: PixelRange::Byte, output: PixelRange::Byte, pad: Pad::Reflect { multiple: 4 } };
+        let io = NetworkIo {
+            input: PixelRange::Byte,
+            output: PixelRange::Byte,
+            pad: Pad::Reflect { multiple: 4 },
+            bytes_per_pixel: STYLE_NET_BYTES_PER_PIXEL,
+        };
         apply_network(frame, io, &self.device, |x| self.net.forward(x).with_context(|| format!("style network `{}` on a {w}x{h} image", self.name)))
     }
 }

@@ -19,8 +19,9 @@ use std::path::Path;
 pub use crate::nn::init::Prior;
 pub use latent::{interpolate, latents, prior_latents, walk, Path as LatentPath};
 
-/// Latent vectors -> images. Used by `generate`, `interpolate`, sheets, attribute control and the plug-in.
-pub trait Generator {
+/// Latent vectors -> images. Used by `generate`, `interpolate`, sheets, attribute control and the plug-in
+/// (`Send + Sync`: the plug-in's hosts may call one model from several threads).
+pub trait Generator: Send + Sync {
     fn latent_dim(&self) -> usize;
     /// `z [N, latent_dim]` -> `[N, C, H, W]` in [-1, 1] (inference mode).
     fn generate(&self, z: &Tensor) -> Result<Tensor>;

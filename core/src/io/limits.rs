@@ -1,11 +1,18 @@
 //! Bounds on the pictures one command assembles in memory, so that a typo (`--count 100000000`,
 //! `--scale 1000`, `--cell 100000`) is answered with the number instead of running out of memory. The limit
-//! is 4 GiB of 8-bit RGB by default; `GANIME_MAX_IMAGE_BYTES` changes it.
+//! is 4 GiB of 8-bit RGB by default; `GANIME_MAX_IMAGE_BYTES` changes it. Network filters keep one pass under
+//! `GANIME_MAX_NETWORK_BYTES` by tiling.
 
 use anyhow::{bail, Result};
 
 pub fn max_image_bytes() -> u64 {
     std::env::var("GANIME_MAX_IMAGE_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(4 << 30)
+}
+
+/// The most memory one pass of a network filter may use (4 GiB by default; `GANIME_MAX_NETWORK_BYTES` changes
+/// it): a frame whose estimate is larger is stylised in overlapping tiles (`filters::network`).
+pub fn max_network_bytes() -> u64 {
+    std::env::var("GANIME_MAX_NETWORK_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(4 << 30)
 }
 
 /// Refuses `count` RGB pictures of `width × height` held at once (`what` names the options that set them).

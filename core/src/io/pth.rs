@@ -38,37 +38,59 @@ struct TensorRef {
 
 /// A non-negative integer from the file (a negative one would wrap to a huge `usize`).
 fn count(o: Object, what: &str) -> Result<usize> {
-    let i = o.int_or_long().map_err(|o| anyhow::anyhow!("{what}: expected an integer, got {o:?}"))?;
+    let i = o.int_or_long().map_err(|o| anyhow::anyhow!("{what}: expected an integer, got {}", o.kind()))?;
     usize::try_from(i).map_err(|_| anyhow::anyhow!("{what}: {i} is negative"))
 }
 
 fn ints(o: Object, what: &str) -> Result<Vec<usize>> {
     match o {
         Object::Tuple(v) | Object::List(v) => v.into_iter().map(|x| count(x, what)).collect(),
-        other => bail!("{what}: expected a tuple of integers, got {other:?}"),
+        other => bail!("{what}: expected a tuple of integers, got {}", other.kind()),
+    }
+}
+
+/// `callable(args)` when `callable` is the class `module.class`.
+fn call_of(value: Object, module: &str, class: &str) -> std::result::Result<Vec<Object>, Object> {
+    match value {
+        Object::Reduce { callable, args } => match (*callable, *args) {
+            (Object::Class { module_name, class_name }, Object::Tuple(args)) if module_name == module && class_name == class => Ok(args),
+            (callable, args) => Err(Object::Reduce { callable: Box::new(callable), args: Box::new(args) }),
+        },
+        other => Err(other),
     }
 }
 
 fn tensor_ref(value: Object) -> Result<Option<TensorRef>> {
-    let Ok((callable, args)) = value.reduce() else { return Ok(None) };
-    match &callable {
-        Object::Class { module_name, class_name } if module_name == "torch._utils" && class_name == "_rebuild_tensor_v2" => {}
-        _ => return Ok(None),
-    }
-    let mut args = args.tuple().map_err(|o| anyhow::anyhow!("bad tensor arguments {o:?}"))?;
+    // nn.Parameter (`_rebuild_parameter(tensor, requires_grad, hooks)`) and tensor subclasses
+    // (`_rebuild_from_type_v2(func, type, (tensor args), state)`) wrap the plain tensor recipe.
+    let value = match call_of(value, "torch._utils", "_rebuild_parameter") {
+        Ok(mut args) if !args.is_empty() => args.swap_remove(0),
+        Ok(_) => bail!("bad parameter arguments"),
+        Err(value) => value,
+    };
+    let value = match call_of(value, "torch._tensor", "_rebuild_from_type_v2") {
+        Ok(args) if args.len() >= 3 => {
+            let mut args = args.into_iter();
+            let (func, _type, func_args) = (args.next(), args.next(), args.next());
+            Object::Reduce { callable: Box::new(func.unwrap_or(Object::None)), args: Box::new(func_args.unwrap_or(Object::None)) }
+        }
+        Ok(_) => bail!("bad tensor subclass arguments"),
+        Err(value) => value,
+    };
+    let Ok(mut args) = call_of(value, "torch._utils", "_rebuild_tensor_v2") else { return Ok(None) };
     if args.len() < 4 {
         bail!("bad tensor arguments: {} items", args.len());
     }
     let stride = ints(args.remove(3), "stride")?;
     let shape = ints(args.remove(2), "shape")?;
     let offset = count(args.remove(1), "storage offset")?;
-    let pid = args.remove(0).persistent_load().map_err(|o| anyhow::anyhow!("tensor without storage: {o:?}"))?;
-    let mut pid = pid.tuple().map_err(|o| anyhow::anyhow!("bad storage id {o:?}"))?;
+    let pid = args.remove(0).persistent_load().map_err(|o| anyhow::anyhow!("tensor without storage: {}", o.kind()))?;
+    let mut pid = pid.tuple().map_err(|o| anyhow::anyhow!("bad storage id: {}", o.kind()))?;
     if pid.len() < 5 {
         bail!("bad storage id with {} fields", pid.len());
     }
-    let key = pid.remove(2).unicode().map_err(|o| anyhow::anyhow!("bad storage key {o:?}"))?;
-    let (_, class) = pid.remove(1).class().map_err(|o| anyhow::anyhow!("bad storage type {o:?}"))?;
+    let key = pid.remove(2).unicode().map_err(|o| anyhow::anyhow!("bad storage key: {}", o.kind()))?;
+    let (_, class) = pid.remove(1).class().map_err(|o| anyhow::anyhow!("bad storage type: {}", o.kind()))?;
     let dtype = match class.as_str() {
         "FloatStorage" => DType::F32,
         "DoubleStorage" => DType::F64,
@@ -158,17 +180,19 @@ fn read_legacy(path: &Path) -> Result<HashMap<String, Tensor>> {
     let what = || format!("{source} is not a legacy PyTorch file");
     read_pickle(&mut r).with_context(what)?; // magic number
     let version = read_pickle(&mut r).with_context(what)?;
-    if version.clone().int_or_long().ok() != Some(LEGACY_PROTOCOL_VERSION) {
-        bail!("{}: unknown protocol version {version:?}", what());
+    match version.int_or_long() {
+        Ok(LEGACY_PROTOCOL_VERSION) => {}
+        Ok(v) => bail!("{}: unknown protocol version {v}", what()),
+        Err(o) => bail!("{}: the protocol version is {}", what(), o.kind()),
     }
     read_pickle(&mut r).with_context(what)?; // sys info
     let obj = read_pickle(&mut r).with_context(|| format!("{source}: cannot parse the pickled object"))?;
     let refs = tensor_refs(state_dict_entries(obj, &source)?, &source)?;
     let keys = match read_pickle(&mut r).with_context(|| format!("{source}: cannot read the storage key list"))? {
         Object::List(v) | Object::Tuple(v) => {
-            v.into_iter().map(|k| k.unicode().map_err(|o| anyhow::anyhow!("bad storage key {o:?}"))).collect::<Result<Vec<_>>>()?
+            v.into_iter().map(|k| k.unicode().map_err(|o| anyhow::anyhow!("bad storage key: {}", o.kind()))).collect::<Result<Vec<_>>>()?
         }
-        other => bail!("{source}: bad storage key list {other:?}"),
+        other => bail!("{source}: bad storage key list: {}", other.kind()),
     };
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     for key in keys {
@@ -283,10 +307,106 @@ pub fn is_legacy(path: &Path) -> bool {
     std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head[0] == 0x80 && head[1] <= 5
 }
 
+/// A zip archive of stored (uncompressed) entries, as `torch.save` writes them: for tests and the fuzz corpus,
+/// which craft `.pth` files.
+pub fn stored_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut directory = Vec::new();
+    for (name, data) in entries {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        // Version 2.0, no flags, stored, no timestamp; then CRC-32, both sizes, name length, no extra field.
+        let mut fields = vec![20, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        fields.extend(crc.sum().to_le_bytes());
+        fields.extend((data.len() as u32).to_le_bytes());
+        fields.extend((data.len() as u32).to_le_bytes());
+        fields.extend((name.len() as u16).to_le_bytes());
+        fields.extend([0, 0]);
+        directory.extend(b"PK\x01\x02\x14\x00");
+        directory.extend(&fields);
+        directory.extend([0; 10]); // comment length, disk, internal and external attributes
+        directory.extend((out.len() as u32).to_le_bytes());
+        directory.extend(name.as_bytes());
+        out.extend(b"PK\x03\x04");
+        out.extend(&fields);
+        out.extend(name.as_bytes());
+        out.extend(*data);
+    }
+    let (at, size) = (out.len() as u32, directory.len() as u32);
+    out.extend(&directory);
+    out.extend(b"PK\x05\x06\x00\x00\x00\x00");
+    out.extend((entries.len() as u16).to_le_bytes());
+    out.extend((entries.len() as u16).to_le_bytes());
+    out.extend(size.to_le_bytes());
+    out.extend(at.to_le_bytes());
+    out.extend([0, 0]);
+    out
+}
+
+/// A pickle of `depth` lists, each inside the previous one (`[[[...]]]`), a few bytes per level.
+pub fn nested_list_pickle(depth: usize) -> Vec<u8> {
+    let mut p = vec![0x80, 2];
+    p.extend(std::iter::repeat_n(b']', depth)); // EMPTY_LIST
+    p.extend(std::iter::repeat_n(b'a', depth.saturating_sub(1))); // APPEND each list to the one below it
+    p.push(b'.');
+    p
+}
+
+/// A zip-format `.pth` whose `data.pkl` is [`nested_list_pickle`]: a crafted file for the nesting limit.
+pub fn nested_list_pickle_file(depth: usize) -> Vec<u8> {
+    stored_zip(&[("archive/data.pkl", &nested_list_pickle(depth))])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::shared::shared_path;
+
+    /// A million nested lists or tuples (zip or legacy file): an error naming the file and the limit. Without the
+    /// limit, dropping the parsed object recursed a million times and overflowed the stack (an abort).
+    #[test]
+    fn deeply_nested_pickles_are_refused_with_the_limit() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let depth = 1_000_000;
+        let mut tuples = vec![0x80, 2];
+        tuples.extend(std::iter::repeat_n(b'(', depth)); // MARK
+        tuples.extend(std::iter::repeat_n(b't', depth)); // TUPLE: everything since the mark
+        tuples.push(b'.');
+        // Legacy: magic number (LONG1), protocol version 1001 (BININT2), sys info (empty dict), then the object.
+        let mut legacy = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03.\x80\x02}.".to_vec();
+        legacy.extend(nested_list_pickle(depth));
+        let cases =
+            [("lists.pth", nested_list_pickle_file(depth)), ("tuples.pth", stored_zip(&[("archive/data.pkl", &tuples)])), ("legacy.pth", legacy)];
+        for (name, bytes) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes)?;
+            let err = format!("{:#}", crate::io::weights::read_tensors(&path, &Device::Cpu).unwrap_err());
+            assert!(err.contains(name) && err.contains("deeper than 200 levels"), "{err}");
+        }
+        // Within the limit the same file parses (and is refused only for holding no tensors).
+        let path = dir.path().join("shallow.pth");
+        std::fs::write(&path, nested_list_pickle_file(150))?;
+        let err = format!("{:#}", read_pth(&path).unwrap_err());
+        assert!(err.contains("not a dict of tensors"), "{err}");
+        Ok(())
+    }
+
+    /// A pickle that doubles a list through its memo at every step (`x = [x, x]`, 60 times) would need 2^60
+    /// objects; the copies are bounded instead.
+    #[test]
+    fn memo_copies_are_bounded() -> Result<()> {
+        let mut p = vec![0x80, 2, b']', b'q', 0]; // EMPTY_LIST, BINPUT 0
+        for _ in 0..60 {
+            p.extend([b'h', 0, b'h', 0, 0x86, b'q', 0]); // BINGET 0, BINGET 0, TUPLE2, BINPUT 0
+        }
+        p.push(b'.');
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("bomb.pth");
+        std::fs::write(&path, stored_zip(&[("archive/data.pkl", &p)]))?;
+        let err = format!("{:#}", read_pth(&path).unwrap_err());
+        assert!(err.contains("bomb.pth") && err.contains("copies more than"), "{err}");
+        Ok(())
+    }
 
     #[test]
     fn legacy_twin_holds_the_same_tensors_as_the_zip_file() -> Result<()> {

@@ -50,17 +50,14 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
     let tensors = if ext == "safetensors" {
         candle_core::safetensors::load(path, device).with_context(|| format!("{} is not a readable safetensors file", path.display()))?
     } else {
-        // Candle's zip reader first; the legacy format, and zip files its `zip` dependency rejects, go through
-        // io::pth (see there).
-        let candle = if super::pth::is_legacy(path) { None } else { candle_core::pickle::read_all(path).ok() };
-        let list: Vec<(String, Tensor)> = match candle {
-            Some(list) => list,
-            None => super::pth::read_pth(path)
-                .with_context(|| format!("{} is not a readable PyTorch state_dict (.pth/.pt, zip or legacy format)", path.display()))?
-                .into_iter()
-                .collect(),
-        };
-        list.into_iter().map(|(k, t)| Ok((k, t.to_device(device)?))).collect::<Result<HashMap<_, _>>>()?
+        // io::pth, not Candle's `pickle::read_all`: Candle's reader allocates what a tensor's shape asks for before
+        // checking it against the file (a crafted shape aborts the process), panics on short argument tuples and
+        // prints skipped tensors to stderr (a plug-in host's); io::pth checks every count first.
+        super::pth::read_pth(path)
+            .with_context(|| format!("{} is not a readable PyTorch state_dict (.pth/.pt, zip or legacy format)", path.display()))?
+            .into_iter()
+            .map(|(k, t)| Ok((k, t.to_device(device)?)))
+            .collect::<Result<HashMap<_, _>>>()?
     };
     if tensors.is_empty() {
         bail!("{} holds no tensors", path.display());

@@ -128,6 +128,13 @@ impl DcganConfig {
                 self.preset
             );
         }
+        // The widths double per stage (ngf 4096 at 1024 px is 524,288 channels).
+        for (net, layers) in [("generator", self.generator_layers()), ("discriminator", self.discriminator_layers())] {
+            crate::nn::sequential::check_parameters(
+                &format!("this config's {net}"),
+                crate::nn::sequential::parameter_count(&layers).map(u128::from),
+            )?;
+        }
         Ok(())
     }
 
@@ -456,6 +463,11 @@ mod tests {
         assert!(err.contains("ngf 1000000"), "{err}");
         let big = DcganConfig { image_size: 1 << 20, ..DcganConfig::preset(Preset::Radford64) };
         assert!(Discriminator::new(&big, 1, &Device::Cpu).err().expect("refused").to_string().contains("image size"));
+        // Each size within its bound, the product far beyond memory (the first layer alone 4096 x 524288 x 4 x 4).
+        let wide = DcganConfig { nz: 4096, ngf: 4096, ndf: 4096, image_size: 1024, ..DcganConfig::preset(Preset::Radford64) };
+        let err = Generator::new(&wide, 1, &Device::Cpu).err().expect("refused").to_string();
+        assert!(err.contains("generator would hold") && err.contains("parameters"), "{err}");
+        assert!(Generator::new(&DcganConfig::preset(Preset::Wide128), 1, &Device::Cpu).is_ok());
     }
 
     /// The Simpsons paper's Keras summary: G 840,705 parameters (840,321 trainable, 384 non-trainable, the

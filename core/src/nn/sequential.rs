@@ -60,6 +60,46 @@ pub enum LayerSpec {
     Upsample(usize),
 }
 
+impl LayerSpec {
+    /// How many parameters (and running statistics) the layer holds; `None` when the count overflows.
+    pub fn parameters(&self) -> Option<u64> {
+        let conv = |c_in: usize, c_out: usize, k: usize, bias: bool| {
+            (c_in as u64).checked_mul(c_out as u64)?.checked_mul(k as u64)?.checked_mul(k as u64)?.checked_add(if bias { c_out as u64 } else { 0 })
+        };
+        match *self {
+            LayerSpec::Conv { c_in, c_out, k, bias, .. } | LayerSpec::ConvTranspose { c_in, c_out, k, bias, .. } => conv(c_in, c_out, k, bias),
+            // The weight and its power-iteration vector `u`.
+            LayerSpec::SnConv { c_in, c_out, k, bias, .. } => conv(c_in, c_out, k, bias)?.checked_add(c_out as u64),
+            LayerSpec::Linear { d_in, d_out, bias } => conv(d_in, d_out, 1, bias),
+            LayerSpec::BatchNorm(c) => (c as u64).checked_mul(4),
+            LayerSpec::LayerNorm(c) => (c as u64).checked_mul(2),
+            _ => Some(0),
+        }
+    }
+}
+
+/// The parameters of a whole network, `None` when the count overflows.
+pub fn parameter_count(layers: &[LayerSpec]) -> Option<u64> {
+    layers.iter().try_fold(0u64, |n, l| n.checked_add(l.parameters()?))
+}
+
+/// The most parameters a network built from a file's config may hold (1 GiB of f32; the largest published
+/// networks ganime runs hold tens of millions).
+pub const MAX_PARAMETERS: u64 = 1 << 28;
+
+/// Refuses, before anything is built, a network (`what`) whose config asks for more than [`MAX_PARAMETERS`]
+/// (`None`: the count overflowed). Each size of a config may be within its bound while their product is
+/// terabytes: widths that double per stage, or times the number of blocks.
+pub fn check_parameters(what: &str, count: Option<u128>) -> anyhow::Result<()> {
+    match count {
+        Some(n) if n <= MAX_PARAMETERS as u128 => Ok(()),
+        n => anyhow::bail!(
+            "{what} would hold {} parameters, more than ganime builds ({MAX_PARAMETERS} at most)",
+            n.map_or("over 2^128".to_string(), |n| n.to_string())
+        ),
+    }
+}
+
 // `Layer::LayerNorm` is the layer's name, not a stutter.
 #[allow(clippy::enum_variant_names)]
 enum Layer {

@@ -103,7 +103,9 @@ fn tensor_values(t: &TensorProto) -> Result<(Vec<f64>, Vec<usize>)> {
         .map(|&d| usize::try_from(d))
         .collect::<Result<_, _>>()
         .map_err(|_| anyhow!("initialiser '{}' has a negative dimension", t.name))?;
-    let n: usize = dims.iter().product();
+    // Checked: a product that wraps would let a huge shape pass with few values.
+    let n =
+        dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| anyhow!("initialiser '{}' has an impossible shape {dims:?}", t.name))?;
     let raw = &t.raw_data;
     let values: Vec<f64> = match t.data_type {
         data_type::FLOAT if !raw.is_empty() => raw.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
@@ -145,7 +147,10 @@ impl QdqGraph {
         }
         let initialised: HashSet<&String> = graph.initializer.iter().map(|i| &i.name).collect();
         let inputs = graph.input.iter().filter(|i| !initialised.contains(&i.name)).map(|i| (i.name.clone(), i.shape())).collect();
-        let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
+        let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+        if outputs.is_empty() {
+            bail!("{origin}: the ONNX graph declares no output");
+        }
         let nodes = graph
             .node
             .iter()
@@ -369,7 +374,7 @@ impl QdqGraph {
             rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
             eprintln!("{}: {}", self.origin, rows.iter().map(|(k, (n, ms))| format!("{k} x{n} {ms:.1} ms")).collect::<Vec<_>>().join(", "));
         }
-        let out = &self.outputs[0];
+        let out = self.outputs.first().ok_or_else(|| anyhow!("{}: the graph declares no output", self.origin))?;
         env.get(out.as_str()).or_else(|| self.consts.get(out)).cloned().ok_or_else(|| anyhow!("{}: output '{out}' was not computed", self.origin))
     }
 

@@ -142,6 +142,13 @@ impl AnimeGanTrainConfig {
         if [w.c32, w.c64, w.c128, w.c256, self.discriminator.channels].iter().any(|&c| c > 4096) || self.discriminator.n_dis > 8 {
             bail!("generator widths {w:?} or discriminator {:?} are larger than ganime builds (4096 channels, n_dis 8 at most)", self.discriminator);
         }
+        // Upper bounds of the weights: G's ~40 3x3-equivalent convs at its widest width (inverted residual blocks
+        // expand by 2); D's 2 n_dis + 1 3x3 convs at most `channels` x 2^(n_dis - 1) wide.
+        let widest = [w.c32, w.c64, w.c128, w.c256].into_iter().max().unwrap_or(0) as u128;
+        crate::nn::sequential::check_parameters("the AnimeGAN generator", Some(360 * widest * widest))?;
+        let d = self.discriminator;
+        let d_widest = (d.channels as u128) << d.n_dis.saturating_sub(1);
+        crate::nn::sequential::check_parameters("the AnimeGAN discriminator", Some(9 * (2 * d.n_dis as u128 + 1) * d_widest * d_widest))?;
         if self.crop != 0 && self.crop < 16 {
             bail!("--crop must be 0 (whole pictures) or at least 16, not {}", self.crop);
         }
@@ -500,6 +507,14 @@ mod tests {
         assert!(config(8).validate().is_ok());
         let err = config(1_000_000).validate().unwrap_err().to_string();
         assert!(err.contains("larger than ganime builds"), "{err}");
+        // Each width within its bound, the network still far too big; the released widths pass.
+        let err = config(4096).validate().unwrap_err().to_string();
+        assert!(err.contains("AnimeGAN generator would hold"), "{err}");
+        let mut released = config(32);
+        released.generator = AnimeGanWidths::RELEASED;
+        assert!(released.validate().is_ok());
+        released.discriminator = AnimeDiscriminatorConfig { channels: 4096, n_dis: 8, spectral_norm: false };
+        assert!(released.validate().unwrap_err().to_string().contains("AnimeGAN discriminator would hold"));
     }
 
     /// D is shown the edge-smoothed anime in grayscale (as the reference's loader makes it), never in colour.

@@ -52,6 +52,11 @@ impl CycleGanConfig {
         if self.crop > 4096 || self.pool_size > 10_000 {
             bail!("--crop {} or --pool-size {} is larger than ganime trains with (4096, 10000 at most)", self.crop, self.pool_size);
         }
+        // Upper bounds of the weights: G's 7x7 ends, two 3x3 stages each way around `n_blocks` pairs of 3x3 convs
+        // at 4 ngf; D's 4x4 convs at most 8 ndf wide.
+        let (ngf, blocks, ndf, layers) = (g.ngf as u128, g.n_blocks as u128, d.ndf as u128, d.n_layers as u128);
+        crate::nn::sequential::check_parameters("the CycleGAN generator", Some(294 * ngf + 180 * ngf * ngf + 288 * blocks * ngf * ngf))?;
+        crate::nn::sequential::check_parameters("the CycleGAN discriminator", Some(48 * ndf + 1024 * (layers + 2) * ndf * ndf))?;
         Ok(())
     }
 }
@@ -289,6 +294,25 @@ pub fn train_cyclegan(
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    /// Sizes each within bounds whose product is far beyond memory (ngf 4096 with 64 blocks: 300 billion weights)
+    /// are refused before anything is built; the reference's sizes pass.
+    #[test]
+    fn oversized_networks_are_refused() {
+        let config = |ngf, n_blocks, ndf| CycleGanConfig {
+            generator: GeneratorConfig { ngf, n_blocks },
+            discriminator: DiscriminatorConfig { ndf, n_layers: 3 },
+            crop: 256,
+            lambda_cycle: 10.0,
+            lambda_identity: 0.5,
+            pool_size: 50,
+        };
+        assert!(config(64, 9, 64).validate(286).is_ok());
+        let err = config(4096, 64, 64).validate(286).unwrap_err().to_string();
+        assert!(err.contains("CycleGAN generator would hold"), "{err}");
+        let err = config(64, 9, 4096).validate(286).unwrap_err().to_string();
+        assert!(err.contains("CycleGAN discriminator would hold"), "{err}");
+    }
 
     #[test]
     fn pool_fills_then_swaps_about_half() -> Result<()> {

@@ -4,7 +4,7 @@
 use crate::{Context, DType, Error as E, Layout, Result, Tensor};
 use byteorder::{LittleEndian, ReadBytesExt};
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 const VERBOSE: bool = false;
 
@@ -292,17 +292,58 @@ impl<T: TryFrom<Object, Error = Object>> TryFrom<Object> for Vec<T> {
     }
 }
 
+/// The deepest nesting of containers (lists, tuples, dicts, reduce/build arguments) a pickle may build.
+/// `Object`'s drop, clone and `Debug` recurse once per level, so an unbounded depth (a million nested lists
+/// in a crafted file) overflows the stack and aborts the process; state dicts nest fewer than ten levels.
+pub const MAX_PICKLE_DEPTH: usize = 200;
+
+/// The most objects that memo stores and lookups (`BINPUT`, `BINGET`) may copy in one pickle: each clones
+/// the whole object, so a few hundred bytes that double an object per lookup would otherwise allocate without
+/// bound. Real checkpoints copy a few objects per tensor (storage classes, small tuples).
+pub const MAX_PICKLE_MEMO_COPIES: u64 = 1 << 24;
+
+/// How deep and how large an object on the stack or in the memo is.
+#[derive(Debug, Clone, Copy, Default)]
+struct Extent {
+    depth: usize,
+    nodes: u64,
+}
+
+impl Extent {
+    const LEAF: Self = Self { depth: 0, nodes: 1 };
+
+    /// A container holding `children`.
+    fn container(children: impl IntoIterator<Item = Extent>) -> Self {
+        children
+            .into_iter()
+            .fold(Self::LEAF, |acc, c| acc.holding(c))
+    }
+
+    /// This container after one more child is put in it.
+    fn holding(self, child: Extent) -> Self {
+        Self {
+            depth: self.depth.max(child.depth + 1),
+            nodes: self.nodes.saturating_add(child.nodes),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Stack {
     stack: Vec<Object>,
-    memo: HashMap<u32, Object>,
+    /// `extents[i]` describes `stack[i]`.
+    extents: Vec<Extent>,
+    memo: HashMap<u32, (Object, Extent)>,
+    memo_copies: u64,
 }
 
 impl Stack {
     pub fn empty() -> Self {
         Self {
             stack: Vec::with_capacity(512),
+            extents: Vec::with_capacity(512),
             memo: HashMap::new(),
+            memo_copies: 0,
         }
     }
 
@@ -320,41 +361,58 @@ impl Stack {
     }
 
     pub fn finalize(mut self) -> Result<Object> {
-        self.pop()
+        Ok(self.pop()?.0)
     }
 
+    /// Pushes a leaf (no nested objects).
     fn push(&mut self, obj: Object) {
-        self.stack.push(obj)
+        self.stack.push(obj);
+        self.extents.push(Extent::LEAF)
     }
 
-    fn pop(&mut self) -> Result<Object> {
-        match self.stack.pop() {
-            None => crate::bail!("unexpected empty stack"),
-            Some(obj) => Ok(obj),
+    /// Pushes a container, refusing one nested deeper than [`MAX_PICKLE_DEPTH`].
+    fn push_nested(&mut self, obj: Object, extent: Extent) -> Result<()> {
+        check_depth(extent)?;
+        self.stack.push(obj);
+        self.extents.push(extent);
+        Ok(())
+    }
+
+    fn pop(&mut self) -> Result<(Object, Extent)> {
+        match (self.stack.pop(), self.extents.pop()) {
+            (Some(obj), Some(extent)) => Ok((obj, extent)),
+            _ => crate::bail!("unexpected empty stack"),
         }
     }
 
     // https://docs.juliahub.com/Pickle/LAUNc/0.1.0/opcode/#Pickle.OpCodes.BUILD
     fn build(&mut self) -> Result<()> {
-        let args = self.pop()?;
-        let obj = self.pop()?;
-        let obj = match (obj, args) {
+        let (args, args_extent) = self.pop()?;
+        let (obj, obj_extent) = self.pop()?;
+        let (obj, extent) = match (obj, args) {
             (Object::Dict(mut obj), Object::Dict(mut args)) => {
                 obj.append(&mut args);
-                Object::Dict(obj)
+                // The merged dict holds both dicts' entries, not the dicts themselves.
+                let extent = Extent {
+                    depth: obj_extent.depth.max(args_extent.depth),
+                    nodes: obj_extent.nodes.saturating_add(args_extent.nodes),
+                };
+                (Object::Dict(obj), extent)
             }
-            (obj, args) => Object::Build {
-                callable: Box::new(obj),
-                args: Box::new(args),
-            },
+            (obj, args) => (
+                Object::Build {
+                    callable: Box::new(obj),
+                    args: Box::new(args),
+                },
+                Extent::container([obj_extent, args_extent]),
+            ),
         };
-        self.push(obj);
-        Ok(())
+        self.push_nested(obj, extent)
     }
 
     fn reduce(&mut self) -> Result<()> {
-        let args = self.pop()?;
-        let callable = self.pop()?;
+        let (args, args_extent) = self.pop()?;
+        let (callable, callable_extent) = self.pop()?;
         #[allow(clippy::single_match)]
         let reduced = match &callable {
             Object::Class {
@@ -372,12 +430,19 @@ impl Stack {
             }
             _ => None,
         };
-        let reduced = reduced.unwrap_or_else(|| Object::Reduce {
-            callable: Box::new(callable),
-            args: Box::new(args),
-        });
-        self.push(reduced);
-        Ok(())
+        match reduced {
+            Some(reduced) => {
+                self.push(reduced);
+                Ok(())
+            }
+            None => self.push_nested(
+                Object::Reduce {
+                    callable: Box::new(callable),
+                    args: Box::new(args),
+                },
+                Extent::container([callable_extent, args_extent]),
+            ),
+        }
     }
 
     fn last(&mut self) -> Result<&mut Object> {
@@ -387,19 +452,51 @@ impl Stack {
         }
     }
 
-    fn memo_get(&self, id: u32) -> Result<Object> {
-        match self.memo.get(&id) {
-            None => crate::bail!("missing object in memo {id}"),
-            Some(obj) => {
-                // Maybe we should use refcounting rather than doing potential large clones here.
-                Ok(obj.clone())
-            }
+    /// Puts `children` into the container on top of the stack (`what` checks its kind and takes them).
+    fn extend_last(
+        &mut self,
+        children: &[Extent],
+        what: impl FnOnce(&mut Object) -> Result<()>,
+    ) -> Result<()> {
+        let Some(extent) = self.extents.last().copied() else {
+            crate::bail!("unexpected empty stack")
+        };
+        let extent = children.iter().fold(extent, |acc, &c| acc.holding(c));
+        check_depth(extent)?;
+        what(self.last()?)?;
+        if let Some(last) = self.extents.last_mut() {
+            *last = extent;
         }
+        Ok(())
+    }
+
+    fn memo_get(&mut self, id: u32) -> Result<()> {
+        let Some(&(_, extent)) = self.memo.get(&id) else {
+            crate::bail!("missing object in memo {id}")
+        };
+        self.count_memo_copy(extent)?;
+        let obj = self.memo[&id].0.clone();
+        self.stack.push(obj);
+        self.extents.push(extent);
+        Ok(())
     }
 
     fn memo_put(&mut self, id: u32) -> Result<()> {
+        let extent = self.extents.last().copied().unwrap_or_default();
+        self.count_memo_copy(extent)?;
         let obj = self.last()?.clone();
-        self.memo.insert(id, obj);
+        self.memo.insert(id, (obj, extent));
+        Ok(())
+    }
+
+    /// Memo stores and lookups are deep copies (no refcounting), so their total size is bounded.
+    fn count_memo_copy(&mut self, extent: Extent) -> Result<()> {
+        self.memo_copies = self.memo_copies.saturating_add(extent.nodes);
+        if self.memo_copies > MAX_PICKLE_MEMO_COPIES {
+            crate::bail!(
+                "pickle copies more than {MAX_PICKLE_MEMO_COPIES} objects through its memo (a crafted file?)"
+            )
+        }
         Ok(())
     }
 
@@ -414,7 +511,7 @@ impl Stack {
         })
     }
 
-    fn pop_to_marker(&mut self) -> Result<Vec<Object>> {
+    fn pop_to_marker(&mut self) -> Result<(Vec<Object>, Vec<Extent>)> {
         let mut mark_idx = None;
         for (idx, obj) in self.stack.iter().enumerate().rev() {
             if obj == &Object::Mark {
@@ -425,8 +522,10 @@ impl Stack {
         match mark_idx {
             Some(mark_idx) => {
                 let objs = self.stack.split_off(mark_idx + 1);
+                let extents = self.extents.split_off(mark_idx + 1);
                 self.stack.pop();
-                Ok(objs)
+                self.extents.pop();
+                Ok((objs, extents))
             }
             None => {
                 crate::bail!("marker object not found")
@@ -481,79 +580,90 @@ impl Stack {
             }
             OpCode::BinUnicode => {
                 let len = r.read_u32::<LittleEndian>()?;
-                let mut data = vec![0u8; len as usize];
-                r.read_exact(&mut data)?;
+                // Grown as bytes arrive: a crafted length (up to 4 GiB) allocates no more than the file holds.
+                let mut data = Vec::new();
+                r.by_ref().take(len as u64).read_to_end(&mut data)?;
+                if data.len() != len as usize {
+                    crate::bail!("truncated string: {} of {len} bytes", data.len())
+                }
                 let data = String::from_utf8(data).map_err(E::wrap)?;
                 self.push(Object::Unicode(data))
             }
             OpCode::BinPersId => {
-                let id = self.pop()?;
+                let (id, extent) = self.pop()?;
                 let obj = self.persistent_load(id)?;
-                self.push(obj)
+                self.push_nested(obj, Extent::container([extent]))?
             }
             OpCode::Tuple => {
-                let objs = self.pop_to_marker()?;
-                self.push(Object::Tuple(objs))
+                let (objs, extents) = self.pop_to_marker()?;
+                self.push_nested(Object::Tuple(objs), Extent::container(extents))?
             }
             OpCode::Tuple1 => {
-                let obj = self.pop()?;
-                self.push(Object::Tuple(vec![obj]))
+                let (obj, extent) = self.pop()?;
+                self.push_nested(Object::Tuple(vec![obj]), Extent::container([extent]))?
             }
             OpCode::Tuple2 => {
-                let obj2 = self.pop()?;
-                let obj1 = self.pop()?;
-                self.push(Object::Tuple(vec![obj1, obj2]))
+                let (obj2, e2) = self.pop()?;
+                let (obj1, e1) = self.pop()?;
+                self.push_nested(Object::Tuple(vec![obj1, obj2]), Extent::container([e1, e2]))?
             }
             OpCode::Tuple3 => {
-                let obj3 = self.pop()?;
-                let obj2 = self.pop()?;
-                let obj1 = self.pop()?;
-                self.push(Object::Tuple(vec![obj1, obj2, obj3]))
+                let (obj3, e3) = self.pop()?;
+                let (obj2, e2) = self.pop()?;
+                let (obj1, e1) = self.pop()?;
+                self.push_nested(
+                    Object::Tuple(vec![obj1, obj2, obj3]),
+                    Extent::container([e1, e2, e3]),
+                )?
             }
             OpCode::NewTrue => self.push(Object::Bool(true)),
             OpCode::NewFalse => self.push(Object::Bool(false)),
             OpCode::Append => {
-                let value = self.pop()?;
-                let pylist = self.last()?;
-                if let Object::List(d) = pylist {
-                    d.push(value)
-                } else {
-                    crate::bail!("expected a list, got {pylist:?}")
-                }
+                let (value, extent) = self.pop()?;
+                self.extend_last(&[extent], |pylist| match pylist {
+                    Object::List(d) => {
+                        d.push(value);
+                        Ok(())
+                    }
+                    _ => crate::bail!("expected a list, got {}", pylist.kind()),
+                })?
             }
             OpCode::Appends => {
-                let objs = self.pop_to_marker()?;
-                let pylist = self.last()?;
-                if let Object::List(d) = pylist {
-                    d.extend(objs)
-                } else {
-                    crate::bail!("expected a list, got {pylist:?}")
-                }
+                let (objs, extents) = self.pop_to_marker()?;
+                self.extend_last(&extents, |pylist| match pylist {
+                    Object::List(d) => {
+                        d.extend(objs);
+                        Ok(())
+                    }
+                    _ => crate::bail!("expected a list, got {}", pylist.kind()),
+                })?
             }
             OpCode::SetItem => {
-                let value = self.pop()?;
-                let key = self.pop()?;
-                let pydict = self.last()?;
-                if let Object::Dict(d) = pydict {
-                    d.push((key, value))
-                } else {
-                    crate::bail!("expected a dict, got {pydict:?}")
-                }
+                let (value, value_extent) = self.pop()?;
+                let (key, key_extent) = self.pop()?;
+                self.extend_last(&[key_extent, value_extent], |pydict| match pydict {
+                    Object::Dict(d) => {
+                        d.push((key, value));
+                        Ok(())
+                    }
+                    _ => crate::bail!("expected a dict, got {}", pydict.kind()),
+                })?
             }
             OpCode::SetItems => {
-                let mut objs = self.pop_to_marker()?;
-                let pydict = self.last()?;
-                if let Object::Dict(d) = pydict {
-                    if objs.len() % 2 != 0 {
-                        crate::bail!("setitems: not an even number of objects")
-                    }
-                    while let Some(value) = objs.pop() {
-                        let key = objs.pop().context("empty objs")?;
-                        d.push((key, value))
-                    }
-                } else {
-                    crate::bail!("expected a dict, got {pydict:?}")
+                let (mut objs, extents) = self.pop_to_marker()?;
+                if objs.len() % 2 != 0 {
+                    crate::bail!("setitems: not an even number of objects")
                 }
+                self.extend_last(&extents, |pydict| match pydict {
+                    Object::Dict(d) => {
+                        while let Some(value) = objs.pop() {
+                            let key = objs.pop().context("empty objs")?;
+                            d.push((key, value))
+                        }
+                        Ok(())
+                    }
+                    _ => crate::bail!("expected a dict, got {}", pydict.kind()),
+                })?
             }
             OpCode::None => self.push(Object::None),
             OpCode::Stop => {
@@ -562,7 +672,7 @@ impl Stack {
             OpCode::Build => self.build()?,
             OpCode::EmptyDict => self.push(Object::Dict(vec![])),
             OpCode::Dict => {
-                let mut objs = self.pop_to_marker()?;
+                let (mut objs, extents) = self.pop_to_marker()?;
                 let mut pydict = vec![];
                 if objs.len() % 2 != 0 {
                     crate::bail!("setitems: not an even number of objects")
@@ -571,7 +681,7 @@ impl Stack {
                     let key = objs.pop().context("empty objs")?;
                     pydict.push((key, value))
                 }
-                self.push(Object::Dict(pydict))
+                self.push_nested(Object::Dict(pydict), Extent::container(extents))?
             }
             OpCode::Mark => self.push(Object::Mark),
             OpCode::Reduce => self.reduce()?,
@@ -579,13 +689,11 @@ impl Stack {
             OpCode::EmptyList => self.push(Object::List(vec![])),
             OpCode::BinGet => {
                 let arg = r.read_u8()?;
-                let obj = self.memo_get(arg as u32)?;
-                self.push(obj)
+                self.memo_get(arg as u32)?
             }
             OpCode::LongBinGet => {
                 let arg = r.read_u32::<LittleEndian>()?;
-                let obj = self.memo_get(arg)?;
-                self.push(obj)
+                self.memo_get(arg)?
             }
             OpCode::BinPut => {
                 let arg = r.read_u8()?;
@@ -596,22 +704,55 @@ impl Stack {
                 self.memo_put(arg)?
             }
             OpCode::NewObj => {
-                let args = self.pop()?;
-                let class = self.pop()?;
+                let (args, args_extent) = self.pop()?;
+                let (class, class_extent) = self.pop()?;
                 let obj = self.new_obj(class, args)?;
-                self.push(obj)
+                self.push_nested(obj, Extent::container([class_extent, args_extent]))?
             }
             OpCode::Long1 => {
                 let n_bytes = r.read_u8()?;
                 let mut v = 0;
                 // Decode the next n bytes in little endian
                 for i in 0..n_bytes {
-                    v |= (r.read_u8()? as i64) << (i * 8);
+                    // Bytes past the eighth do not fit an i64 (and would be an overflowing shift).
+                    let byte = r.read_u8()? as i64;
+                    if i < 8 {
+                        v |= byte << (i * 8);
+                    }
                 }
                 self.push(Object::Long(v))
             }
         }
         Ok(false)
+    }
+}
+
+/// Refuses an object nested deeper than [`MAX_PICKLE_DEPTH`], before it is built any deeper.
+fn check_depth(extent: Extent) -> Result<()> {
+    if extent.depth > MAX_PICKLE_DEPTH {
+        crate::bail!("pickle nests objects deeper than {MAX_PICKLE_DEPTH} levels (a crafted file?)")
+    }
+    Ok(())
+}
+
+impl Object {
+    /// What an object is, for messages: printing it whole could be huge.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::Class { .. } => "a class",
+            Object::Int(_) | Object::Long(_) => "an integer",
+            Object::Float(_) => "a float",
+            Object::Unicode(_) => "a string",
+            Object::Bool(_) => "a bool",
+            Object::None => "None",
+            Object::Tuple(_) => "a tuple",
+            Object::List(_) => "a list",
+            Object::Mark => "a mark",
+            Object::Dict(_) => "a dict",
+            Object::Reduce { .. } => "a reduce",
+            Object::Build { .. } => "a build",
+            Object::PersistentLoad(_) => "a persistent id",
+        }
     }
 }
 
@@ -763,7 +904,6 @@ impl PthTensors {
     }
 
     pub fn get(&self, name: &str) -> Result<Option<Tensor>> {
-        use std::io::Read;
         let tensor_info = match self.tensor_infos.get(name) {
             None => return Ok(None),
             Some(tensor_info) => tensor_info,

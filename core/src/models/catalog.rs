@@ -260,6 +260,13 @@ fn detect(tensors: &[(String, String, Vec<usize>)], metadata: &HashMap<String, S
             w.last().copied().unwrap_or(0)
         ));
     }
+    if metadata.get("ganime.kind").map(String::as_str) == Some("upscaler") {
+        let w = shape("conv1.weight").unwrap_or_default();
+        return Some(format!(
+            "upscaler: ganime's learned 2x upscaler (ESPCN), width {} (ganime upscale --model FILE)",
+            w.first().copied().unwrap_or(0)
+        ));
+    }
     if has("conv1.conv2d.weight") || has("net.conv1.conv2d.weight") {
         return Some("style: pytorch/examples fast-neural-style TransformerNet (filter style:FILE)".into());
     }

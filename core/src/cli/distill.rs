@@ -65,7 +65,6 @@ pub struct DistillArgs {
 
 pub fn run(a: DistillArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
-    let time_limit = a.run.output.time_limit()?;
     let out = match (&a.resume, &a.out) {
         (Some(dir), _) => dir.clone(),
         (None, Some(out)) => out.clone(),
@@ -91,7 +90,7 @@ pub fn run(a: DistillArgs) -> Result<()> {
         bail!("--eval-size must be at least 8, not {}", a.eval_size);
     }
     let summary = if a.resume.is_some() {
-        train_distill(None, &out, a.steps, &device, a.run.quiet, time_limit)?
+        train_distill(None, &out, &device, a.run.control(a.steps)?)?
     } else {
         let Some(teacher) = a.teacher.clone() else { bail!("--teacher is required") };
         if teacher.split_whitespace().count() > 1 {
@@ -120,7 +119,7 @@ pub fn run(a: DistillArgs) -> Result<()> {
         let Some(first) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
         let adam = AdamParams { lr: a.lr, beta1: 0.9, ..AdamParams::default() };
         let config = a.run.train_config(first, image_spec(a.image_size), a.batch_size, a.steps.unwrap_or(2000), adam);
-        train_distill(Some((model, config)), &out, None, &device, a.run.quiet, time_limit)?
+        train_distill(Some((model, config)), &out, &device, a.run.control(None)?)?
     };
     let student = out.join(STUDENT_FILE);
     if crate::train::interrupt::requested() {

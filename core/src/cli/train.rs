@@ -50,6 +50,11 @@ pub struct UnpairedRunArgs {
 }
 
 impl UnpairedRunArgs {
+    /// How this invocation drives the run: `total_steps` (a new total on --resume), --quiet, --max-minutes.
+    pub fn control(&self, total_steps: Option<u64>) -> anyhow::Result<crate::train::trainer::RunControl> {
+        Ok(crate::train::trainer::RunControl { total_steps, quiet: self.quiet, time_limit: self.output.time_limit()? })
+    }
+
     /// The training config of a new run with these run options.
     pub fn train_config(
         &self,

@@ -104,7 +104,7 @@ pub struct AnimeganArgs {
 pub fn run(a: AnimeganArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
     let (summary, out) = if let Some(dir) = &a.resume {
-        (train_animegan(None, dir, a.steps, &device, a.run.quiet, a.run.output.time_limit()?)?, dir.clone())
+        (train_animegan(None, dir, &device, a.run.control(a.steps)?)?, dir.clone())
     } else {
         let (Some(anime), Some(out)) = (a.anime.clone(), a.out.clone()) else { bail!("--photos, --anime and --out are required") };
         let Some(first_photos) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
@@ -155,7 +155,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
         let adam = AdamParams { lr: a.g_lr, beta1: 0.5, ..AdamParams::default() };
         let image = ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop };
         let config = a.run.train_config(first_photos, image, a.batch_size, a.steps.unwrap_or(2000), adam);
-        (train_animegan(Some((model, config)), &out, None, &device, a.run.quiet, a.run.output.time_limit()?)?, out)
+        (train_animegan(Some((model, config)), &out, &device, a.run.control(None)?)?, out)
     };
     eprintln!(
         "done: {} steps, {:.1} s; checkpoint {}; generator {} (use it as --filter animegan:{})",

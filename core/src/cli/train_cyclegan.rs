@@ -73,7 +73,7 @@ pub struct CycleganArgs {
 pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
     let summary = if let Some(dir) = &a.resume {
-        train_cyclegan(None, dir, a.steps, &device, a.run.quiet, a.run.output.time_limit()?)?
+        train_cyclegan(None, dir, &device, a.run.control(a.steps)?)?
     } else {
         let (Some(da), Some(db), Some(out)) = (a.a.clone(), a.b.clone(), a.out.clone()) else { bail!("--a, --b and --out are required") };
         let objective = match a.objective.as_str() {
@@ -115,7 +115,7 @@ pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
             extra_data: vec![db],
             ..TrainOptions::default()
         };
-        train_cyclegan(Some((model, config, options)), &out, None, &device, a.run.quiet, a.run.output.time_limit()?)?
+        train_cyclegan(Some((model, config, options)), &out, &device, a.run.control(None)?)?
     };
     eprintln!("done: {} steps, {} epochs, {:.1} s; checkpoint {}", summary.steps, summary.epochs, summary.seconds, summary.checkpoint.display());
     Ok(())

@@ -43,9 +43,8 @@ pub struct TrainUpscalerArgs {
 
 pub fn train(a: TrainUpscalerArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
-    let time_limit = a.run.output.time_limit()?;
     let summary = match (&a.resume, &a.out) {
-        (Some(dir), _) => train_upscaler(None, dir, a.steps, &device, a.run.quiet, time_limit)?,
+        (Some(dir), _) => train_upscaler(None, dir, &device, a.run.control(a.steps)?)?,
         (None, Some(out)) => {
             let upscaler = UpscalerConfig { width: a.width, ..UpscalerConfig::default() };
             upscaler.validate().context("--width")?;
@@ -59,7 +58,7 @@ pub fn train(a: TrainUpscalerArgs) -> Result<()> {
             let image = crate::data::ImageSpec { size: a.image_size, channels: 3, fit: crate::data::Fit::CenterCrop };
             let adam = AdamParams { lr: a.lr, beta1: 0.9, ..AdamParams::default() };
             let config = a.run.train_config(first, image, a.batch_size, a.steps.unwrap_or(2000), adam);
-            train_upscaler(Some((UpscaleRunConfig { upscaler, data: a.data.clone() }, config)), out, None, &device, a.run.quiet, time_limit)?
+            train_upscaler(Some((UpscaleRunConfig { upscaler, data: a.data.clone() }, config)), out, &device, a.run.control(None)?)?
         }
         (None, None) => bail!("--out is required"),
     };

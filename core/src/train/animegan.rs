@@ -22,7 +22,7 @@
 use super::animegan_losses::{chroma_l1, color_loss, gram_l1, grayscale3, l1, lsgan, total_variation_mean};
 use super::diffaugment::DiffAugment;
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{start_or_resume, RunControl, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
 use crate::data::{open_dataset, Dataset, ImageSpec};
 use crate::io::checkpoint::Checkpoint;
@@ -435,19 +435,12 @@ pub fn color_cast_offset(anime: &dyn Dataset, spec: &ImageSpec) -> Result<[f32; 
 
 /// Starts an AnimeGAN run in `out` (`start` = model and trainer config; `config.data` is the first photo
 /// folder), or resumes the one there. `total_steps` may raise the target on resume.
-pub fn train_animegan(
-    start: Option<(AnimeGanTrainConfig, TrainConfig)>,
-    out: &Path,
-    total_steps: Option<u64>,
-    device: &Device,
-    quiet: bool,
-    time_limit: Option<std::time::Duration>,
-) -> Result<TrainSummary> {
+pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &Path, device: &Device, run: RunControl) -> Result<TrainSummary> {
     let (mut model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "an AnimeGAN run", device)?;
     model.validate()?;
     let photos = ConcatDataset::open(&model.photos, "--photos")?;
     let anime = open_dataset(&model.anime).with_context(|| format!("--anime {}", model.anime.display()))?;
-    if !quiet {
+    if !run.quiet {
         eprintln!("edge-smoothing {} anime pictures (once per run folder) ...", anime.len());
     }
     let cache = crate::data::edge_smooth::cache_smoothed(&model.anime, &smoothed_cache(out, config.image.size), config.image.size as u32)?;
@@ -460,11 +453,10 @@ pub fn train_animegan(
     let task = AnimeGanTask::new(&model, config.seed, fixed, config.log_every, device)?;
     let options = TrainOptions { objective: super::ObjectiveSpec::Lsgan, ..TrainOptions::default() };
     let mut trainer =
-        Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, total_steps)?;
-    if !quiet {
+        Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, run)?;
+    if !run.quiet {
         eprintln!("training AnimeGAN on photos = {}, anime = {} -> {}", photos.describe(), anime.describe(), out.display());
     }
-    trainer = trainer.quiet(quiet).time_limit(time_limit);
     let summary = trainer.run_streams(vec![photos, anime, smoothed])?;
     // The generator alone, from the checkpoint the run just wrote, in the PyTorch port's layout.
     let ckpt = Checkpoint::read(out, &Device::Cpu)?;

@@ -8,7 +8,7 @@
 //! reference does G then D. Both are alternating updates of the same losses.
 
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{checkpoint_options, read_run, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{checkpoint_options, read_run, RunControl, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::{open_dataset, Dataset, Fit, ImageSpec};
 use crate::models::cyclegan::{DiscriminatorConfig, GeneratorConfig, PatchDiscriminator, ResnetGenerator};
 use crate::nn::l1_loss;
@@ -255,10 +255,8 @@ fn fixed_images(a: &Arc<dyn Dataset>, b: &Arc<dyn Dataset>, crop: usize, device:
 pub fn train_cyclegan(
     start: Option<(CycleGanConfig, TrainConfig, TrainOptions)>,
     out: &Path,
-    total_steps: Option<u64>,
     device: &Device,
-    quiet: bool,
-    time_limit: Option<std::time::Duration>,
+    run: RunControl,
 ) -> Result<TrainSummary> {
     let (model, config, options, ckpt) = match start {
         Some((m, c, o)) => (m, c, o, None),
@@ -274,19 +272,10 @@ pub fn train_cyclegan(
     let b = open_dataset(b_path).with_context(|| format!("domain B ({})", b_path.display()))?;
     let fixed = fixed_images(&a, &b, model.crop, device)?;
     let task = CycleGanTask::new(&model, config.seed, fixed, device)?;
-    let mut trainer = match ckpt {
-        None => {
-            Trainer::new(task, options.objective.build(), "cyclegan", serde_json::to_value(&model)?, config, out, device)?.with_options(options)?
-        }
-        Some(ckpt) => Trainer::resume(task, options.objective.build(), &ckpt, out, device)?,
-    };
-    if let Some(steps) = total_steps {
-        trainer.set_total_steps(steps);
-    }
-    if !quiet {
+    let mut trainer = Trainer::new_or_resumed(task, options, "cyclegan", serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, run)?;
+    if !run.quiet {
         eprintln!("training CycleGAN on A = {}, B = {} -> {}", a.describe(), b.describe(), out.display());
     }
-    trainer = trainer.quiet(quiet).time_limit(time_limit);
     trainer.run_streams(vec![a, b])
 }
 

@@ -10,7 +10,7 @@
 
 use super::animegan_losses::l1;
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{start_or_resume, RunControl, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
 use crate::data::{Fit, ImageFolder, ImageSpec};
 use crate::filter::Filter;
@@ -164,14 +164,7 @@ impl GanTask for DistillTask {
 
 /// Starts a distillation run in `out` (`start` = model and trainer config), or resumes the one there.
 /// `total_steps` may raise the target on resume. Writes [`STUDENT_FILE`] at the end.
-pub fn train_distill(
-    start: Option<(DistillConfig, TrainConfig)>,
-    out: &Path,
-    total_steps: Option<u64>,
-    device: &Device,
-    quiet: bool,
-    time_limit: Option<std::time::Duration>,
-) -> Result<TrainSummary> {
+pub fn train_distill(start: Option<(DistillConfig, TrainConfig)>, out: &Path, device: &Device, run: RunControl) -> Result<TrainSummary> {
     let (model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "a distillation run", device)?;
     model.validate()?;
     let photos = ConcatDataset::open(&model.photos, "--photos")?;
@@ -179,11 +172,10 @@ pub fn train_distill(
     let task = DistillTask::new(&model, config.seed, fixed, device)?;
     let options = TrainOptions::default();
     let mut trainer =
-        Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, total_steps)?;
-    if !quiet {
+        Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, run)?;
+    if !run.quiet {
         eprintln!("distilling {} into an AnimeGANv2 student on {} -> {}", model.teacher, photos.describe(), out.display());
     }
-    trainer = trainer.quiet(quiet).time_limit(time_limit);
     let summary = trainer.run_streams(vec![photos])?;
     let ckpt = Checkpoint::read(out, &Device::Cpu)?;
     crate::generate::export_generator(&ckpt, &out.join(STUDENT_FILE), DType::F32, &format!("distilled from {}", model.teacher), false)?;

@@ -21,6 +21,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// How one invocation drives a run (not stored: each `--resume` says it again).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunControl {
+    /// A new total of steps (raising a resumed run's target).
+    pub total_steps: Option<u64>,
+    /// No progress bar.
+    pub quiet: bool,
+    /// Wall-clock budget of this invocation (`--max-minutes`).
+    pub time_limit: Option<std::time::Duration>,
+}
+
 /// The run's options (stored in every checkpoint, so `--resume` needs none of them again).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -238,9 +249,8 @@ impl<T: GanTask> Trainer<T> {
         &self.state.config
     }
 
-    /// Raises (or lowers, not below the current step) the total number of steps.
-    /// A new run with `options` (`ckpt` None), or the run of `ckpt` resumed with the options it stored;
-    /// `total_steps` may raise the target of either.
+    /// A new run with `options` (`ckpt` None), or the run of `ckpt` resumed with the options it stored, set up
+    /// as `run` asks (a new total of steps, the progress bar, a time budget).
     pub fn new_or_resumed(
         task: T,
         options: TrainOptions,
@@ -250,16 +260,21 @@ impl<T: GanTask> Trainer<T> {
         ckpt: Option<&Checkpoint>,
         out: &Path,
         device: &Device,
-        total_steps: Option<u64>,
+        run: RunControl,
     ) -> Result<Self> {
-        let mut trainer = match ckpt {
+        let trainer = match ckpt {
             None => Trainer::new(task, options.objective.build(), kind, model, config, out, device)?.with_options(options)?,
             Some(ckpt) => Trainer::resume(task, checkpoint_options(ckpt)?.objective.build(), ckpt, out, device)?,
         };
-        if let Some(steps) = total_steps {
-            trainer.set_total_steps(steps);
+        Ok(trainer.controlled(run))
+    }
+
+    /// Applies `run`: a new total of steps (not below the current step), quiet, the time budget.
+    pub fn controlled(mut self, run: RunControl) -> Self {
+        if let Some(steps) = run.total_steps {
+            self.set_total_steps(steps);
         }
-        Ok(trainer)
+        self.quiet(run.quiet).time_limit(run.time_limit)
     }
 
     pub fn set_total_steps(&mut self, steps: u64) {

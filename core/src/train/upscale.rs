@@ -5,7 +5,7 @@
 
 use super::animegan_losses::l1;
 use super::task::{GanTask, StepContext, StepStats};
-use super::trainer::{start_or_resume, TrainConfig, TrainOptions, TrainSummary, Trainer};
+use super::trainer::{start_or_resume, RunControl, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
 use crate::io::checkpoint::Checkpoint;
 use crate::models::upscaler::{Upscaler, UpscalerConfig};
@@ -91,14 +91,7 @@ impl GanTask for UpscaleTask {
 }
 
 /// Starts an upscaler run in `out`, or resumes the one there. Writes [`MODEL_FILE`] (f16) at the end.
-pub fn train_upscaler(
-    start: Option<(UpscaleRunConfig, TrainConfig)>,
-    out: &Path,
-    total_steps: Option<u64>,
-    device: &Device,
-    quiet: bool,
-    time_limit: Option<std::time::Duration>,
-) -> Result<TrainSummary> {
+pub fn train_upscaler(start: Option<(UpscaleRunConfig, TrainConfig)>, out: &Path, device: &Device, run: RunControl) -> Result<TrainSummary> {
     let (model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "an upscaler run", device)?;
     model.upscaler.validate()?;
     if config.image.size % model.upscaler.factor != 0 {
@@ -116,12 +109,11 @@ pub fn train_upscaler(
         ckpt.as_ref(),
         out,
         device,
-        total_steps,
+        run,
     )?;
-    if !quiet {
+    if !run.quiet {
         eprintln!("training a {}x upscaler on {} -> {}", model.upscaler.factor, data.describe(), out.display());
     }
-    trainer = trainer.quiet(quiet).time_limit(time_limit);
     let summary = trainer.run_streams(vec![data])?;
     let ckpt = Checkpoint::read(out, &Device::Cpu)?;
     crate::generate::export_generator(&ckpt, &out.join(MODEL_FILE), DType::F16, "learned 2x upscaler trained by ganime", false)?;

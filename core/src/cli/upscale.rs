@@ -98,13 +98,17 @@ pub struct UpscaleArgs {
 }
 
 pub fn upscale(a: UpscaleArgs) -> Result<()> {
+    let chosen;
     let upscaling = match (&a.model, a.lanczos) {
-        (Some(path), _) => Upscaling::Learned(LearnedUpscaler::open(path)?),
-        (None, true) => Upscaling::Lanczos,
+        (Some(path), _) => {
+            chosen = Upscaling::Learned(LearnedUpscaler::open(path)?);
+            &chosen
+        }
+        (None, true) => &Upscaling::Lanczos,
         (None, false) => Upscaling::best(),
     };
     if let Some(dir) = &a.measure {
-        return measure(&upscaling, dir, a.count);
+        return measure(upscaling, dir, a.count);
     }
     let (Some(input), Some(out)) = (&a.input, &a.out) else { bail!("--in and --out are required") };
     if !(a.scale.is_finite() && a.scale > 0.0 && a.scale <= 16.0) {

@@ -64,12 +64,14 @@ pub enum Upscaling {
 }
 
 impl Upscaling {
-    /// The built-in learned upscaler when this build ships one, else Lanczos.
-    pub fn best() -> Self {
-        match crate::assets::ANIME_UPSCALER {
+    /// The built-in learned upscaler when this build ships one, else Lanczos. Decoded once per process: sheets,
+    /// every `generate --size` batch and every plug-in character use it.
+    pub fn best() -> &'static Self {
+        static BEST: std::sync::OnceLock<Upscaling> = std::sync::OnceLock::new();
+        BEST.get_or_init(|| match crate::assets::ANIME_UPSCALER {
             Some(bytes) => LearnedUpscaler::from_bytes(bytes, "built-in anime-upscaler-2x.safetensors").map(Self::Learned).unwrap_or(Self::Lanczos),
             None => Self::Lanczos,
-        }
+        })
     }
 
     pub fn name(&self) -> String {

@@ -13,7 +13,8 @@ mod pixels;
 
 use candle_core::{Device, Tensor};
 use ganime::filter::{apply_with_strength, Filter};
-use ganime::generate::attributes::{axes_for, AttributeAxes};
+use ganime::generate::attributes::{axes_for, classifier_from, AttributeAxes};
+use ganime::generate::guide::value_index;
 use ganime::generate::recipe::{character, Recipe};
 use ganime::generate::sheet::{self, SheetRequest};
 use ganime::generate::{load_generator, Generator};
@@ -503,8 +504,18 @@ unsafe extern "C" fn generate_character(
                 a.index(axis).map_err(|e| Failure { status: GANIME_ERR_INVALID_ARGUMENT, message: format!("recipe `{recipe}`: {e}") })?;
             }
         }
+        // Guided moves use the built-in attribute classifier; an unknown value is the caller's mistake too.
+        let classifier = if recipe.guides.is_empty() {
+            None
+        } else {
+            let clf = classifier_from(None, &Device::Cpu).map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
+            for (axis, _) in &recipe.guides {
+                value_index(&clf, axis).map_err(|e| Failure { status: GANIME_ERR_INVALID_ARGUMENT, message: format!("recipe `{recipe}`: {e}") })?;
+            }
+            Some(clf)
+        };
         report(progress, 0, 1)?;
-        let picture = character(generator(&m, "generate_character")?, &recipe, axes, Some((target.width, target.height)), &Device::Cpu)
+        let picture = character(generator(&m, "generate_character")?, &recipe, axes, classifier.as_ref(), Some((target.width, target.height)), &Device::Cpu)
             .map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
         pixels::write(&picture, None, &target)?;
         if let Some(out) = out_recipe.as_mut() {

@@ -45,7 +45,12 @@ fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
     let cells = meta["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 12, "3 seeds + 3 variations + 3 interpolation steps + 3 attribute steps");
     assert_eq!(meta["model_identity"].as_str().unwrap().len(), 16);
-    assert!(cells.iter().any(|c| c["recipe"].as_str().unwrap().contains("set=hair=blonde:")));
+    // Attribute rows are guided by default: from the seed to the step where the classifier sees the value.
+    let heading = meta["headings"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).find(|h| h.contains("hair=blonde")).unwrap().to_string();
+    let seen: usize = heading.split("seen at step ").nth(1).and_then(|r| r.trim_end_matches(')').parse().ok()).unwrap_or_else(|| panic!("{heading}"));
+    let guided: Vec<&str> = cells.iter().map(|c| c["recipe"].as_str().unwrap()).filter(|r| r.starts_with("seed=0")).collect();
+    assert_eq!(guided.first(), Some(&"seed=0"), "{guided:?}");
+    assert_eq!(guided.last().unwrap(), &format!("seed=0 guide=hair=blonde:{seen}"), "{guided:?}");
 
     // The cell captioned `seed 2` is exactly `ganime generate --seed 2 --count 1`, upscaled like the sheet does.
     let page = image::open(&sheet).unwrap().to_rgb8();
@@ -65,7 +70,7 @@ fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
     assert!(diff(&other, &expected).1 > 5.0);
 
     // Attribute rows move the picture: the first and last cells of the hair row differ a lot.
-    let row: Vec<_> = cells.iter().filter(|c| c["recipe"].as_str().unwrap().contains("set=")).collect();
+    let row: Vec<_> = cells.iter().filter(|c| c["recipe"].as_str().unwrap().starts_with("seed=0")).collect();
     let crop_of = |c: &serde_json::Value| {
         image::imageops::crop_imm(&page, c["x"].as_u64().unwrap() as u32, c["y"].as_u64().unwrap() as u32, size, size).to_image()
     };
@@ -81,16 +86,28 @@ fn generate_recipe_regenerates_every_kind_of_cell() {
     let dir = tempfile::tempdir().unwrap();
     let sheet = dir.path().join("sheet.png");
     let rows = ["sheet", "--count", "1", "--seed", "5", "--columns", "2", "--cell", "48", "--variations", "5", "--interpolate", "5:6"];
+    // One attribute row of each mode: linear (`set=`) and guided (`guide=`).
+    let linear = dir.path().join("linear.png");
+    ganime_ok(&[&rows[..], &["--attribute", "5:eyes=red", "--attribute-mode", "linear", "--no-attributes", "--out", p(&linear)]].concat());
     ganime_ok(&[&rows[..], &["--attribute", "5:eyes=red", "--no-attributes", "--out", p(&sheet)]].concat());
-    let page = image::open(&sheet).unwrap().to_rgb8();
-    let cells = json(&sheet)["cells"].as_array().unwrap().clone();
+    let mut cells = json(&sheet)["cells"].as_array().unwrap().clone();
     assert_eq!(cells.len(), 7);
+    let linear_cells = json(&linear)["cells"].as_array().unwrap().clone();
+    assert!(linear_cells.iter().any(|c| c["recipe"].as_str().unwrap().contains("set=eyes=red:")), "{linear_cells:?}");
+    assert!(cells.iter().any(|c| c["recipe"].as_str().unwrap().contains("guide=eyes=red:")), "{cells:?}");
+    let pages = [(sheet.clone(), image::open(&sheet).unwrap().to_rgb8()), (linear.clone(), image::open(&linear).unwrap().to_rgb8())];
+    cells.extend(linear_cells.iter().filter(|c| c["recipe"].as_str().unwrap().contains("set=")).map(|c| {
+        let mut c = c.clone();
+        c["page"] = 1.into();
+        c
+    }));
     for (i, cell) in cells.iter().enumerate() {
+        let page = &pages[cell["page"].as_u64().unwrap_or(0) as usize].1;
         let recipe = cell["recipe"].as_str().unwrap();
         let (x, y, size) = (cell["x"].as_u64().unwrap() as u32, cell["y"].as_u64().unwrap() as u32, cell["size"].as_u64().unwrap() as u32);
         let single = dir.path().join(format!("cell{i}.png"));
         ganime_ok(&["generate", "--recipe", recipe, "--size", &size.to_string(), "--out", p(&single)]);
-        let crop = image::imageops::crop_imm(&page, x, y, size, size).to_image();
+        let crop = image::imageops::crop_imm(page, x, y, size, size).to_image();
         // Up to the batch-size rounding noted above.
         let (max, mean) = diff(&crop, &image::open(&single).unwrap().to_rgb8());
         assert!(max <= 3.0 && mean < 0.25, "cell `{recipe}` differs from `generate --recipe` (max {max}, mean {mean})");
@@ -117,6 +134,15 @@ fn sheet_and_generate_reject_bad_arguments() {
     assert!(err.contains("plaid"), "{err}");
     let err = ganime_err(&["generate", "--count", "1", "--set", "hair", "--out", p(&out)]);
     assert!(err.contains("hair"), "{err}");
+    let err = ganime_err(&["generate", "--count", "1", "--guide", "hair=plaid", "--out", p(&out)]);
+    assert!(err.contains("--guide hair=plaid") && err.contains("hair=blonde"), "{err}");
+    let err = ganime_err(&["generate", "--count", "1", "--guide", "hair=pink:x", "--out", p(&out)]);
+    assert!(err.contains("whole number of steps"), "{err}");
+    let err = ganime_err(&["sheet", "--attribute", "1:hair=plaid", "--out", p(&out)]);
+    assert!(err.contains("hair=plaid") && err.contains("known"), "{err}");
+    assert!(ganime_err(&["sheet", "--attribute", "1:hair=pink", "--attribute-mode", "sideways", "--out", p(&out)]).contains("sideways"));
+    let err = ganime_err(&["generate", "--recipe", "seed=1 guide=hair=pink", "--out", p(&out)]);
+    assert!(err.contains("STEPS"), "{err}");
     assert!(!out.exists());
 }
 
@@ -177,6 +203,39 @@ fn attribute_axes_fit_report_and_move_the_classifier() {
     ]);
     let recipes = json(&sheet)["cells"].to_string();
     assert!(recipes.contains(&format!("seed=4 variation=0@{chosen}")), "sheet variations do not use strength {chosen}: {recipes}");
+}
+
+/// `attributes measure` reports both kinds of move on the same characters; on the built-in model the guided
+/// move makes the value the prediction far more often than the straight axis at a sheet row's end (measured
+/// on all 22 values: 28% vs 86%, docs/generator-training.md), and `generate --guide` says how many reached it.
+#[test]
+fn guided_moves_reach_the_value_more_often_than_the_linear_axis() {
+    let out = ganime(&["attributes", "measure", "--only", "hair=blonde,eyes=green,hair=pink", "--count", "16"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout);
+    let mean: Vec<f64> = report
+        .lines()
+        .find(|l| l.starts_with("mean"))
+        .unwrap_or_else(|| panic!("{report}"))
+        .split_whitespace()
+        .skip(1)
+        .filter(|x| *x != "|")
+        .map(|x| x.trim_end_matches('%').parse().unwrap())
+        .collect();
+    // linear became, linear other changed, guided became, guided other changed
+    assert_eq!(mean.len(), 4, "{report}");
+    assert!(mean[2] >= 60.0 && mean[2] > mean[0] + 25.0, "guided {}% vs linear {}%:\n{report}", mean[2], mean[0]);
+    assert!(mean[3] < 40.0, "guided moves change the other attribute too often:\n{report}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, guided) = (dir.path().join("plain.png"), dir.path().join("guided.png"));
+    ganime_ok(&["generate", "--count", "8", "--seed", "2", "--out", p(&plain)]);
+    let out = ganime(&["generate", "--count", "8", "--seed", "2", "--guide", "eyes=green", "--out", p(&guided)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let reached: usize = err.split("--guide eyes=green: ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{err}"));
+    assert!(reached >= 4, "{err}");
+    assert!(image::open(&plain).unwrap().to_rgb8() != image::open(&guided).unwrap().to_rgb8());
 }
 
 /// Real faces split in two (even/odd files), plus transformed copies of one half.

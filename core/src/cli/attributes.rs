@@ -2,6 +2,7 @@
 
 use crate::device::parse_device;
 use crate::generate::attributes::{self};
+use crate::generate::guide;
 use crate::generate::load_generator;
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -13,6 +14,38 @@ pub enum AttributesCommand {
     TrainClassifier(TrainClassifierArgs),
     /// Fit TL-GAN attribute axes for a generator; prints how well each axis works.
     Fit(FitArgs),
+    /// Measure each attribute value's moves on generated characters: straight along its axis and guided by the
+    /// classifier (how often the value becomes the prediction, how often the other attribute changes).
+    Measure(MeasureArgs),
+}
+
+#[derive(Args)]
+pub struct MeasureArgs {
+    /// Generator (default: the built-in model).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Classifier (default: the built-in one).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
+    /// Axes for the linear moves (default: the built-in model's; without axes only guided moves are measured).
+    #[arg(long)]
+    axes: Option<PathBuf>,
+    /// Characters per attribute value.
+    #[arg(long, default_value_t = 64)]
+    count: usize,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Linear step measured (the end of a default sheet row).
+    #[arg(long, default_value_t = 2.5)]
+    linear_step: f64,
+    /// Most guided steps (sheets and `generate --guide` use 32).
+    #[arg(long, default_value_t = guide::DEFAULT_MAX_STEPS)]
+    max_steps: usize,
+    /// Only these values (comma-separated, e.g. hair=blonde,eyes=red; default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(Args)]
@@ -102,6 +135,47 @@ pub fn attributes(cmd: AttributesCommand) -> Result<()> {
             }
             axes.save(&a.out)?;
             eprintln!("wrote {} ({} axes for {})", a.out.display(), axes.info.names.len(), g.describe());
+            Ok(())
+        }
+        AttributesCommand::Measure(a) => {
+            if a.count == 0 || a.max_steps == 0 || a.max_steps > guide::MAX_STEPS {
+                anyhow::bail!("--count must be positive and --max-steps within 1..={}", guide::MAX_STEPS);
+            }
+            let device = parse_device(&a.device)?;
+            let g = load_generator(a.checkpoint.as_deref(), &device)?;
+            let clf = attributes::classifier_from(a.classifier.as_deref(), &device)?;
+            let axes = attributes::axes_for(a.axes.as_deref(), &g.identity(), &device)?;
+            let names: Vec<String> = if a.only.is_empty() {
+                clf.config.attributes.iter().flat_map(|at| at.values.iter().map(move |v| format!("{}={v}", at.name))).collect()
+            } else {
+                a.only.clone()
+            };
+            let reports = guide::measure(g.as_ref(), &clf, axes.as_ref(), &names, a.count, a.seed, a.linear_step, a.max_steps, &device)?;
+            println!(
+                "{} characters per value; linear: along the axis by {:+}; guided: until the classifier gives the value {:.0}% (at most {} steps of {})",
+                a.count,
+                a.linear_step,
+                guide::SEEN_PROBABILITY * 100.0,
+                a.max_steps,
+                guide::GUIDE_STEP
+            );
+            println!("{:<16} {:>16} {:>16} | {:>8} {:>8} {:>16} {:>16}", "value", "linear: became", "other changed", "seen", "median", "guided: became", "other changed");
+            let pct = |x: f64| format!("{:.1}%", x * 100.0);
+            let (mut lin, mut gui, mut k) = ((0.0, 0.0), (0.0, 0.0), 0.0);
+            for r in &reports {
+                let (lb, lo) = r.linear.map_or(("-".into(), "-".into()), |(b, o)| (pct(b), pct(o)));
+                let (seen, median, gb, go) = r.guided;
+                println!("{:<16} {lb:>16} {lo:>16} | {:>8} {:>8} {:>16} {:>16}", r.axis, pct(seen), median.map_or("-".into(), |m| m.to_string()), pct(gb), pct(go));
+                if let Some((b, o)) = r.linear {
+                    lin = (lin.0 + b, lin.1 + o);
+                }
+                gui = (gui.0 + gb, gui.1 + go);
+                k += 1.0;
+            }
+            if k > 0.0 {
+                let lin = if axes.is_some() { (pct(lin.0 / k), pct(lin.1 / k)) } else { ("-".into(), "-".into()) };
+                println!("{:<16} {:>16} {:>16} | {:>8} {:>8} {:>16} {:>16}", "mean", lin.0, lin.1, "", "", pct(gui.0 / k), pct(gui.1 / k));
+            }
             Ok(())
         }
     }

@@ -1,7 +1,9 @@
 //! `ganime generate`: images from a generator (the built-in model unless --checkpoint), as a grid or files.
 
 use crate::device::parse_device;
-use crate::generate::attributes::{axes_for, AttributeAxes};
+use crate::generate::attributes::{axes_for, classifier_from, AttributeAxes};
+use crate::generate::guide;
+use crate::models::attribute_classifier::AttributeClassifier;
 use crate::generate::recipe::{character, Recipe};
 use crate::generate::{load_generator, Generator};
 use crate::io::image::{grid, save_image, tensor_to_images};
@@ -43,12 +45,20 @@ pub struct GenerateArgs {
     /// Attribute axes for --set (default: the built-in model's).
     #[arg(long)]
     axes: Option<PathBuf>,
+    /// Move toward an attribute value guided by the attribute classifier, ATTRIBUTE=VALUE[:STEPS] (repeatable,
+    /// applied after --set, in order), e.g. hair=blonde:12; without STEPS each character moves until the
+    /// classifier predicts the value (at most 32 steps of 0.25). Holds the other attributes; needs no axes.
+    #[arg(long)]
+    guide: Vec<String>,
+    /// Attribute classifier for --guide and guided recipes (default: the built-in one).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
     /// Attributes kept fixed while moving (default: all others); `none` locks nothing.
     #[arg(long, value_delimiter = ',')]
     lock: Vec<String>,
     /// One character from a recipe, as sheet cells and the editors record it, e.g.
     /// "seed=3 variation=2@0.75 set=hair=blonde:+1.5" (needs --out).
-    #[arg(long, conflicts_with_all = ["count", "seed", "set", "lock", "out_dir", "columns"], requires = "out")]
+    #[arg(long, conflicts_with_all = ["count", "seed", "set", "guide", "lock", "out_dir", "columns"], requires = "out")]
     recipe: Option<String>,
     /// Resize each image to SIZE x SIZE pixels with Lanczos3, as sheet cells and the editors' placed characters are.
     #[arg(long, conflicts_with = "scale")]
@@ -68,32 +78,81 @@ fn axes_required(path: Option<&Path>, g: &dyn Generator, device: &Device) -> Res
     axes_for(path, &g.identity(), device)?.context("--set needs attribute axes fit for this generator: run `ganime attributes fit` and pass --axes")
 }
 
-/// `--set` moves along attribute axes, with `--axes` and `--lock`.
-struct AttributeMoves {
-    axes: AttributeAxes,
+/// `--set` moves along attribute axes (with `--axes` and `--lock`), then `--guide` moves (with `--classifier`).
+struct AttributeMoves<'g> {
+    g: &'g dyn Generator,
+    axes: Option<AttributeAxes>,
     moves: Vec<(String, f64)>,
     lock: Option<Vec<String>>,
+    classifier: Option<AttributeClassifier>,
+    /// (axis, steps; None: until the classifier predicts the value).
+    guides: Vec<(String, Option<usize>)>,
 }
 
-impl AttributeMoves {
-    /// None when no --set was given.
-    fn requested(a: &GenerateArgs, g: &dyn Generator, device: &Device) -> Result<Option<Self>> {
+impl<'g> AttributeMoves<'g> {
+    /// None when neither --set nor --guide was given.
+    fn requested(a: &GenerateArgs, g: &'g dyn Generator, device: &Device) -> Result<Option<Self>> {
         let moves = a.set.iter().map(|s| crate::generate::attributes::parse_move(s)).collect::<Result<Vec<_>>>()?;
-        if moves.is_empty() {
+        let guides = a
+            .guide
+            .iter()
+            .map(|s| {
+                let steps = s.rsplit_once(':').is_some();
+                let (axis, n) = guide::parse_guide(s, Some(0)).with_context(|| format!("--guide {s}"))?;
+                Ok((axis, steps.then_some(n)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if moves.is_empty() && guides.is_empty() {
             return Ok(None);
         }
-        let axes = axes_required(a.axes.as_deref(), g, device)?;
+        let axes = if moves.is_empty() { None } else { Some(axes_required(a.axes.as_deref(), g, device)?) };
+        let classifier = if guides.is_empty() { None } else { Some(classifier_from(a.classifier.as_deref(), device)?) };
+        if let Some(clf) = &classifier {
+            for (axis, _) in &guides {
+                guide::value_index(clf, axis).with_context(|| format!("--guide {axis}"))?;
+            }
+        }
         let lock = match a.lock.as_slice() {
             [] => None,
             [none] if none == "none" => Some(Vec::new()),
             l => Some(l.to_vec()),
         };
-        Ok(Some(Self { axes, moves, lock }))
+        Ok(Some(Self { g, axes, moves, lock, classifier, guides }))
     }
 
     fn apply(&self, z: &candle_core::Tensor) -> Result<candle_core::Tensor> {
-        self.axes.apply(z, &self.moves, self.lock.as_deref())
+        let mut z = match &self.axes {
+            Some(axes) => axes.apply(z, &self.moves, self.lock.as_deref())?,
+            None => z.clone(),
+        };
+        let Some(clf) = &self.classifier else { return Ok(z) };
+        for (axis, steps) in &self.guides {
+            z = match steps {
+                Some(0) => z,
+                Some(n) => guide::guided_path(self.g, clf, &z, axis, *n)?.pop().context("no guided step")?,
+                None => {
+                    let (moved, reached) = guide::guide_until_predicted(self.g, clf, &z, axis, guide::DEFAULT_MAX_STEPS)?;
+                    let hit: Vec<usize> = reached.iter().flatten().copied().collect();
+                    eprintln!(
+                        "--guide {axis}: {} of {} characters reached it (median {} steps); {} not within {} steps",
+                        hit.len(),
+                        reached.len(),
+                        median(&hit),
+                        reached.len() - hit.len(),
+                        guide::DEFAULT_MAX_STEPS
+                    );
+                    moved
+                }
+            };
+        }
+        Ok(z)
     }
+}
+
+fn median(v: &[usize]) -> String {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v.get(v.len() / 2).map_or("-".into(), |m| m.to_string())
 }
 
 pub fn generate(a: GenerateArgs) -> Result<()> {
@@ -115,7 +174,8 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     if let (Some(text), Some(out)) = (&a.recipe, &a.out) {
         let recipe: Recipe = text.parse().context("--recipe")?;
         let axes = if recipe.needs_axes() { Some(axes_required(a.axes.as_deref(), g.as_ref(), &device)?) } else { None };
-        save_image(&character(g.as_ref(), &recipe, axes.as_ref(), size, &device)?, out)?;
+        let clf = if recipe.guides.is_empty() { None } else { Some(classifier_from(a.classifier.as_deref(), &device)?) };
+        save_image(&character(g.as_ref(), &recipe, axes.as_ref(), clf.as_ref(), size, &device)?, out)?;
         eprintln!("wrote {} ({recipe}, {})", out.display(), g.describe());
         return Ok(());
     }

@@ -2,7 +2,7 @@
 
 use crate::device::parse_device;
 use crate::generate::load_generator;
-use crate::generate::sheet::{self, SheetRequest};
+use crate::generate::sheet::{self, AttributeMode, SheetRequest};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -40,10 +40,14 @@ pub struct SheetArgs {
     /// A row moving one attribute of a seed, SEED:ATTRIBUTE=VALUE (repeatable), e.g. 3:hair=blonde.
     #[arg(long)]
     attribute: Vec<String>,
-    /// Attribute rows go from -range to +range.
+    /// How attribute rows move the character: `guided` (steps guided by the attribute classifier, from the seed
+    /// to where the classifier sees the value) or `linear` (straight along the TL-GAN axis, -range to +range).
+    #[arg(long, default_value = "guided")]
+    attribute_mode: AttributeMode,
+    /// Linear attribute rows go from -range to +range.
     #[arg(long, default_value_t = SheetRequest::default().attribute_range)]
     attribute_range: f64,
-    /// Attribute classifier for captions (default: the built-in one).
+    /// Attribute classifier for captions and guided rows (default: the built-in one).
     #[arg(long)]
     classifier: Option<PathBuf>,
     /// Attribute axes fit for this generator (default: the built-in model's, which match only it).
@@ -72,6 +76,7 @@ pub fn sheet(a: SheetArgs) -> Result<()> {
         variation_strength: a.variation_strength,
         interpolate: a.interpolate,
         attribute: a.attribute,
+        attribute_mode: a.attribute_mode,
         attribute_range: a.attribute_range,
         classifier: a.classifier,
         axes: a.axes,

@@ -219,7 +219,7 @@ pub struct AxisReport {
     pub others_changed: f64,
 }
 
-fn attribute_of(name: &str) -> &str {
+pub(crate) fn attribute_of(name: &str) -> &str {
     name.split('=').next().unwrap_or(name)
 }
 
@@ -401,7 +401,7 @@ pub fn measure_variations(g: &dyn Generator, clf: &AttributeClassifier, seed: u6
     Ok((table, chosen))
 }
 
-fn classify(g: &dyn Generator, clf: &AttributeClassifier, z: &Tensor) -> Result<Vec<Tensor>> {
+pub(crate) fn classify(g: &dyn Generator, clf: &AttributeClassifier, z: &Tensor) -> Result<Vec<Tensor>> {
     let n = z.dim(0)?;
     let mut parts: Vec<Vec<Tensor>> = vec![Vec::new(); clf.config.attributes.len()];
     for start in (0..n).step_by(128) {
@@ -429,20 +429,11 @@ fn measure(g: &dyn Generator, clf: &AttributeClassifier, axes: &AttributeAxes, s
         let pb: Vec<Vec<f32>> = before[a].to_vec2()?;
         let pa: Vec<Vec<f32>> = after[a].to_vec2()?;
         let raised = (0..n).filter(|&i| pa[i][v] > pb[i][v]).count() as f64 / n as f64;
-        let pred: Vec<u32> = after[a].argmax(D::Minus1)?.to_vec1()?;
-        let became = pred.iter().filter(|&&p| p as usize == v).count() as f64 / n as f64;
-        let mut changed = 0usize;
-        let mut total = 0usize;
-        for (b, other) in after.iter().enumerate().filter(|(b, _)| *b != a) {
-            let p: Vec<u32> = other.argmax(D::Minus1)?.to_vec1()?;
-            changed += p.iter().zip(&before_pred[b]).filter(|(x, y)| x != y).count();
-            total += n;
-        }
         reports.push(AxisReport {
             axis: name.clone(),
             raised,
-            became_prediction: became,
-            others_changed: if total > 0 { changed as f64 / total as f64 } else { 0.0 },
+            became_prediction: super::guide::became(&after[a], v)?,
+            others_changed: super::guide::others_changed(&after, &before_pred, a)?,
         });
     }
     Ok(reports)

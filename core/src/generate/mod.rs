@@ -2,6 +2,7 @@
 //! seeded latents, interpolation and latent walks.
 
 pub mod attributes;
+pub mod guide;
 pub mod builtin;
 pub mod latent;
 pub mod recipe;

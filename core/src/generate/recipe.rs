@@ -3,13 +3,17 @@
 //! read it back, and all compute the latent here, so a recipe names the same character everywhere.
 //!
 //! Text form (`Display`/`FromStr`), the fields in this order, all but `seed` optional:
-//! `seed=3 toward=5@0.25 variation=2@0.75 set=hair=blonde:+1.5 set=eyes=red:-1`.
+//! `seed=3 toward=5@0.25 variation=2@0.75 set=hair=blonde:+1.5 set=eyes=red:-1 guide=hair=pink:12`.
+//! `set` moves along a TL-GAN axis (`attributes.rs`), `guide` takes steps guided by the attribute classifier
+//! (`guide.rs`; the built-in classifier).
 
-use super::attributes::{parse_move, AttributeAxes};
+use super::attributes::{classifier_from, parse_move, AttributeAxes};
+use super::guide::{guided_path, parse_guide};
 use super::latent::slerp;
 use super::upscale::Upscaling;
 use super::{latents, prior_latents, Generator, Prior};
 use crate::io::image::tensor_to_images;
+use crate::models::attribute_classifier::AttributeClassifier;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use image::RgbImage;
@@ -25,15 +29,45 @@ pub struct Recipe {
     pub variation: Option<(usize, f64)>,
     /// Moves along attribute axes (`hair=blonde`, amount), each with the other attributes locked.
     pub moves: Vec<(String, f64)>,
+    /// Classifier-guided moves (`hair=blonde`, steps), applied after `moves`, one after the other: each holds
+    /// the attributes as the previous left them.
+    pub guides: Vec<(String, usize)>,
 }
 
 impl Recipe {
     pub fn seed(seed: u64) -> Recipe {
-        Recipe { seed, toward: None, variation: None, moves: Vec::new() }
+        Recipe { seed, toward: None, variation: None, moves: Vec::new(), guides: Vec::new() }
     }
 
-    /// The latent `[1, dim]`. Moves need `axes` fit for the generator.
+    /// The latent `[1, dim]` for `g`. Moves need `axes` fit for the generator, guided moves the attribute
+    /// classifier (`None`: the built-in one).
+    pub fn latent_for(&self, g: &dyn Generator, axes: Option<&AttributeAxes>, classifier: Option<&AttributeClassifier>, device: &Device) -> Result<Tensor> {
+        let mut z = Recipe { guides: Vec::new(), ..self.clone() }.latent(g.prior(), g.latent_dim(), axes, device)?;
+        if self.guides.is_empty() {
+            return Ok(z);
+        }
+        let builtin;
+        let clf = match classifier {
+            Some(c) => c,
+            None => {
+                builtin = classifier_from(None, device)?;
+                &builtin
+            }
+        };
+        for (axis, steps) in &self.guides {
+            if let Some(last) = guided_path(g, clf, &z, axis, *steps).with_context(|| format!("recipe `{self}`"))?.pop() {
+                z = last;
+            }
+        }
+        Ok(z)
+    }
+
+    /// The latent `[1, dim]` of a recipe without guided moves (those need the generator: [`Self::latent_for`]).
+    /// Moves need `axes` fit for the generator.
     pub fn latent(&self, prior: Prior, dim: usize, axes: Option<&AttributeAxes>, device: &Device) -> Result<Tensor> {
+        if !self.guides.is_empty() {
+            anyhow::bail!("recipe `{self}` has guided moves: its latent needs the generator and classifier");
+        }
         let mut z = seed_latent(prior, self.seed, dim, device)?;
         if let Some((to, t)) = self.toward {
             z = slerp(&z, &seed_latent(prior, to, dim, device)?, t)?;
@@ -79,6 +113,9 @@ impl fmt::Display for Recipe {
         }
         for (axis, amount) in &self.moves {
             write!(f, " set={axis}:{amount:+}")?;
+        }
+        for (axis, steps) in &self.guides {
+            write!(f, " guide={axis}:{steps}")?;
         }
         Ok(())
     }
@@ -130,7 +167,8 @@ impl FromStr for Recipe {
                     r.variation = Some((index, strength));
                 }
                 "set" => r.moves.push(parse_move(value).map_err(|e| bad(format!("{e:#}")))?),
-                other => return Err(bad(format!("unknown field `{other}` (known: seed, toward, variation, set)"))),
+                "guide" => r.guides.push(parse_guide(value, None).map_err(|e| bad(format!("guide {e:#}")))?),
+                other => return Err(bad(format!("unknown field `{other}` (known: seed, toward, variation, set, guide)"))),
             }
         }
         recipe.ok_or_else(|| bad("it has no seed=N".into()))
@@ -139,8 +177,15 @@ impl FromStr for Recipe {
 
 /// One character from `recipe`, resized to `size` (width, height) as sheet cells are ([`Upscaling::best`];
 /// `None`: the generator's own size). Moves need `axes` fit for `g`.
-pub fn character(g: &dyn Generator, recipe: &Recipe, axes: Option<&AttributeAxes>, size: Option<(u32, u32)>, device: &Device) -> Result<RgbImage> {
-    let z = recipe.latent(g.prior(), g.latent_dim(), axes, device)?;
+pub fn character(
+    g: &dyn Generator,
+    recipe: &Recipe,
+    axes: Option<&AttributeAxes>,
+    classifier: Option<&AttributeClassifier>,
+    size: Option<(u32, u32)>,
+    device: &Device,
+) -> Result<RgbImage> {
+    let z = recipe.latent_for(g, axes, classifier, device)?;
     let image = tensor_to_images(&g.generate(&z)?)?.into_iter().next().context("the generator returned no image")?;
     Ok(match size {
         Some((w, h)) if (w, h) != image.dimensions() => {
@@ -160,7 +205,12 @@ mod tests {
 
     #[test]
     fn text_round_trips_and_bad_text_names_the_field() {
-        for text in ["seed=3", "seed=3 toward=5@0.25 variation=2@0.75 set=hair=blonde:+1.5 set=eyes=red:-1", "seed=0 toward=1@0.3333333333333333"] {
+        for text in [
+            "seed=3",
+            "seed=3 toward=5@0.25 variation=2@0.75 set=hair=blonde:+1.5 set=eyes=red:-1",
+            "seed=0 toward=1@0.3333333333333333",
+            "seed=2 guide=hair=pink:12 guide=eyes=red:0",
+        ] {
             assert_eq!(text.parse::<Recipe>().unwrap().to_string(), text);
         }
         let r: Recipe = "seed=7  set=hair=blonde:2".parse().unwrap();
@@ -176,6 +226,10 @@ mod tests {
             ("seed=1 variation=1@NaN", "finite"),
             ("seed=1 set=hair", "ATTRIBUTE=VALUE:AMOUNT"),
             ("seed=1 colour=red", "unknown field `colour`"),
+            ("seed=1 guide=hair=pink", "ATTRIBUTE=VALUE:STEPS"),
+            ("seed=1 guide=hair=pink:-3", "not a whole number of steps"),
+            ("seed=1 guide=hair=pink:100000", "at most 256 steps"),
+            ("seed=1 guide=pink:3", "not ATTRIBUTE=VALUE"),
             ("seed=1 wild", "not KEY=VALUE"),
         ] {
             let err = text.parse::<Recipe>().unwrap_err().to_string();

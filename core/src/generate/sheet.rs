@@ -4,8 +4,9 @@
 //! `ganime generate --seed N --count 1`).
 
 use super::attributes::{axes_for, classifier_from, AttributeAxes};
+use super::guide::{guide_until_predicted, guided_path, value_index, DEFAULT_MAX_STEPS};
 use super::recipe::Recipe;
-use super::{Generator, Prior};
+use super::Generator;
 use crate::io::image::tensor_to_images;
 use crate::io::text::{draw_text, draw_text_fitted};
 use crate::io::write_atomic;
@@ -26,7 +27,22 @@ pub enum Row {
     Interpolate { from: u64, to: u64, steps: usize },
     /// One seed moved along an attribute axis from `-range` to `+range` in `steps` cells.
     Attribute { seed: u64, axis: String, range: f64, steps: usize },
+    /// One seed moved toward an attribute value by classifier-guided steps (`guide.rs`): `steps` cells from the
+    /// seed to the first step at which the classifier sees the value (`guide::SEEN_PROBABILITY`), or `max_steps`.
+    Guided { seed: u64, axis: String, steps: usize, max_steps: usize },
 }
+
+/// How attribute rows move a character.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttributeMode {
+    /// Steps guided by the attribute classifier, until it sees the value: the row ends where the attribute is.
+    #[default]
+    Guided,
+    /// Straight along the TL-GAN axis from -range to +range (needs axes fit for the generator).
+    Linear,
+}
+crate::named_values!(AttributeMode { Guided => "guided", Linear => "linear" });
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SheetSpec {
@@ -59,7 +75,9 @@ pub struct SheetRequest {
     pub interpolate: Vec<String>,
     /// Rows moving one attribute of a seed, `SEED:ATTRIBUTE=VALUE`.
     pub attribute: Vec<String>,
-    /// Attribute rows go from -range to +range.
+    /// How attribute rows move: `guided` (default) or `linear`.
+    pub attribute_mode: AttributeMode,
+    /// Linear attribute rows go from -range to +range.
     pub attribute_range: f64,
     /// Attribute classifier for captions (default: the built-in one).
     pub classifier: Option<PathBuf>,
@@ -82,6 +100,7 @@ impl Default for SheetRequest {
             variation_strength: None,
             interpolate: Vec::new(),
             attribute: Vec::new(),
+            attribute_mode: AttributeMode::Guided,
             attribute_range: 2.5,
             classifier: None,
             axes: None,
@@ -106,10 +125,11 @@ pub fn make(g: &dyn Generator, request: &SheetRequest, device: &Device) -> Resul
     let seeds: Vec<u64> = if a.seeds.is_empty() { (a.seed..a.seed.saturating_add(a.count as u64)).collect() } else { a.seeds.clone() };
     // The generator's axes (read once): attribute rows move along them, and they carry the variation strength
     // measured for this generator.
-    let needs_axes = !a.attribute.is_empty() || (!a.variations.is_empty() && a.variation_strength.is_none());
+    let linear = a.attribute_mode == AttributeMode::Linear;
+    let needs_axes = (linear && !a.attribute.is_empty()) || (!a.variations.is_empty() && a.variation_strength.is_none());
     let axes = if needs_axes { axes_for(a.axes.as_deref(), &g.identity(), device)? } else { None };
-    if !a.attribute.is_empty() && axes.is_none() {
-        bail!("attribute rows need axes fit for this generator: run `ganime attributes fit --checkpoint ...` and pass --axes");
+    if linear && !a.attribute.is_empty() && axes.is_none() {
+        bail!("linear attribute rows need axes fit for this generator: run `ganime attributes fit --checkpoint ...` and pass --axes (or use guided rows)");
     }
     let mut rows = Vec::new();
     if !seeds.is_empty() {
@@ -133,11 +153,24 @@ pub fn make(g: &dyn Generator, request: &SheetRequest, device: &Device) -> Resul
     for s in &a.attribute {
         let (seed, axis) = s.split_once(':').with_context(|| format!("--attribute {s}: expected SEED:ATTRIBUTE=VALUE, e.g. 3:hair=blonde"))?;
         let seed = seed.parse::<u64>().with_context(|| format!("--attribute {s}: `{seed}` is not a seed"))?;
-        rows.push(Row::Attribute { seed, axis: axis.to_string(), range: a.attribute_range, steps: a.columns.max(2) });
+        let (axis, steps) = (axis.to_string(), a.columns.max(2));
+        rows.push(match a.attribute_mode {
+            AttributeMode::Linear => Row::Attribute { seed, axis, range: a.attribute_range, steps },
+            AttributeMode::Guided => Row::Guided { seed, axis, steps, max_steps: DEFAULT_MAX_STEPS },
+        });
     }
-    let clf = if a.no_attributes { None } else { Some(classifier_from(a.classifier.as_deref(), device)?) };
+    let guided = rows.iter().any(|r| matches!(r, Row::Guided { .. }));
+    let clf = if a.no_attributes && !guided { None } else { Some(classifier_from(a.classifier.as_deref(), device)?) };
+    if let (Some(clf), true) = (&clf, guided) {
+        for row in &rows {
+            if let Row::Guided { axis, .. } = row {
+                value_index(clf, axis).with_context(|| format!("--attribute {axis}"))?;
+            }
+        }
+    }
     let spec = SheetSpec { title: a.title.clone(), columns: a.columns, cell: a.cell, rows };
-    render(g, &spec, clf.as_ref(), axes.as_ref(), device)
+    let models = Models { axes: axes.as_ref(), classifier: clf.as_ref(), captions: !a.no_attributes };
+    render(g, &spec, &models, device)
 }
 
 /// What the metadata records for one cell.
@@ -163,7 +196,17 @@ struct Cell {
     recipe: String,
 }
 
-fn row_cells(row: &Row, prior: Prior, dim: usize, axes: Option<&AttributeAxes>, device: &Device) -> Result<(String, Vec<Cell>)> {
+/// What a sheet draws with besides the generator.
+pub struct Models<'a> {
+    /// Axes for linear attribute rows and the measured variation strength.
+    pub axes: Option<&'a AttributeAxes>,
+    /// The attribute classifier: guided rows, and captions when `captions`.
+    pub classifier: Option<&'a AttributeClassifier>,
+    pub captions: bool,
+}
+
+fn row_cells(row: &Row, g: &dyn Generator, models: &Models, device: &Device) -> Result<(String, Vec<Cell>)> {
+    let (prior, dim, axes) = (g.prior(), g.latent_dim(), models.axes);
     // Every cell is a recipe: its latent is computed the one way `ganime generate --recipe` and the editors do.
     let cells = |recipes: Vec<Recipe>, caption: &dyn Fn(usize) -> String| -> Result<Vec<Cell>> {
         recipes
@@ -197,17 +240,41 @@ fn row_cells(row: &Row, prior: Prior, dim: usize, axes: Option<&AttributeAxes>, 
             let recipes = amounts.iter().map(|&a| Recipe { moves: vec![(axis.clone(), a)], ..Recipe::seed(*seed) }).collect();
             (format!("seed {seed}: {axis}"), cells(recipes, &|i| format!("{:+.1}", amounts[i]))?)
         }
+        Row::Guided { seed, axis, steps, max_steps } => {
+            let clf = models.classifier.context("a guided attribute row needs the attribute classifier")?;
+            if *steps < 2 {
+                bail!("an attribute row needs at least 2 steps");
+            }
+            // The path once, then the cells at evenly spaced steps up to where the classifier first sees the value.
+            // Each cell's latent is the one its recipe (`seed=S guide=AXIS:K`) computes: the same K steps of the
+            // same batch of one.
+            let z0 = Recipe::seed(*seed).latent(prior, dim, None, device)?;
+            let (_, reached) = guide_until_predicted(g, clf, &z0, axis, *max_steps)?;
+            let end = reached[0].unwrap_or(*max_steps);
+            // Fewer cells than asked where the value is seen within fewer steps: no cell twice.
+            let cells = (*steps).min(end + 1).max(2);
+            let at: Vec<usize> = (0..cells).map(|i| (i * end + (cells - 1) / 2) / (cells - 1)).collect();
+            let path = guided_path(g, clf, &z0, axis, end)?;
+            let cells = at
+                .iter()
+                .map(|&k| {
+                    let recipe = Recipe { guides: if k == 0 { Vec::new() } else { vec![(axis.clone(), k)] }, ..Recipe::seed(*seed) };
+                    let z = if k == 0 { z0.clone() } else { path[k - 1].clone() };
+                    Ok(Cell { z: z.flatten_all()?.to_vec1()?, caption: format!("step {k}"), recipe: recipe.to_string() })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let heading = match reached[0] {
+                Some(r) => format!("seed {seed} -> {axis} (seen at step {r})"),
+                None => format!("seed {seed} -> {axis} (not seen in {max_steps} steps)"),
+            };
+            (heading, cells)
+        }
     })
 }
 
 /// Renders the sheet; returns the page and the JSON metadata to embed.
-pub fn render(
-    g: &dyn Generator,
-    spec: &SheetSpec,
-    classifier: Option<&AttributeClassifier>,
-    axes: Option<&AttributeAxes>,
-    device: &Device,
-) -> Result<(RgbImage, String)> {
+pub fn render(g: &dyn Generator, spec: &SheetSpec, models: &Models, device: &Device) -> Result<(RgbImage, String)> {
+    let classifier = models.classifier.filter(|_| models.captions);
     if spec.columns == 0 || spec.cell < 16 {
         bail!("--columns must be positive and --cell at least 16 pixels");
     }
@@ -215,7 +282,7 @@ pub fn render(
     // Flatten the spec into visual rows of at most `columns` cells, each with an optional heading.
     let mut lines: Vec<(String, Vec<Cell>)> = Vec::new();
     for row in &spec.rows {
-        let (heading, cells) = row_cells(row, g.prior(), dim, axes, device)?;
+        let (heading, cells) = row_cells(row, g, models, device)?;
         let mut cells = cells.into_iter().peekable();
         let mut first = true;
         while cells.peek().is_some() {
@@ -295,6 +362,7 @@ pub fn render(
         "upscaling": upscaling.name(),
         "spec": spec,
         "cells": records,
+        "headings": lines.iter().map(|(h, _)| h.as_str()).filter(|h| !h.is_empty()).collect::<Vec<_>>(),
         "regenerate": "every cell is `ganime generate --recipe RECIPE` with the same model (a plain `seed=N` is also `--seed N --count 1`)",
     });
     Ok((page, meta.to_string()))

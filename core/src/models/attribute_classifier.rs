@@ -98,6 +98,10 @@ impl AttributeClassifier {
         let (_, _, h, w) = images.dims4()?;
         if (h, w) == (s, s) {
             Ok(images.clone())
+        } else if (h, w) == (2 * s, 2 * s) {
+            // The same values as the bilinear 2× reduction (each output the mean of its 2×2 block), but
+            // differentiable: guided attribute moves take gradients through it.
+            images.avg_pool2d(2)
         } else {
             images.upsample_bilinear2d(s, s, false)
         }

@@ -515,8 +515,9 @@ unsafe extern "C" fn generate_character(
             Some(clf)
         };
         report(progress, 0, 1)?;
-        let picture = character(generator(&m, "generate_character")?, &recipe, axes, classifier.as_ref(), Some((target.width, target.height)), &Device::Cpu)
-            .map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
+        let picture =
+            character(generator(&m, "generate_character")?, &recipe, axes, classifier.as_ref(), Some((target.width, target.height)), &Device::Cpu)
+                .map_err(with_status(GANIME_ERR_COMPUTE_FAILED))?;
         pixels::write(&picture, None, &target)?;
         if let Some(out) = out_recipe.as_mut() {
             *out = m.keep(recipe.to_string());

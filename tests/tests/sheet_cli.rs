@@ -233,7 +233,12 @@ fn guided_moves_reach_the_value_more_often_than_the_linear_axis() {
     let out = ganime(&["generate", "--count", "8", "--seed", "2", "--guide", "eyes=green", "--out", p(&guided)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
-    let reached: usize = err.split("--guide eyes=green: ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{err}"));
+    let reached: usize = err
+        .split("--guide eyes=green: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
     assert!(reached >= 4, "{err}");
     assert!(image::open(&plain).unwrap().to_rgb8() != image::open(&guided).unwrap().to_rgb8());
 }

@@ -159,13 +159,23 @@ pub fn attributes(cmd: AttributesCommand) -> Result<()> {
                 a.max_steps,
                 guide::GUIDE_STEP
             );
-            println!("{:<16} {:>16} {:>16} | {:>8} {:>8} {:>16} {:>16}", "value", "linear: became", "other changed", "seen", "median", "guided: became", "other changed");
+            println!(
+                "{:<16} {:>16} {:>16} | {:>8} {:>8} {:>16} {:>16}",
+                "value", "linear: became", "other changed", "seen", "median", "guided: became", "other changed"
+            );
             let pct = |x: f64| format!("{:.1}%", x * 100.0);
             let (mut lin, mut gui, mut k) = ((0.0, 0.0), (0.0, 0.0), 0.0);
             for r in &reports {
                 let (lb, lo) = r.linear.map_or(("-".into(), "-".into()), |(b, o)| (pct(b), pct(o)));
                 let (seen, median, gb, go) = r.guided;
-                println!("{:<16} {lb:>16} {lo:>16} | {:>8} {:>8} {:>16} {:>16}", r.axis, pct(seen), median.map_or("-".into(), |m| m.to_string()), pct(gb), pct(go));
+                println!(
+                    "{:<16} {lb:>16} {lo:>16} | {:>8} {:>8} {:>16} {:>16}",
+                    r.axis,
+                    pct(seen),
+                    median.map_or("-".into(), |m| m.to_string()),
+                    pct(gb),
+                    pct(go)
+                );
                 if let Some((b, o)) = r.linear {
                     lin = (lin.0 + b, lin.1 + o);
                 }

@@ -3,10 +3,10 @@
 use crate::device::parse_device;
 use crate::generate::attributes::{axes_for, classifier_from, AttributeAxes};
 use crate::generate::guide;
-use crate::models::attribute_classifier::AttributeClassifier;
 use crate::generate::recipe::{character, Recipe};
 use crate::generate::{load_generator, Generator};
 use crate::io::image::{grid, save_image, tensor_to_images};
+use crate::models::attribute_classifier::AttributeClassifier;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::Args;

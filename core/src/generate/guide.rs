@@ -3,10 +3,11 @@
 //! probabilities where they started.
 //!
 //! Why beside the TL-GAN axes (`attributes.rs`): on the built-in generator a straight axis is a poor fit. At
-//! the step sheets used (±2.5) the target becomes the classifier's prediction for 7–54 % of characters, and
-//! longer straight steps leave the prior and change the other attribute as often as the target. Following the
-//! gradient per character reaches the value for 70–99 % within 16 steps of 0.25 while the other attribute's
-//! prediction changes for 7–19 % (`ganime attributes measure`, docs/generator-training.md).
+//! the end of a linear sheet row (+2.5) the value becomes the classifier's prediction for 31 % of characters
+//! (11–64 % per value) and the other attribute changes for 32 %; longer straight steps leave the prior. Following
+//! the gradient per character until the classifier gives the value 90 % (at most 32 steps of 0.25) makes it the
+//! prediction for 97 % while the other attribute changes for 14 % (`ganime attributes measure`,
+//! docs/generator-training.md).
 //!
 //! A move is deterministic: each step has the same length for every latent (the gradient is normalised per row),
 //! so a character's path does not depend on what else is in the batch, and a recipe `guide=hair=blonde:12`
@@ -70,8 +71,11 @@ pub fn guided_path(g: &dyn Generator, clf: &AttributeClassifier, z: &Tensor, nam
         bail!("a guided move takes at most {MAX_STEPS} steps, not {steps}");
     }
     let start_norm = z.sqr()?.sum_keepdim(1)?.sqrt()?;
-    let start: Vec<Tensor> =
-        clf.forward(&g.generate(z)?, Mode::Eval)?.iter().map(|l| candle_nn::ops::softmax(l, 1).map(|p| p.detach())).collect::<candle_core::Result<_>>()?;
+    let start: Vec<Tensor> = clf
+        .forward(&g.generate(z)?, Mode::Eval)?
+        .iter()
+        .map(|l| candle_nn::ops::softmax(l, 1).map(|p| p.detach()))
+        .collect::<candle_core::Result<_>>()?;
     let target = {
         let mut m = vec![0f32; clf.config.attributes[a].values.len()];
         m[v] = 1.0;
@@ -104,7 +108,13 @@ pub fn guided_path(g: &dyn Generator, clf: &AttributeClassifier, z: &Tensor, nam
 /// `z [N, dim]` moved toward `name` until the classifier gives it [`SEEN_PROBABILITY`], at most `max_steps`
 /// steps: the moved latents and, per latent, the step at which the value was first seen (None: not within
 /// `max_steps`; the latent is then the last step's).
-pub fn guide_until_predicted(g: &dyn Generator, clf: &AttributeClassifier, z: &Tensor, name: &str, max_steps: usize) -> Result<(Tensor, Vec<Option<usize>>)> {
+pub fn guide_until_predicted(
+    g: &dyn Generator,
+    clf: &AttributeClassifier,
+    z: &Tensor,
+    name: &str,
+    max_steps: usize,
+) -> Result<(Tensor, Vec<Option<usize>>)> {
     let (a, v) = value_index(clf, name)?;
     let n = z.dim(0)?;
     let mut reached: Vec<Option<usize>> = seen(g, clf, z, a, v)?.iter().map(|&s| s.then_some(0)).collect();

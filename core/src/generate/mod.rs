@@ -2,8 +2,8 @@
 //! seeded latents, interpolation and latent walks.
 
 pub mod attributes;
-pub mod guide;
 pub mod builtin;
+pub mod guide;
 pub mod latent;
 pub mod recipe;
 pub mod seed_grid;

@@ -41,7 +41,13 @@ impl Recipe {
 
     /// The latent `[1, dim]` for `g`. Moves need `axes` fit for the generator, guided moves the attribute
     /// classifier (`None`: the built-in one).
-    pub fn latent_for(&self, g: &dyn Generator, axes: Option<&AttributeAxes>, classifier: Option<&AttributeClassifier>, device: &Device) -> Result<Tensor> {
+    pub fn latent_for(
+        &self,
+        g: &dyn Generator,
+        axes: Option<&AttributeAxes>,
+        classifier: Option<&AttributeClassifier>,
+        device: &Device,
+    ) -> Result<Tensor> {
         let mut z = Recipe { guides: Vec::new(), ..self.clone() }.latent(g.prior(), g.latent_dim(), axes, device)?;
         if self.guides.is_empty() {
             return Ok(z);

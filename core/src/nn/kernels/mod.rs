@@ -125,21 +125,6 @@ impl Activation {
         }
     }
 
-    /// d act / d input at an output value `y` (valid because the slope is >= 0).
-    #[inline(always)]
-    pub(crate) fn derivative_at_output<T: WithDType>(self, y: T, slope: T) -> T {
-        match self {
-            Activation::Identity => T::one(),
-            _ => {
-                if y > T::zero() {
-                    T::one()
-                } else {
-                    slope
-                }
-            }
-        }
-    }
-
     /// The slope for negative inputs (0 for ReLU, 1 for identity).
     pub(crate) fn slope(self) -> f64 {
         match self {

@@ -131,7 +131,7 @@ impl<'g> AttributeMoves<'g> {
                 Some(0) => z,
                 Some(n) => guide::guided_path(self.g, clf, &z, axis, *n)?.pop().context("no guided step")?,
                 None => {
-                    let (moved, reached) = guide::guide_until_predicted(self.g, clf, &z, axis, guide::DEFAULT_MAX_STEPS)?;
+                    let (moved, reached, _) = guide::guide_until_predicted(self.g, clf, &z, axis, guide::DEFAULT_MAX_STEPS)?;
                     let hit: Vec<usize> = reached.iter().flatten().copied().collect();
                     eprintln!(
                         "--guide {axis}: {} of {} characters reached it (median {} steps); {} not within {} steps",

@@ -66,6 +66,18 @@ pub fn parse_guide(s: &str, default_steps: Option<usize>) -> Result<(String, usi
 /// The guided move of every latent of `z [N, dim]` toward `name`: the latents after each of `steps` steps.
 /// A normal prior's latent keeps its norm (it stays where the prior puts its mass), a uniform one its box.
 pub fn guided_path(g: &dyn Generator, clf: &AttributeClassifier, z: &Tensor, name: &str, steps: usize) -> Result<Vec<Tensor>> {
+    guide_steps(g, clf, z, name, steps, |_, _| Ok(true))
+}
+
+/// [`guided_path`], asking `keep_going(step, latents)` after each step whether to take another.
+fn guide_steps(
+    g: &dyn Generator,
+    clf: &AttributeClassifier,
+    z: &Tensor,
+    name: &str,
+    steps: usize,
+    mut keep_going: impl FnMut(usize, &Tensor) -> Result<bool>,
+) -> Result<Vec<Tensor>> {
     let (a, v) = value_index(clf, name)?;
     if steps > MAX_STEPS {
         bail!("a guided move takes at most {MAX_STEPS} steps, not {steps}");
@@ -83,7 +95,7 @@ pub fn guided_path(g: &dyn Generator, clf: &AttributeClassifier, z: &Tensor, nam
     };
     let mut cur = z.detach();
     let mut path = Vec::with_capacity(steps);
-    for _ in 0..steps {
+    for k in 0..steps {
         let var = Var::from_tensor(&cur)?;
         let logits = clf.forward(&g.generate(var.as_tensor())?, Mode::Eval)?;
         let mut loss = (candle_nn::ops::log_softmax(&logits[a], 1)?.broadcast_mul(&target)?.sum_all()? * -1.0)?;
@@ -101,34 +113,39 @@ pub fn guided_path(g: &dyn Generator, clf: &AttributeClassifier, z: &Tensor, nam
         }
         .detach();
         path.push(cur.clone());
+        if !keep_going(k + 1, &cur)? {
+            break;
+        }
     }
     Ok(path)
 }
 
 /// `z [N, dim]` moved toward `name` until the classifier gives it [`SEEN_PROBABILITY`], at most `max_steps`
-/// steps: the moved latents and, per latent, the step at which the value was first seen (None: not within
-/// `max_steps`; the latent is then the last step's).
+/// steps: the moved latents; per latent, the step at which the value was first seen (None: not within
+/// `max_steps`; the latent is then the last step's); and the path, as [`guided_path`] makes it, up to the step
+/// at which every latent had been seen.
 pub fn guide_until_predicted(
     g: &dyn Generator,
     clf: &AttributeClassifier,
     z: &Tensor,
     name: &str,
     max_steps: usize,
-) -> Result<(Tensor, Vec<Option<usize>>)> {
+) -> Result<(Tensor, Vec<Option<usize>>, Vec<Tensor>)> {
     let (a, v) = value_index(clf, name)?;
     let n = z.dim(0)?;
     let mut reached: Vec<Option<usize>> = seen(g, clf, z, a, v)?.iter().map(|&s| s.then_some(0)).collect();
-    let path = guided_path(g, clf, z, name, max_steps)?;
-    for (k, zk) in path.iter().enumerate() {
-        if reached.iter().all(Option::is_some) {
-            break;
-        }
-        for (i, s) in seen(g, clf, zk, a, v)?.into_iter().enumerate() {
-            if reached[i].is_none() && s {
-                reached[i] = Some(k + 1);
+    let path = if reached.iter().all(Option::is_some) {
+        Vec::new()
+    } else {
+        guide_steps(g, clf, z, name, max_steps, |k, zk| {
+            for (i, s) in seen(g, clf, zk, a, v)?.into_iter().enumerate() {
+                if reached[i].is_none() && s {
+                    reached[i] = Some(k);
+                }
             }
-        }
-    }
+            Ok(reached.iter().any(Option::is_none))
+        })?
+    };
     let rows = (0..n)
         .map(|i| {
             let at = reached[i].unwrap_or(max_steps);
@@ -139,7 +156,7 @@ pub fn guide_until_predicted(
             }
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
-    Ok((Tensor::cat(&rows, 0)?, reached))
+    Ok((Tensor::cat(&rows, 0)?, reached, path))
 }
 
 /// Per latent: whether the classifier gives value `v` of attribute `a` at least [`SEEN_PROBABILITY`].
@@ -186,7 +203,7 @@ pub fn measure(
             }
             None => None,
         };
-        let (moved, reached) = guide_until_predicted(g, clf, &z, axis, max_steps)?;
+        let (moved, reached, _) = guide_until_predicted(g, clf, &z, axis, max_steps)?;
         let after = classify(g, clf, &moved)?;
         let mut steps: Vec<usize> = reached.iter().flatten().copied().collect();
         steps.sort_unstable();
@@ -259,9 +276,14 @@ mod tests {
         let dev = Device::Cpu;
         let (g, clf) = (builtin::anime_faces(&dev)?, builtin::classifier(&dev)?);
         let z = g.latents(5, 3, &dev)?;
-        let (moved, reached) = guide_until_predicted(g.as_ref(), &clf, &z, "hair=pink", 24)?;
+        let (moved, reached, steps) = guide_until_predicted(g.as_ref(), &clf, &z, "hair=pink", 24)?;
         assert!(reached.iter().any(Option::is_some), "{reached:?}");
         let path = guided_path(g.as_ref(), &clf, &z, "hair=pink", 24)?;
+        // The path it returns is the same path, up to the last row's stop.
+        let last = reached.iter().map(|r| r.unwrap_or(24)).max().unwrap();
+        assert_eq!(steps.len(), last);
+        let d = (&steps[last - 1] - &path[last - 1])?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert_eq!(d, 0.0);
         let at_end = probability(g.as_ref(), &clf, &moved, "hair=pink")?;
         for (i, r) in reached.iter().enumerate() {
             let row = |k: usize| if k == 0 { z.narrow(0, i, 1) } else { path[k - 1].narrow(0, i, 1) };

@@ -4,7 +4,7 @@
 //! `ganime generate --seed N --count 1`).
 
 use super::attributes::{axes_for, classifier_from, AttributeAxes};
-use super::guide::{guide_until_predicted, guided_path, value_index, DEFAULT_MAX_STEPS};
+use super::guide::{guide_until_predicted, value_index, DEFAULT_MAX_STEPS};
 use super::recipe::Recipe;
 use super::Generator;
 use crate::io::image::tensor_to_images;
@@ -249,12 +249,11 @@ fn row_cells(row: &Row, g: &dyn Generator, models: &Models, device: &Device) -> 
             // Each cell's latent is the one its recipe (`seed=S guide=AXIS:K`) computes: the same K steps of the
             // same batch of one.
             let z0 = Recipe::seed(*seed).latent(prior, dim, None, device)?;
-            let (_, reached) = guide_until_predicted(g, clf, &z0, axis, *max_steps)?;
+            let (_, reached, path) = guide_until_predicted(g, clf, &z0, axis, *max_steps)?;
             let end = reached[0].unwrap_or(*max_steps);
             // Fewer cells than asked where the value is seen within fewer steps: no cell twice.
-            let cells = (*steps).min(end + 1).max(2);
-            let at: Vec<usize> = (0..cells).map(|i| (i * end + (cells - 1) / 2) / (cells - 1)).collect();
-            let path = guided_path(g, clf, &z0, axis, end)?;
+            let cells = (*steps).min(end + 1);
+            let at: Vec<usize> = if cells == 1 { vec![0] } else { (0..cells).map(|i| (i * end + (cells - 1) / 2) / (cells - 1)).collect() };
             let cells = at
                 .iter()
                 .map(|&k| {
@@ -264,6 +263,7 @@ fn row_cells(row: &Row, g: &dyn Generator, models: &Models, device: &Device) -> 
                 })
                 .collect::<Result<Vec<_>>>()?;
             let heading = match reached[0] {
+                Some(0) => format!("seed {seed} -> {axis} (already seen)"),
                 Some(r) => format!("seed {seed} -> {axis} (seen at step {r})"),
                 None => format!("seed {seed} -> {axis} (not seen in {max_steps} steps)"),
             };

@@ -145,11 +145,7 @@ pub fn attributes(cmd: AttributesCommand) -> Result<()> {
             let g = load_generator(a.checkpoint.as_deref(), &device)?;
             let clf = attributes::classifier_from(a.classifier.as_deref(), &device)?;
             let axes = attributes::axes_for(a.axes.as_deref(), &g.identity(), &device)?;
-            let names: Vec<String> = if a.only.is_empty() {
-                clf.config.attributes.iter().flat_map(|at| at.values.iter().map(move |v| format!("{}={v}", at.name))).collect()
-            } else {
-                a.only.clone()
-            };
+            let names: Vec<String> = if a.only.is_empty() { clf.config.value_names() } else { a.only.clone() };
             let reports = guide::measure(g.as_ref(), &clf, axes.as_ref(), &names, a.count, a.seed, a.linear_step, a.max_steps, &device)?;
             println!(
                 "{} characters per value; linear: along the axis by {:+}; guided: until the classifier gives the value {:.0}% (at most {} steps of {})",

@@ -93,15 +93,7 @@ impl<'g> AttributeMoves<'g> {
     /// None when neither --set nor --guide was given.
     fn requested(a: &GenerateArgs, g: &'g dyn Generator, device: &Device) -> Result<Option<Self>> {
         let moves = a.set.iter().map(|s| crate::generate::attributes::parse_move(s)).collect::<Result<Vec<_>>>()?;
-        let guides = a
-            .guide
-            .iter()
-            .map(|s| {
-                let steps = s.rsplit_once(':').is_some();
-                let (axis, n) = guide::parse_guide(s, Some(0)).with_context(|| format!("--guide {s}"))?;
-                Ok((axis, steps.then_some(n)))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let guides = a.guide.iter().map(|s| guide::parse_guide(s).with_context(|| format!("--guide {s}"))).collect::<Result<Vec<_>>>()?;
         if moves.is_empty() && guides.is_empty() {
             return Ok(None);
         }
@@ -132,13 +124,12 @@ impl<'g> AttributeMoves<'g> {
                 Some(n) => guide::guided_path(self.g, clf, &z, axis, *n)?.pop().context("no guided step")?,
                 None => {
                     let (moved, reached, _) = guide::guide_until_predicted(self.g, clf, &z, axis, guide::DEFAULT_MAX_STEPS)?;
-                    let hit: Vec<usize> = reached.iter().flatten().copied().collect();
+                    let hit = reached.iter().flatten().count();
                     eprintln!(
-                        "--guide {axis}: {} of {} characters reached it (median {} steps); {} not within {} steps",
-                        hit.len(),
+                        "--guide {axis}: {hit} of {} characters reached it (median {} steps); {} not within {} steps",
                         reached.len(),
-                        median(&hit),
-                        reached.len() - hit.len(),
+                        guide::median_steps(&reached).map_or("-".into(), |m| m.to_string()),
+                        reached.len() - hit,
                         guide::DEFAULT_MAX_STEPS
                     );
                     moved
@@ -147,12 +138,6 @@ impl<'g> AttributeMoves<'g> {
         }
         Ok(z)
     }
-}
-
-fn median(v: &[usize]) -> String {
-    let mut v = v.to_vec();
-    v.sort_unstable();
-    v.get(v.len() / 2).map_or("-".into(), |m| m.to_string())
 }
 
 pub fn generate(a: GenerateArgs) -> Result<()> {

@@ -41,26 +41,34 @@ pub const SEEN_PROBABILITY: f32 = 0.9;
 /// (attribute index, value index) of `name` ("hair=blonde") in the classifier, or an error listing the values.
 pub fn value_index(clf: &AttributeClassifier, name: &str) -> Result<(usize, usize)> {
     let attr = attribute_of(name);
-    let known = || clf.config.attributes.iter().flat_map(|a| a.values.iter().map(move |v| format!("{}={v}", a.name))).collect::<Vec<_>>().join(", ");
+    let known = || clf.config.value_names().join(", ");
     let a = clf.config.attributes.iter().position(|x| x.name == attr).with_context(|| format!("no attribute `{name}`; known: {}", known()))?;
     let value = name.split_once('=').map(|(_, v)| v).unwrap_or("");
     let v = clf.config.attributes[a].values.iter().position(|x| x == value).with_context(|| format!("no attribute `{name}`; known: {}", known()))?;
     Ok((a, v))
 }
 
-/// Parses `hair=blonde:12` (12 steps) or, with `default_steps`, `hair=blonde`.
-pub fn parse_guide(s: &str, default_steps: Option<usize>) -> Result<(String, usize)> {
+/// Parses `hair=blonde:12` (12 steps) or `hair=blonde` (no steps given: `None`).
+pub fn parse_guide(s: &str) -> Result<(String, Option<usize>)> {
     let (name, steps) = match s.rsplit_once(':') {
-        Some((name, steps)) => (name, steps.parse::<usize>().with_context(|| format!("`{s}`: `{steps}` is not a whole number of steps"))?),
-        None => (s, default_steps.with_context(|| format!("`{s}` is not ATTRIBUTE=VALUE:STEPS (e.g. hair=blonde:12)"))?),
+        Some((name, steps)) => (name, Some(steps.parse::<usize>().with_context(|| format!("`{s}`: `{steps}` is not a whole number of steps"))?)),
+        None => (s, None),
     };
     if !name.contains('=') || name.starts_with('=') || name.ends_with('=') {
         bail!("`{s}` is not ATTRIBUTE=VALUE[:STEPS] (e.g. hair=blonde:12)");
     }
-    if steps > MAX_STEPS {
+    if steps.is_some_and(|n| n > MAX_STEPS) {
         bail!("`{s}`: at most {MAX_STEPS} steps");
     }
     Ok((name.to_string(), steps))
+}
+
+/// The median of the steps at which the value was seen (`reached` from [`guide_until_predicted`]), over the
+/// latents that reached it.
+pub fn median_steps(reached: &[Option<usize>]) -> Option<usize> {
+    let mut steps: Vec<usize> = reached.iter().flatten().copied().collect();
+    steps.sort_unstable();
+    steps.get(steps.len() / 2).copied()
 }
 
 /// The guided move of every latent of `z [N, dim]` toward `name`: the latents after each of `steps` steps.
@@ -205,13 +213,11 @@ pub fn measure(
         };
         let (moved, reached, _) = guide_until_predicted(g, clf, &z, axis, max_steps)?;
         let after = classify(g, clf, &moved)?;
-        let mut steps: Vec<usize> = reached.iter().flatten().copied().collect();
-        steps.sort_unstable();
-        let seen = steps.len() as f64 / count.max(1) as f64;
+        let seen = reached.iter().flatten().count() as f64 / count.max(1) as f64;
         reports.push(MoveReport {
             axis: axis.clone(),
             linear,
-            guided: (seen, steps.get(steps.len() / 2).copied(), became(&after[a], v)?, others_changed(&after, &before, a)?),
+            guided: (seen, median_steps(&reached), became(&after[a], v)?, others_changed(&after, &before, a)?),
         });
     }
     Ok(reports)
@@ -303,12 +309,13 @@ mod tests {
 
     #[test]
     fn parses_guides() {
-        assert_eq!(parse_guide("hair=blonde:12", None).unwrap(), ("hair=blonde".into(), 12));
-        assert_eq!(parse_guide("hair=blonde", Some(0)).unwrap(), ("hair=blonde".into(), 0));
-        assert!(parse_guide("hair=blonde", None).unwrap_err().to_string().contains("STEPS"));
-        assert!(parse_guide("hair:3", None).is_err());
-        assert!(parse_guide("=x:3", None).is_err());
-        assert!(parse_guide("hair=x:1.5", None).unwrap_err().to_string().contains("whole number"));
-        assert!(parse_guide("hair=x:257", None).unwrap_err().to_string().contains("256"));
+        assert_eq!(parse_guide("hair=blonde:12").unwrap(), ("hair=blonde".into(), Some(12)));
+        assert_eq!(parse_guide("hair=blonde").unwrap(), ("hair=blonde".into(), None));
+        assert!(parse_guide("hair:3").is_err());
+        assert!(parse_guide("=x:3").is_err());
+        assert!(parse_guide("hair=x:1.5").unwrap_err().to_string().contains("whole number"));
+        assert!(parse_guide("hair=x:257").unwrap_err().to_string().contains("256"));
+        assert_eq!(median_steps(&[Some(4), None, Some(2), Some(9)]), Some(4));
+        assert_eq!(median_steps(&[None]), None);
     }
 }

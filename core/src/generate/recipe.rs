@@ -173,7 +173,11 @@ impl FromStr for Recipe {
                     r.variation = Some((index, strength));
                 }
                 "set" => r.moves.push(parse_move(value).map_err(|e| bad(format!("{e:#}")))?),
-                "guide" => r.guides.push(parse_guide(value, None).map_err(|e| bad(format!("guide {e:#}")))?),
+                "guide" => {
+                    let (axis, steps) = parse_guide(value).map_err(|e| bad(format!("guide {e:#}")))?;
+                    let steps = steps.ok_or_else(|| bad(format!("guide `{value}` is not ATTRIBUTE=VALUE:STEPS (e.g. hair=blonde:12)")))?;
+                    r.guides.push((axis, steps));
+                }
                 other => return Err(bad(format!("unknown field `{other}` (known: seed, toward, variation, set, guide)"))),
             }
         }

@@ -23,6 +23,12 @@ pub struct ClassifierConfig {
 }
 
 impl ClassifierConfig {
+    /// Every value as `attribute=value` ("hair=blonde"), attributes in order: the names axes, guided moves and
+    /// their reports use.
+    pub fn value_names(&self) -> Vec<String> {
+        self.attributes.iter().flat_map(|a| a.values.iter().map(move |v| format!("{}={v}", a.name))).collect()
+    }
+
     fn trunk(&self) -> Vec<LayerSpec> {
         let w = self.width;
         let mut l =

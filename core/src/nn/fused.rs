@@ -46,14 +46,6 @@ fn sums_f64(values: &[f32], f: impl Fn(f64) -> f64) -> (f64, f64) {
     (s.iter().sum(), q.iter().sum())
 }
 
-/// `dst[i] = src[i]` into an uninitialised slice of the same length.
-#[inline]
-fn put(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        d.write(s);
-    }
-}
-
 /// Runs `f` on the data of f32 CPU tensors (borrowed through `kernels::contiguous`, made contiguous first if
 /// needed); `None` when any is on another device or of another dtype (the caller then uses Candle's ops).
 pub(crate) fn with_cpu_f32<R>(ts: &[&Tensor], f: impl FnOnce(&[&[f32]]) -> Result<R>) -> Result<Option<R>> {
@@ -183,39 +175,6 @@ fn depthwise_cpu(xs: &[f32], ws: &[f32], bs: Option<&[f32]>, (c, h, w): (usize, 
             d[w - 1].write(edge(w - 1));
         }
     })
-}
-
-/// Source index of padded position `i` on an axis of `n` reflected by `lo` in front (no edge repeat).
-pub(crate) fn reflect_index(i: usize, lo: usize, n: usize) -> usize {
-    let j = i as i64 - lo as i64;
-    (if j < 0 {
-        -j
-    } else if j >= n as i64 {
-        2 * (n as i64 - 1) - j
-    } else {
-        j
-    }) as usize
-}
-
-/// `nn.ReflectionPad2d((left, right, top, bottom))` of an f32 CPU `[N, C, H, W]` as one copy pass per plane;
-/// `None` for other devices or dtypes. The caller checks the padding against the size.
-pub fn reflection_pad2d_planes(x: &Tensor, left: usize, right: usize, top: usize, bottom: usize) -> Result<Option<Tensor>> {
-    let (b, c, h, w) = x.dims4()?;
-    let (ho, wo) = (h + top + bottom, w + left + right);
-    let cols: Vec<usize> = (0..wo).map(|i| reflect_index(i, left, w)).collect();
-    let out = with_cpu_f32(&[x], |xs| {
-        Ok(write_planes(b * c * ho * wo, ho * wo, |i, o| {
-            let plane = &xs[0][i * h * w..][..h * w];
-            for (oy, row) in o.chunks_mut(wo).enumerate() {
-                let src = &plane[reflect_index(oy, top, h) * w..][..w];
-                put(&mut row[left..left + w], src);
-                for ox in (0..left).chain(left + w..wo) {
-                    row[ox].write(src[cols[ox]]);
-                }
-            }
-        }))
-    })?;
-    out.map(|o| Tensor::from_vec(o, (b, c, ho, wo), x.device())).transpose()
 }
 
 /// Nearest-neighbour 2× upsampling of an f32 CPU `[N, C, H, W]`, each value written to its 2×2 block; `None`

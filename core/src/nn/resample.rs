@@ -1,5 +1,6 @@
 //! Nearest upsampling and max pooling written as reshapes + broadcast / reductions, so that their backward (and
-//! second derivative) is Candle's own reshape/broadcast/max backward, for any integer factor.
+//! second derivative) is Candle's own reshape/broadcast/max backward, for any integer factor. On the CPU max
+//! pooling runs on its kernel (`kernels::max_pool`) unless second-order gradients are on.
 
 use candle_core::{Result, Tensor};
 
@@ -15,8 +16,12 @@ pub fn upsample_nearest2d(x: &Tensor, s: usize) -> Result<Tensor> {
 }
 
 /// `F.max_pool2d(x, k)` (stride = kernel, no padding; trailing rows/columns that do not fill a window are
-/// dropped like PyTorch does).
+/// dropped like PyTorch does). On the CPU the kernel of `kernels::max_pool`; Candle's reductions elsewhere and
+/// under second-order gradients.
 pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
+    if let Some(y) = super::kernels::max_pool::max_pool2d(x, k)? {
+        return Ok(y);
+    }
     let (b, c, h, w) = x.dims4()?;
     let (ho, wo) = (h / k, w / k);
     let x = if ho * k != h || wo * k != w { x.narrow(2, 0, ho * k)?.narrow(3, 0, wo * k)? } else { x.clone() };

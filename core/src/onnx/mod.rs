@@ -551,7 +551,7 @@ pub(crate) fn reflect_pad(x: &Tensor, pads: &[i64]) -> Result<Tensor> {
         if lo.max(hi) >= n {
             bail!("reflect padding {lo}+{hi} is too large for an axis of {n}");
         }
-        let index: Vec<u32> = (0..n + lo + hi).map(|i| crate::nn::fused::reflect_index(i, lo, n) as u32).collect();
+        let index: Vec<u32> = (0..n + lo + hi).map(|i| crate::nn::kernels::reflect_pad::reflect_index(i, lo, n) as u32).collect();
         y = y.index_select(&Tensor::new(index.as_slice(), x.device())?, axis)?;
     }
     Ok(y)

@@ -13,7 +13,7 @@
 
 use super::on_slices;
 use super::patches::{col2im, im2col, Patches};
-use crate::nn::fused::reflect_index;
+use crate::nn::kernels::reflect_pad::reflect_index;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 

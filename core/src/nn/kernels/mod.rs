@@ -10,6 +10,10 @@
 //!   and backward in two passes each, instead of Candle's ~15 separate element-wise tensors.
 //! - [`depthwise`]: depthwise convolution (any stride) as direct per-channel stencils, inference only.
 //! - [`activation`]: LeakyReLU in one pass (Candle builds it from max, min, mul and add).
+//! - [`max_pool`]: k×k max pooling, forward and backward in one parallel pass each (Candle: serial reductions,
+//!   a broadcast comparison mask in the backward).
+//! - [`reflect_pad`]: reflection padding, one copy pass forward and one accumulating pass backward (Candle:
+//!   two serial gathers and scatters).
 //! - [`adam`]: the Adam update in place (Candle: ~12 allocating element-wise ops per parameter tensor).
 //!
 //! Each kernel runs on f32 and f64 CPU tensors; the layers call Candle's own ops on other devices, so the CUDA
@@ -23,7 +27,9 @@ pub mod batch_norm;
 pub mod conv2d;
 pub mod conv2d_backward;
 pub mod depthwise;
+pub mod max_pool;
 pub mod patches;
+pub mod reflect_pad;
 pub mod winograd;
 
 use candle_core::{backend::BackendStorage, CpuStorage, Layout, Result, WithDType};

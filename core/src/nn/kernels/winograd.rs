@@ -23,11 +23,14 @@ pub(super) fn wins(p: &Patches, c_out: usize) -> bool {
     p.stride == 1 && p.k == 3 && p.c >= 64 && c_out >= 32
 }
 
-/// `U[ξ][co][ci] = (G g Gᵀ)[ξ]` for each 3×3 filter `g = W[co, ci]`: 16 matrices `[C_out, C]`.
+/// `U[co][ξ][ci] = (G g Gᵀ)[ξ]` for each 3×3 filter `g = W[co, ci]`: for each ξ the matrix `U_ξ [C_out, C]` with
+/// row stride `16·C`. Laid out per output channel so that the transform runs in parallel over `co`, each task
+/// writing one contiguous `[16, C]` block (it ran on one thread and was ~10 % of a Gatys or CycleGAN training
+/// step: training transforms the weights at every forward).
 fn transform_weights<T: WithDType>(w: &[T], c_out: usize, c: usize) -> Vec<T> {
     let half = T::from_f64(0.5);
     let mut u = vec![T::zero(); 16 * c_out * c];
-    for co in 0..c_out {
+    u.par_chunks_mut(16 * c).enumerate().for_each(|(co, u)| {
         for ci in 0..c {
             let g = &w[(co * c + ci) * 9..][..9];
             // G g: 4 rows of 3.
@@ -43,11 +46,11 @@ fn transform_weights<T: WithDType>(w: &[T], c_out: usize, c: usize) -> Vec<T> {
             for (i, r) in t.iter().enumerate() {
                 let v = [r[0], (r[0] + r[1] + r[2]) * half, (r[0] - r[1] + r[2]) * half, r[2]];
                 for (j, &x) in v.iter().enumerate() {
-                    u[((i * 4 + j) * c_out + co) * c + ci] = x;
+                    u[(i * 4 + j) * c + ci] = x;
                 }
             }
         }
-    }
+    });
     u
 }
 
@@ -111,7 +114,8 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
                     input_transform(&xp[ci * rows * cols..(ci + 1) * rows * cols], cols, ty, tx0, nt, t, &mut v[ci * nt..], c * nt);
                 }
                 for xi in 0..16 {
-                    // SAFETY: m_ξ [c_out, nt], u_ξ [c_out, c] and v_ξ [c, nt] are row-major blocks inside m, u, v.
+                    // SAFETY: m_ξ [c_out, nt] and v_ξ [c, nt] are row-major blocks inside m and v; u_ξ [c_out, c]
+                    // starts at ξ·c in u with row stride 16·c.
                     unsafe {
                         super::gemm_1t(
                             c_out,
@@ -120,8 +124,8 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
                             m.as_mut_ptr().add(xi * c_out * nt),
                             nt as isize,
                             false,
-                            u.as_ptr().add(xi * c_out * c),
-                            (1, c as isize),
+                            u.as_ptr().add(xi * c),
+                            (1, 16 * c as isize),
                             v.as_ptr().add(xi * c * nt),
                             (1, nt as isize),
                         );

@@ -532,6 +532,8 @@ mod tests {
             (128, 128, 3, 130, 130),
             (128, 64, 3, 258, 258),
             (256, 256, 3, 34, 34),
+            (512, 512, 3, 34, 34),
+            (512, 512, 3, 18, 18),
         ] {
             let x: Vec<f32> = Tensor::randn(0f32, 1., (1, ci, h, w), &Device::Cpu)?.flatten_all()?.to_vec1()?;
             let wt: Vec<f32> = Tensor::randn(0f32, 1., (co, ci, k, k), &Device::Cpu)?.flatten_all()?.to_vec1()?;

@@ -84,6 +84,26 @@ fn input_transform<T: WithDType>(plane: &[T], cols: usize, ty: usize, tx0: usize
     }
 }
 
+/// The fewest tiles a block gives its 16 GEMMs (their `n`), balance permitting: 16-tile blocks ran the GEMMs on
+/// the `gemm` crate's narrowest micro-kernel (16 × 6), about half the rate of the 64 × 6 one, in the deep
+/// layers (512 channels at 32², where a 512-channel block fits two patch tiles with 16 tiles).
+const MIN_BLOCK: usize = 64;
+
+/// The tiles `t0..t0 + nt` (row-major over the `th × tw` tiles) as runs within one tile row:
+/// `(ty, tx0, len, j0)` with `j0` the run's first column in the block.
+fn row_runs(t0: usize, nt: usize, tw: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    let mut t = t0;
+    std::iter::from_fn(move || {
+        (t < t0 + nt).then(|| {
+            let (ty, tx0) = (t / tw, t % tw);
+            let len = (tw - tx0).min(t0 + nt - t);
+            let run = (ty, tx0, len, t - t0);
+            t += len;
+            run
+        })
+    })
+}
+
 /// The conv `p` (stride 1, 3×3; its padding given by `border`) of `x [B, C, ·, ·]` with `w [C_out, C, 3, 3]`,
 /// plus `bias`: `[B, C_out, Ho, Wo]`.
 pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Border, b: usize, p: Patches, c_out: usize) -> Vec<T> {
@@ -93,25 +113,29 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
     // The padded planes, rounded up to whole tiles (the extra row/column is zero and its outputs dropped).
     let (rows, cols) = (2 * th + 2, 2 * tw + 2);
     let u = transform_weights(w, c_out, c);
-    // A block is a run of tiles in one tile row: the 16 transformed inputs [16, C, block] within about two patch
-    // tiles of `conv2d`.
-    let block = (2 * TILE_ELEMS / (16 * c)).clamp(16, 512).min(tw);
-    let per_row = tw.div_ceil(block);
+    // A block is a run of tiles (row-major, across tile rows): the 16 transformed inputs [16, C, block] within
+    // about two patch tiles of `conv2d`, but at least MIN_BLOCK tiles unless that leaves fewer than two blocks
+    // per thread.
+    let tiles = th * tw;
+    let balanced = tiles.div_ceil(2 * rayon::current_num_threads());
+    let block = (2 * TILE_ELEMS / (16 * c)).clamp(16, 512).max(MIN_BLOCK.min(balanced)).min(tiles);
     let src_plane = border.src_plane(&p);
     let mut y: Vec<T> = Vec::with_capacity(b * c_out * ho * wo);
     let out = OutPtr(y.as_mut_ptr());
     for bi in 0..b {
         let xp = padded_image(&x[bi * c * src_plane..(bi + 1) * c * src_plane], &p, border, rows, cols, 0);
-        (0..th * per_row).into_par_iter().for_each_init(
+        (0..tiles.div_ceil(block)).into_par_iter().for_each_init(
             || (Vec::new(), Vec::new(), Vec::new()),
             |(t, v, m): &mut (Vec<T>, Vec<T>, Vec<T>), blk| {
-                let (ty, tx0) = (blk / per_row, blk % per_row * block);
-                let nt = block.min(tw - tx0);
+                let t0 = blk * block;
+                let nt = block.min(tiles - t0);
                 v.resize(16 * c * nt, T::zero());
                 m.resize(16 * c_out * nt, T::zero());
-                // v_ξ = [C, nt] at ξ·C·nt: row ci of ξ at (ξ·C + ci)·nt.
-                for ci in 0..c {
-                    input_transform(&xp[ci * rows * cols..(ci + 1) * rows * cols], cols, ty, tx0, nt, t, &mut v[ci * nt..], c * nt);
+                // v_ξ = [C, nt] at ξ·C·nt: row ci of ξ at (ξ·C + ci)·nt, a run's tiles from column j0.
+                for (ty, tx0, len, j0) in row_runs(t0, nt, tw) {
+                    for ci in 0..c {
+                        input_transform(&xp[ci * rows * cols..(ci + 1) * rows * cols], cols, ty, tx0, len, t, &mut v[ci * nt + j0..], c * nt);
+                    }
                 }
                 for xi in 0..16 {
                     // SAFETY: m_ξ [c_out, nt] and v_ξ [c, nt] are row-major blocks inside m and v; u_ξ [c_out, c]
@@ -134,39 +158,41 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
                 // `Aᵀ m A` per tile: rows 2ty, 2ty + 1 and columns 2tx, 2tx + 1 of each output channel, cropped
                 // at the bottom and right edges.
                 let out = out;
-                let rows_out = (ho - 2 * ty).min(2);
-                let full = if 2 * (tx0 + nt) <= wo { nt } else { nt - 1 };
-                for co in 0..c_out {
-                    let bv = bias.map_or(T::zero(), |bias| bias[co]);
-                    let mr = |xi: usize| &m[(xi * c_out + co) * nt..][..nt];
-                    let (m0, m1, m2, m3) = (mr(0), mr(1), mr(2), mr(3));
-                    let (m4, m5, m6, m7) = (mr(4), mr(5), mr(6), mr(7));
-                    let (m8, m9, m10, m11) = (mr(8), mr(9), mr(10), mr(11));
-                    let (m12, m13, m14, m15) = (mr(12), mr(13), mr(14), mr(15));
-                    for dy in 0..rows_out {
-                        // SAFETY: row 2ty + dy < ho of image bi, channel co (capacity reserved above); columns
-                        // 2tx0 .. 2(tx0 + nt) cropped to wo belong to this task's tiles only.
-                        let dst = out.0.wrapping_add(((bi * c_out + co) * ho + 2 * ty + dy) * wo + 2 * tx0);
-                        let put = |j: usize, q: usize, val: T| unsafe { dst.add(2 * j + q).write(val + bv) };
-                        let col = |j: usize, q: usize| -> T {
-                            // Aᵀ m for output row dy, column q of the 4×4 products.
-                            let (a, b, c, d) = match q {
-                                0 => (m0[j], m4[j], m8[j], m12[j]),
-                                1 => (m1[j], m5[j], m9[j], m13[j]),
-                                2 => (m2[j], m6[j], m10[j], m14[j]),
-                                _ => (m3[j], m7[j], m11[j], m15[j]),
+                for (ty, tx0, len, j0) in row_runs(t0, nt, tw) {
+                    let rows_out = (ho - 2 * ty).min(2);
+                    let full = if 2 * (tx0 + len) <= wo { len } else { len - 1 };
+                    for co in 0..c_out {
+                        let bv = bias.map_or(T::zero(), |bias| bias[co]);
+                        let mr = |xi: usize| &m[(xi * c_out + co) * nt + j0..][..len];
+                        let (m0, m1, m2, m3) = (mr(0), mr(1), mr(2), mr(3));
+                        let (m4, m5, m6, m7) = (mr(4), mr(5), mr(6), mr(7));
+                        let (m8, m9, m10, m11) = (mr(8), mr(9), mr(10), mr(11));
+                        let (m12, m13, m14, m15) = (mr(12), mr(13), mr(14), mr(15));
+                        for dy in 0..rows_out {
+                            // SAFETY: row 2ty + dy < ho of image bi, channel co (capacity reserved above); columns
+                            // 2tx0 .. 2(tx0 + len) cropped to wo belong to this task's tiles only.
+                            let dst = out.0.wrapping_add(((bi * c_out + co) * ho + 2 * ty + dy) * wo + 2 * tx0);
+                            let put = |j: usize, q: usize, val: T| unsafe { dst.add(2 * j + q).write(val + bv) };
+                            let col = |j: usize, q: usize| -> T {
+                                // Aᵀ m for output row dy, column q of the 4×4 products.
+                                let (a, b, c, d) = match q {
+                                    0 => (m0[j], m4[j], m8[j], m12[j]),
+                                    1 => (m1[j], m5[j], m9[j], m13[j]),
+                                    2 => (m2[j], m6[j], m10[j], m14[j]),
+                                    _ => (m3[j], m7[j], m11[j], m15[j]),
+                                };
+                                if dy == 0 {
+                                    a + b + c
+                                } else {
+                                    b - c - d
+                                }
                             };
-                            if dy == 0 {
-                                a + b + c
-                            } else {
-                                b - c - d
-                            }
-                        };
-                        for j in 0..nt {
-                            let (s0, s1, s2, s3) = (col(j, 0), col(j, 1), col(j, 2), col(j, 3));
-                            put(j, 0, s0 + s1 + s2);
-                            if j < full {
-                                put(j, 1, s1 - s2 - s3);
+                            for j in 0..len {
+                                let (s0, s1, s2, s3) = (col(j, 0), col(j, 1), col(j, 2), col(j, 3));
+                                put(j, 0, s0 + s1 + s2);
+                                if j < full {
+                                    put(j, 1, s1 - s2 - s3);
+                                }
                             }
                         }
                     }
@@ -188,13 +214,14 @@ mod tests {
 
     use crate::nn::gradcheck::max_diff;
 
-    /// Against Candle's conv2d: odd and even sizes (partial tiles), a tile row split into blocks (256 channels, 35 tiles), zero padding 0–2, a folded reflection pad,
+    /// Against Candle's conv2d: odd and even sizes (partial tiles), a tile row split into blocks (256 channels, 35 tiles), blocks spanning
+    /// several tile rows with odd sizes (512 channels, 17 × 16 tiles), zero padding 0–2, a folded reflection pad,
     /// bias, batch 2, in f64 (exact up to rounding) and f32.
     #[test]
     fn matches_candle_conv2d() -> Result<()> {
         // (batch, c_in, c_out, h, w, pad)
         for (i, &(b, ci, co, h, w, pad)) in
-            [(1, 64, 32, 8, 8, 1), (2, 65, 33, 7, 9, 1), (1, 64, 34, 5, 6, 0), (1, 70, 32, 3, 4, 2), (2, 64, 32, 13, 2, 1), (1, 256, 32, 4, 69, 1)]
+            [(1, 64, 32, 8, 8, 1), (2, 65, 33, 7, 9, 1), (1, 64, 34, 5, 6, 0), (1, 70, 32, 3, 4, 2), (2, 64, 32, 13, 2, 1), (1, 256, 32, 4, 69, 1), (1, 512, 32, 33, 31, 1)]
                 .iter()
                 .enumerate()
         {

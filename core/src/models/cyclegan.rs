@@ -5,7 +5,8 @@
 //! layer count are inferred from the tensor shapes.
 
 use crate::io::weights::load_varmap;
-use crate::nn::{instance_norm, seeded_var_builder, Conv2d, ConvTranspose2d};
+use crate::nn::kernels::Activation;
+use crate::nn::{instance_norm, instance_norm_act, seeded_var_builder, Conv2d, ConvTranspose2d};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
@@ -61,12 +62,7 @@ impl DiscriminatorConfig {
 
 /// A conv followed by InstanceNorm and ReLU / LeakyReLU (or nothing).
 fn in_act(x: Tensor, leaky: bool) -> candle_core::Result<Tensor> {
-    let y = instance_norm(&x, EPS)?;
-    if leaky {
-        candle_nn::ops::leaky_relu(&y, 0.2)
-    } else {
-        y.relu()
-    }
+    instance_norm_act(&x, EPS, if leaky { Activation::LeakyRelu(0.2) } else { Activation::Relu })
 }
 
 struct ResnetBlock {

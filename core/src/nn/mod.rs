@@ -24,7 +24,7 @@ pub use batch_norm::BatchNorm2d;
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use init::seeded_var_builder;
 pub use loss::{bce_with_logits, l1_loss, mse_loss};
-pub use norm::{batch_norm2d, instance_norm, InstanceNorm2d};
+pub use norm::{batch_norm2d, instance_norm, instance_norm_act, InstanceNorm2d};
 pub use pad::reflection_pad2d;
 pub use resample::{max_pool2d, upsample_nearest2d};
 pub use sequential::{LayerSpec, Mode, Sequential};

@@ -1,15 +1,39 @@
 //! Normalisation layers: instance norm (Candle has none) and the BatchNorm the DCGAN family uses.
 
 use super::fused::{instance_norm_affine_act, NormActivation};
+use super::kernels::Activation;
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{BatchNorm, BatchNormConfig, Init, VarBuilder};
 
 /// `F.instance_norm`: per-(sample, channel) mean and *biased* variance over H×W. For f16/bf16 inputs the
-/// statistics are computed in f32 (sums over a frame overflow f16) and the result is cast back.
+/// statistics are computed in f32 (sums over a frame overflow f16) and the result is cast back. In training on
+/// the CPU: the fused kernel of [`instance_norm_act`].
 pub fn instance_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
+    instance_norm_act(x, eps, Activation::Identity)
+}
+
+/// `act(instance_norm(x))` (`act`: identity, ReLU or LeakyReLU with a non-negative slope). In training on the
+/// CPU one fused kernel each way (`kernels::batch_norm::instance_norm_act`); Candle's ops otherwise (inference
+/// keeps them: its fused path is [`instance_norm_affine`]).
+pub fn instance_norm_act(x: &Tensor, eps: f64, act: Activation) -> Result<Tensor> {
     if is_half(x.dtype()) {
-        return instance_norm(&x.to_dtype(DType::F32)?, eps)?.to_dtype(x.dtype());
+        return instance_norm_act(&x.to_dtype(DType::F32)?, eps, act)?.to_dtype(x.dtype());
     }
+    if x.track_op() {
+        if let Some(y) = super::kernels::batch_norm::instance_norm_act(x, eps, act)? {
+            return Ok(y);
+        }
+    }
+    let y = instance_norm_ops(x, eps)?;
+    match act {
+        Activation::Identity => Ok(y),
+        Activation::Relu => y.relu(),
+        Activation::LeakyRelu(slope) => candle_nn::ops::leaky_relu(&y, slope),
+    }
+}
+
+/// Instance norm from Candle's ops (differentiable, and twice so).
+fn instance_norm_ops(x: &Tensor, eps: f64) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
     let xf = x.reshape((b, c, h * w))?;
     let mean = xf.mean_keepdim(2)?;
@@ -113,7 +137,35 @@ mod tests {
 
     #[test]
     fn instance_norm_gradient() -> Result<()> {
-        check_gradient(&[2, 2, 3, 3], |x| instance_norm(x, 1e-5))
+        check_gradient(&[2, 2, 3, 3], |x| instance_norm(x, 1e-5))?;
+        check_gradient(&[2, 3, 3, 2], |x| instance_norm_act(x, 1e-5, Activation::LeakyRelu(0.2)))
+    }
+
+    /// Training (a tracked input: the fused kernel) against Candle's ops, values and gradients, with each
+    /// activation, in f64 and f32.
+    #[test]
+    fn training_kernel_matches_candle_ops() -> Result<()> {
+        use crate::nn::gradcheck::{max_diff, seeded};
+        for (i, act) in [Activation::Identity, Activation::Relu, Activation::LeakyRelu(0.2)].into_iter().enumerate() {
+            let x = candle_core::Var::from_tensor(&(seeded(&[2, 3, 5, 7], 70 + i as u64)? * 3.0)?)?;
+            let ours = instance_norm_act(&x, 1e-5, act)?;
+            let y = instance_norm_ops(&x, 1e-5)?;
+            let theirs = match act {
+                Activation::Identity => y,
+                Activation::Relu => y.relu()?,
+                Activation::LeakyRelu(s) => candle_nn::ops::leaky_relu(&y, s)?,
+            };
+            assert!(max_diff(&ours, &theirs) < 1e-12, "forward {act:?}: {}", max_diff(&ours, &theirs));
+            let r = seeded(&[2, 3, 5, 7], 80 + i as u64)?;
+            let a = (ours * &r)?.sum_all()?.backward()?;
+            let b = (theirs * &r)?.sum_all()?.backward()?;
+            let d = max_diff(a.get(&x).unwrap(), b.get(&x).unwrap());
+            assert!(d < 1e-10, "backward {act:?}: {d}");
+            let x32 = candle_core::Var::from_tensor(&x.to_dtype(DType::F32)?)?;
+            let d = max_diff(&instance_norm_act(&x32, 1e-5, act)?, &instance_norm_act(&x.detach(), 1e-5, act)?);
+            assert!(d < 1e-5, "f32 {act:?}: {d}");
+        }
+        Ok(())
     }
 
     #[test]

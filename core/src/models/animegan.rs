@@ -265,7 +265,7 @@ impl AnimeGanV2 {
         let y = run(&self.block_c, &run(&self.block_b, &y, eps)?, eps)?;
         let y = run(&self.block_d, &resize_bilinear(&y, h2, w2, convention)?, eps)?;
         let y = run(&self.block_e, &resize_bilinear(&y, h, w, convention)?, eps)?;
-        Ok(self.out_layer.forward(&y)?.tanh()?)
+        Ok(crate::nn::kernels::activation::tanh(&self.out_layer.forward(&y)?)?)
     }
 }
 

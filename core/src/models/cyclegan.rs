@@ -150,7 +150,7 @@ impl ResnetGenerator {
         for u in &self.up {
             y = in_act(u.forward(&y)?, false)?;
         }
-        self.tail.forward_reflect(&y, (3, 3, 3, 3))?.tanh()
+        crate::nn::kernels::activation::tanh(&self.tail.forward_reflect(&y, (3, 3, 3, 3))?)
     }
 }
 

@@ -209,7 +209,7 @@ impl Sequential {
                 Layer::LayerNorm(ln) => ln.forward(&x)?,
                 Layer::Relu => super::kernels::activation::relu(&x)?,
                 Layer::LeakyRelu(slope) => leaky_relu(&x, *slope)?,
-                Layer::Tanh => x.tanh()?,
+                Layer::Tanh => super::kernels::activation::tanh(&x)?,
                 Layer::Dropout(p) => match mode {
                     Mode::Train { seed } => dropout(&x, *p, seed.wrapping_add(i as u64))?,
                     Mode::Eval => x,

@@ -1,4 +1,4 @@
-//! LeakyReLU (slope >= 0) in one pass forward and one pass backward. Candle's `leaky_relu` is
+//! LeakyReLU (slope >= 0) and tanh in one pass forward and one pass backward. Candle's `leaky_relu` is
 //! `max(x, 0) + min(x, 0)·slope`: four tensors forward and their autograd backward, on the D side of every
 //! DCGAN layer. The backward multiplies by a mask from the input: one fused pass normally; with second-order
 //! gradients on (WGAN-GP), `grad × mask` as Candle ops so that it stays differentiable in `grad` (the mask is
@@ -115,6 +115,65 @@ pub fn relu(x: &Tensor) -> Result<Tensor> {
     leaky_relu(x, 0.0)
 }
 
+/// `tanh`, the last layer of every generator, in one parallel pass each way: Candle maps it on one thread, and
+/// its backward is three element-wise tensors (`y²`, `− 1`, `× grad`). The backward is `grad·(1 − y²)` from the
+/// output.
+struct Tanh;
+
+impl CustomOp1 for Tanh {
+    fn name(&self) -> &'static str {
+        "tanh"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let y = match s {
+            CpuStorage::F32(_) => CpuStorage::F32(map(contiguous::<f32>(self.name(), s, l)?, f32::tanh)),
+            CpuStorage::F64(_) => CpuStorage::F64(map(contiguous::<f64>(self.name(), s, l)?, f64::tanh)),
+            other => candle_core::bail!("tanh kernel: unsupported dtype {:?}", other.dtype()),
+        };
+        Ok((y, l.shape().clone()))
+    }
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op2_no_bwd(&y.contiguous()?, &TanhGrad)?))
+    }
+}
+
+/// `grad·(1 − y²)`.
+struct TanhGrad;
+
+impl TanhGrad {
+    fn run<T: WithDType>(g: &[T], y: &[T]) -> Vec<T> {
+        let mut out = vec![T::zero(); g.len()];
+        out.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK).zip(y.par_chunks(CHUNK))).for_each(|(d, (g, y))| {
+            for ((d, &g), &y) in d.iter_mut().zip(g).zip(y) {
+                *d = g * (T::one() - y * y);
+            }
+        });
+        out
+    }
+}
+
+impl CustomOp2 for TanhGrad {
+    fn name(&self) -> &'static str {
+        "tanh-backward"
+    }
+    fn cpu_fwd(&self, sg: &CpuStorage, lg: &Layout, sy: &CpuStorage, ly: &Layout) -> Result<(CpuStorage, Shape)> {
+        if lg.shape() != ly.shape() {
+            candle_core::bail!("tanh backward: gradient {:?} vs output {:?}", lg.shape(), ly.shape());
+        }
+        let out = super::on_slices(self.name(), (sg, lg), (sy, ly), Self::run, Self::run)?;
+        Ok((out, lg.shape().clone()))
+    }
+}
+
+/// `x.tanh()` through the kernel on CPU f32/f64 tensors without second-order gradients, else Candle's op.
+pub fn tanh(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64) && !second_order_gradients() {
+        x.contiguous()?.apply_op1(Tanh)
+    } else {
+        x.tanh()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +194,22 @@ mod tests {
             assert!(d < 1e-15, "{d}");
         }
         check_gradient(&[2, 3, 4], |x| leaky_relu(x, 0.2))
+    }
+
+    /// Bit for bit Candle's tanh and its backward (f32 and f64), and finite differences.
+    #[test]
+    fn tanh_matches_candle() -> Result<()> {
+        for dtype in [DType::F64, DType::F32] {
+            let x = Var::from_tensor(&(seeded(&[2, 3, 5, 7], 5)? * 2.0)?.to_dtype(dtype)?)?;
+            let ours = tanh(&x)?;
+            let theirs = x.tanh()?;
+            assert_eq!(crate::nn::gradcheck::max_diff(&ours, &theirs), 0.0, "{dtype:?}");
+            let r = seeded(&[2, 3, 5, 7], 6)?.to_dtype(dtype)?;
+            let a = (ours * &r)?.sum_all()?.backward()?;
+            let b = (theirs * &r)?.sum_all()?.backward()?;
+            assert_eq!(crate::nn::gradcheck::max_diff(a.get(&x).unwrap(), b.get(&x).unwrap()), 0.0, "{dtype:?}");
+        }
+        check_gradient(&[2, 3, 4], tanh)
     }
 
     #[test]

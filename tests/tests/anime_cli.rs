@@ -341,6 +341,41 @@ fn animegan_args<'a>(photos: &'a str, anime: &'a str, vgg: &'a str, out: &'a str
     ]
 }
 
+/// `--eval-every`: the stylised photos' distance to the anime set in metrics.csv, the best checkpoint kept and
+/// usable as a filter, and too few pictures refused.
+#[test]
+fn animegan_measures_quality_and_keeps_the_best_checkpoint() {
+    let (Some(photos), Some(anime), Some(vgg)) =
+        (subset("data/face2anime/trainA", 10), subset("data/face2anime/trainB", 10), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED))
+    else {
+        return;
+    };
+    let runs = tempfile::tempdir().unwrap();
+    let run = runs.path().join("run");
+    let mut args = animegan_args(p(photos.path()), p(anime.path()), p(&vgg), p(&run), "4");
+    args.extend(["--eval-every", "2", "--eval-count", "10"]);
+    ganime_ok(&args);
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = metrics.lines();
+    assert_eq!(lines.next(), Some("step,Fréchet distance,kernel distance"));
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.iter().map(|r| r[0]).collect::<Vec<_>>(), vec![2.0, 4.0], "{metrics}");
+    assert!(rows.iter().all(|r| r[1].is_finite() && r[1] > 0.0 && r[2].is_finite()), "{metrics}");
+    // The best of the two evaluations is the kept checkpoint, and it opens as a filter.
+    let best_step = if rows[1][2] < rows[0][2] { 4 } else { 2 };
+    let best = run.join("best.checkpoint.safetensors");
+    assert_eq!(Checkpoint::read(&best, &Device::Cpu).unwrap().header.state.unwrap()["step"], best_step);
+    let events = std::fs::read_to_string(run.join("events.log")).unwrap();
+    assert!(events.contains(&format!("step {best_step}: new best kernel distance")), "{events}");
+    assert!(ganime::filters::open(&format!("animegan:{}", best.display())).is_ok());
+    assert!(run.join("metrics.png").is_file());
+
+    let few = runs.path().join("few");
+    let mut args = animegan_args(p(photos.path()), p(anime.path()), p(&vgg), p(&few), "2");
+    args.extend(["--eval-every", "1", "--eval-count", "5"]);
+    assert!(ganime_err(&args).contains("--eval-count 5"));
+}
+
 #[test]
 fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     let (Some(photos), Some(anime), Some(vgg)) =

@@ -131,7 +131,8 @@ pub struct DcganArgs {
     #[command(flatten)]
     output: RunOutputArgs,
     /// Every N steps, measure the Fréchet and kernel distance of fixed samples to the training images
-    /// (metrics.csv, metrics.png).
+    /// (metrics.csv, metrics.png), and keep the checkpoint of the lowest kernel distance as
+    /// best.checkpoint.safetensors (`export --checkpoint RUN/best.checkpoint.safetensors`).
     #[arg(long)]
     eval_every: Option<u64>,
     /// Images per set for --eval-every.

@@ -209,7 +209,7 @@ impl AnimeGanTask {
         })
     }
 
-    fn generate(&self, photo: &Tensor) -> candle_core::Result<Tensor> {
+    pub(super) fn generate(&self, photo: &Tensor) -> candle_core::Result<Tensor> {
         self.generator.forward(photo, ResizeConvention::AlignCorners).map_err(candle_core::Error::wrap)
     }
 
@@ -435,7 +435,15 @@ pub fn color_cast_offset(anime: &dyn Dataset, spec: &ImageSpec) -> Result<[f32; 
 
 /// Starts an AnimeGAN run in `out` (`start` = model and trainer config; `config.data` is the first photo
 /// folder), or resumes the one there. `total_steps` may raise the target on resume.
-pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &Path, device: &Device, run: RunControl) -> Result<TrainSummary> {
+/// Trains (or with `start` None resumes) the run in `out`. `eval`: measure the stylised photos against the anime
+/// set every N steps (`metrics.csv`) and keep the best checkpoint (`trainer::BEST_CHECKPOINT`).
+pub fn train_animegan(
+    start: Option<(AnimeGanTrainConfig, TrainConfig)>,
+    out: &Path,
+    device: &Device,
+    run: RunControl,
+    eval: Option<crate::metrics::TrainingEval>,
+) -> Result<TrainSummary> {
     let (mut model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "an AnimeGAN run", device)?;
     model.validate()?;
     let photos = ConcatDataset::open(&model.photos, "--photos")?;
@@ -452,8 +460,12 @@ pub fn train_animegan(start: Option<(AnimeGanTrainConfig, TrainConfig)>, out: &P
     let fixed = crate::data::spread_samples(photos.as_ref(), &config.image, 8, device)?;
     let task = AnimeGanTask::new(&model, config.seed, fixed, config.log_every, device)?;
     let options = TrainOptions { objective: super::ObjectiveSpec::Lsgan, ..TrainOptions::default() };
+    let monitor = eval.map(|eval| super::monitor::animegan_monitor(photos.as_ref(), anime.as_ref(), &config.image, &model.vgg, eval, device)).transpose()?;
     let mut trainer =
         Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, run)?;
+    if let Some(monitor) = monitor {
+        trainer = trainer.with_monitor(monitor);
+    }
     if !run.quiet {
         eprintln!("training AnimeGAN on photos = {}, anime = {} -> {}", photos.describe(), anime.describe(), out.display());
     }

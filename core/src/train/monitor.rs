@@ -3,10 +3,11 @@
 //! beside the loss plots.
 
 use super::log::line_plot;
+use super::animegan::AnimeGanTask;
 use super::DcganTask;
 use crate::data::{Dataset, ImageSpec};
 use crate::io::write_atomic;
-use crate::metrics::{dataset_images, embed_all, frechet_distance, kernel_distance, ClassifierFeatures, TrainingEval, BATCH};
+use crate::metrics::{dataset_images, embed_all, frechet_distance, kernel_distance, ClassifierFeatures, TrainingEval, VggFeatures, BATCH};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use plotters::style::{BLACK, BLUE, CYAN, GREEN, MAGENTA, RED};
@@ -133,5 +134,30 @@ pub fn dcgan_monitor(data: &dyn Dataset, spec: &ImageSpec, eval: TrainingEval, d
         let fake = embed_all(&ClassifierFeatures(&clf), &Tensor::cat(&parts, 0)?)?;
         let (kid, _) = kernel_distance(&real, &fake, 5, 1000, 0)?;
         Ok(vec![frechet_distance(&real, &fake)?, 100.0 * kid])
+    })
+}
+
+/// Fréchet and kernel distance between `count` fixed photos stylised by the current generator and `count`
+/// pictures of the anime set, whole and at the training size, on VGG16 relu3_3 features (mean-pooled, as
+/// `ganime eval --features vgg16` measures a filter). The photos are training photos: the number follows how
+/// far the rendering has moved toward the anime set, not generalisation.
+pub fn animegan_monitor(photos: &dyn Dataset, anime: &dyn Dataset, spec: &ImageSpec, vgg16: &Path, eval: TrainingEval, device: &Device) -> Result<Monitor<AnimeGanTask>> {
+    if eval.count < 10 {
+        bail!("--eval-count {}: the metrics need at least 10 images", eval.count);
+    }
+    let vgg = VggFeatures::load(vgg16, "relu3_3", device).with_context(|| format!("--eval-every measures on VGG16 features from {}", vgg16.display()))?;
+    let anime = embed_all(&vgg, &crate::data::spread_samples(anime, spec, eval.count, device)?)?;
+    let photos = crate::data::spread_samples(photos, spec, eval.count, device)?;
+    // Small batches: the generator runs at the training size on the CPU beside the training's own buffers.
+    const STYLISE_BATCH: usize = 8;
+    Monitor::new(eval.every, &["Fréchet distance", "kernel distance"], move |task: &AnimeGanTask| {
+        let n = photos.dim(0)?;
+        let mut parts = Vec::new();
+        for start in (0..n).step_by(STYLISE_BATCH) {
+            parts.push(task.generate(&photos.narrow(0, start, STYLISE_BATCH.min(n - start))?)?.detach());
+        }
+        let stylised = embed_all(&vgg, &Tensor::cat(&parts, 0)?)?;
+        let (kid, _) = kernel_distance(&anime, &stylised, 5, 1000, 0)?;
+        Ok(vec![frechet_distance(&anime, &stylised)?, kid])
     })
 }

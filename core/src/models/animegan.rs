@@ -10,7 +10,7 @@ use crate::io::weights::read_tensors;
 use crate::nn::bilinear::{resize_bilinear, ResizeConvention};
 use crate::nn::depthwise::DepthwiseConv2d;
 use crate::nn::fused;
-use crate::nn::layer_norm::{layer_norm2d, LayerNorm2d};
+use crate::nn::layer_norm::LayerNorm2d;
 use crate::nn::{reflection_pad2d, Conv2d};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -84,7 +84,7 @@ impl ConvNormLRelu {
         if inference(&self.norm) {
             return fused::layer_norm_affine_lrelu(&y, &self.norm.weight, &self.norm.bias, eps, Some(0.2));
         }
-        candle_nn::ops::leaky_relu(&norm(&self.norm, &y, eps)?, 0.2)
+        crate::nn::kernels::activation::leaky_relu(&norm(&self.norm, &y, eps)?, 0.2)
     }
 }
 
@@ -97,8 +97,7 @@ fn norm(n: &LayerNorm2d, x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
     if inference(n) {
         return fused::layer_norm_affine_lrelu(x, &n.weight, &n.bias, eps, None);
     }
-    let c = n.weight.dim(0)?;
-    layer_norm2d(x, eps)?.broadcast_mul(&n.weight.reshape((1, c, 1, 1))?)?.broadcast_add(&n.bias.reshape((1, c, 1, 1))?)
+    n.forward_with_eps(x, eps)
 }
 
 /// `InvertedResBlock(in, out, expansion 2)`: 1×1 expand, depthwise 3×3 (with bias), 1×1 project, GroupNorm;

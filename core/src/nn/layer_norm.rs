@@ -33,8 +33,19 @@ impl LayerNorm2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with_eps(x, self.eps)
+    }
+
+    /// With another epsilon (AnimeGANv2's TF convention). On the CPU with something to differentiate: the
+    /// training kernel of `kernels::layer_norm`.
+    pub fn forward_with_eps(&self, x: &Tensor, eps: f64) -> Result<Tensor> {
+        if x.track_op() || self.weight.track_op() || self.bias.track_op() {
+            if let Some(y) = super::kernels::layer_norm::layer_norm_affine(x, &self.weight, &self.bias, eps)? {
+                return Ok(y);
+            }
+        }
         let c = self.weight.dim(0)?;
-        layer_norm2d(x, self.eps)?.broadcast_mul(&self.weight.reshape((1, c, 1, 1))?)?.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
+        layer_norm2d(x, eps)?.broadcast_mul(&self.weight.reshape((1, c, 1, 1))?)?.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
     }
 }
 

@@ -55,17 +55,17 @@ fn stats<T: WithDType>(x: &[T], n: usize, c: usize, s: usize) -> (Vec<f64>, Vec<
 /// added in f64. Why: a single f64 running sum is a serial dependency chain with a conversion per element
 /// (scalar code: the BatchNorm backward spent 31 ms of its 33 at [64,128,16,16] there); lanes vectorise, and a
 /// lane holds at most BLOCK / LANES = 256 terms, so f32 rounding stays near f32's own precision.
-fn sum_lanes<T: WithDType>(a: &[T]) -> f64 {
+pub(super) fn sum_lanes<T: WithDType>(a: &[T]) -> f64 {
     fold_lanes(a, a, |x, _| x)
 }
 
 /// Σ a·(b − shift), as [`sum_lanes`].
-fn dot_lanes<T: WithDType>(a: &[T], b: &[T], shift: T) -> f64 {
+pub(super) fn dot_lanes<T: WithDType>(a: &[T], b: &[T], shift: T) -> f64 {
     fold_lanes(a, b, |x, y| x * (y - shift))
 }
 
 /// Σ (a − shift)², as [`sum_lanes`].
-fn square_deviation_lanes<T: WithDType>(a: &[T], shift: T) -> f64 {
+pub(super) fn square_deviation_lanes<T: WithDType>(a: &[T], shift: T) -> f64 {
     fold_lanes(a, a, |x, _| (x - shift) * (x - shift))
 }
 

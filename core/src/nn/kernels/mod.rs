@@ -8,6 +8,7 @@
 //! - [`patches`]: im2col / col2im, the gather and scatter around the GEMM of `Conv2d` / `ConvTranspose2d`.
 //! - [`batch_norm`]: BatchNorm (batch or running statistics) fused with the ReLU / LeakyReLU after it, forward
 //!   and backward in two passes each, instead of Candle's ~15 separate element-wise tensors.
+//! - [`layer_norm`]: AnimeGANv2's layer norm with its affine part for training, forward and backward one op each.
 //! - [`depthwise`]: depthwise convolution (any stride) as direct per-channel stencils, inference only.
 //! - [`activation`]: LeakyReLU in one pass (Candle builds it from max, min, mul and add).
 //! - [`max_pool`]: k×k max pooling, forward and backward in one parallel pass each (Candle: serial reductions,
@@ -27,6 +28,7 @@ pub mod batch_norm;
 pub mod conv2d;
 pub mod conv2d_backward;
 pub mod depthwise;
+pub mod layer_norm;
 pub mod max_pool;
 pub mod patches;
 pub mod reflect_pad;

@@ -197,31 +197,6 @@ pub fn upsample2_planes(x: &Tensor) -> Result<Option<Tensor>> {
     out.map(|o| Tensor::from_vec(o, (b, c, 2 * h, 2 * w), x.device())).transpose()
 }
 
-/// Bilinear resize of an f32 CPU `[N, C, H, W]` given each axis's taps (first source index, second, weight of
-/// the second): rows first, then columns, each `a + (b − a)·w` in f32 as `bilinear::resize_axis` computes it;
-/// `None` for other devices or dtypes.
-pub fn resize_bilinear_planes(x: &Tensor, rows: (&[u32], &[u32], &[f64]), cols: (&[u32], &[u32], &[f64])) -> Result<Option<Tensor>> {
-    let (b, c, h, w) = x.dims4()?;
-    let (ho, wo) = (rows.0.len(), cols.0.len());
-    let (wy, wx): (Vec<f32>, Vec<f32>) = (rows.2.iter().map(|&v| v as f32).collect(), cols.2.iter().map(|&v| v as f32).collect());
-    let out = with_cpu_f32(&[x], |xs| {
-        Ok(write_planes(b * c * ho * wo, ho * wo, |i, o| {
-            let plane = &xs[0][i * h * w..][..h * w];
-            let mut row = vec![0f32; w];
-            for (y, o_row) in o.chunks_mut(wo).enumerate() {
-                let (r0, r1) = (&plane[rows.0[y] as usize * w..][..w], &plane[rows.1[y] as usize * w..][..w]);
-                for ((r, &a), &bv) in row.iter_mut().zip(r0).zip(r1) {
-                    *r = a + (bv - a) * wy[y];
-                }
-                for (xo, v) in o_row.iter_mut().enumerate() {
-                    let (a, bv) = (row[cols.0[xo] as usize], row[cols.1[xo] as usize]);
-                    v.write(a + (bv - a) * wx[xo]);
-                }
-            }
-        }))
-    })?;
-    out.map(|o| Tensor::from_vec(o, (b, c, ho, wo), x.device())).transpose()
-}
 
 /// What follows a normalisation in [`instance_norm_affine_act`].
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -9,6 +9,7 @@
 //! - [`batch_norm`]: BatchNorm (batch or running statistics) fused with the ReLU / LeakyReLU after it, forward
 //!   and backward in two passes each, instead of Candle's ~15 separate element-wise tensors.
 //! - [`layer_norm`]: AnimeGANv2's layer norm with its affine part for training, forward and backward one op each.
+//! - [`bilinear`]: separable bilinear resizing, one parallel pass each way (training and inference).
 //! - [`depthwise`]: depthwise convolution (any stride) as direct per-channel stencils, inference only.
 //! - [`activation`]: LeakyReLU in one pass (Candle builds it from max, min, mul and add).
 //! - [`max_pool`]: k×k max pooling, forward and backward in one parallel pass each (Candle: serial reductions,
@@ -25,6 +26,7 @@
 pub mod activation;
 pub mod adam;
 pub mod batch_norm;
+pub mod bilinear;
 pub mod conv2d;
 pub mod conv2d_backward;
 pub mod depthwise;

@@ -16,6 +16,17 @@ fn map<T: WithDType>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
     y
 }
 
+/// `f(a[i], b[i])` for every i, in parallel chunks (the backwards: a gradient and the input or output).
+fn zip_map<T: WithDType>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
+    let mut out = vec![T::zero(); a.len()];
+    out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(d, (a, b))| {
+        for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
+            *d = f(a, b);
+        }
+    });
+    out
+}
+
 /// `y = x` for x > 0, else `slope·x`.
 pub struct LeakyRelu(pub f64);
 
@@ -76,13 +87,7 @@ struct MaskedGrad(f64);
 impl MaskedGrad {
     fn run<T: WithDType>(&self, g: &[T], x: &[T]) -> Vec<T> {
         let k = T::from_f64(self.0);
-        let mut out = vec![T::zero(); g.len()];
-        out.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK).zip(x.par_chunks(CHUNK))).for_each(|(d, (g, x))| {
-            for ((d, &g), &x) in d.iter_mut().zip(g).zip(x) {
-                *d = if x > T::zero() { g } else { g * k };
-            }
-        });
-        out
+        zip_map(g, x, |g, x| if x > T::zero() { g } else { g * k })
     }
 }
 
@@ -142,13 +147,7 @@ struct TanhGrad;
 
 impl TanhGrad {
     fn run<T: WithDType>(g: &[T], y: &[T]) -> Vec<T> {
-        let mut out = vec![T::zero(); g.len()];
-        out.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK).zip(y.par_chunks(CHUNK))).for_each(|(d, (g, y))| {
-            for ((d, &g), &y) in d.iter_mut().zip(g).zip(y) {
-                *d = g * (T::one() - y * y);
-            }
-        });
-        out
+        zip_map(g, y, |g, y| g * (T::one() - y * y))
     }
 }
 

@@ -197,7 +197,6 @@ pub fn upsample2_planes(x: &Tensor) -> Result<Option<Tensor>> {
     out.map(|o| Tensor::from_vec(o, (b, c, 2 * h, 2 * w), x.device())).transpose()
 }
 
-
 /// What follows a normalisation in [`instance_norm_affine_act`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum NormActivation {

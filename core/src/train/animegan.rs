@@ -460,7 +460,8 @@ pub fn train_animegan(
     let fixed = crate::data::spread_samples(photos.as_ref(), &config.image, 8, device)?;
     let task = AnimeGanTask::new(&model, config.seed, fixed, config.log_every, device)?;
     let options = TrainOptions { objective: super::ObjectiveSpec::Lsgan, ..TrainOptions::default() };
-    let monitor = eval.map(|eval| super::monitor::animegan_monitor(photos.as_ref(), anime.as_ref(), &config.image, &model.vgg, eval, device)).transpose()?;
+    let monitor =
+        eval.map(|eval| super::monitor::animegan_monitor(photos.as_ref(), anime.as_ref(), &config.image, &model.vgg, eval, device)).transpose()?;
     let mut trainer =
         Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, run)?;
     if let Some(monitor) = monitor {

@@ -2,8 +2,8 @@
 //! distance of fixed generated samples to real images), logs them to `metrics.csv` and plots `metrics.png`
 //! beside the loss plots.
 
-use super::log::line_plot;
 use super::animegan::AnimeGanTask;
+use super::log::line_plot;
 use super::DcganTask;
 use crate::data::{Dataset, ImageSpec};
 use crate::io::write_atomic;
@@ -141,11 +141,19 @@ pub fn dcgan_monitor(data: &dyn Dataset, spec: &ImageSpec, eval: TrainingEval, d
 /// pictures of the anime set, whole and at the training size, on VGG16 relu3_3 features (mean-pooled, as
 /// `ganime eval --features vgg16` measures a filter). The photos are training photos: the number follows how
 /// far the rendering has moved toward the anime set, not generalisation.
-pub fn animegan_monitor(photos: &dyn Dataset, anime: &dyn Dataset, spec: &ImageSpec, vgg16: &Path, eval: TrainingEval, device: &Device) -> Result<Monitor<AnimeGanTask>> {
+pub fn animegan_monitor(
+    photos: &dyn Dataset,
+    anime: &dyn Dataset,
+    spec: &ImageSpec,
+    vgg16: &Path,
+    eval: TrainingEval,
+    device: &Device,
+) -> Result<Monitor<AnimeGanTask>> {
     if eval.count < 10 {
         bail!("--eval-count {}: the metrics need at least 10 images", eval.count);
     }
-    let vgg = VggFeatures::load(vgg16, "relu3_3", device).with_context(|| format!("--eval-every measures on VGG16 features from {}", vgg16.display()))?;
+    let vgg =
+        VggFeatures::load(vgg16, "relu3_3", device).with_context(|| format!("--eval-every measures on VGG16 features from {}", vgg16.display()))?;
     let anime = embed_all(&vgg, &crate::data::spread_samples(anime, spec, eval.count, device)?)?;
     let photos = crate::data::spread_samples(photos, spec, eval.count, device)?;
     // Small batches: the generator runs at the training size on the CPU beside the training's own buffers.

@@ -487,7 +487,10 @@ impl<T: GanTask> Trainer<T> {
                     if let Some(kid) = metrics.series("kernel distance") {
                         if is_new_best(&kid) {
                             self.save_checkpoint_to(&self.out.join(BEST_CHECKPOINT))?;
-                            append_event(&self.out, &format!("step {step}: new best kernel distance {:.4e} -> {BEST_CHECKPOINT}", kid[kid.len() - 1]))?;
+                            append_event(
+                                &self.out,
+                                &format!("step {step}: new best kernel distance {:.4e} -> {BEST_CHECKPOINT}", kid[kid.len() - 1]),
+                            )?;
                         }
                         if stopped_by_rule.is_none() {
                             stopped_by_rule = stop_rules.after_evaluation(&kid);

@@ -105,8 +105,12 @@ impl CustomOp3 for LayerNormAffine {
         }
         let name = self.name();
         let y = match sx {
-            CpuStorage::F32(_) => CpuStorage::F32(self.forward::<f32>(contiguous(name, sx, lx)?, contiguous(name, sw, lw)?, contiguous(name, sb, lb)?, d)),
-            CpuStorage::F64(_) => CpuStorage::F64(self.forward::<f64>(contiguous(name, sx, lx)?, contiguous(name, sw, lw)?, contiguous(name, sb, lb)?, d)),
+            CpuStorage::F32(_) => {
+                CpuStorage::F32(self.forward::<f32>(contiguous(name, sx, lx)?, contiguous(name, sw, lw)?, contiguous(name, sb, lb)?, d))
+            }
+            CpuStorage::F64(_) => {
+                CpuStorage::F64(self.forward::<f64>(contiguous(name, sx, lx)?, contiguous(name, sw, lw)?, contiguous(name, sb, lb)?, d))
+            }
             other => candle_core::bail!("layer norm kernel: unsupported dtype {:?}", other.dtype()),
         };
         Ok((y, lx.shape().clone()))
@@ -141,7 +145,12 @@ impl CustomOp3 for LayerNormAffine {
 /// of one dtype without second-order gradients; None otherwise (the caller composes Candle's ops).
 pub fn layer_norm_affine(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Option<Tensor>> {
     let dtype = x.dtype();
-    if !x.device().is_cpu() || !matches!(dtype, DType::F32 | DType::F64) || weight.dtype() != dtype || bias.dtype() != dtype || second_order_gradients() {
+    if !x.device().is_cpu()
+        || !matches!(dtype, DType::F32 | DType::F64)
+        || weight.dtype() != dtype
+        || bias.dtype() != dtype
+        || second_order_gradients()
+    {
         return Ok(None);
     }
     x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, LayerNormAffine { eps }).map(Some)
@@ -177,7 +186,9 @@ mod tests {
         let f32s = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
         let d = max_diff(&layer_norm_affine(&f32s(&x), &f32s(&w), &f32s(&b), 1e-5)?.unwrap(), &reference(&x, &w, &b, 1e-5)?);
         assert!(d < 1e-5, "f32 {d}");
-        crate::nn::gradcheck::check_gradient(&[2, 3, 4, 2], |x| Ok(layer_norm_affine(x, &w.to_dtype(DType::F64)?.narrow(0, 0, 3)?, &b.narrow(0, 0, 3)?, 1e-5)?.unwrap()))
+        crate::nn::gradcheck::check_gradient(&[2, 3, 4, 2], |x| {
+            Ok(layer_norm_affine(x, &w.to_dtype(DType::F64)?.narrow(0, 0, 3)?, &b.narrow(0, 0, 3)?, 1e-5)?.unwrap())
+        })
     }
 
     /// `cargo test --release -p ganime kernels::layer_norm::tests::bench -- --ignored --nocapture`

@@ -156,7 +156,11 @@ mod tests {
     /// finite differences.
     #[test]
     fn matches_the_gathers_forward_and_backward() -> Result<()> {
-        let pads = [ReflectPad { left: 2, right: 1, top: 1, bottom: 2 }, ReflectPad { left: 3, right: 3, top: 3, bottom: 3 }, ReflectPad { left: 0, right: 1, top: 0, bottom: 0 }];
+        let pads = [
+            ReflectPad { left: 2, right: 1, top: 1, bottom: 2 },
+            ReflectPad { left: 3, right: 3, top: 3, bottom: 3 },
+            ReflectPad { left: 0, right: 1, top: 0, bottom: 0 },
+        ];
         for (i, &p) in pads.iter().enumerate() {
             let x = Var::from_tensor(&seeded(&[2, 3, 5, 6], 50 + i as u64)?)?;
             let ours = reflection_pad2d(&x, p)?.unwrap();

@@ -256,6 +256,9 @@ pub fn instance_norm_act(x: &Tensor, eps: f64, act: Activation) -> Result<Option
         return Ok(None);
     }
     let (n, c, h, w) = x.dims4()?;
+    if x.elem_count() == 0 {
+        return Ok(None);
+    }
     let planes = x.contiguous()?.reshape((1, n * c, h, w))?;
     let (mean, var) = channel_stats(&planes)?;
     let inv_std = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();

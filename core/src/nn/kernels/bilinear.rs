@@ -92,6 +92,9 @@ impl CustomOp1 for Bilinear {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = l.shape().dims4()?;
+        if h * w == 0 || self.out_hw().0 * self.out_hw().1 == 0 {
+            candle_core::bail!("bilinear resize: empty planes ({h}×{w} to {:?})", self.out_hw());
+        }
         if (h, w) != (self.h_in, self.w_in) {
             candle_core::bail!("bilinear resize: input {h}×{w}, taps for {}×{}", self.h_in, self.w_in);
         }

@@ -90,6 +90,9 @@ impl LayerNormAffine {
 
 fn dims(l: &Layout) -> Result<(usize, usize, usize)> {
     let (n, c, h, w) = l.shape().dims4()?;
+    if h * w == 0 {
+        candle_core::bail!("layer norm: empty {h}×{w} planes");
+    }
     Ok((n, c, h * w))
 }
 

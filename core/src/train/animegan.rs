@@ -434,9 +434,9 @@ pub fn color_cast_offset(anime: &dyn Dataset, spec: &ImageSpec) -> Result<[f32; 
 }
 
 /// Starts an AnimeGAN run in `out` (`start` = model and trainer config; `config.data` is the first photo
-/// folder), or resumes the one there. `total_steps` may raise the target on resume.
-/// Trains (or with `start` None resumes) the run in `out`. `eval`: measure the stylised photos against the anime
-/// set every N steps (`metrics.csv`) and keep the best checkpoint (`trainer::BEST_CHECKPOINT`).
+/// folder), or resumes the one there. `total_steps` may raise the target on resume. `eval`: measure the
+/// stylised photos against the anime set every N steps (`metrics.csv`) and keep the best checkpoint
+/// (`trainer::BEST_CHECKPOINT`).
 pub fn train_animegan(
     start: Option<(AnimeGanTrainConfig, TrainConfig)>,
     out: &Path,

@@ -316,14 +316,14 @@ impl<T: GanTask> Trainer<T> {
     }
 
     pub fn save_checkpoint(&self) -> Result<()> {
-        self.save_checkpoint_to(&self.checkpoint_path())
+        self.save_checkpoint_to(&self.checkpoint_path(), None)
     }
 
-    /// The checkpoint of this step at `path` (the run's own, or the best one of `--eval-every`).
-    fn save_checkpoint_to(&self, path: &Path) -> Result<()> {
+    /// The checkpoint of this step at `path` (the run's own, or the best one of `--eval-every`), with `note`.
+    fn save_checkpoint_to(&self, path: &Path, note: Option<String>) -> Result<()> {
         let mut state = self.state.clone();
         state.adam_steps = self.optimisers.iter().map(|(n, o)| (n.to_string(), o.steps())).collect();
-        let header = Header { kind: self.kind.clone(), model: self.model.clone(), state: Some(serde_json::to_value(&state)?), note: None };
+        let header = Header { kind: self.kind.clone(), model: self.model.clone(), state: Some(serde_json::to_value(&state)?), note };
         let mut extra: Vec<(String, Tensor)> = self.optimisers.iter().flat_map(|(n, o)| o.state_tensors(&format!("opt.{n}."))).collect();
         extra.extend(self.task.state_tensors()?.into_iter().map(|(k, t)| (format!("task.{k}"), t)));
         Checkpoint::write(path, &header, &self.task.groups(), extra, DType::F32)
@@ -385,6 +385,7 @@ impl<T: GanTask> Trainer<T> {
             bail!("--stop-when kid-plateau needs --eval-every N (the kernel distance it watches)");
         }
         let mut log = TrainLog::open(&self.out.join("log.csv"), resume_step)?;
+        let mut best_kid = self.monitor.as_ref().and_then(|_| best_kernel_distance(&self.out));
         let mut metrics = match &self.monitor {
             Some(m) => Some(super::monitor::MetricsLog::open(&self.out.join("metrics.csv"), &m.names, resume_step)?),
             None => None,
@@ -485,8 +486,10 @@ impl<T: GanTask> Trainer<T> {
                     let values = (m.measure)(&self.task).with_context(|| format!("measuring quality at step {step}"))?;
                     metrics.append(step, values, &self.out)?;
                     if let Some(kid) = metrics.series("kernel distance") {
-                        if is_new_best(&kid) {
-                            self.save_checkpoint_to(&self.out.join(BEST_CHECKPOINT))?;
+                        if is_new_best(&kid, best_kid) {
+                            let value = kid[kid.len() - 1];
+                            self.save_checkpoint_to(&self.out.join(BEST_CHECKPOINT), Some(format!("{BEST_NOTE_PREFIX}{value}")))?;
+                            best_kid = Some(value);
                             append_event(
                                 &self.out,
                                 &format!("step {step}: new best kernel distance {:.4e} -> {BEST_CHECKPOINT}", kid[kid.len() - 1]),
@@ -642,19 +645,31 @@ fn save_first_images(data: &dyn Dataset, spec: &ImageSpec, path: &Path, device: 
     save_image(&grid(&images, 5, 2)?, path)
 }
 
-/// Appends a line to the run's `events.log` (why a run stopped early).
 /// With `--eval-every`, the checkpoint of the step whose kernel distance is the lowest so far (a complete
 /// checkpoint: `export`, `generate --checkpoint` and the `animegan:` filter open it like the run's own). Long runs
 /// get worse again at times (an AnimeGAN run's KID went 2.97e15 → 4.16e15 → 2.87e15); the run's own checkpoint
 /// is always the latest.
 pub const BEST_CHECKPOINT: &str = "best.checkpoint.safetensors";
 
-/// Whether the last value of a kernel-distance series is finite and below every earlier finite one.
-fn is_new_best(series: &[f64]) -> bool {
-    let Some((&last, earlier)) = series.split_last() else { return false };
-    last.is_finite() && earlier.iter().filter(|v| v.is_finite()).all(|&v| last < v)
+/// The note of [`BEST_CHECKPOINT`] that records its kernel distance, so that a resumed run (whose metrics rows
+/// past its checkpoint are dropped) still compares against the kept best.
+const BEST_NOTE_PREFIX: &str = "kernel distance ";
+
+/// The kernel distance the run's best checkpoint was kept for, if it has one.
+fn best_kernel_distance(out: &Path) -> Option<f64> {
+    let path = out.join(BEST_CHECKPOINT);
+    let note = Checkpoint::read(&path, &Device::Cpu).ok()?.header.note?;
+    note.strip_prefix(BEST_NOTE_PREFIX)?.parse().ok()
 }
 
+/// Whether the last value of a kernel-distance series is finite and below every earlier finite one and below
+/// `kept` (the best checkpoint's own value).
+fn is_new_best(series: &[f64], kept: Option<f64>) -> bool {
+    let Some((&last, earlier)) = series.split_last() else { return false };
+    last.is_finite() && earlier.iter().chain(kept.as_ref()).filter(|v| v.is_finite()).all(|&v| last < v)
+}
+
+/// Appends a line to the run's `events.log` (why a run stopped early, new best checkpoints).
 fn append_event(out: &Path, line: &str) -> Result<()> {
     use std::io::Write;
     let path = out.join("events.log");
@@ -832,7 +847,9 @@ mod tests {
         let bests: Vec<&str> = events.lines().filter(|l| l.contains("new best")).collect();
         assert_eq!(bests.len(), 3, "{events}");
         assert!(bests[2].starts_with("step 4:"), "{events}");
-        assert!(!is_new_best(&[2.0, f64::NAN]) && is_new_best(&[f64::NAN, 2.0]) && !is_new_best(&[]));
+        assert!(!is_new_best(&[2.0, f64::NAN], None) && is_new_best(&[f64::NAN, 2.0], None) && !is_new_best(&[], None));
+        assert!(!is_new_best(&[3.0], Some(2.0)) && is_new_best(&[3.0], Some(4.0)));
+        assert_eq!(best_kernel_distance(dir.path()), Some(2.0));
         Ok(())
     }
 

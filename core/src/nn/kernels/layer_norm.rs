@@ -132,7 +132,7 @@ impl CustomOp3 for LayerNormAffine {
         macro_rules! run {
             ($t:ty) => {{
                 let (dx, dw, db) = self.backward::<$t>(contiguous(name, sx, lx)?, contiguous(name, sw, lw)?, contiguous(name, sd, ld)?, d);
-                (Tensor::from_vec(dx, x.shape(), dev)?, Tensor::from_vec(dw, d.1, dev)?, Tensor::from_vec(db, d.1, dev)?)
+                (Tensor::from_vec(dx, x.shape(), dev)?, Tensor::from_vec(dw, weight.shape(), dev)?, Tensor::from_vec(db, weight.shape(), dev)?)
             }};
         }
         let (dx, dw, db) = match x.dtype() {

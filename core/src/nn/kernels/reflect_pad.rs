@@ -90,6 +90,9 @@ impl CustomOp1 for ReflectPad {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = l.shape().dims4()?;
+        if self.top.max(self.bottom) >= h || self.left.max(self.right) >= w {
+            candle_core::bail!("reflection padding {self:?} must be smaller than the input {h}x{w}");
+        }
         let y = match s {
             CpuStorage::F32(_) => CpuStorage::F32(self.forward(contiguous::<f32>(self.name(), s, l)?, h, w)),
             CpuStorage::F64(_) => CpuStorage::F64(self.forward(contiguous::<f64>(self.name(), s, l)?, h, w)),

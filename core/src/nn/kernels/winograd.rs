@@ -214,6 +214,14 @@ mod tests {
 
     use crate::nn::gradcheck::max_diff;
 
+    /// The runs of a block: within one tile row each, in order, covering the block.
+    #[test]
+    fn row_runs_split_blocks_at_tile_rows() {
+        let runs: Vec<_> = row_runs(5, 9, 4).collect();
+        assert_eq!(runs, vec![(1, 1, 3, 0), (2, 0, 4, 3), (3, 0, 2, 7)]);
+        assert_eq!(row_runs(0, 4, 4).collect::<Vec<_>>(), vec![(0, 0, 4, 0)]);
+    }
+
     /// Against Candle's conv2d: odd and even sizes (partial tiles), a tile row split into blocks (256 channels, 35 tiles), blocks spanning
     /// several tile rows with odd sizes (512 channels, 17 × 16 tiles), zero padding 0–2, a folded reflection pad,
     /// bias, batch 2, in f64 (exact up to rounding) and f32.
@@ -238,9 +246,14 @@ mod tests {
             let wt = seeded(&[co, ci, 3, 3], 10 + i as u64)?;
             let want = x.conv2d(&wt, pad, 1, 1, 1)?;
             let (xs, ws) = (x.flatten_all()?.to_vec1::<f64>()?, wt.flatten_all()?.to_vec1::<f64>()?);
-            let got = run(&xs, &ws, None, Border::Zero, b, p, co);
-            let got = Tensor::from_vec(got, want.dims(), &Device::Cpu)?;
-            assert!(max_diff(&got, &want) < 1e-12, "f64 case {i}: {}", max_diff(&got, &want));
+            // The block size depends on the thread count (1: whole tile rows here; 3: blocks that start and end
+            // inside tile rows).
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(candle_core::Error::wrap)?;
+                let got = pool.install(|| run(&xs, &ws, None, Border::Zero, b, p, co));
+                let got = Tensor::from_vec(got, want.dims(), &Device::Cpu)?;
+                assert!(max_diff(&got, &want) < 1e-12, "f64 case {i}, {threads} threads: {}", max_diff(&got, &want));
+            }
             // f32 through the public entry (dispatch, bias), zero and reflect padding.
             let f32s = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
             let bias = seeded(&[co], 20 + i as u64)?;

@@ -35,7 +35,7 @@ fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
         "--interpolate",
         "1:2",
         "--attribute",
-        "0:hair=blonde",
+        "101:hair=blonde",
         "--title",
         "test sheet",
         "--out",
@@ -45,12 +45,13 @@ fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
     let cells = meta["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 12, "3 seeds + 3 variations + 3 interpolation steps + 3 attribute steps");
     assert_eq!(meta["model_identity"].as_str().unwrap().len(), 16);
-    // Attribute rows are guided by default: from the seed to the step where the classifier sees the value.
+    // Attribute rows are guided by default: from the seed to the step where the classifier sees the value (seed
+    // 101 of the built-in model reaches blonde in a few steps; some seeds do not within 32).
     let heading = meta["headings"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).find(|h| h.contains("hair=blonde")).unwrap().to_string();
     let seen: usize = heading.split("seen at step ").nth(1).and_then(|r| r.trim_end_matches(')').parse().ok()).unwrap_or_else(|| panic!("{heading}"));
-    let guided: Vec<&str> = cells.iter().map(|c| c["recipe"].as_str().unwrap()).filter(|r| r.starts_with("seed=0")).collect();
-    assert_eq!(guided.first(), Some(&"seed=0"), "{guided:?}");
-    assert_eq!(guided.last().unwrap(), &format!("seed=0 guide=hair=blonde:{seen}"), "{guided:?}");
+    let guided: Vec<&str> = cells.iter().map(|c| c["recipe"].as_str().unwrap()).filter(|r| r.starts_with("seed=101")).collect();
+    assert_eq!(guided.first(), Some(&"seed=101"), "{guided:?}");
+    assert_eq!(guided.last().unwrap(), &format!("seed=101 guide=hair=blonde:{seen}"), "{guided:?}");
 
     // The cell captioned `seed 2` is exactly `ganime generate --seed 2 --count 1`, upscaled like the sheet does.
     let page = image::open(&sheet).unwrap().to_rgb8();
@@ -70,7 +71,7 @@ fn sheet_has_every_row_kind_and_records_how_to_regenerate_each_cell() {
     assert!(diff(&other, &expected).1 > 5.0);
 
     // Attribute rows move the picture: the first and last cells of the hair row differ a lot.
-    let row: Vec<_> = cells.iter().filter(|c| c["recipe"].as_str().unwrap().starts_with("seed=0")).collect();
+    let row: Vec<_> = cells.iter().filter(|c| c["recipe"].as_str().unwrap().starts_with("seed=101")).collect();
     let crop_of = |c: &serde_json::Value| {
         image::imageops::crop_imm(&page, c["x"].as_u64().unwrap() as u32, c["y"].as_u64().unwrap() as u32, size, size).to_image()
     };

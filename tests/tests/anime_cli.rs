@@ -341,13 +341,16 @@ fn animegan_args<'a>(photos: &'a str, anime: &'a str, vgg: &'a str, out: &'a str
     ]
 }
 
+/// `n` face photos, `n` anime portraits (temporary subsets) and the shared VGG16, or None without shared data.
+fn animegan_inputs(n: usize) -> Option<(tempfile::TempDir, tempfile::TempDir, PathBuf)> {
+    Some((subset("data/face2anime/trainA", n)?, subset("data/face2anime/trainB", n)?, shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED)?))
+}
+
 /// `--eval-every`: the stylised photos' distance to the anime set in metrics.csv, the best checkpoint kept and
 /// usable as a filter, and too few pictures refused.
 #[test]
 fn animegan_measures_quality_and_keeps_the_best_checkpoint() {
-    let (Some(photos), Some(anime), Some(vgg)) =
-        (subset("data/face2anime/trainA", 10), subset("data/face2anime/trainB", 10), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED))
-    else {
+    let Some((photos, anime, vgg)) = animegan_inputs(10) else {
         return;
     };
     let runs = tempfile::tempdir().unwrap();
@@ -378,9 +381,7 @@ fn animegan_measures_quality_and_keeps_the_best_checkpoint() {
 
 #[test]
 fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
-    let (Some(photos), Some(anime), Some(vgg)) =
-        (subset("data/face2anime/trainA", 4), subset("data/face2anime/trainB", 4), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED))
-    else {
+    let Some((photos, anime, vgg)) = animegan_inputs(4) else {
         return;
     };
     let runs = tempfile::tempdir().unwrap();

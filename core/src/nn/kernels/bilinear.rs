@@ -31,11 +31,16 @@ impl Bilinear {
         (self.rows.lo.len(), self.cols.lo.len())
     }
 
+    /// The rows' and columns' second-source weights in `T`.
+    fn weights<T: WithDType>(&self) -> (Vec<T>, Vec<T>) {
+        let cast = |w: &[f64]| w.iter().map(|&v| T::from_f64(v)).collect();
+        (cast(&self.rows.weight), cast(&self.cols.weight))
+    }
+
     fn forward<T: WithDType>(&self, x: &[T]) -> Vec<T> {
         let (h, w) = (self.h_in, self.w_in);
         let (ho, wo) = self.out_hw();
-        let (wy, wx): (Vec<T>, Vec<T>) =
-            (self.rows.weight.iter().map(|&v| T::from_f64(v)).collect(), self.cols.weight.iter().map(|&v| T::from_f64(v)).collect());
+        let (wy, wx) = self.weights::<T>();
         let planes = x.len() / (h * w);
         let mut out = Vec::with_capacity(planes * ho * wo);
         out.spare_capacity_mut()[..planes * ho * wo].par_chunks_mut(ho * wo).zip(x.par_chunks(h * w)).for_each_init(
@@ -62,8 +67,7 @@ impl Bilinear {
     fn backward<T: WithDType>(&self, g: &[T]) -> Vec<T> {
         let (h, w) = (self.h_in, self.w_in);
         let (ho, wo) = self.out_hw();
-        let (wy, wx): (Vec<T>, Vec<T>) =
-            (self.rows.weight.iter().map(|&v| T::from_f64(v)).collect(), self.cols.weight.iter().map(|&v| T::from_f64(v)).collect());
+        let (wy, wx) = self.weights::<T>();
         let mut dx = vec![T::zero(); g.len() / (ho * wo) * h * w];
         dx.par_chunks_mut(h * w).zip(g.par_chunks(ho * wo)).for_each_init(
             || vec![T::zero(); w],

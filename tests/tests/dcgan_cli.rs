@@ -95,6 +95,14 @@ fn trains_writes_all_outputs_and_resumes_exactly() {
     let csv = std::fs::read_to_string(split.join("log.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "resumed log continues without duplicates:\n{csv}");
 
+    // Intervals given with --resume replace the run's stored ones (and are kept for later resumes).
+    ganime_ok(&["train", "dcgan", "--resume", p(&split), "--steps", "6", "--sample-every", "1", "--quiet"]);
+    assert!(split.join("samples/step_0000005.png").exists(), "--sample-every 1 given with --resume was ignored");
+    let state = Checkpoint::read(&split, &Device::Cpu).unwrap().header.state.unwrap();
+    assert_eq!(state["config"]["sample_every"], 1);
+    let err = ganime_err(&["train", "dcgan", "--resume", p(&split), "--steps", "7", "--checkpoint-every", "0"]);
+    assert!(err.contains("--checkpoint-every must be a positive"), "{err}");
+
     // A new run into a folder that holds one is refused rather than overwritten.
     let err = ganime_err(&train_args(d, p(&straight), "4"));
     assert!(err.contains("--resume"), "{err}");

@@ -59,10 +59,12 @@ pub struct TrainArgs {
     tv_weight: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long, default_value_t = 100)]
-    sample_every: u64,
-    #[arg(long, default_value_t = 200)]
-    checkpoint_every: u64,
+    /// Steps between sample pictures [default: 100]; with --resume it replaces the run's own interval.
+    #[arg(long)]
+    sample_every: Option<u64>,
+    /// Steps between checkpoints [default: 200]; with --resume it replaces the run's own interval.
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -70,7 +72,8 @@ pub struct TrainArgs {
 pub fn train_cmd(a: TrainArgs) -> Result<()> {
     let device = crate::device::parse_device(&a.device)?;
     let mut trainer = if let Some(run) = &a.resume {
-        StyleTrainer::resume(run, a.steps, &device)?
+        let cadence = crate::train::trainer::Cadence { sample_every: a.sample_every, checkpoint_every: a.checkpoint_every, log_every: None };
+        StyleTrainer::resume(run, a.steps, cadence, &device)?
     } else {
         let (Some(style), Some(content_dir), Some(out)) = (&a.style, &a.content_dir, &a.out) else {
             bail!("style train needs --style IMAGE, --content-dir DIR and --out DIR (or --resume RUN_DIR)");
@@ -105,8 +108,8 @@ pub fn train_cmd(a: TrainArgs) -> Result<()> {
             style_weight: a.style_weight,
             tv_weight: a.tv_weight,
             seed: a.seed,
-            sample_every: a.sample_every,
-            checkpoint_every: a.checkpoint_every,
+            sample_every: a.sample_every.unwrap_or(100),
+            checkpoint_every: a.checkpoint_every.unwrap_or(200),
         };
         StyleTrainer::new(config, out, &device)?
     };

@@ -20,12 +20,15 @@ pub enum TrainCommand {
 /// How often a training run writes samples, checkpoints and log rows (shared by every `train` command).
 #[derive(Args)]
 pub struct RunOutputArgs {
-    #[arg(long, default_value_t = 500)]
-    pub sample_every: u64,
-    #[arg(long, default_value_t = 500)]
-    pub checkpoint_every: u64,
-    #[arg(long, default_value_t = 10)]
-    pub log_every: u64,
+    /// Steps between sample grids [default: 500]; with --resume it replaces the run's own interval.
+    #[arg(long)]
+    pub sample_every: Option<u64>,
+    /// Steps between checkpoints [default: 500]; with --resume it replaces the run's own interval.
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Steps between log rows [default: 10]; with --resume it replaces the run's own interval.
+    #[arg(long)]
+    pub log_every: Option<u64>,
     /// Stop after this many minutes of training (with samples, a checkpoint and the exported model, as at the
     /// last step); `--resume` continues.
     #[arg(long)]
@@ -52,7 +55,12 @@ pub struct UnpairedRunArgs {
 impl UnpairedRunArgs {
     /// How this invocation drives the run: `total_steps` (a new total on --resume), --quiet, --max-minutes.
     pub fn control(&self, total_steps: Option<u64>) -> anyhow::Result<crate::train::trainer::RunControl> {
-        Ok(crate::train::trainer::RunControl { total_steps, quiet: self.quiet, time_limit: self.output.time_limit()? })
+        Ok(crate::train::trainer::RunControl {
+            total_steps,
+            quiet: self.quiet,
+            time_limit: self.output.time_limit()?,
+            cadence: self.output.cadence()?,
+        })
     }
 
     /// The training config of a new run with these run options.
@@ -73,14 +81,39 @@ impl UnpairedRunArgs {
             adam,
             labels: crate::train::LabelPolicy::default(),
             flip: !self.no_flip,
-            sample_every: self.output.sample_every,
-            checkpoint_every: self.output.checkpoint_every,
-            log_every: self.output.log_every,
+            sample_every: self.output.sample_every(),
+            checkpoint_every: self.output.checkpoint_every(),
+            log_every: self.output.log_every(),
         }
     }
 }
 
 impl RunOutputArgs {
+    /// The intervals given on this command line (checked positive); a resumed run takes them over.
+    pub fn cadence(&self) -> anyhow::Result<crate::train::trainer::Cadence> {
+        for (name, v) in [("--sample-every", self.sample_every), ("--checkpoint-every", self.checkpoint_every), ("--log-every", self.log_every)] {
+            if v == Some(0) {
+                anyhow::bail!("{name} must be a positive number of steps, not 0");
+            }
+        }
+        Ok(crate::train::trainer::Cadence { sample_every: self.sample_every, checkpoint_every: self.checkpoint_every, log_every: self.log_every })
+    }
+
+    /// A new run's sample interval: the one given, else 500 steps.
+    pub fn sample_every(&self) -> u64 {
+        self.sample_every.unwrap_or(500)
+    }
+
+    /// A new run's checkpoint interval: the one given, else 500 steps.
+    pub fn checkpoint_every(&self) -> u64 {
+        self.checkpoint_every.unwrap_or(500)
+    }
+
+    /// A new run's log interval: the one given, else 10 steps.
+    pub fn log_every(&self) -> u64 {
+        self.log_every.unwrap_or(10)
+    }
+
     pub fn time_limit(&self) -> anyhow::Result<Option<std::time::Duration>> {
         match self.max_minutes {
             None => Ok(None),

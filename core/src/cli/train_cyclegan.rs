@@ -105,9 +105,9 @@ pub fn train_cyclegan_cmd(a: CycleganArgs) -> Result<()> {
             adam: AdamParams { lr: a.lr, beta1: a.beta1, ..AdamParams::default() },
             labels: LabelPolicy::default(),
             flip: !a.run.no_flip,
-            sample_every: a.run.output.sample_every,
-            checkpoint_every: a.run.output.checkpoint_every,
-            log_every: a.run.output.log_every,
+            sample_every: a.run.output.sample_every(),
+            checkpoint_every: a.run.output.checkpoint_every(),
+            log_every: a.run.output.log_every(),
         };
         let options = TrainOptions {
             objective,

@@ -226,6 +226,18 @@ impl DcganModelArgs {
     }
 }
 
+impl DcganArgs {
+    /// How this invocation drives the run (the length is set apart: it may be in epochs).
+    fn control(&self) -> Result<crate::train::trainer::RunControl> {
+        Ok(crate::train::trainer::RunControl {
+            total_steps: None,
+            quiet: self.quiet,
+            time_limit: self.output.time_limit()?,
+            cadence: self.output.cadence()?,
+        })
+    }
+}
+
 fn run_length(steps: Option<u64>, epochs: Option<u64>) -> Option<RunLength> {
     steps.map(RunLength::Steps).or(epochs.map(RunLength::Epochs))
 }
@@ -263,7 +275,7 @@ pub fn run(a: DcganArgs) -> Result<()> {
                 "--sample-epochs, --panel-steps, --stop-when, --class, --min-class-size and --holdout are stored with the run: give them when it starts, not with --resume"
             );
         }
-        train_dcgan(None, dir, run_length(a.steps, a.epochs), &device, a.quiet, eval, a.output.time_limit()?)?
+        train_dcgan(None, dir, run_length(a.steps, a.epochs), &device, a.control()?, eval)?
     } else {
         let (Some(data), Some(out)) = (a.data.clone(), a.out.clone()) else { bail!("--data and --out are required") };
         let model = a.model.config()?;
@@ -298,9 +310,9 @@ pub fn run(a: DcganArgs) -> Result<()> {
                 },
             },
             flip: a.flip,
-            sample_every: a.output.sample_every,
-            checkpoint_every: a.output.checkpoint_every,
-            log_every: a.output.log_every,
+            sample_every: a.output.sample_every(),
+            checkpoint_every: a.output.checkpoint_every(),
+            log_every: a.output.log_every(),
         };
         if !(0.0..1.0).contains(&config.labels.smoothing) || !(0.0..=1.0).contains(&config.labels.flip_probability) {
             bail!("--label-smoothing must be in [0, 1) and --label-flip in [0, 1]");
@@ -341,7 +353,7 @@ pub fn run(a: DcganArgs) -> Result<()> {
             selection: a.selection.selection(),
             ..TrainOptions::default()
         };
-        train_dcgan(Some((model, config, options)), &out, None, &device, a.quiet, eval, a.output.time_limit()?)?
+        train_dcgan(Some((model, config, options)), &out, None, &device, a.control()?, eval)?
     };
     eprintln!(
         "done: {} steps, {} epochs, {:.1} s{}; checkpoint {}",

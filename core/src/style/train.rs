@@ -155,8 +155,9 @@ impl StyleTrainer {
         Ok(Self { config, vars, net, adam, loss, state: RunState::default(), out: out.to_path_buf(), device: device.clone(), quiet: false })
     }
 
-    /// Continues the run in `out` (its checkpoint); `steps` replaces the target step count when given.
-    pub fn resume(out: &Path, steps: Option<u64>, device: &Device) -> Result<Self> {
+    /// Continues the run in `out` (its checkpoint); `steps` replaces the target step count and `cadence` the
+    /// sample and checkpoint intervals where given.
+    pub fn resume(out: &Path, steps: Option<u64>, cadence: crate::train::trainer::Cadence, device: &Device) -> Result<Self> {
         let ckpt = Checkpoint::read(out, device)?;
         if ckpt.header.kind != CHECKPOINT_KIND {
             bail!("{} is a `{}` checkpoint, not a style-network training run", ckpt.path.display(), ckpt.header.kind);
@@ -167,6 +168,8 @@ impl StyleTrainer {
         if let Some(s) = steps {
             config.steps = s;
         }
+        config.sample_every = cadence.sample_every.unwrap_or(config.sample_every);
+        config.checkpoint_every = cadence.checkpoint_every.unwrap_or(config.checkpoint_every);
         let run_dir = if out.is_dir() { out.to_path_buf() } else { out.parent().unwrap_or(Path::new(".")).to_path_buf() };
         let mut trainer = Self::new(config, &run_dir, device)?;
         let source = ckpt.path.display().to_string();

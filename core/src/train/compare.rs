@@ -71,8 +71,15 @@ pub fn compare_objectives(
         if !quiet {
             eprintln!("{}: {} steps -> {}", name(objective), config.steps, dir.display());
         }
-        train_dcgan(Some((model.clone(), config, options)), &dir, None, device, true, None, None)
-            .with_context(|| format!("the {} run", name(objective)))?;
+        train_dcgan(
+            Some((model.clone(), config, options)),
+            &dir,
+            None,
+            device,
+            super::trainer::RunControl { quiet: true, ..Default::default() },
+            None,
+        )
+        .with_context(|| format!("the {} run", name(objective)))?;
         runs.push((name(objective).to_string(), dir));
     }
     let grid = out.join("comparison.png");

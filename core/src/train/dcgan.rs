@@ -324,9 +324,8 @@ pub fn train_dcgan(
     out: &std::path::Path,
     length: Option<RunLength>,
     device: &Device,
-    quiet: bool,
+    run: super::trainer::RunControl,
     eval: Option<crate::metrics::TrainingEval>,
-    time_limit: Option<std::time::Duration>,
 ) -> Result<super::TrainSummary> {
     use super::{trainer::checkpoint_options, Bce, Trainer};
     use crate::io::checkpoint::Checkpoint;
@@ -360,13 +359,13 @@ pub fn train_dcgan(
     }
     let selected = crate::data::selection::open_selected(&trainer.config().data, &trainer.options().selection, crate::data::selection::Part::Train)?;
     let dataset = selected.data.clone();
-    if !quiet {
+    if !run.quiet {
         eprintln!("training on {} -> {}", dataset.describe(), out.display());
     }
     if !trainer.options().selection.is_everything() {
         eprintln!("{}", selected.report());
     }
-    trainer = trainer.quiet(quiet).time_limit(time_limit);
+    trainer = trainer.controlled(run);
     if let Some(eval) = eval {
         let monitor = super::monitor::dcgan_monitor(dataset.as_ref(), &trainer.config().image, eval, device)?;
         trainer = trainer.with_monitor(monitor);

@@ -30,6 +30,31 @@ pub struct RunControl {
     pub quiet: bool,
     /// Wall-clock budget of this invocation (`--max-minutes`).
     pub time_limit: Option<std::time::Duration>,
+    /// Sample, checkpoint and log intervals given now; on a resumed run they replace the stored ones.
+    pub cadence: Cadence,
+}
+
+/// The intervals (in steps) of a run's samples, checkpoints and log lines; `None` keeps the run's own.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cadence {
+    pub sample_every: Option<u64>,
+    pub checkpoint_every: Option<u64>,
+    pub log_every: Option<u64>,
+}
+
+impl Cadence {
+    /// Writes the intervals that were given into `config`.
+    pub fn apply(&self, config: &mut TrainConfig) {
+        for (given, stored) in [
+            (self.sample_every, &mut config.sample_every),
+            (self.checkpoint_every, &mut config.checkpoint_every),
+            (self.log_every, &mut config.log_every),
+        ] {
+            if let Some(v) = given {
+                *stored = v;
+            }
+        }
+    }
 }
 
 /// The run's options (stored in every checkpoint, so `--resume` needs none of them again).
@@ -274,6 +299,7 @@ impl<T: GanTask> Trainer<T> {
         if let Some(steps) = run.total_steps {
             self.set_total_steps(steps);
         }
+        run.cadence.apply(&mut self.state.config);
         self.quiet(run.quiet).time_limit(run.time_limit)
     }
 

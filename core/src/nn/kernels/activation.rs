@@ -6,25 +6,21 @@
 
 use super::{contiguous, second_order_gradients};
 use candle_core::{backend::BackendStorage, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
-use rayon::prelude::*;
 
 const CHUNK: usize = 1 << 14;
 
 fn map<T: WithDType>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
-    let mut y = vec![T::zero(); x.len()];
-    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &v)| *d = f(v)));
-    y
+    super::filled(x.len(), CHUNK, |start, d| d.iter_mut().zip(&x[start..]).for_each(|(d, &v)| _ = d.write(f(v))))
 }
 
 /// `f(a[i], b[i])` for every i, in parallel chunks (the backwards: a gradient and the input or output).
 fn zip_map<T: WithDType>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
-    let mut out = vec![T::zero(); a.len()];
-    out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(d, (a, b))| {
-        for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
-            *d = f(a, b);
+    assert_eq!(a.len(), b.len(), "zip_map: operands of different lengths");
+    super::filled(a.len(), CHUNK, |start, d| {
+        for ((d, &a), &b) in d.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+            d.write(f(a, b));
         }
-    });
-    out
+    })
 }
 
 /// `y = x` for x > 0, else `slope·x`.

@@ -112,7 +112,7 @@ impl BatchNormAct {
     fn forward<T: WithDType>(&self, x: &[T], weight: &[T], bias: &[T], n: usize, c: usize, s: usize) -> Vec<T> {
         let (scale, shift) = self.scale_shift(weight, bias);
         let slope = T::from_f64(self.act.slope());
-        let mut y = vec![T::zero(); n * c * s];
+        let mut y = super::zeroed(n * c * s);
         y.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().with_min_len(64.max(1024 / s.max(1))).for_each(|(nc, (dst, src))| {
             let ch = nc % c;
             let (a, b) = (scale[ch], shift[ch]);
@@ -150,7 +150,7 @@ impl BatchNormAct {
             })
             .collect();
         let count = (n * s) as f64;
-        let mut dx = vec![T::zero(); n * c * s];
+        let mut dx = super::zeroed(n * c * s);
         dx.par_chunks_mut(s).enumerate().with_min_len(64.max(1024 / s.max(1))).for_each(|(nc, dst)| {
             let ch = nc % c;
             let (mean, inv_std) = (self.mean[ch], self.inv_std[ch]);

@@ -68,7 +68,7 @@ impl Bilinear {
         let (h, w) = (self.h_in, self.w_in);
         let (ho, wo) = self.out_hw();
         let (wy, wx) = self.weights::<T>();
-        let mut dx = vec![T::zero(); g.len() / (ho * wo) * h * w];
+        let mut dx = super::zeroed(g.len() / (ho * wo) * h * w);
         dx.par_chunks_mut(h * w).zip(g.par_chunks(ho * wo)).for_each_init(
             || vec![T::zero(); w],
             |row, (dx, g)| {

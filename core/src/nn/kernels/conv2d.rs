@@ -215,7 +215,7 @@ impl Conv2dGemm {
 /// least the padded size `p.h + 2·p.pad` × `p.w + 2·p.pad`; extra rows and columns zero), then `slack` zeros.
 pub(super) fn padded_image<T: WithDType>(img: &[T], p: &Patches, border: Border, rows: usize, cols: usize, slack: usize) -> Vec<T> {
     let (hp, wp) = (p.h + 2 * p.pad, p.w + 2 * p.pad);
-    let mut xp = vec![T::zero(); p.c * rows * cols + slack];
+    let mut xp = super::zeroed(p.c * rows * cols + slack);
     xp[..p.c * rows * cols].par_chunks_mut(rows * cols).zip(img.par_chunks(border.src_plane(p))).for_each(|(dst, src)| {
         for yv in 0..hp {
             let row = &mut dst[yv * cols..][..wp];

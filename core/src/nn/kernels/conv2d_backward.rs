@@ -37,7 +37,7 @@ pub(super) fn input_gradient<T: WithDType>(dy: &[T], w: &[T], b: usize, p: Patch
     let blocks = (2 * rayon::current_num_threads()).div_ceil(b).clamp(1, p.c);
     let cb = p.c.div_ceil(blocks);
     let tile = (TILE_ELEMS / (cb * kk)).clamp(MIN_TILE, l.max(MIN_TILE)).min(l);
-    let mut dx = vec![T::zero(); b * p.c * plane];
+    let mut dx = super::zeroed(b * p.c * plane);
     dx.par_chunks_mut(p.c * plane).enumerate().for_each(|(bi, image)| {
         image.par_chunks_mut(cb * plane).enumerate().for_each(|(blk, planes)| {
             let (c0, nc) = (blk * cb, planes.len() / plane);

@@ -34,7 +34,7 @@ impl LayerNormAffine {
 
     fn forward<T: WithDType>(&self, x: &[T], w: &[T], b: &[T], (n, c, plane): (usize, usize, usize)) -> Vec<T> {
         let stats = self.stats(x, n, c * plane, plane);
-        let mut y = vec![T::zero(); x.len()];
+        let mut y = super::zeroed(x.len());
         y.par_chunks_mut(plane).zip(x.par_chunks(plane)).enumerate().for_each(|(nc, (dst, src))| {
             let ((mean, inv), ch) = (stats[nc / c], nc % c);
             let scale = w[ch].to_f64() * inv;
@@ -69,7 +69,7 @@ impl LayerNormAffine {
             })
             .map(|(a, bb)| (a / m as f64, bb / m as f64))
             .collect();
-        let mut dx = vec![T::zero(); x.len()];
+        let mut dx = super::zeroed(x.len());
         dx.par_chunks_mut(plane).enumerate().for_each(|(nc, dst)| {
             let ((mean, inv), ch) = (stats[nc / c], nc % c);
             let (mg, mgx) = per_sample[nc / c];

@@ -50,7 +50,7 @@ impl Pool {
 
     fn forward<T: WithDType>(&self, x: &[T]) -> Vec<T> {
         let (ho, wo) = self.out_hw();
-        let mut y = vec![T::zero(); self.planes * ho * wo];
+        let mut y = super::zeroed(self.planes * ho * wo);
         y.par_chunks_mut(ho * wo).zip(x.par_chunks(self.h * self.w)).for_each(|(y, x)| {
             for oy in 0..ho {
                 for ox in 0..wo {
@@ -63,7 +63,7 @@ impl Pool {
 
     fn backward<T: WithDType>(&self, g: &[T], x: &[T]) -> Vec<T> {
         let (ho, wo) = self.out_hw();
-        let mut dx = vec![T::zero(); x.len()];
+        let mut dx = super::zeroed(x.len());
         dx.par_chunks_mut(self.h * self.w).zip(g.par_chunks(ho * wo).zip(x.par_chunks(self.h * self.w))).for_each(|(dx, (g, x))| {
             for oy in 0..ho {
                 for ox in 0..wo {

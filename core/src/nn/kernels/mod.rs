@@ -37,6 +37,7 @@ pub mod reflect_pad;
 pub mod winograd;
 
 use candle_core::{backend::BackendStorage, CpuStorage, Layout, Result, WithDType};
+use rayon::prelude::*;
 
 /// `dst[m × n] = lhs[m × k] · rhs[k × n]`, or `+=` with `accumulate`, single-threaded (the kernels run their
 /// own tasks in parallel): the one way the kernels call the `gemm` crate. `dst` is row-major with row stride
@@ -79,6 +80,36 @@ pub(crate) unsafe fn gemm_1t<T: WithDType>(
         false,
         gemm::Parallelism::None,
     )
+}
+
+/// Elements per task of the kernels' simple parallel passes.
+const ZERO_CHUNK: usize = 1 << 15;
+
+/// `n` zeros, written in parallel: a large `vec![0; n]` is one `memset` on the calling thread (mimalloc's
+/// zeroing allocation), which the kernels' own passes then wait on while the other cores idle.
+pub(crate) fn zeroed<T: WithDType>(n: usize) -> Vec<T> {
+    if n < 2 * ZERO_CHUNK {
+        return vec![T::zero(); n];
+    }
+    let mut v = Vec::with_capacity(n);
+    v.spare_capacity_mut().par_chunks_mut(ZERO_CHUNK).for_each(|c| {
+        for x in c {
+            x.write(T::zero());
+        }
+    });
+    // SAFETY: every one of the n elements was written above.
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// `f(i)` into a new vector of `n` elements, `chunk` at a time in parallel: `f` receives the first index of its
+/// chunk and the chunk to fill, and must write every element of it.
+pub(crate) fn filled<T: WithDType>(n: usize, chunk: usize, f: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    v.spare_capacity_mut()[..n].par_chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i * chunk.max(1), c));
+    // SAFETY: `f` writes every element of every chunk (its contract), and the chunks cover 0..n.
+    unsafe { v.set_len(n) };
+    v
 }
 
 /// The contiguous slice behind a CPU storage + layout, or an error naming the op.
@@ -177,5 +208,26 @@ mod peak {
         }
         println!("f32 matmul {n}x{n}x{n}: {:.1} ms, {:.1} GFLOP/s", best * 1e3, 2.0 * (n * n * n) as f64 / best / 1e9);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod buffers {
+    /// Parallel zeroing and filling give what the serial versions give, at sizes around the chunk boundaries.
+    #[test]
+    fn zeroed_and_filled_cover_every_element() {
+        for n in [0, 1, 2 * super::ZERO_CHUNK - 1, 2 * super::ZERO_CHUNK, 3 * super::ZERO_CHUNK + 7] {
+            let z: Vec<f32> = super::zeroed(n);
+            assert_eq!(z.len(), n);
+            assert!(z.iter().all(|&v| v == 0.0));
+            for chunk in [1, 1000, 1 << 14] {
+                let f: Vec<f64> = super::filled(n, chunk, |start, c| {
+                    for (i, x) in c.iter_mut().enumerate() {
+                        x.write((start + i) as f64 * 0.5);
+                    }
+                });
+                assert!(f.iter().enumerate().all(|(i, &v)| v == i as f64 * 0.5), "n {n}, chunk {chunk}");
+            }
+        }
     }
 }

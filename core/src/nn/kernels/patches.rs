@@ -110,7 +110,7 @@ impl Patches {
     pub fn col2im<T: WithDType>(&self, cols: &[T], batch: usize) -> Vec<T> {
         let (ho, wo) = self.out_hw();
         let (row, plane, k) = (self.row_len(), self.h * self.w, self.k);
-        let mut out = vec![T::zero(); batch * self.c * plane];
+        let mut out = super::zeroed(batch * self.c * plane);
         // One task per output plane (b, c): it only scatters into its own plane, so no two tasks write alike.
         out.par_chunks_mut(plane).enumerate().for_each(|(bc, dst)| {
             let (b, c) = (bc / self.c, bc % self.c);

@@ -68,7 +68,7 @@ impl ReflectPad {
     fn backward<T: WithDType>(&self, g: &[T], h: usize, w: usize) -> Vec<T> {
         let (ho, wo) = self.padded_hw(h, w);
         let cols = self.columns(w);
-        let mut dx = vec![T::zero(); g.len() / (ho * wo) * h * w];
+        let mut dx = super::zeroed(g.len() / (ho * wo) * h * w);
         dx.par_chunks_mut(h * w).zip(g.par_chunks(ho * wo)).for_each(|(dx, g)| {
             for (oy, grow) in g.chunks(wo).enumerate() {
                 let dst = &mut dx[reflect_index(oy, self.top, h) * w..][..w];

@@ -84,6 +84,26 @@ fn input_transform<T: WithDType>(plane: &[T], cols: usize, ty: usize, tx0: usize
     }
 }
 
+/// One output row of `len` tiles: per tile j, the columns s_q = a_q ± b_q ± c_q (q = 0..4) of `Aᵀ m` for this
+/// row give the outputs `s0 + s1 + s2` and `s1 − s2 − s3` (+ bias) at columns 2j and 2j + 1; the tiles from
+/// `full` on give only the first (the right edge of an odd width). Split out so that the loop over whole tiles
+/// has no branch and vectorises.
+///
+/// # Safety
+/// `dst` is valid for writes at `0 .. 2·len` (at `2·full` for the last tile when `full < len`).
+#[inline(always)]
+unsafe fn output_row<T: WithDType, const DIFF: bool>(a: [&[T]; 4], b: [&[T]; 4], c: [&[T]; 4], full: usize, len: usize, bias: T, dst: *mut T) {
+    let col = |q: usize, j: usize| if DIFF { a[q][j] - b[q][j] - c[q][j] } else { a[q][j] + b[q][j] + c[q][j] };
+    for j in 0..full {
+        let (s0, s1, s2, s3) = (col(0, j), col(1, j), col(2, j), col(3, j));
+        dst.add(2 * j).write(s0 + s1 + s2 + bias);
+        dst.add(2 * j + 1).write(s1 - s2 - s3 + bias);
+    }
+    for j in full..len {
+        dst.add(2 * j).write(col(0, j) + col(1, j) + col(2, j) + bias);
+    }
+}
+
 /// The fewest tiles a block gives its 16 GEMMs (their `n`), balance permitting: 16-tile blocks ran the GEMMs on
 /// the `gemm` crate's narrowest micro-kernel (16 × 6), about half the rate of the 64 × 6 one, in the deep
 /// layers (512 channels at 32², where a 512-channel block fits two patch tiles with 16 tiles).
@@ -164,34 +184,18 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
                     for co in 0..c_out {
                         let bv = bias.map_or(T::zero(), |bias| bias[co]);
                         let mr = |xi: usize| &m[(xi * c_out + co) * nt + j0..][..len];
-                        let (m0, m1, m2, m3) = (mr(0), mr(1), mr(2), mr(3));
-                        let (m4, m5, m6, m7) = (mr(4), mr(5), mr(6), mr(7));
-                        let (m8, m9, m10, m11) = (mr(8), mr(9), mr(10), mr(11));
-                        let (m12, m13, m14, m15) = (mr(12), mr(13), mr(14), mr(15));
+                        let ms: [&[T]; 16] = std::array::from_fn(mr);
                         for dy in 0..rows_out {
                             // SAFETY: row 2ty + dy < ho of image bi, channel co (capacity reserved above); columns
                             // 2tx0 .. 2(tx0 + len) cropped to wo belong to this task's tiles only.
                             let dst = out.0.wrapping_add(((bi * c_out + co) * ho + 2 * ty + dy) * wo + 2 * tx0);
-                            let put = |j: usize, q: usize, val: T| unsafe { dst.add(2 * j + q).write(val + bv) };
-                            let col = |j: usize, q: usize| -> T {
-                                // Aᵀ m for output row dy, column q of the 4×4 products.
-                                let (a, b, c, d) = match q {
-                                    0 => (m0[j], m4[j], m8[j], m12[j]),
-                                    1 => (m1[j], m5[j], m9[j], m13[j]),
-                                    2 => (m2[j], m6[j], m10[j], m14[j]),
-                                    _ => (m3[j], m7[j], m11[j], m15[j]),
-                                };
+                            // Aᵀ m for output row dy: rows 0 + 1 + 2 of the 4×4 products, or 1 − 2 − 3.
+                            let row = |r: usize| [ms[4 * r], ms[4 * r + 1], ms[4 * r + 2], ms[4 * r + 3]];
+                            unsafe {
                                 if dy == 0 {
-                                    a + b + c
+                                    output_row::<T, false>(row(0), row(1), row(2), full, len, bv, dst);
                                 } else {
-                                    b - c - d
-                                }
-                            };
-                            for j in 0..len {
-                                let (s0, s1, s2, s3) = (col(j, 0), col(j, 1), col(j, 2), col(j, 3));
-                                put(j, 0, s0 + s1 + s2);
-                                if j < full {
-                                    put(j, 1, s1 - s2 - s3);
+                                    output_row::<T, true>(row(1), row(2), row(3), full, len, bv, dst);
                                 }
                             }
                         }

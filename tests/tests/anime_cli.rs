@@ -585,3 +585,46 @@ fn distill_trains_a_student_resumes_exactly_and_reports_fidelity() {
     assert!(err.contains("--teacher") && err.contains("nosuchfilter"), "{err}");
     assert!(!y.join("checkpoint.safetensors").exists());
 }
+
+/// `--student transformer-net`: a TransformerNet learns the teacher (its pixel loss falls), resumes exactly, and
+/// the exported student opens as a `style:` filter, which the report used.
+#[test]
+fn distill_into_a_transformer_net_student() {
+    let (Some(photos), Some(held_out), Some(vgg)) =
+        (subset("data/face2anime/trainA", 4), subset("data/photos/bsds500", 2), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED))
+    else {
+        return;
+    };
+    let runs = tempfile::tempdir().unwrap();
+    let (straight, split) = (runs.path().join("straight"), runs.path().join("split"));
+    let (pp, pv, pe) = (p(photos.path()), p(&vgg), p(held_out.path()));
+    fn with_student(mut args: Vec<&str>) -> Vec<&str> {
+        args.extend(["--student", "transformer-net"]);
+        args
+    }
+    let mut args = with_student(distill_args(pp, pv, p(&straight), "12"));
+    args.extend(["--eval-photos", pe, "--eval-size", "48", "--feature-weight", "0", "--lr", "2e-3"]);
+    let out = ganime(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("style:"), "{}", String::from_utf8_lossy(&out.stderr));
+    let ckpt = Checkpoint::read(&straight, &Device::Cpu).unwrap();
+    assert_eq!(ckpt.header.model["student"]["widths"], serde_json::json!([4, 8, 16]));
+    let pixel: Vec<f64> = std::fs::read_to_string(straight.join("loss-terms.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(pixel[9..].iter().sum::<f64>() < pixel[..3].iter().sum::<f64>(), "the pixel loss did not fall: {pixel:?}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(straight.join("fidelity.json")).unwrap()).unwrap();
+    assert_eq!(report["fidelity"]["images"], 2);
+
+    let mut args = with_student(distill_args(pp, pv, p(&split), "6"));
+    args.extend(["--feature-weight", "0", "--lr", "2e-3"]);
+    ganime_ok(&args);
+    ganime_ok(&["distill", "--resume", p(&split), "--steps", "12", "--quiet"]);
+    assert_same_tensors(&straight, &split);
+
+    let filter = ganime::filters::open(&format!("style:{}", straight.join("student.safetensors").display())).unwrap();
+    assert_eq!(filter.apply(&image::RgbImage::from_pixel(30, 22, image::Rgb([90, 140, 200]))).unwrap().dimensions(), (30, 22));
+}

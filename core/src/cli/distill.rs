@@ -3,7 +3,8 @@
 use super::train::UnpairedRunArgs;
 use crate::device::parse_device;
 use crate::models::animegan::AnimeGanWidths;
-use crate::train::distill::{fidelity, frames_per_second, image_spec, train_distill, DistillConfig, STUDENT_FILE};
+use crate::models::transformer_net::TransformerNetConfig;
+use crate::train::distill::{fidelity, frames_per_second, image_spec, train_distill, DistillConfig, StudentConfig, STUDENT_FILE};
 use crate::train::AdamParams;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -35,9 +36,14 @@ pub struct DistillArgs {
     /// At most this many held-out pictures, spread over the folder.
     #[arg(long, default_value_t = 50)]
     eval_count: usize,
-    /// Student width: channels of the AnimeGANv2 generator's first stage (later stages 2x, 4x, 8x).
-    #[arg(long, default_value_t = 8)]
-    width: usize,
+    /// The student network: `animegan` (an AnimeGANv2 generator) or `transformer-net` (a fast-neural-style
+    /// TransformerNet with 3 residual blocks, the architecture of `matta` and `style:` filters).
+    #[arg(long, default_value = "animegan", value_parser = ["animegan", "transformer-net"])]
+    student: String,
+    /// Student width: channels of the first stage (later stages 2x, 4x and, for AnimeGANv2, 8x). Default: 8 for
+    /// `animegan`, 16 for `transformer-net`.
+    #[arg(long)]
+    width: Option<usize>,
     /// Training picture size (centre-cropped square). Train at the scale the student will run at: a 320×240
     /// frame filtered at `size=160` is 160×120.
     #[arg(long, default_value_t = 120)]
@@ -97,7 +103,8 @@ pub fn run(a: DistillArgs) -> Result<()> {
             bail!("--teacher '{teacher}': give the filter without options (the teacher runs on each training picture as it is)");
         }
         let vgg = crate::models::vgg::default_vgg(a.vgg.clone())?;
-        if a.width == 0 || a.batch_size == 0 {
+        let w = a.width.unwrap_or(if a.student == "animegan" { 8 } else { 16 });
+        if w == 0 || a.batch_size == 0 {
             bail!("--width and --batch-size must be positive");
         }
         if a.image_size < 16 || a.image_size % 4 != 0 {
@@ -106,10 +113,13 @@ pub fn run(a: DistillArgs) -> Result<()> {
         if !(a.lr > 0.0 && a.lr.is_finite()) {
             bail!("--lr must be a positive number, not {}", a.lr);
         }
-        let w = a.width;
+        let student = match a.student.as_str() {
+            "animegan" => StudentConfig::AnimeGan(AnimeGanWidths { c32: w, c64: 2 * w, c128: 4 * w, c256: 8 * w }),
+            _ => StudentConfig::TransformerNet(TransformerNetConfig { widths: [w, 2 * w, 4 * w], residual_blocks: 3 }),
+        };
         let model = DistillConfig {
             teacher,
-            student: AnimeGanWidths { c32: w, c64: 2 * w, c128: 4 * w, c256: 8 * w },
+            student,
             photos: a.photos.clone(),
             vgg,
             feature_layer: a.feature_layer.clone(),
@@ -125,18 +135,13 @@ pub fn run(a: DistillArgs) -> Result<()> {
     if crate::train::interrupt::requested() {
         return Ok(());
     }
-    eprintln!(
-        "done: {} steps, {:.1} s; student {} (use it as --filter animegan:{})",
-        summary.steps,
-        summary.seconds,
-        student.display(),
-        student.display()
-    );
     let ckpt = crate::io::checkpoint::Checkpoint::read(&out, &candle_core::Device::Cpu)?;
     let model: DistillConfig = serde_json::from_value(ckpt.header.model.clone()).context("malformed distillation config")?;
+    let spec = model.student.filter_spec(&student);
+    eprintln!("done: {} steps, {:.1} s; student {} (use it as --filter {spec})", summary.steps, summary.seconds, student.display());
     let size = a.eval_size;
     let open = |spec: String| crate::filters::open_with_options(&spec).map(|c| c.filter);
-    let student_filter = open(format!("animegan:{} size={size}", student.display()))?;
+    let student_filter = open(format!("{spec} size={size}"))?;
     let student_fps = frames_per_second(student_filter.as_ref(), 15)?;
     let mut report = serde_json::json!({ "teacher": model.teacher, "steps": summary.steps, "seconds": summary.seconds, "eval_size": size, "student_fps_320x240": student_fps });
     println!("student at size={size}: {student_fps:.1} frames/s on 320x240 frames");

@@ -1,5 +1,6 @@
 //! Distillation: any filter ganime can open (the teacher: a built-in name or `KIND:PATH`) becomes a slim,
-//! real-time AnimeGANv2 generator (the student) trained to reproduce it on a folder of photos or frames.
+//! real-time network (the student: an AnimeGANv2 generator or a fast-neural-style TransformerNet) trained to
+//! reproduce it on a folder of photos or frames.
 //!
 //! The task runs in the shared trainer (checkpoints, `--resume`, `--max-minutes`, samples, logs), with one
 //! optimiser group, `G`, and no critic. Each step the teacher stylises the step's photo batch (each picture
@@ -17,6 +18,7 @@ use crate::filter::Filter;
 use crate::io::checkpoint::Checkpoint;
 use crate::io::image::{image_to_tensor, tensor_to_images};
 use crate::models::animegan::{AnimeGanV2, AnimeGanWidths};
+use crate::models::transformer_net::{TransformerNet, TransformerNetConfig};
 use crate::models::vgg::Vgg;
 use crate::nn::bilinear::ResizeConvention;
 use crate::nn::init::seeded_var_builder;
@@ -28,17 +30,69 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub const CHECKPOINT_KIND: &str = "distill";
-/// The student alone, written next to the checkpoint when a run ends: loadable as `animegan:PATH`.
+/// The student alone, written next to the checkpoint when a run ends: loadable as a filter
+/// ([`StudentConfig::filter_spec`]: `animegan:PATH` or `style:PATH`).
 pub const STUDENT_FILE: &str = "student.safetensors";
 /// Caffe-convention VGG features are on a 0..255 scale; this brings their L1 to the pixel term's.
 const FEATURE_SCALE: f64 = 1.0 / 255.0;
+
+/// The student network. Stored untagged: runs from before the TransformerNet student hold the AnimeGAN widths
+/// alone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StudentConfig {
+    /// An AnimeGANv2 generator (the architecture of the anime filters).
+    AnimeGan(AnimeGanWidths),
+    /// A pytorch/examples TransformerNet (the architecture of the style filters; `matta` is one at full width).
+    TransformerNet(TransformerNetConfig),
+}
+
+impl StudentConfig {
+    /// The `stylize --filter` spec that opens the exported student file `path`.
+    pub fn filter_spec(&self, path: &Path) -> String {
+        match self {
+            StudentConfig::AnimeGan(_) => format!("animegan:{}", path.display()),
+            StudentConfig::TransformerNet(_) => format!("style:{}", path.display()),
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            StudentConfig::AnimeGan(_) => "an AnimeGANv2 student",
+            StudentConfig::TransformerNet(_) => "a TransformerNet student",
+        }
+    }
+}
+
+/// The student as trained: pictures in [-1, 1] in and out.
+pub enum Student {
+    AnimeGan(AnimeGanV2),
+    TransformerNet(TransformerNet),
+}
+
+impl Student {
+    pub fn new(config: &StudentConfig, vb: candle_nn::VarBuilder) -> Result<Self> {
+        Ok(match config {
+            StudentConfig::AnimeGan(w) => Student::AnimeGan(AnimeGanV2::new(*w, vb)?),
+            StudentConfig::TransformerNet(c) => Student::TransformerNet(TransformerNet::new(c, vb)?),
+        })
+    }
+
+    /// `[N, 3, H, W]` in [-1, 1] -> the same. The TransformerNet works on 0..255 pixels, as its filter feeds it.
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Student::AnimeGan(g) => g.forward(x, ResizeConvention::AlignCorners).map_err(candle_core::Error::wrap),
+            Student::TransformerNet(net) => net.forward(&((x + 1.0)? * 127.5)?).map_err(candle_core::Error::wrap)?.affine(1.0 / 127.5, -1.0),
+        }
+    }
+}
 
 /// The model part of a distillation run (the checkpoint's `model`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DistillConfig {
     /// The filter spec of the teacher, as `stylize --filter` takes it (without processing options).
     pub teacher: String,
-    pub student: AnimeGanWidths,
+    pub student: StudentConfig,
     /// Photo folders the student trains on (one stream: their concatenation).
     pub photos: Vec<PathBuf>,
     /// VGG16/VGG19 weights for the feature term.
@@ -50,9 +104,12 @@ pub struct DistillConfig {
 
 impl DistillConfig {
     pub fn validate(&self) -> Result<()> {
-        let w = self.student;
-        if [w.c32, w.c64, w.c128, w.c256].contains(&0) {
-            bail!("student widths must be positive, got {w:?}");
+        let positive = match &self.student {
+            StudentConfig::AnimeGan(w) => ![w.c32, w.c64, w.c128, w.c256].contains(&0),
+            StudentConfig::TransformerNet(c) => !c.widths.contains(&0) && c.residual_blocks > 0,
+        };
+        if !positive {
+            bail!("student widths and blocks must be positive, got {:?}", self.student);
         }
         for (name, v) in [("--pixel-weight", self.pixel_weight), ("--feature-weight", self.feature_weight)] {
             if !(v.is_finite() && v >= 0.0) {
@@ -85,7 +142,7 @@ pub fn teacher_outputs(teacher: &dyn Filter, photos: &Tensor) -> candle_core::Re
 pub struct DistillTask {
     pub config: DistillConfig,
     teacher: Box<dyn Filter>,
-    pub student: AnimeGanV2,
+    pub student: Student,
     vars: VarMap,
     vgg: Vgg,
     /// Fixed photos for the sample grid and their teacher outputs.
@@ -97,7 +154,7 @@ impl DistillTask {
     pub fn new(config: &DistillConfig, seed: u64, fixed: Tensor, device: &Device) -> Result<Self> {
         let teacher = crate::filters::open(&config.teacher).with_context(|| format!("--teacher {}", config.teacher))?;
         let vars = VarMap::new();
-        let student = AnimeGanV2::new(config.student, seeded_var_builder(&vars, seed.wrapping_mul(2).wrapping_add(1), DType::F32, device))?;
+        let student = Student::new(&config.student, seeded_var_builder(&vars, seed.wrapping_mul(2).wrapping_add(1), DType::F32, device))?;
         let vgg = Vgg::load(&config.vgg, &[&config.feature_layer], crate::models::vgg::VggOptions::default(), DType::F32, device)
             .with_context(|| format!("--vgg {}: cannot load the perceptual network", config.vgg.display()))?;
         let fixed_teacher = teacher_outputs(teacher.as_ref(), &fixed)?;
@@ -137,7 +194,7 @@ impl GanTask for DistillTask {
     fn g_loss(&mut self, _ctx: &mut StepContext, stats: &mut StepStats) -> candle_core::Result<Tensor> {
         let photo = self.pending.take().ok_or_else(|| candle_core::Error::Msg("g_loss before d_loss".into()))?;
         let target = teacher_outputs(self.teacher.as_ref(), &photo)?;
-        let out = self.student.forward(&photo, ResizeConvention::AlignCorners).map_err(candle_core::Error::wrap)?;
+        let out = self.student.forward(&photo)?;
         let pixel = (l1(&out, &target)? * self.config.pixel_weight)?;
         let feature = if self.config.feature_weight > 0.0 {
             let n = out.dim(0)?;
@@ -153,7 +210,7 @@ impl GanTask for DistillTask {
     /// Triplets of photo, teacher, student; two per row.
     fn samples(&self) -> candle_core::Result<Tensor> {
         let (photos, teacher) = &self.fixed;
-        let student = self.student.forward(photos, ResizeConvention::AlignCorners).map_err(candle_core::Error::wrap)?;
+        let student = self.student.forward(photos)?;
         super::task::interleave(&[photos, teacher, &student])
     }
 
@@ -174,7 +231,7 @@ pub fn train_distill(start: Option<(DistillConfig, TrainConfig)>, out: &Path, de
     let mut trainer =
         Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, run)?;
     if !run.quiet {
-        eprintln!("distilling {} into an AnimeGANv2 student on {} -> {}", model.teacher, photos.describe(), out.display());
+        eprintln!("distilling {} into {} on {} -> {}", model.teacher, model.student.describe(), photos.describe(), out.display());
     }
     let summary = trainer.run_streams(vec![photos])?;
     let ckpt = Checkpoint::read(out, &Device::Cpu)?;

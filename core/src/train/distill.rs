@@ -139,9 +139,56 @@ pub fn teacher_outputs(teacher: &dyn Filter, photos: &Tensor) -> candle_core::Re
     Tensor::cat(&outputs, 0)
 }
 
+/// Most bytes of teacher outputs [`TeacherCache`] keeps (f32 tensors): 512 MiB, a few thousand 120 px pictures.
+const TEACHER_CACHE_BYTES: usize = 512 << 20;
+
+/// The teacher's outputs for pictures it has seen, keyed by a hash of the picture's values: a distillation set
+/// of a few hundred pictures comes back every epoch (each also flipped), and the teacher is the heavy network
+/// (matta is ~40 % of a step at 120 px). The teacher is deterministic, so cached and fresh outputs are the same
+/// and a resumed run stays exact. Full at [`TEACHER_CACHE_BYTES`]: later pictures are computed every time.
+#[derive(Default)]
+struct TeacherCache {
+    outputs: std::collections::HashMap<u64, Tensor>,
+    bytes: usize,
+}
+
+impl TeacherCache {
+    fn key(picture: &Tensor) -> candle_core::Result<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        picture.dims().hash(&mut h);
+        for v in picture.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()? {
+            v.to_bits().hash(&mut h);
+        }
+        Ok(h.finish())
+    }
+
+    /// The teacher's output for each picture of `photos [N, 3, H, W]` (in [-1, 1]), from the cache where it can.
+    fn outputs(&mut self, teacher: &dyn Filter, photos: &Tensor) -> candle_core::Result<Tensor> {
+        let outputs = (0..photos.dim(0)?)
+            .map(|i| {
+                let picture = photos.narrow(0, i, 1)?;
+                let key = Self::key(&picture)?;
+                if let Some(y) = self.outputs.get(&key) {
+                    return Ok(y.clone());
+                }
+                let y = teacher_outputs(teacher, &picture)?;
+                let size = y.elem_count() * 4;
+                if self.bytes + size <= TEACHER_CACHE_BYTES {
+                    self.bytes += size;
+                    self.outputs.insert(key, y.clone());
+                }
+                Ok(y)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Tensor::cat(&outputs, 0)
+    }
+}
+
 pub struct DistillTask {
     pub config: DistillConfig,
     teacher: Box<dyn Filter>,
+    cache: TeacherCache,
     pub student: Student,
     vars: VarMap,
     vgg: Vgg,
@@ -158,7 +205,7 @@ impl DistillTask {
         let vgg = Vgg::load(&config.vgg, &[&config.feature_layer], crate::models::vgg::VggOptions::default(), DType::F32, device)
             .with_context(|| format!("--vgg {}: cannot load the perceptual network", config.vgg.display()))?;
         let fixed_teacher = teacher_outputs(teacher.as_ref(), &fixed)?;
-        Ok(Self { config: config.clone(), teacher, student, vars, vgg, fixed: (fixed, fixed_teacher), pending: None })
+        Ok(Self { config: config.clone(), teacher, cache: TeacherCache::default(), student, vars, vgg, fixed: (fixed, fixed_teacher), pending: None })
     }
 
     fn features(&self, images: &Tensor) -> candle_core::Result<Tensor> {
@@ -193,7 +240,7 @@ impl GanTask for DistillTask {
 
     fn g_loss(&mut self, _ctx: &mut StepContext, stats: &mut StepStats) -> candle_core::Result<Tensor> {
         let photo = self.pending.take().ok_or_else(|| candle_core::Error::Msg("g_loss before d_loss".into()))?;
-        let target = teacher_outputs(self.teacher.as_ref(), &photo)?;
+        let target = self.cache.outputs(self.teacher.as_ref(), &photo)?;
         let out = self.student.forward(&photo)?;
         let pixel = (l1(&out, &target)? * self.config.pixel_weight)?;
         let feature = if self.config.feature_weight > 0.0 {
@@ -296,4 +343,44 @@ pub fn frames_per_second(filter: &dyn Filter, runs: usize) -> Result<f64> {
 /// The training spec of a distillation run: square pictures of `size`, centre-cropped.
 pub fn image_spec(size: usize) -> ImageSpec {
     ImageSpec { size, channels: 3, fit: Fit::CenterCrop }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Inverts the picture and counts its calls.
+    struct Counting(AtomicUsize);
+
+    impl Filter for Counting {
+        fn name(&self) -> String {
+            "counting".into()
+        }
+        fn apply(&self, frame: &image::RgbImage) -> anyhow::Result<image::RgbImage> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let mut out = frame.clone();
+            out.pixels_mut().for_each(|p| p.0 = p.0.map(|v| 255 - v));
+            Ok(out)
+        }
+    }
+
+    /// Cached outputs are the teacher's, and a picture seen before does not run the teacher again.
+    #[test]
+    fn teacher_cache_returns_the_teachers_outputs_once_computed() -> Result<()> {
+        let teacher = Counting(AtomicUsize::new(0));
+        let photos = ((crate::nn::gradcheck::seeded(&[3, 3, 8, 6], 1)?.to_dtype(DType::F32)? * 0.5)?.clamp(-1.0, 1.0))?;
+        let mut cache = TeacherCache::default();
+        let first = cache.outputs(&teacher, &photos)?;
+        assert_eq!(teacher.0.load(Ordering::SeqCst), 3);
+        let direct = teacher_outputs(&teacher, &photos)?;
+        assert_eq!(first.flatten_all()?.to_vec1::<f32>()?, direct.flatten_all()?.to_vec1::<f32>()?);
+        // The same pictures in another order and one new one: one more teacher call.
+        let again = Tensor::cat(&[&photos.narrow(0, 2, 1)?, &photos.narrow(0, 0, 1)?, &photos.narrow(0, 1, 1)?.neg()?], 0)?;
+        let before = teacher.0.load(Ordering::SeqCst);
+        let second = cache.outputs(&teacher, &again)?;
+        assert_eq!(teacher.0.load(Ordering::SeqCst), before + 1);
+        assert_eq!(second.narrow(0, 0, 1)?.flatten_all()?.to_vec1::<f32>()?, direct.narrow(0, 2, 1)?.flatten_all()?.to_vec1::<f32>()?);
+        Ok(())
+    }
 }

@@ -529,11 +529,14 @@ fn distill_args<'a>(photos: &'a str, vgg: &'a str, out: &'a str, steps: &'a str)
     ]
 }
 
+/// Four training photos, `held_out` other pictures for the fidelity report, and the VGG weights.
+fn distill_inputs(held_out: usize) -> Option<(tempfile::TempDir, tempfile::TempDir, PathBuf)> {
+    Some((subset("data/face2anime/trainA", 4)?, subset("data/photos/bsds500", held_out)?, shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED)?))
+}
+
 #[test]
 fn distill_trains_a_student_resumes_exactly_and_reports_fidelity() {
-    let (Some(photos), Some(held_out), Some(vgg)) =
-        (subset("data/face2anime/trainA", 4), subset("data/photos/bsds500", 3), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED))
-    else {
+    let Some((photos, held_out, vgg)) = distill_inputs(3) else {
         return;
     };
     let runs = tempfile::tempdir().unwrap();
@@ -590,9 +593,7 @@ fn distill_trains_a_student_resumes_exactly_and_reports_fidelity() {
 /// the exported student opens as a `style:` filter, which the report used.
 #[test]
 fn distill_into_a_transformer_net_student() {
-    let (Some(photos), Some(held_out), Some(vgg)) =
-        (subset("data/face2anime/trainA", 4), subset("data/photos/bsds500", 2), shared_path(ganime::models::vgg::VGG16_IMAGENET_SHARED))
-    else {
+    let Some((photos, held_out, vgg)) = distill_inputs(2) else {
         return;
     };
     let runs = tempfile::tempdir().unwrap();

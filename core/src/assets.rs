@@ -6,6 +6,8 @@
 pub static MULTISTYLE26: &[u8] = include_bytes!("../../models/multistyle26.safetensors");
 /// ml5's TensorFlow fast-style transformer "matta" (f16).
 pub static MATTA: &[u8] = include_bytes!("../../models/matta.safetensors");
+/// ganime's real-time student of matta (`ganime distill --student transformer-net`, f16; `models/README.md`).
+pub static MATTA_LIVE: &[u8] = include_bytes!("../../models/matta-live.safetensors");
 /// Magenta's arbitrary-style predictor and transformer (int8 ONNX).
 pub static MAGENTA_PREDICT: &[u8] = include_bytes!("../../models/magenta_arbitrary_predict.onnx");
 pub static MAGENTA_TRANSFORM: &[u8] = include_bytes!("../../models/magenta_arbitrary_transform.onnx");

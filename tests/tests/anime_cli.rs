@@ -625,6 +625,12 @@ fn distill_into_a_transformer_net_student() {
     ganime_ok(&args);
     ganime_ok(&["distill", "--resume", p(&split), "--steps", "12", "--quiet"]);
     assert_same_tensors(&straight, &split);
+    // A lower rate for the last steps replaces the stored one; a bad one is refused.
+    ganime_ok(&["distill", "--resume", p(&split), "--steps", "13", "--lr", "1e-4", "--quiet"]);
+    let state = Checkpoint::read(&split, &Device::Cpu).unwrap().header.state.unwrap();
+    assert_eq!(state["config"]["adam"]["lr"], 1e-4);
+    let err = ganime_err(&["distill", "--resume", p(&split), "--steps", "14", "--lr", "0"]);
+    assert!(err.contains("--lr must be a positive number"), "{err}");
 
     let filter = ganime::filters::open(&format!("style:{}", straight.join("student.safetensors").display())).unwrap();
     assert_eq!(filter.apply(&image::RgbImage::from_pixel(30, 22, image::Rgb([90, 140, 200]))).unwrap().dimensions(), (30, 22));

@@ -53,8 +53,9 @@ pub struct DistillArgs {
     /// Total steps to reach (with --resume: the new total).
     #[arg(long)]
     steps: Option<u64>,
-    #[arg(long, default_value_t = 5e-4)]
-    lr: f64,
+    /// Adam's learning rate [default: 5e-4]; with --resume it replaces the run's (lower it for the last steps).
+    #[arg(long)]
+    lr: Option<f64>,
     #[arg(long, default_value_t = 1.0)]
     pixel_weight: f64,
     /// Weight of the VGG feature L1 (features ÷ 255).
@@ -95,8 +96,12 @@ pub fn run(a: DistillArgs) -> Result<()> {
     if a.eval_size < 8 {
         bail!("--eval-size must be at least 8, not {}", a.eval_size);
     }
+    if let Some(lr) = a.lr.filter(|lr| !(*lr > 0.0 && lr.is_finite())) {
+        bail!("--lr must be a positive number, not {lr}");
+    }
     let summary = if a.resume.is_some() {
-        train_distill(None, &out, &device, a.run.control(a.steps)?)?
+        let control = crate::train::trainer::RunControl { learning_rate: a.lr, ..a.run.control(a.steps)? };
+        train_distill(None, &out, &device, control)?
     } else {
         let Some(teacher) = a.teacher.clone() else { bail!("--teacher is required") };
         if teacher.split_whitespace().count() > 1 {
@@ -109,9 +114,6 @@ pub fn run(a: DistillArgs) -> Result<()> {
         }
         if a.image_size < 16 || a.image_size % 4 != 0 {
             bail!("--image-size must be a multiple of 4 and at least 16, not {}", a.image_size);
-        }
-        if !(a.lr > 0.0 && a.lr.is_finite()) {
-            bail!("--lr must be a positive number, not {}", a.lr);
         }
         let student = match a.student.as_str() {
             "animegan" => StudentConfig::AnimeGan(AnimeGanWidths { c32: w, c64: 2 * w, c128: 4 * w, c256: 8 * w }),
@@ -127,7 +129,7 @@ pub fn run(a: DistillArgs) -> Result<()> {
             feature_weight: a.feature_weight,
         };
         let Some(first) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
-        let adam = AdamParams { lr: a.lr, beta1: 0.9, ..AdamParams::default() };
+        let adam = AdamParams { lr: a.lr.unwrap_or(5e-4), beta1: 0.9, ..AdamParams::default() };
         let config = a.run.train_config(first, image_spec(a.image_size), a.batch_size, a.steps.unwrap_or(2000), adam);
         train_distill(Some((model, config)), &out, &device, a.run.control(None)?)?
     };

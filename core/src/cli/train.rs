@@ -60,6 +60,7 @@ impl UnpairedRunArgs {
             quiet: self.quiet,
             time_limit: self.output.time_limit()?,
             cadence: self.output.cadence()?,
+            learning_rate: None,
         })
     }
 

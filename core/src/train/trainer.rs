@@ -32,6 +32,9 @@ pub struct RunControl {
     pub time_limit: Option<std::time::Duration>,
     /// Sample, checkpoint and log intervals given now; on a resumed run they replace the stored ones.
     pub cadence: Cadence,
+    /// A new base learning rate (e.g. lowered for the end of a resumed run). Tasks with rates of their own
+    /// (AnimeGAN's per-phase rates) keep theirs; the commands offer it only where it applies.
+    pub learning_rate: Option<f64>,
 }
 
 /// The intervals (in steps) of a run's samples, checkpoints and log lines; `None` keeps the run's own.
@@ -300,6 +303,9 @@ impl<T: GanTask> Trainer<T> {
             self.set_total_steps(steps);
         }
         run.cadence.apply(&mut self.state.config);
+        if let Some(lr) = run.learning_rate {
+            self.state.config.adam.lr = lr;
+        }
         self.quiet(run.quiet).time_limit(run.time_limit)
     }
 

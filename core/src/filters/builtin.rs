@@ -175,7 +175,7 @@ mod tests {
         assert!(count > 0.0, "no frames in {}", frames.display());
         let psnr = 10.0 * (255.0f64.powi(2) / (squared / count)).log10();
         eprintln!("matta-live against matta, 160x120 webcam frames: PSNR {psnr:.2} dB");
-        assert!(psnr > 18.5, "PSNR {psnr:.2} dB");
+        assert!(psnr > 19.0, "PSNR {psnr:.2} dB");
         Ok(())
     }
 

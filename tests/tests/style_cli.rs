@@ -238,6 +238,12 @@ fn style_train_tiny_network_resumes_exactly_and_stylizes() {
     }
     let csv = std::fs::read_to_string(split.join("log.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
+    // An interval given with --resume replaces the stored one; 0 is refused.
+    ganime_ok(&["style", "train", "--resume", p(&split), "--steps", "5", "--checkpoint-every", "1"]);
+    let state = Checkpoint::read(&split, &Device::Cpu).unwrap().header.state.unwrap();
+    assert_eq!(state[0]["checkpoint_every"], 1, "{state}");
+    let err = ganime_err(&["style", "train", "--resume", p(&split), "--steps", "6", "--sample-every", "0"]);
+    assert!(err.contains("--sample-every must be a positive"), "{err}");
     // The trained network is a filter.
     let photo = runs.path().join("photo.png");
     std::fs::copy(&files[5], &photo).unwrap();

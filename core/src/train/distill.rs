@@ -170,13 +170,14 @@ impl TeacherCache {
                 let picture = photos.narrow(0, i, 1)?;
                 let key = Self::key(&picture)?;
                 if let Some(y) = self.outputs.get(&key) {
-                    return Ok(y.clone());
+                    return y.to_device(photos.device());
                 }
                 let y = teacher_outputs(teacher, &picture)?;
                 let size = y.elem_count() * 4;
                 if self.bytes + size <= TEACHER_CACHE_BYTES {
+                    // Kept in host memory, whatever device the student trains on.
                     self.bytes += size;
-                    self.outputs.insert(key, y.clone());
+                    self.outputs.insert(key, y.to_device(&Device::Cpu)?);
                 }
                 Ok(y)
             })

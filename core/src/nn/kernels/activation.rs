@@ -10,17 +10,21 @@ use candle_core::{backend::BackendStorage, CpuStorage, CustomOp1, CustomOp2, Lay
 const CHUNK: usize = 1 << 14;
 
 fn map<T: WithDType>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
-    super::filled(x.len(), CHUNK, |start, d| d.iter_mut().zip(&x[start..]).for_each(|(d, &v)| _ = d.write(f(v))))
+    // SAFETY: each chunk of the output is zipped with the input from the same index, which is as long.
+    unsafe { super::filled(x.len(), CHUNK, |start, d| d.iter_mut().zip(&x[start..]).for_each(|(d, &v)| _ = d.write(f(v)))) }
 }
 
 /// `f(a[i], b[i])` for every i, in parallel chunks (the backwards: a gradient and the input or output).
 fn zip_map<T: WithDType>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
     assert_eq!(a.len(), b.len(), "zip_map: operands of different lengths");
-    super::filled(a.len(), CHUNK, |start, d| {
-        for ((d, &a), &b) in d.iter_mut().zip(&a[start..]).zip(&b[start..]) {
-            d.write(f(a, b));
-        }
-    })
+    // SAFETY: each chunk of the output is zipped with both operands from the same index, which are as long.
+    unsafe {
+        super::filled(a.len(), CHUNK, |start, d| {
+            for ((d, &a), &b) in d.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+                d.write(f(a, b));
+            }
+        })
+    }
 }
 
 /// `y = x` for x > 0, else `slope·x`.

@@ -102,9 +102,12 @@ pub(crate) fn zeroed<T: WithDType>(n: usize) -> Vec<T> {
     v
 }
 
-/// `f(i)` into a new vector of `n` elements, `chunk` at a time in parallel: `f` receives the first index of its
-/// chunk and the chunk to fill, and must write every element of it.
-pub(crate) fn filled<T: WithDType>(n: usize, chunk: usize, f: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync) -> Vec<T> {
+/// A new vector of `n` elements written by `f`, `chunk` at a time in parallel: `f` receives the first index of
+/// its chunk and the chunk to fill.
+///
+/// # Safety
+/// `f` writes every element of every chunk it is given (the vector's length is then set to `n`).
+pub(crate) unsafe fn filled<T: WithDType>(n: usize, chunk: usize, f: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync) -> Vec<T> {
     let mut v = Vec::with_capacity(n);
     v.spare_capacity_mut()[..n].par_chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i * chunk.max(1), c));
     // SAFETY: `f` writes every element of every chunk (its contract), and the chunks cover 0..n.
@@ -221,11 +224,14 @@ mod buffers {
             assert_eq!(z.len(), n);
             assert!(z.iter().all(|&v| v == 0.0));
             for chunk in [1, 1000, 1 << 14] {
-                let f: Vec<f64> = super::filled(n, chunk, |start, c| {
-                    for (i, x) in c.iter_mut().enumerate() {
-                        x.write((start + i) as f64 * 0.5);
-                    }
-                });
+                // SAFETY: the closure writes every element of its chunk.
+                let f: Vec<f64> = unsafe {
+                    super::filled(n, chunk, |start, c| {
+                        for (i, x) in c.iter_mut().enumerate() {
+                            x.write((start + i) as f64 * 0.5);
+                        }
+                    })
+                };
                 assert!(f.iter().enumerate().all(|(i, &v)| v == i as f64 * 0.5), "n {n}, chunk {chunk}");
             }
         }

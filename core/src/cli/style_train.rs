@@ -71,13 +71,8 @@ pub struct TrainArgs {
 
 pub fn train_cmd(a: TrainArgs) -> Result<()> {
     let device = crate::device::parse_device(&a.device)?;
-    for (name, v) in [("--sample-every", a.sample_every), ("--checkpoint-every", a.checkpoint_every)] {
-        if v == Some(0) {
-            bail!("{name} must be a positive number of steps, not 0");
-        }
-    }
+    let cadence = crate::train::trainer::Cadence::given(a.sample_every, a.checkpoint_every, None)?;
     let mut trainer = if let Some(run) = &a.resume {
-        let cadence = crate::train::trainer::Cadence { sample_every: a.sample_every, checkpoint_every: a.checkpoint_every, log_every: None };
         StyleTrainer::resume(run, a.steps, cadence, &device)?
     } else {
         let (Some(style), Some(content_dir), Some(out)) = (&a.style, &a.content_dir, &a.out) else {

@@ -55,13 +55,7 @@ pub struct UnpairedRunArgs {
 impl UnpairedRunArgs {
     /// How this invocation drives the run: `total_steps` (a new total on --resume), --quiet, --max-minutes.
     pub fn control(&self, total_steps: Option<u64>) -> anyhow::Result<crate::train::trainer::RunControl> {
-        Ok(crate::train::trainer::RunControl {
-            total_steps,
-            quiet: self.quiet,
-            time_limit: self.output.time_limit()?,
-            cadence: self.output.cadence()?,
-            learning_rate: None,
-        })
+        self.output.control(self.quiet, total_steps)
     }
 
     /// The training config of a new run with these run options.
@@ -90,14 +84,16 @@ impl UnpairedRunArgs {
 }
 
 impl RunOutputArgs {
-    /// The intervals given on this command line (checked positive); a resumed run takes them over.
-    pub fn cadence(&self) -> anyhow::Result<crate::train::trainer::Cadence> {
-        for (name, v) in [("--sample-every", self.sample_every), ("--checkpoint-every", self.checkpoint_every), ("--log-every", self.log_every)] {
-            if v == Some(0) {
-                anyhow::bail!("{name} must be a positive number of steps, not 0");
-            }
-        }
-        Ok(crate::train::trainer::Cadence { sample_every: self.sample_every, checkpoint_every: self.checkpoint_every, log_every: self.log_every })
+    /// How this invocation drives the run: `total_steps` (a new total on --resume), `quiet`, --max-minutes and
+    /// the intervals given (checked positive; a resumed run takes them over).
+    pub fn control(&self, quiet: bool, total_steps: Option<u64>) -> anyhow::Result<crate::train::trainer::RunControl> {
+        Ok(crate::train::trainer::RunControl {
+            total_steps,
+            quiet,
+            time_limit: self.time_limit()?,
+            cadence: crate::train::trainer::Cadence::given(self.sample_every, self.checkpoint_every, self.log_every)?,
+            learning_rate: None,
+        })
     }
 
     /// A new run's sample interval: the one given, else 500 steps.

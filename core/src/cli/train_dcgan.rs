@@ -226,19 +226,6 @@ impl DcganModelArgs {
     }
 }
 
-impl DcganArgs {
-    /// How this invocation drives the run (the length is set apart: it may be in epochs).
-    fn control(&self) -> Result<crate::train::trainer::RunControl> {
-        Ok(crate::train::trainer::RunControl {
-            total_steps: None,
-            quiet: self.quiet,
-            time_limit: self.output.time_limit()?,
-            cadence: self.output.cadence()?,
-            learning_rate: None,
-        })
-    }
-}
-
 fn run_length(steps: Option<u64>, epochs: Option<u64>) -> Option<RunLength> {
     steps.map(RunLength::Steps).or(epochs.map(RunLength::Epochs))
 }
@@ -276,7 +263,7 @@ pub fn run(a: DcganArgs) -> Result<()> {
                 "--sample-epochs, --panel-steps, --stop-when, --class, --min-class-size and --holdout are stored with the run: give them when it starts, not with --resume"
             );
         }
-        train_dcgan(None, dir, run_length(a.steps, a.epochs), &device, a.control()?, eval)?
+        train_dcgan(None, dir, run_length(a.steps, a.epochs), &device, a.output.control(a.quiet, None)?, eval)?
     } else {
         let (Some(data), Some(out)) = (a.data.clone(), a.out.clone()) else { bail!("--data and --out are required") };
         let model = a.model.config()?;
@@ -354,7 +341,7 @@ pub fn run(a: DcganArgs) -> Result<()> {
             selection: a.selection.selection(),
             ..TrainOptions::default()
         };
-        train_dcgan(Some((model, config, options)), &out, None, &device, a.control()?, eval)?
+        train_dcgan(Some((model, config, options)), &out, None, &device, a.output.control(a.quiet, None)?, eval)?
     };
     eprintln!(
         "done: {} steps, {} epochs, {:.1} s{}; checkpoint {}",

@@ -46,6 +46,16 @@ pub struct Cadence {
 }
 
 impl Cadence {
+    /// The intervals given on a command line, each refused by its flag's name when 0.
+    pub fn given(sample_every: Option<u64>, checkpoint_every: Option<u64>, log_every: Option<u64>) -> Result<Self> {
+        for (name, v) in [("--sample-every", sample_every), ("--checkpoint-every", checkpoint_every), ("--log-every", log_every)] {
+            if v == Some(0) {
+                bail!("{name} must be a positive number of steps, not 0");
+            }
+        }
+        Ok(Self { sample_every, checkpoint_every, log_every })
+    }
+
     /// Writes the intervals that were given into `config`.
     pub fn apply(&self, config: &mut TrainConfig) {
         for (given, stored) in [

@@ -426,22 +426,22 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     let mut lines = terms.lines();
     assert_eq!(
         lines.next(),
-        Some("step,adversarial,content,style,colour,tv,chroma,init_pixel,grad_adversarial,grad_content,grad_style,grad_colour,grad_tv,grad_chroma,grad_init_pixel")
+        Some("step,adversarial,content,style,colour,tv,chroma,init_pixel,structure,grad_adversarial,grad_content,grad_style,grad_colour,grad_tv,grad_chroma,grad_init_pixel,grad_structure")
     );
     let terms: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
     assert_eq!(terms.len(), 4);
-    assert!(terms[..2].iter().all(|t| t[2] > 0.0 && [1, 3, 4, 5, 6, 7].iter().all(|&i| t[i] == 0.0)), "{terms:?}");
+    assert!(terms[..2].iter().all(|t| t[2] > 0.0 && [1, 3, 4, 5, 6, 7, 8].iter().all(|&i| t[i] == 0.0)), "{terms:?}");
     // Gradient norms at G's output, measured at every logged step here (--log-every 1): a term that is 0
     // has none, every other has one.
     for t in &terms {
-        for i in 1..8 {
-            assert_eq!(t[i] == 0.0, t[i + 7] == 0.0, "term {i} and its gradient norm: {t:?}");
+        for i in 1..9 {
+            assert_eq!(t[i] == 0.0, t[i + 8] == 0.0, "term {i} and its gradient norm: {t:?}");
         }
     }
     for (t, r) in terms[2..].iter().zip(&rows[2..]) {
-        // --chroma-weight is 0 here.
-        assert!(t[1..6].iter().all(|&v| v > 0.0) && t[6] == 0.0 && t[7] == 0.0, "{t:?}");
-        let sum: f64 = t[1..8].iter().sum();
+        // --chroma-weight and --structure-weight are 0 here.
+        assert!(t[1..6].iter().all(|&v| v > 0.0) && t[6] == 0.0 && t[7] == 0.0 && t[8] == 0.0, "{t:?}");
+        let sum: f64 = t[1..9].iter().sum();
         assert!((sum - r[3]).abs() <= 1e-4 * r[3], "terms {t:?} sum to {sum}, G loss {}", r[3]);
     }
     assert!(straight.join("loss-terms.png").is_file());
@@ -455,6 +455,19 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     ganime_ok(&["train", "animegan", "--resume", p(&split), "--steps", "4", "--quiet"]);
     assert_same_tensors(&straight, &split);
     assert_eq!(std::fs::read_to_string(split.join("loss-terms.csv")).unwrap().lines().count(), 5, "resume keeps the term log's rows");
+
+    // Loss weights given with --resume replace the stored ones from there on: the structure term (White-box
+    // Cartoonization's superpixel loss) appears in the log with its gradient, and the checkpoint records it.
+    ganime_ok(&["train", "animegan", "--resume", p(&split), "--steps", "5", "--structure-weight", "2", "--chroma-weight", "3", "--quiet"]);
+    let model = Checkpoint::read(&split, &Device::Cpu).unwrap().header.model;
+    assert_eq!((model["weights"]["structure"].clone(), model["weights"]["chroma"].clone()), (serde_json::json!(2.0), serde_json::json!(3.0)));
+    assert_eq!(model["weights"]["content"], 1.5, "weights not given keep their stored values");
+    let terms = std::fs::read_to_string(split.join("loss-terms.csv")).unwrap();
+    let last: Vec<f64> = terms.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    assert_eq!(last[0], 5.0);
+    assert!(last[6] > 0.0 && last[8] > 0.0 && last[16] > 0.0, "chroma and structure terms and the structure gradient: {last:?}");
+    let err = ganime_err(&["train", "animegan", "--resume", p(&split), "--steps", "6", "--structure-weight=-1"]);
+    assert!(err.contains("loss weights") && err.contains("structure: -1"), "{err}");
 
     // The exported generator is an AnimeGANv2 file: a filter and `stylize --filter` take it.
     let generator = straight.join("generator.safetensors");

@@ -5,7 +5,7 @@ use crate::data::{Fit, ImageSpec};
 use crate::device::parse_device;
 use crate::models::animegan::AnimeGanWidths;
 use crate::models::animegan_discriminator::AnimeDiscriminatorConfig;
-use crate::train::animegan::{train_animegan, AnimeGanLossWeights, AnimeGanTrainConfig, GENERATOR_FILE};
+use crate::train::animegan::{train_animegan, AnimeGanLossWeights, AnimeGanTrainConfig, AnimeGanWeightChanges, GENERATOR_FILE};
 use crate::train::AdamParams;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -82,21 +82,10 @@ pub struct AnimeganArgs {
     g_lr: f64,
     #[arg(long, default_value_t = 4e-5)]
     d_lr: f64,
-    #[arg(long, default_value_t = 300.0)]
-    adversarial_weight: f64,
-    #[arg(long, default_value_t = 1.5)]
-    content_weight: f64,
-    #[arg(long, default_value_t = 2.5)]
-    style_weight: f64,
-    #[arg(long, default_value_t = 10.0)]
-    color_weight: f64,
-    #[arg(long, default_value_t = 1.0)]
-    tv_weight: f64,
-    /// Weight of an L1 loss on the U and V (chroma) channels between photo and stylisation, beside the colour
-    /// loss (0: the paper's colour loss alone, whose Huber terms barely pull chroma back: small generators
-    /// trained briefly drift to one tint)
-    #[arg(long, default_value_t = 0.0)]
-    chroma_weight: f64,
+    /// Loss weights. Given with --resume, a weight replaces the run's stored one from there on (the checkpoint
+    /// records it): the balance can be changed mid-run.
+    #[command(flatten)]
+    weights: LossWeightArgs,
     /// Every N steps (and at the end) measure Fréchet and kernel distance between --eval-count photos
     /// stylised by the current generator and as many anime pictures (VGG16 relu3_3, as `ganime eval
     /// --features vgg16`) into metrics.csv / metrics.png, and keep the checkpoint of the lowest kernel distance
@@ -110,11 +99,54 @@ pub struct AnimeganArgs {
     run: UnpairedRunArgs,
 }
 
+#[derive(Args)]
+struct LossWeightArgs {
+    /// Adversarial weight of G and D [default: 300].
+    #[arg(long)]
+    adversarial_weight: Option<f64>,
+    /// [default: 1.5]
+    #[arg(long)]
+    content_weight: Option<f64>,
+    /// [default: 2.5]
+    #[arg(long)]
+    style_weight: Option<f64>,
+    /// [default: 10]
+    #[arg(long)]
+    color_weight: Option<f64>,
+    /// [default: 1]
+    #[arg(long)]
+    tv_weight: Option<f64>,
+    /// Weight of an L1 loss on the U and V (chroma) channels between photo and stylisation, beside the colour
+    /// loss (0: the paper's colour loss alone, whose Huber terms barely pull chroma back: small generators
+    /// trained briefly drift to one tint) [default: 0].
+    #[arg(long)]
+    chroma_weight: Option<f64>,
+    /// Weight of White-box Cartoonization's structure loss: VGG-feature L1 between the stylisation and its own
+    /// copy with every SLIC superpixel (~330 px) painted its mean colour, which rewards flat cel-shaded regions
+    /// with clean borders (0: off, as in AnimeGAN) [default: 0].
+    #[arg(long)]
+    structure_weight: Option<f64>,
+}
+
+impl LossWeightArgs {
+    fn changes(&self) -> AnimeGanWeightChanges {
+        AnimeGanWeightChanges {
+            adversarial: self.adversarial_weight,
+            content: self.content_weight,
+            style: self.style_weight,
+            color: self.color_weight,
+            tv: self.tv_weight,
+            chroma: self.chroma_weight,
+            structure: self.structure_weight,
+        }
+    }
+}
+
 pub fn run(a: AnimeganArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
     let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
     let (summary, out) = if let Some(dir) = &a.resume {
-        (train_animegan(None, dir, &device, a.run.control(a.steps)?, eval)?, dir.clone())
+        (train_animegan(None, dir, &device, a.run.control(a.steps)?, eval, a.weights.changes())?, dir.clone())
     } else {
         let (Some(anime), Some(out)) = (a.anime.clone(), a.out.clone()) else { bail!("--photos, --anime and --out are required") };
         let Some(first_photos) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
@@ -152,20 +184,12 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             reset_optimizer_after_init: true,
             g_lr: a.g_lr,
             d_lr: a.d_lr,
-            weights: AnimeGanLossWeights {
-                adversarial_g: a.adversarial_weight,
-                adversarial_d: a.adversarial_weight,
-                content: a.content_weight,
-                style: a.style_weight,
-                color: a.color_weight,
-                tv: a.tv_weight,
-                chroma: a.chroma_weight,
-            },
+            weights: a.weights.changes().applied_to(AnimeGanLossWeights::default()),
         };
         let adam = AdamParams { lr: a.g_lr, beta1: 0.5, ..AdamParams::default() };
         let image = ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop };
         let config = a.run.train_config(first_photos, image, a.batch_size, a.steps.unwrap_or(2000), adam);
-        (train_animegan(Some((model, config)), &out, &device, a.run.control(None)?, eval)?, out)
+        (train_animegan(Some((model, config)), &out, &device, a.run.control(None)?, eval, AnimeGanWeightChanges::default())?, out)
     };
     eprintln!(
         "done: {} steps, {:.1} s; checkpoint {}; generator {} (use it as --filter animegan:{})",

@@ -14,6 +14,8 @@
 //!   `data_mean.py`), so G is not rewarded for tinting everything;
 //! - optionally, random crops of both streams (D judges rendering, not face shape) and DiffAugment
 //!   (translation, cutout) on every picture D sees;
+//! - optionally (`structure` weight), White-box Cartoonization's structure loss: VGG-feature L1 between G's
+//!   output and its own superpixel-flattened copy (`superpixel`), which rewards flat cel-shaded regions;
 //! - Adam β1 0.5, G at 2e-5 and D at 4e-5 (the paper's rates).
 //!
 //! Each term's gradient norm at G's output is logged beside its value (`loss-terms.csv`): with Adam, the
@@ -21,6 +23,7 @@
 
 use super::animegan_losses::{chroma_l1, color_loss, gram_l1, grayscale3, l1, lsgan, total_variation_mean};
 use super::diffaugment::DiffAugment;
+use super::superpixel::Slic;
 use super::task::{GanTask, StepContext, StepStats};
 use super::trainer::{start_or_resume, RunControl, TrainConfig, TrainOptions, TrainSummary, Trainer};
 use crate::data::concat::ConcatDataset;
@@ -53,12 +56,55 @@ pub struct AnimeGanLossWeights {
     /// L1 on U and V between photo and stylisation (not in the paper: 0 there).
     #[serde(default)]
     pub chroma: f64,
+    /// VGG-feature L1 between the stylisation and its own superpixel-flattened copy (White-box Cartoonization's
+    /// structure loss; not in AnimeGAN: 0 there). Rewards flat cel-shaded regions.
+    #[serde(default)]
+    pub structure: f64,
 }
 
 impl Default for AnimeGanLossWeights {
     /// AnimeGANv2's defaults (`g_adv_weight 300, d_adv_weight 300, con 1.5, sty 2.5, color 10, tv 1`).
     fn default() -> Self {
-        Self { adversarial_g: 300.0, adversarial_d: 300.0, content: 1.5, style: 2.5, color: 10.0, tv: 1.0, chroma: 0.0 }
+        Self { adversarial_g: 300.0, adversarial_d: 300.0, content: 1.5, style: 2.5, color: 10.0, tv: 1.0, chroma: 0.0, structure: 0.0 }
+    }
+}
+
+/// Loss weights given for a run: each `Some` replaces the weight it names (on `--resume`, the run's stored one,
+/// which the next checkpoint then records).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AnimeGanWeightChanges {
+    /// Both G's and D's adversarial weight.
+    pub adversarial: Option<f64>,
+    pub content: Option<f64>,
+    pub style: Option<f64>,
+    pub color: Option<f64>,
+    pub tv: Option<f64>,
+    pub chroma: Option<f64>,
+    pub structure: Option<f64>,
+}
+
+impl AnimeGanWeightChanges {
+    pub fn applied_to(&self, mut w: AnimeGanLossWeights) -> AnimeGanLossWeights {
+        if let Some(v) = self.adversarial {
+            (w.adversarial_g, w.adversarial_d) = (v, v);
+        }
+        for (to, given) in [
+            (&mut w.content, self.content),
+            (&mut w.style, self.style),
+            (&mut w.color, self.color),
+            (&mut w.tv, self.tv),
+            (&mut w.chroma, self.chroma),
+            (&mut w.structure, self.structure),
+        ] {
+            if let Some(v) = given {
+                *to = v;
+            }
+        }
+        w
+    }
+
+    fn any(&self) -> bool {
+        *self != Self::default()
     }
 }
 
@@ -125,7 +171,8 @@ impl AnimeGanTrainConfig {
             }
         }
         let w = self.weights;
-        if [w.adversarial_g, w.adversarial_d, w.content, w.style, w.color, w.tv, w.chroma].iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+        if [w.adversarial_g, w.adversarial_d, w.content, w.style, w.color, w.tv, w.chroma, w.structure].iter().any(|v| !(v.is_finite() && *v >= 0.0))
+        {
             bail!("loss weights must be finite and non-negative, got {w:?}");
         }
         if !(self.init_pixel_weight >= 0.0 && self.init_pixel_weight.is_finite()) {
@@ -182,8 +229,9 @@ pub struct AnimeGanTask {
 }
 
 /// The weighted loss terms a step reports, in `StepStats::terms` order (then one gradient norm each).
-const LOSS_TERMS: [&str; 7] = ["adversarial", "content", "style", "colour", "tv", "chroma", "init_pixel"];
-const GRAD_NORM_TERMS: [&str; 7] = ["grad_adversarial", "grad_content", "grad_style", "grad_colour", "grad_tv", "grad_chroma", "grad_init_pixel"];
+const LOSS_TERMS: [&str; 8] = ["adversarial", "content", "style", "colour", "tv", "chroma", "init_pixel", "structure"];
+const GRAD_NORM_TERMS: [&str; 8] =
+    ["grad_adversarial", "grad_content", "grad_style", "grad_colour", "grad_tv", "grad_chroma", "grad_init_pixel", "grad_structure"];
 
 impl AnimeGanTask {
     pub fn new(config: &AnimeGanTrainConfig, seed: u64, fixed: Tensor, grad_norm_every: u64, device: &Device) -> Result<Self> {
@@ -258,7 +306,7 @@ impl AnimeGanTask {
         let Some(anime_gray) = anime_gray else {
             let content = (l1(&self.features(fake)?, photo_features)? * w.content)?;
             let pixel = (l1(fake, photo)? * self.config.init_pixel_weight)?;
-            return Ok(vec![zero.clone(), content, zero.clone(), zero.clone(), zero.clone(), zero, pixel]);
+            return Ok(vec![zero.clone(), content, zero.clone(), zero.clone(), zero.clone(), zero.clone(), pixel, zero]);
         };
         // One VGG pass for the stylisation and its grayscale (content and style), one for the gray anime.
         let n = fake.dim(0)?;
@@ -270,8 +318,14 @@ impl AnimeGanTask {
         let color = (color_loss(photo, fake)? * w.color)?;
         let chroma = if w.chroma > 0.0 { (chroma_l1(photo, fake)? * w.chroma)? } else { zero.clone() };
         let tv = (total_variation_mean(fake)? * w.tv)?;
+        let structure = if w.structure > 0.0 {
+            let flat_features = self.features(&Slic::default().flatten_batch(fake)?)?.detach();
+            (l1(&fake_features, &flat_features)? * w.structure)?
+        } else {
+            zero.clone()
+        };
         let adversarial = (lsgan(&self.discriminator.forward(&self.augment(fake, ctx)?)?, 1.0)? * w.adversarial_g)?;
-        Ok(vec![adversarial, content, style, color, tv, chroma, zero])
+        Ok(vec![adversarial, content, style, color, tv, chroma, zero, structure])
     }
 
     /// The norm of each term's gradient at G's output (a detached copy of `fake`, so G is not touched). The
@@ -434,7 +488,8 @@ pub fn color_cast_offset(anime: &dyn Dataset, spec: &ImageSpec) -> Result<[f32; 
 }
 
 /// Starts an AnimeGAN run in `out` (`start` = model and trainer config; `config.data` is the first photo
-/// folder), or resumes the one there. `total_steps` may raise the target on resume. `eval`: measure the
+/// folder), or resumes the one there. `total_steps` may raise the target on resume; `weight_changes` replace
+/// loss weights (of the new or the resumed run). `eval`: measure the
 /// stylised photos against the anime set every N steps (`metrics.csv`) and keep the best checkpoint
 /// (`trainer::BEST_CHECKPOINT`).
 pub fn train_animegan(
@@ -443,8 +498,15 @@ pub fn train_animegan(
     device: &Device,
     run: RunControl,
     eval: Option<crate::metrics::TrainingEval>,
+    weight_changes: AnimeGanWeightChanges,
 ) -> Result<TrainSummary> {
     let (mut model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "an AnimeGAN run", device)?;
+    if weight_changes.any() {
+        model.weights = weight_changes.applied_to(model.weights);
+        if !run.quiet {
+            eprintln!("loss weights from here on: {:?}", model.weights);
+        }
+    }
     model.validate()?;
     let photos = ConcatDataset::open(&model.photos, "--photos")?;
     let anime = open_dataset(&model.anime).with_context(|| format!("--anime {}", model.anime.display()))?;
@@ -466,6 +528,9 @@ pub fn train_animegan(
         Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, run)?;
     if let Some(monitor) = monitor {
         trainer = trainer.with_monitor(monitor);
+    }
+    if weight_changes.any() {
+        trainer = trainer.with_model(serde_json::to_value(&model)?);
     }
     if !run.quiet {
         eprintln!("training AnimeGAN on photos = {}, anime = {} -> {}", photos.describe(), anime.describe(), out.display());

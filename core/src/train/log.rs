@@ -119,7 +119,7 @@ pub fn line_plot(path: &Path, title: &str, x: &[f64], series: &[(&str, Vec<f64>,
         for (name, ys, color) in series {
             let color = *color;
             chart
-                .draw_series(LineSeries::new(x.iter().copied().zip(ys.iter().copied()), color.stroke_width(2)))
+                .draw_series(LineSeries::new(x.iter().copied().zip(ys.iter().copied()).filter(|p| p.1.is_finite()), color.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(*name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));

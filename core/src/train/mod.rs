@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod objective;
 pub mod optimizer;
 pub mod stop;
+pub mod superpixel;
 pub mod task;
 pub mod trainer;
 pub mod upscale;

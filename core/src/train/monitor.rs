@@ -51,12 +51,18 @@ impl MetricsLog {
         let mut rows = Vec::new();
         if let (Some(last), true) = (resume_step, path.exists()) {
             let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+            // Columns are matched by name, so a run resumed by a build that logs more (or fewer) series keeps
+            // its history: a series the file lacks reads NaN (a gap in the plot).
+            let header: Vec<String> =
+                r.headers().with_context(|| format!("malformed header in {}", path.display()))?.iter().map(str::to_string).collect();
+            let columns: Vec<Option<usize>> = names.iter().map(|n| header.iter().position(|h| h == n)).collect();
             for rec in r.records() {
                 let rec = rec.with_context(|| format!("malformed row in {}", path.display()))?;
                 let values: Vec<f64> = rec.iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect();
-                if values.len() == names.len() + 1 && values[0] as u64 <= last {
-                    rows.push((values[0] as u64, values[1..].to_vec()));
+                if values.len() != header.len() || values.is_empty() || !(values[0] >= 0.0 && values[0] as u64 <= last) {
+                    continue;
                 }
+                rows.push((values[0] as u64, columns.iter().map(|c| c.map_or(f64::NAN, |c| values[c])).collect()));
             }
         }
         let log = Self { path: path.to_path_buf(), names: names.to_vec(), rows, plot };
@@ -168,4 +174,32 @@ pub fn animegan_monitor(
         let (kid, _) = kernel_distance(&anime, &stylised, 5, 1000, 0)?;
         Ok(vec![frechet_distance(&anime, &stylised)?, kid])
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On resume, rows past the checkpoint go, and the rest keep their values by column name when the resuming
+    /// build logs other series (a new loss term): a series the file lacks reads NaN, one it has no more is dropped.
+    #[test]
+    fn resumed_log_matches_columns_by_name() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("loss-terms.csv");
+        let old = MetricsLog::open(&path, &["a".into(), "b".into()], None)?;
+        let mut old = old;
+        old.record(10, vec![1.0, 2.0])?;
+        old.record(20, vec![3.0, 4.0])?;
+        old.record(30, vec![5.0, 6.0])?;
+        let mut new = MetricsLog::open(&path, &["b".into(), "c".into()], Some(20))?;
+        assert_eq!(new.rows.len(), 2);
+        assert_eq!(new.rows[1].0, 20);
+        assert_eq!(new.rows[1].1[0], 4.0);
+        assert!(new.rows[1].1[1].is_nan());
+        new.append(21, vec![7.0, 8.0], dir.path())?;
+        let text = std::fs::read_to_string(&path)?;
+        assert!(text.starts_with("step,b,c\n10,2,NaN\n20,4,NaN\n21,7,8"), "{text}");
+        assert!(dir.path().join("metrics.png").exists(), "the plot is drawn over the gap");
+        Ok(())
+    }
 }

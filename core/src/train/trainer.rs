@@ -307,6 +307,13 @@ impl<T: GanTask> Trainer<T> {
         Ok(trainer.controlled(run))
     }
 
+    /// Replaces the model description the checkpoints record (a resumed run whose recipe was changed, such as
+    /// AnimeGAN's loss weights given with `--resume`, records the change so the next resume keeps it).
+    pub fn with_model(mut self, model: serde_json::Value) -> Self {
+        self.model = model;
+        self
+    }
+
     /// Applies `run`: a new total of steps (not below the current step), quiet, the time budget.
     pub fn controlled(mut self, run: RunControl) -> Self {
         if let Some(steps) = run.total_steps {

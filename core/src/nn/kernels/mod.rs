@@ -21,7 +21,8 @@
 //! Each kernel runs on f32 and f64 CPU tensors; the layers call Candle's own ops on other devices, so the CUDA
 //! build is unaffected. Each file has parity tests against Candle's op (and autograd or finite differences for
 //! the backward) and an ignored micro-benchmark:
-//! `cargo test --release -p ganime kernels -- --ignored --nocapture`.
+//! `cargo test --release -p ganime kernels -- --ignored --nocapture`. `instruction_sets` re-runs those tests on
+//! an emulated AVX2 CPU without AVX-512 and on a pre-AVX one (QEMU user mode).
 
 pub mod activation;
 pub mod adam;
@@ -30,6 +31,8 @@ pub mod bilinear;
 pub mod conv2d;
 pub mod conv2d_backward;
 pub mod depthwise;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod instruction_sets;
 pub mod layer_norm;
 pub mod max_pool;
 pub mod patches;

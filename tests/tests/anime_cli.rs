@@ -458,8 +458,22 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
 
     // Loss weights given with --resume replace the stored ones from there on: the structure term (White-box
     // Cartoonization's superpixel loss) appears in the log with its gradient, and the checkpoint records it.
-    ganime_ok(&["train", "animegan", "--resume", p(&split), "--steps", "5", "--structure-weight", "2", "--chroma-weight", "3", "--quiet"]);
+    ganime_ok(&[
+        "train",
+        "animegan",
+        "--resume",
+        p(&split),
+        "--steps",
+        "5",
+        "--structure-weight",
+        "2",
+        "--chroma-weight",
+        "3",
+        "--keep-color-cast",
+        "--quiet",
+    ]);
     let model = Checkpoint::read(&split, &Device::Cpu).unwrap().header.model;
+    assert_eq!(model["anime_color_offset"], serde_json::json!([0.0, 0.0, 0.0]), "--keep-color-cast on resume keeps the cast from there on");
     assert_eq!((model["weights"]["structure"].clone(), model["weights"]["chroma"].clone()), (serde_json::json!(2.0), serde_json::json!(3.0)));
     assert_eq!(model["weights"]["content"], 1.5, "weights not given keep their stored values");
     let terms = std::fs::read_to_string(split.join("loss-terms.csv")).unwrap();

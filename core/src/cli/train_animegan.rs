@@ -5,7 +5,7 @@ use crate::data::{Fit, ImageSpec};
 use crate::device::parse_device;
 use crate::models::animegan::AnimeGanWidths;
 use crate::models::animegan_discriminator::AnimeDiscriminatorConfig;
-use crate::train::animegan::{train_animegan, AnimeGanLossWeights, AnimeGanTrainConfig, AnimeGanWeightChanges, GENERATOR_FILE};
+use crate::train::animegan::{train_animegan, AnimeGanLossWeights, AnimeGanRecipeChanges, AnimeGanTrainConfig, GENERATOR_FILE};
 use crate::train::AdamParams;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -54,7 +54,7 @@ pub struct AnimeganArgs {
     #[arg(long)]
     no_spectral_norm: bool,
     /// Keep the anime set's mean colour cast (by default it is removed from the colour pictures D sees as real,
-    /// as the reference's data_mean.py does).
+    /// as the reference's data_mean.py does). With --resume: keep it from here on.
     #[arg(long)]
     keep_color_cast: bool,
     /// Generator width: channels of the first stage (the released AnimeGANv2 uses 32; the later stages are
@@ -129,8 +129,8 @@ struct LossWeightArgs {
 }
 
 impl LossWeightArgs {
-    fn changes(&self) -> AnimeGanWeightChanges {
-        AnimeGanWeightChanges {
+    fn changes(&self, keep_color_cast: bool) -> AnimeGanRecipeChanges {
+        AnimeGanRecipeChanges {
             adversarial: self.adversarial_weight,
             content: self.content_weight,
             style: self.style_weight,
@@ -138,6 +138,7 @@ impl LossWeightArgs {
             tv: self.tv_weight,
             chroma: self.chroma_weight,
             structure: self.structure_weight,
+            keep_color_cast,
         }
     }
 }
@@ -146,7 +147,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
     let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
     let (summary, out) = if let Some(dir) = &a.resume {
-        (train_animegan(None, dir, &device, a.run.control(a.steps)?, eval, a.weights.changes())?, dir.clone())
+        (train_animegan(None, dir, &device, a.run.control(a.steps)?, eval, a.weights.changes(a.keep_color_cast))?, dir.clone())
     } else {
         let (Some(anime), Some(out)) = (a.anime.clone(), a.out.clone()) else { bail!("--photos, --anime and --out are required") };
         let Some(first_photos) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
@@ -184,12 +185,12 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             reset_optimizer_after_init: true,
             g_lr: a.g_lr,
             d_lr: a.d_lr,
-            weights: a.weights.changes().applied_to(AnimeGanLossWeights::default()),
+            weights: a.weights.changes(false).applied_to(AnimeGanLossWeights::default()),
         };
         let adam = AdamParams { lr: a.g_lr, beta1: 0.5, ..AdamParams::default() };
         let image = ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop };
         let config = a.run.train_config(first_photos, image, a.batch_size, a.steps.unwrap_or(2000), adam);
-        (train_animegan(Some((model, config)), &out, &device, a.run.control(None)?, eval, AnimeGanWeightChanges::default())?, out)
+        (train_animegan(Some((model, config)), &out, &device, a.run.control(None)?, eval, AnimeGanRecipeChanges::default())?, out)
     };
     eprintln!(
         "done: {} steps, {:.1} s; checkpoint {}; generator {} (use it as --filter animegan:{})",

@@ -69,10 +69,11 @@ impl Default for AnimeGanLossWeights {
     }
 }
 
-/// Loss weights given for a run: each `Some` replaces the weight it names (on `--resume`, the run's stored one,
-/// which the next checkpoint then records).
+/// Parts of the recipe given for a run: each `Some` replaces the loss weight it names (on `--resume`, the run's
+/// stored one, which the next checkpoint then records), and `keep_color_cast` stops removing the anime set's
+/// colour cast (a resumed run that drifts toward the complementary tint can be set right without starting over).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct AnimeGanWeightChanges {
+pub struct AnimeGanRecipeChanges {
     /// Both G's and D's adversarial weight.
     pub adversarial: Option<f64>,
     pub content: Option<f64>,
@@ -81,9 +82,10 @@ pub struct AnimeGanWeightChanges {
     pub tv: Option<f64>,
     pub chroma: Option<f64>,
     pub structure: Option<f64>,
+    pub keep_color_cast: bool,
 }
 
-impl AnimeGanWeightChanges {
+impl AnimeGanRecipeChanges {
     pub fn applied_to(&self, mut w: AnimeGanLossWeights) -> AnimeGanLossWeights {
         if let Some(v) = self.adversarial {
             (w.adversarial_g, w.adversarial_d) = (v, v);
@@ -105,6 +107,13 @@ impl AnimeGanWeightChanges {
 
     fn any(&self) -> bool {
         *self != Self::default()
+    }
+
+    fn apply(&self, model: &mut AnimeGanTrainConfig) {
+        model.weights = self.applied_to(model.weights);
+        if self.keep_color_cast {
+            model.anime_color_offset = Some([0.0; 3]);
+        }
     }
 }
 
@@ -488,8 +497,8 @@ pub fn color_cast_offset(anime: &dyn Dataset, spec: &ImageSpec) -> Result<[f32; 
 }
 
 /// Starts an AnimeGAN run in `out` (`start` = model and trainer config; `config.data` is the first photo
-/// folder), or resumes the one there. `total_steps` may raise the target on resume; `weight_changes` replace
-/// loss weights (of the new or the resumed run). `eval`: measure the
+/// folder), or resumes the one there. `total_steps` may raise the target on resume; `changes` alter the recipe
+/// (of the new or the resumed run). `eval`: measure the
 /// stylised photos against the anime set every N steps (`metrics.csv`) and keep the best checkpoint
 /// (`trainer::BEST_CHECKPOINT`).
 pub fn train_animegan(
@@ -498,13 +507,13 @@ pub fn train_animegan(
     device: &Device,
     run: RunControl,
     eval: Option<crate::metrics::TrainingEval>,
-    weight_changes: AnimeGanWeightChanges,
+    changes: AnimeGanRecipeChanges,
 ) -> Result<TrainSummary> {
     let (mut model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "an AnimeGAN run", device)?;
-    if weight_changes.any() {
-        model.weights = weight_changes.applied_to(model.weights);
+    if changes.any() {
+        changes.apply(&mut model);
         if !run.quiet {
-            eprintln!("loss weights from here on: {:?}", model.weights);
+            eprintln!("loss weights from here on: {:?}; anime colour offset {:?}", model.weights, model.anime_color_offset);
         }
     }
     model.validate()?;
@@ -529,7 +538,7 @@ pub fn train_animegan(
     if let Some(monitor) = monitor {
         trainer = trainer.with_monitor(monitor);
     }
-    if weight_changes.any() {
+    if changes.any() {
         trainer = trainer.with_model(serde_json::to_value(&model)?);
     }
     if !run.quiet {

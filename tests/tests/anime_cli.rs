@@ -470,18 +470,23 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
         "--chroma-weight",
         "3",
         "--keep-color-cast",
+        "--photo-scale-min",
+        "0.5",
         "--quiet",
     ]);
     let model = Checkpoint::read(&split, &Device::Cpu).unwrap().header.model;
     assert_eq!(model["anime_color_offset"], serde_json::json!([0.0, 0.0, 0.0]), "--keep-color-cast on resume keeps the cast from there on");
     assert_eq!((model["weights"]["structure"].clone(), model["weights"]["chroma"].clone()), (serde_json::json!(2.0), serde_json::json!(3.0)));
     assert_eq!(model["weights"]["content"], 1.5, "weights not given keep their stored values");
+    assert_eq!(model["photo_scale_min"], 0.5);
     let terms = std::fs::read_to_string(split.join("loss-terms.csv")).unwrap();
     let last: Vec<f64> = terms.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
     assert_eq!(last[0], 5.0);
     assert!(last[6] > 0.0 && last[8] > 0.0 && last[16] > 0.0, "chroma and structure terms and the structure gradient: {last:?}");
     let err = ganime_err(&["train", "animegan", "--resume", p(&split), "--steps", "6", "--structure-weight=-1"]);
     assert!(err.contains("loss weights") && err.contains("structure: -1"), "{err}");
+    let err = ganime_err(&["train", "animegan", "--resume", p(&split), "--steps", "6", "--photo-scale-min", "0.1"]);
+    assert!(err.contains("--photo-scale-min") && err.contains("0.1"), "{err}");
 
     // The exported generator is an AnimeGANv2 file: a filter and `stylize --filter` take it.
     let generator = straight.join("generator.safetensors");

@@ -57,6 +57,11 @@ pub struct AnimeganArgs {
     /// as the reference's data_mean.py does). With --resume: keep it from here on.
     #[arg(long)]
     keep_color_cast: bool,
+    /// Shrink the photos by a random factor in [S, 1] at each step before cropping (off by default), so the
+    /// filter also learns faces smaller than the training photos show them, as in webcam frames at the camera's
+    /// processing size. With --resume: from here on.
+    #[arg(long)]
+    photo_scale_min: Option<f64>,
     /// Generator width: channels of the first stage (the released AnimeGANv2 uses 32; the later stages are
     /// 2x, 4x and 8x). Small widths make a real-time CPU filter.
     #[arg(long, default_value_t = 32)]
@@ -129,7 +134,7 @@ struct LossWeightArgs {
 }
 
 impl LossWeightArgs {
-    fn changes(&self, keep_color_cast: bool) -> AnimeGanRecipeChanges {
+    fn changes(&self, keep_color_cast: bool, photo_scale_min: Option<f64>) -> AnimeGanRecipeChanges {
         AnimeGanRecipeChanges {
             adversarial: self.adversarial_weight,
             content: self.content_weight,
@@ -139,6 +144,7 @@ impl LossWeightArgs {
             chroma: self.chroma_weight,
             structure: self.structure_weight,
             keep_color_cast,
+            photo_scale_min,
         }
     }
 }
@@ -147,7 +153,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
     let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
     let (summary, out) = if let Some(dir) = &a.resume {
-        (train_animegan(None, dir, &device, a.run.control(a.steps)?, eval, a.weights.changes(a.keep_color_cast))?, dir.clone())
+        (train_animegan(None, dir, &device, a.run.control(a.steps)?, eval, a.weights.changes(a.keep_color_cast, a.photo_scale_min))?, dir.clone())
     } else {
         let (Some(anime), Some(out)) = (a.anime.clone(), a.out.clone()) else { bail!("--photos, --anime and --out are required") };
         let Some(first_photos) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
@@ -185,7 +191,8 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             reset_optimizer_after_init: true,
             g_lr: a.g_lr,
             d_lr: a.d_lr,
-            weights: a.weights.changes(false).applied_to(AnimeGanLossWeights::default()),
+            weights: a.weights.changes(false, None).applied_to(AnimeGanLossWeights::default()),
+            photo_scale_min: a.photo_scale_min,
         };
         let adam = AdamParams { lr: a.g_lr, beta1: 0.5, ..AdamParams::default() };
         let image = ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop };

@@ -83,6 +83,7 @@ pub struct AnimeGanRecipeChanges {
     pub chroma: Option<f64>,
     pub structure: Option<f64>,
     pub keep_color_cast: bool,
+    pub photo_scale_min: Option<f64>,
 }
 
 impl AnimeGanRecipeChanges {
@@ -113,6 +114,9 @@ impl AnimeGanRecipeChanges {
         model.weights = self.applied_to(model.weights);
         if self.keep_color_cast {
             model.anime_color_offset = Some([0.0; 3]);
+        }
+        if self.photo_scale_min.is_some() {
+            model.photo_scale_min = self.photo_scale_min;
         }
     }
 }
@@ -155,6 +159,11 @@ pub struct AnimeGanTrainConfig {
     /// the reference's `data_mean.py`. Measured once when a run starts (absent in older runs: none).
     #[serde(default)]
     pub anime_color_offset: Option<[f32; 3]>,
+    /// Photos are shrunk by a random factor in [this, 1] at each step before they are cropped (absent: never),
+    /// so that G also learns faces smaller than the training pictures show them (a webcam frame at the camera's
+    /// processing size has a face half as tall).
+    #[serde(default)]
+    pub photo_scale_min: Option<f64>,
     /// Reset G's Adam moments when the adversarial phase starts (the reference's separate initialisation
     /// optimiser). Off in runs made before it existed, so they resume unchanged.
     #[serde(default)]
@@ -205,6 +214,11 @@ impl AnimeGanTrainConfig {
         let d = self.discriminator;
         let d_widest = (d.channels as u128) << d.n_dis.saturating_sub(1);
         crate::nn::sequential::check_parameters("the AnimeGAN discriminator", Some(9 * (2 * d.n_dis as u128 + 1) * d_widest * d_widest))?;
+        if let Some(scale) = self.photo_scale_min {
+            if !(0.25..=1.0).contains(&scale) {
+                bail!("--photo-scale-min must be between 0.25 and 1, not {scale}");
+            }
+        }
         if self.crop != 0 && self.crop < 16 {
             bail!("--crop must be 0 (whole pictures) or at least 16, not {}", self.crop);
         }
@@ -382,6 +396,19 @@ pub fn random_crops(x: &Tensor, size: usize, rng: &mut impl Rng) -> candle_core:
     Tensor::cat(&crops, 0)
 }
 
+/// `[N, C, H, W]` shrunk (bilinear) by one random factor in [`min`, 1], its sides rounded to multiples of 4 (at
+/// least 16): the generator's down- and upsampling need them.
+pub fn random_shrink(x: &Tensor, min: f64, rng: &mut impl Rng) -> candle_core::Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let scale = rng.random_range(min..=1.0);
+    let side = |s: usize| (((s as f64 * scale) / 4.0).round() as usize * 4).clamp(16.min(s), s);
+    let (sh, sw) = (side(h), side(w));
+    if (sh, sw) == (h, w) {
+        return Ok(x.clone());
+    }
+    crate::nn::bilinear::resize_bilinear(x, sh, sw, ResizeConvention::AlignCorners)
+}
+
 fn mean(t: &Tensor) -> candle_core::Result<f64> {
     t.mean_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()
 }
@@ -417,7 +444,10 @@ impl GanTask for AnimeGanTask {
             candle_core::bail!("AnimeGAN needs three data streams (photos, anime, smoothed anime), got {}", real.len());
         };
         let crop = self.config.crop;
-        let photo = random_crops(photo, crop, ctx.rng)?;
+        let photo = match self.config.photo_scale_min {
+            Some(min) => random_crops(&random_shrink(photo, min, ctx.rng)?, crop, ctx.rng)?,
+            None => random_crops(photo, crop, ctx.rng)?,
+        };
         if self.in_init(ctx.step) {
             self.pending = Some(Pending { photo, fake: None, anime_gray: None });
             return Tensor::zeros((), DType::F32, real[0].device());
@@ -513,7 +543,10 @@ pub fn train_animegan(
     if changes.any() {
         changes.apply(&mut model);
         if !run.quiet {
-            eprintln!("loss weights from here on: {:?}; anime colour offset {:?}", model.weights, model.anime_color_offset);
+            eprintln!(
+                "from here on: loss weights {:?}, anime colour offset {:?}, photo scale min {:?}",
+                model.weights, model.anime_color_offset, model.photo_scale_min
+            );
         }
     }
     model.validate()?;
@@ -581,6 +614,7 @@ mod tests {
             crop: 0,
             diffaugment: None,
             anime_color_offset: None,
+            photo_scale_min: None,
             reset_optimizer_after_init: true,
         };
         assert!(config(8).validate().is_ok());
@@ -640,6 +674,25 @@ mod tests {
             assert_eq!(crate::nn::gradcheck::max_diff(&y.narrow(0, i, 1)?, &want), 0.0);
         }
         assert_eq!(random_crops(&x, 0, &mut rng)?.dims(), x.dims());
+        Ok(())
+    }
+
+    /// Shrinking draws one factor per batch, keeps sides multiples of 4 and at least 16, and leaves a picture that
+    /// would not change as it is.
+    #[test]
+    fn random_shrink_sizes() -> Result<()> {
+        let x = Tensor::ones((2, 3, 128, 96), DType::F32, &Device::Cpu)?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let y = random_shrink(&x, 0.5, &mut rng)?;
+            let (_, _, h, w) = y.dims4()?;
+            assert!(h % 4 == 0 && w % 4 == 0 && (64..=128).contains(&h) && (48..=96).contains(&w), "{h}x{w}");
+            assert!(crate::nn::gradcheck::max_diff(&y, &Tensor::ones_like(&y)?) < 1e-6);
+            seen.insert(h);
+        }
+        assert!(seen.len() > 5, "sizes drawn: {seen:?}");
+        assert_eq!(random_shrink(&x, 1.0, &mut rng)?.dims(), x.dims());
         Ok(())
     }
 }

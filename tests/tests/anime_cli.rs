@@ -472,13 +472,15 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
         "--keep-color-cast",
         "--photo-scale-min",
         "0.5",
+        "--superpixel-size",
+        "40",
         "--quiet",
     ]);
     let model = Checkpoint::read(&split, &Device::Cpu).unwrap().header.model;
     assert_eq!(model["anime_color_offset"], serde_json::json!([0.0, 0.0, 0.0]), "--keep-color-cast on resume keeps the cast from there on");
     assert_eq!((model["weights"]["structure"].clone(), model["weights"]["chroma"].clone()), (serde_json::json!(2.0), serde_json::json!(3.0)));
     assert_eq!(model["weights"]["content"], 1.5, "weights not given keep their stored values");
-    assert_eq!(model["photo_scale_min"], 0.5);
+    assert_eq!((model["photo_scale_min"].clone(), model["superpixel_size"].clone()), (serde_json::json!(0.5), serde_json::json!(40)));
     let terms = std::fs::read_to_string(split.join("loss-terms.csv")).unwrap();
     let last: Vec<f64> = terms.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
     assert_eq!(last[0], 5.0);

@@ -62,6 +62,10 @@ pub struct AnimeganArgs {
     /// processing size. With --resume: from here on.
     #[arg(long)]
     photo_scale_min: Option<f64>,
+    /// Pixels per SLIC superpixel of --structure-weight's flattened copy [default: 330, White-box's size for
+    /// 256 px scenes; smaller for small faces]. With --resume: from here on.
+    #[arg(long)]
+    superpixel_size: Option<usize>,
     /// Generator width: channels of the first stage (the released AnimeGANv2 uses 32; the later stages are
     /// 2x, 4x and 8x). Small widths make a real-time CPU filter.
     #[arg(long, default_value_t = 32)]
@@ -134,7 +138,7 @@ struct LossWeightArgs {
 }
 
 impl LossWeightArgs {
-    fn changes(&self, keep_color_cast: bool, photo_scale_min: Option<f64>) -> AnimeGanRecipeChanges {
+    fn changes(&self, keep_color_cast: bool, photo_scale_min: Option<f64>, superpixel_size: Option<usize>) -> AnimeGanRecipeChanges {
         AnimeGanRecipeChanges {
             adversarial: self.adversarial_weight,
             content: self.content_weight,
@@ -145,6 +149,7 @@ impl LossWeightArgs {
             structure: self.structure_weight,
             keep_color_cast,
             photo_scale_min,
+            superpixel_size,
         }
     }
 }
@@ -153,7 +158,17 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
     let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
     let (summary, out) = if let Some(dir) = &a.resume {
-        (train_animegan(None, dir, &device, a.run.control(a.steps)?, eval, a.weights.changes(a.keep_color_cast, a.photo_scale_min))?, dir.clone())
+        (
+            train_animegan(
+                None,
+                dir,
+                &device,
+                a.run.control(a.steps)?,
+                eval,
+                a.weights.changes(a.keep_color_cast, a.photo_scale_min, a.superpixel_size),
+            )?,
+            dir.clone(),
+        )
     } else {
         let (Some(anime), Some(out)) = (a.anime.clone(), a.out.clone()) else { bail!("--photos, --anime and --out are required") };
         let Some(first_photos) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
@@ -191,8 +206,9 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             reset_optimizer_after_init: true,
             g_lr: a.g_lr,
             d_lr: a.d_lr,
-            weights: a.weights.changes(false, None).applied_to(AnimeGanLossWeights::default()),
+            weights: a.weights.changes(false, None, None).applied_to(AnimeGanLossWeights::default()),
             photo_scale_min: a.photo_scale_min,
+            superpixel_size: a.superpixel_size,
         };
         let adam = AdamParams { lr: a.g_lr, beta1: 0.5, ..AdamParams::default() };
         let image = ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop };

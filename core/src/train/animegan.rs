@@ -84,6 +84,7 @@ pub struct AnimeGanRecipeChanges {
     pub structure: Option<f64>,
     pub keep_color_cast: bool,
     pub photo_scale_min: Option<f64>,
+    pub superpixel_size: Option<usize>,
 }
 
 impl AnimeGanRecipeChanges {
@@ -117,6 +118,9 @@ impl AnimeGanRecipeChanges {
         }
         if self.photo_scale_min.is_some() {
             model.photo_scale_min = self.photo_scale_min;
+        }
+        if self.superpixel_size.is_some() {
+            model.superpixel_size = self.superpixel_size;
         }
     }
 }
@@ -164,6 +168,10 @@ pub struct AnimeGanTrainConfig {
     /// processing size has a face half as tall).
     #[serde(default)]
     pub photo_scale_min: Option<f64>,
+    /// Pixels per superpixel of the structure loss (absent: White-box's ~330, made for 256 px scenes; a 64 px
+    /// face wants smaller ones).
+    #[serde(default)]
+    pub superpixel_size: Option<usize>,
     /// Reset G's Adam moments when the adversarial phase starts (the reference's separate initialisation
     /// optimiser). Off in runs made before it existed, so they resume unchanged.
     #[serde(default)]
@@ -217,6 +225,11 @@ impl AnimeGanTrainConfig {
         if let Some(scale) = self.photo_scale_min {
             if !(0.25..=1.0).contains(&scale) {
                 bail!("--photo-scale-min must be between 0.25 and 1, not {scale}");
+            }
+        }
+        if let Some(size) = self.superpixel_size {
+            if !(4..=65_536).contains(&size) {
+                bail!("--superpixel-size must be between 4 and 65536 pixels, not {size}");
             }
         }
         if self.crop != 0 && self.crop < 16 {
@@ -342,7 +355,8 @@ impl AnimeGanTask {
         let chroma = if w.chroma > 0.0 { (chroma_l1(photo, fake)? * w.chroma)? } else { zero.clone() };
         let tv = (total_variation_mean(fake)? * w.tv)?;
         let structure = if w.structure > 0.0 {
-            let flat_features = self.features(&Slic::default().flatten_batch(fake)?)?.detach();
+            let slic = Slic { pixels_per_segment: self.config.superpixel_size.unwrap_or(Slic::default().pixels_per_segment), ..Slic::default() };
+            let flat_features = self.features(&slic.flatten_batch(fake)?)?.detach();
             (l1(&fake_features, &flat_features)? * w.structure)?
         } else {
             zero.clone()
@@ -544,8 +558,8 @@ pub fn train_animegan(
         changes.apply(&mut model);
         if !run.quiet {
             eprintln!(
-                "from here on: loss weights {:?}, anime colour offset {:?}, photo scale min {:?}",
-                model.weights, model.anime_color_offset, model.photo_scale_min
+                "from here on: loss weights {:?}, anime colour offset {:?}, photo scale min {:?}, superpixel size {:?}",
+                model.weights, model.anime_color_offset, model.photo_scale_min, model.superpixel_size
             );
         }
     }
@@ -615,6 +629,7 @@ mod tests {
             diffaugment: None,
             anime_color_offset: None,
             photo_scale_min: None,
+            superpixel_size: None,
             reset_optimizer_after_init: true,
         };
         assert!(config(8).validate().is_ok());

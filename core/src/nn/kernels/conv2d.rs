@@ -108,31 +108,32 @@ impl Conv2dGemm {
         // Not zero-filled: the GEMMs (which do not read their destination) write every element.
         let mut y: Vec<T> = Vec::with_capacity(b * c_out * l);
         let out = OutPtr(y.as_mut_ptr());
-        // One patch buffer per worker, reused across its tiles (the gather writes every element of it).
-        (0..b * tiles).into_par_iter().for_each_init(Vec::new, |cols: &mut Vec<T>, task| {
-            let (bi, t) = (task / tiles, task % tiles);
-            let (start, n) = (t * tile, tile.min(l - t * tile));
-            cols.resize(rows * n, T::zero());
-            let img = &x[bi * p.c * plane..(bi + 1) * p.c * plane];
-            match border {
-                Border::Zero => gather_tile(img, &p, start, &mut cols[..rows * n]),
-                Border::Reflect { top, left, h, w } => gather_tile_reflect(img, &p, (top, left, h, w), start, &mut cols[..rows * n]),
-            }
-            let out = out;
-            // SAFETY: task (bi, t) writes only columns start..start+n of image bi's [c_out, l] block, which no
-            // other task touches; `y`'s capacity outlives the parallel loop; all strides are within the
-            // allocations. The bias pass reads those columns after the GEMM has written them.
-            unsafe {
-                let dst = out.0.add(bi * c_out * l + start);
-                super::gemm_1t(c_out, n, rows, dst, l as isize, false, w.as_ptr(), (1, rows as isize), cols.as_ptr(), (1, n as isize));
-                if let Some(bias) = bias {
-                    for (co, &bv) in bias.iter().enumerate() {
-                        for v in std::slice::from_raw_parts_mut(dst.add(co * l), n) {
-                            *v += bv;
+        // One patch buffer per thread, reused across tiles and calls (the gather writes every element of it).
+        (0..b * tiles).into_par_iter().for_each(|task| {
+            super::with_scratch::<T, _>(rows * tile, 0, |cols, _| {
+                let (bi, t) = (task / tiles, task % tiles);
+                let (start, n) = (t * tile, tile.min(l - t * tile));
+                let img = &x[bi * p.c * plane..(bi + 1) * p.c * plane];
+                match border {
+                    Border::Zero => gather_tile(img, &p, start, &mut cols[..rows * n]),
+                    Border::Reflect { top, left, h, w } => gather_tile_reflect(img, &p, (top, left, h, w), start, &mut cols[..rows * n]),
+                }
+                let out = out;
+                // SAFETY: task (bi, t) writes only columns start..start+n of image bi's [c_out, l] block, which no
+                // other task touches; `y`'s capacity outlives the parallel loop; all strides are within the
+                // allocations. The bias pass reads those columns after the GEMM has written them.
+                unsafe {
+                    let dst = out.0.add(bi * c_out * l + start);
+                    super::gemm_1t(c_out, n, rows, dst, l as isize, false, w.as_ptr(), (1, rows as isize), cols.as_ptr(), (1, n as isize));
+                    if let Some(bias) = bias {
+                        for (co, &bv) in bias.iter().enumerate() {
+                            for v in std::slice::from_raw_parts_mut(dst.add(co * l), n) {
+                                *v += bv;
+                            }
                         }
                     }
                 }
-            }
+            })
         });
         // SAFETY: every element was written above.
         unsafe { y.set_len(b * c_out * l) };

@@ -105,6 +105,35 @@ pub(crate) fn zeroed<T: WithDType>(n: usize) -> Vec<T> {
     v
 }
 
+thread_local! {
+    /// Per-thread scratch storage of [`with_scratch`] (f64 words: aligned for every element type).
+    static SCRATCH: std::cell::RefCell<[Vec<f64>; 2]> = const { std::cell::RefCell::new([Vec::new(), Vec::new()]) };
+}
+
+/// The first `n` elements of `buf` as `T`s, growing it (with zeros) when it is shorter.
+fn scratch_slice<T: WithDType>(buf: &mut Vec<f64>, n: usize) -> &mut [T] {
+    const { assert!(std::mem::align_of::<T>() <= std::mem::align_of::<f64>()) };
+    let words = (n * std::mem::size_of::<T>()).div_ceil(std::mem::size_of::<f64>());
+    if buf.len() < words {
+        buf.resize(words, 0.0);
+    }
+    // SAFETY: the words cover n elements of T, f64's alignment serves T's, and every bit pattern is a valid
+    // value of the plain numeric types that implement WithDType (floats and integers).
+    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), n) }
+}
+
+/// Runs `f` with two scratch slices of `a` and `b` elements kept by this thread across calls, so that the
+/// kernels' per-task buffers (patch tiles, Winograd blocks) are neither allocated nor zeroed for every task:
+/// they hold whatever an earlier task left, so `f` must write every element before reading it. `f` must not
+/// call `with_scratch` again (the buffers are borrowed).
+pub(crate) fn with_scratch<T: WithDType, R>(a: usize, b: usize, f: impl FnOnce(&mut [T], &mut [T]) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut bufs = cell.borrow_mut();
+        let [first, second] = &mut *bufs;
+        f(scratch_slice(first, a), scratch_slice(second, b))
+    })
+}
+
 /// A new vector of `n` elements written by `f`, `chunk` at a time in parallel: `f` receives the first index of
 /// its chunk and the chunk to fill.
 ///

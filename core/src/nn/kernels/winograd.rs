@@ -144,13 +144,14 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
     let out = OutPtr(y.as_mut_ptr());
     for bi in 0..b {
         let xp = padded_image(&x[bi * c * src_plane..(bi + 1) * c * src_plane], &p, border, rows, cols, 0);
-        (0..tiles.div_ceil(block)).into_par_iter().for_each_init(
-            || (Vec::new(), Vec::new(), Vec::new()),
-            |(t, v, m): &mut (Vec<T>, Vec<T>, Vec<T>), blk| {
+        // The blocks' transformed inputs `v` and products `m` live in per-thread scratch reused across blocks and
+        // calls (each element is written before it is read: by the input transform and by the GEMMs, which do not
+        // read their destination).
+        (0..tiles.div_ceil(block)).into_par_iter().for_each_init(Vec::new, |t: &mut Vec<T>, blk| {
+            super::with_scratch::<T, _>(16 * c * block, 16 * c_out * block, |v, m| {
                 let t0 = blk * block;
                 let nt = block.min(tiles - t0);
-                v.resize(16 * c * nt, T::zero());
-                m.resize(16 * c_out * nt, T::zero());
+                let (v, m) = (&mut v[..16 * c * nt], &mut m[..16 * c_out * nt]);
                 // v_ξ = [C, nt] at ξ·C·nt: row ci of ξ at (ξ·C + ci)·nt, a run's tiles from column j0.
                 for (ty, tx0, len, j0) in row_runs(t0, nt, tw) {
                     for ci in 0..c {
@@ -201,8 +202,8 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
                         }
                     }
                 }
-            },
-        );
+            })
+        });
     }
     // SAFETY: the tiles cover every output position of every image and channel.
     unsafe { y.set_len(b * c_out * ho * wo) };

@@ -59,7 +59,8 @@ pub struct AnimeganArgs {
     keep_color_cast: bool,
     /// Shrink the photos by a random factor in [S, 1] at each step before cropping (off by default), so the
     /// filter also learns faces smaller than the training photos show them, as in webcam frames at the camera's
-    /// processing size. With --resume: from here on.
+    /// processing size. A shrunk picture smaller than --crop is used whole (D judges patches, so fakes of
+    /// another size than the anime crops are fine). With --resume: from here on.
     #[arg(long)]
     photo_scale_min: Option<f64>,
     /// Pixels per SLIC superpixel of --structure-weight's flattened copy [default: 330, White-box's size for

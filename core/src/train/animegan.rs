@@ -197,9 +197,19 @@ impl AnimeGanTrainConfig {
             }
         }
         let w = self.weights;
-        if [w.adversarial_g, w.adversarial_d, w.content, w.style, w.color, w.tv, w.chroma, w.structure].iter().any(|v| !(v.is_finite() && *v >= 0.0))
-        {
-            bail!("loss weights must be finite and non-negative, got {w:?}");
+        for (flag, v) in [
+            ("--adversarial-weight (G)", w.adversarial_g),
+            ("--adversarial-weight (D)", w.adversarial_d),
+            ("--content-weight", w.content),
+            ("--style-weight", w.style),
+            ("--color-weight", w.color),
+            ("--tv-weight", w.tv),
+            ("--chroma-weight", w.chroma),
+            ("--structure-weight", w.structure),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("{flag} must be a finite, non-negative loss weight, not {v}");
+            }
         }
         if !(self.init_pixel_weight >= 0.0 && self.init_pixel_weight.is_finite()) {
             bail!("--init-pixel-weight must be finite and non-negative, not {}", self.init_pixel_weight);

@@ -50,9 +50,10 @@ impl MetricsLog {
     pub fn open_with_plot(path: &Path, names: &[String], resume_step: Option<u64>, plot: (&'static str, &'static str)) -> Result<Self> {
         let mut rows = Vec::new();
         if let (Some(last), true) = (resume_step, path.exists()) {
-            let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+            // Flexible: a row cut short (a crash mid-write) is skipped below rather than failing the resume.
+            let mut r = csv::ReaderBuilder::new().flexible(true).from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
             // Columns are matched by name, so a run resumed by a build that logs more (or fewer) series keeps
-            // its history: a series the file lacks reads NaN (a gap in the plot).
+            // its history: a series the file lacks reads NaN (its line in the plot starts where its values do).
             let header: Vec<String> =
                 r.headers().with_context(|| format!("malformed header in {}", path.display()))?.iter().map(str::to_string).collect();
             let columns: Vec<Option<usize>> = names.iter().map(|n| header.iter().position(|h| h == n)).collect();
@@ -200,6 +201,10 @@ mod tests {
         let text = std::fs::read_to_string(&path)?;
         assert!(text.starts_with("step,b,c\n10,2,NaN\n20,4,NaN\n21,7,8"), "{text}");
         assert!(dir.path().join("metrics.png").exists(), "the plot is drawn over the gap");
+        // A row cut short is dropped, not an error.
+        std::fs::write(&path, "step,b,c\n10,2,3\n20,4\n")?;
+        let log = MetricsLog::open(&path, &["b".into(), "c".into()], Some(30))?;
+        assert_eq!(log.rows, vec![(10, vec![2.0, 3.0])]);
         Ok(())
     }
 }

@@ -1,10 +1,13 @@
 //! SLIC superpixels (Achanta et al. 2012, as `skimage.segmentation.slic` runs them: CIELAB colour, grid seeds,
-//! 2S × 2S search windows) and the picture they make when every superpixel takes its mean colour: the
+//! search windows of ±2S around each seed; without skimage's Gaussian pre-blur and its final merging of
+//! disconnected fragments, which change little for a mean-colour picture) and the picture they make when every
+//! superpixel takes its mean colour: the
 //! "structure representation" of White-box Cartoonization (Wang & Yu 2020, `simple_superpixel`). Pulling a
 //! stylisation's VGG features toward those of its own flattened copy rewards flat, cel-shaded regions with
 //! sharp borders, which an adversarial term alone learns slowly.
 
 use candle_core::{Result, Tensor};
+use rayon::prelude::*;
 
 /// How a picture is cut into superpixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,10 +128,7 @@ impl Slic {
         }
         let values: Vec<f32> = ((x.detach().to_dtype(candle_core::DType::F32)? + 1.0)? * 0.5)?.flatten_all()?.to_vec1()?;
         let size = 3 * h * w;
-        let flat: Vec<f32> = std::thread::scope(|s| {
-            let jobs: Vec<_> = values.chunks(size).map(|picture| s.spawn(move || self.flatten(picture, h, w))).collect();
-            jobs.into_iter().flat_map(|j| j.join().expect("superpixel thread panicked")).collect()
-        });
+        let flat: Vec<f32> = values.par_chunks(size).flat_map_iter(|picture| self.flatten(picture, h, w)).collect();
         let flat = Tensor::from_vec(flat, (n, c, h, w), x.device())?;
         (flat * 2.0)? - 1.0
     }

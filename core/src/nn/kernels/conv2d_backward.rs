@@ -42,36 +42,38 @@ pub(super) fn input_gradient<T: WithDType>(dy: &[T], w: &[T], b: usize, p: Patch
         image.par_chunks_mut(cb * plane).enumerate().for_each(|(blk, planes)| {
             let (c0, nc) = (blk * cb, planes.len() / plane);
             let m = nc * kk;
-            let mut buf = vec![T::zero(); m * tile];
-            for start in (0..l).step_by(tile) {
-                let n = tile.min(l - start);
-                let buf = &mut buf[..m * n];
-                // SAFETY: buf is [m, n] (row stride n); the weight slice Wᵀ[c0·k²…, co] is at co·rows + c0·k² + i
-                // (i < m, co < c_out); dy_b[co, start + j] at (bi·c_out + co)·l + start + j, j < n: all inside.
-                unsafe {
-                    super::gemm_1t(
-                        m,
-                        n,
-                        c_out,
-                        buf.as_mut_ptr(),
-                        n as isize,
-                        false,
-                        w.as_ptr().add(c0 * kk),
-                        (rows as isize, 1),
-                        dy.as_ptr().add(bi * c_out * l + start),
-                        (1, l as isize),
-                    );
+            // Per-thread scratch: each tile's GEMM writes every element it then reads.
+            super::with_scratch::<T, _>(m * tile, 0, |buf, _| {
+                for start in (0..l).step_by(tile) {
+                    let n = tile.min(l - start);
+                    let buf = &mut buf[..m * n];
+                    // SAFETY: buf is [m, n] (row stride n); the weight slice Wᵀ[c0·k²…, co] is at co·rows + c0·k² + i
+                    // (i < m, co < c_out); dy_b[co, start + j] at (bi·c_out + co)·l + start + j, j < n: all inside.
+                    unsafe {
+                        super::gemm_1t(
+                            m,
+                            n,
+                            c_out,
+                            buf.as_mut_ptr(),
+                            n as isize,
+                            false,
+                            w.as_ptr().add(c0 * kk),
+                            (rows as isize, 1),
+                            dy.as_ptr().add(bi * c_out * l + start),
+                            (1, l as isize),
+                        );
+                    }
+                    for (r, src) in buf.chunks_exact(n).enumerate() {
+                        let (cl, ky, kx) = (r / kk, r / k % k, r % k);
+                        let dst = &mut planes[cl * plane..(cl + 1) * plane];
+                        for_each_run(&p, wo, start, n, ky, |j, run, ox0, yy| {
+                            if let Some(yy) = yy {
+                                scatter_run(&mut dst[yy * p.w..][..p.w], &src[j..j + run], ox0, p.stride, kx as isize - p.pad as isize);
+                            }
+                        });
+                    }
                 }
-                for (r, src) in buf.chunks_exact(n).enumerate() {
-                    let (cl, ky, kx) = (r / kk, r / k % k, r % k);
-                    let dst = &mut planes[cl * plane..(cl + 1) * plane];
-                    for_each_run(&p, wo, start, n, ky, |j, run, ox0, yy| {
-                        if let Some(yy) = yy {
-                            scatter_run(&mut dst[yy * p.w..][..p.w], &src[j..j + run], ox0, p.stride, kx as isize - p.pad as isize);
-                        }
-                    });
-                }
-            }
+            });
         });
     });
     dx
@@ -110,29 +112,31 @@ pub(super) fn weight_gradient<T: WithDType>(x: &[T], dy: &[T], b: usize, p: Patc
         .into_par_iter()
         .map(|part| {
             let mut acc = vec![T::zero(); c_out * rows];
-            let mut cols = vec![T::zero(); rows * tile];
-            for task in part * tasks / parts..(part + 1) * tasks / parts {
-                let (bi, t) = (task / tiles, task % tiles);
-                let (start, n) = (t * tile, tile.min(l - t * tile));
-                let cols = &mut cols[..rows * n];
-                gather_tile(&x[bi * p.c * plane..(bi + 1) * p.c * plane], &p, start, cols);
-                // SAFETY: acc is [c_out, rows]; dy_b[co, start + j] at (bi·c_out + co)·l + start + j (j < n);
-                // cols is [rows, n], read transposed (element (j, r) at r·n + j): all inside their buffers.
-                unsafe {
-                    super::gemm_1t(
-                        c_out,
-                        rows,
-                        n,
-                        acc.as_mut_ptr(),
-                        rows as isize,
-                        true,
-                        dy.as_ptr().add(bi * c_out * l + start),
-                        (1, l as isize),
-                        cols.as_ptr(),
-                        (n as isize, 1),
-                    );
+            // Per-thread scratch for the patch tiles (the gather writes every element).
+            super::with_scratch::<T, _>(rows * tile, 0, |cols, _| {
+                for task in part * tasks / parts..(part + 1) * tasks / parts {
+                    let (bi, t) = (task / tiles, task % tiles);
+                    let (start, n) = (t * tile, tile.min(l - t * tile));
+                    let cols = &mut cols[..rows * n];
+                    gather_tile(&x[bi * p.c * plane..(bi + 1) * p.c * plane], &p, start, cols);
+                    // SAFETY: acc is [c_out, rows]; dy_b[co, start + j] at (bi·c_out + co)·l + start + j (j < n);
+                    // cols is [rows, n], read transposed (element (j, r) at r·n + j): all inside their buffers.
+                    unsafe {
+                        super::gemm_1t(
+                            c_out,
+                            rows,
+                            n,
+                            acc.as_mut_ptr(),
+                            rows as isize,
+                            true,
+                            dy.as_ptr().add(bi * c_out * l + start),
+                            (1, l as isize),
+                            cols.as_ptr(),
+                            (n as isize, 1),
+                        );
+                    }
                 }
-            }
+            });
             acc
         })
         .collect();

@@ -474,6 +474,8 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
         "0.5",
         "--superpixel-size",
         "40",
+        "--chroma-gain",
+        "1.5",
         "--quiet",
     ]);
     let model = Checkpoint::read(&split, &Device::Cpu).unwrap().header.model;
@@ -481,6 +483,7 @@ fn animegan_trains_with_init_phase_resumes_exactly_and_filters() {
     assert_eq!((model["weights"]["structure"].clone(), model["weights"]["chroma"].clone()), (serde_json::json!(2.0), serde_json::json!(3.0)));
     assert_eq!(model["weights"]["content"], 1.5, "weights not given keep their stored values");
     assert_eq!((model["photo_scale_min"].clone(), model["superpixel_size"].clone()), (serde_json::json!(0.5), serde_json::json!(40)));
+    assert_eq!(model["chroma_gain"], 1.5);
     let terms = std::fs::read_to_string(split.join("loss-terms.csv")).unwrap();
     let last: Vec<f64> = terms.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
     assert_eq!(last[0], 5.0);

@@ -67,6 +67,10 @@ pub struct AnimeganArgs {
     /// 256 px scenes; smaller for small faces]. With --resume: from here on.
     #[arg(long)]
     superpixel_size: Option<usize>,
+    /// Factor on the photo's chroma (U, V) in --chroma-weight's target [default: 1, the photo's own colours];
+    /// above 1 asks for more saturated colours, an anime palette. With --resume: from here on.
+    #[arg(long)]
+    chroma_gain: Option<f64>,
     /// Generator width: channels of the first stage (the released AnimeGANv2 uses 32; the later stages are
     /// 2x, 4x and 8x). Small widths make a real-time CPU filter.
     #[arg(long, default_value_t = 32)]
@@ -139,7 +143,13 @@ struct LossWeightArgs {
 }
 
 impl LossWeightArgs {
-    fn changes(&self, keep_color_cast: bool, photo_scale_min: Option<f64>, superpixel_size: Option<usize>) -> AnimeGanRecipeChanges {
+    fn changes(
+        &self,
+        keep_color_cast: bool,
+        photo_scale_min: Option<f64>,
+        superpixel_size: Option<usize>,
+        chroma_gain: Option<f64>,
+    ) -> AnimeGanRecipeChanges {
         AnimeGanRecipeChanges {
             adversarial: self.adversarial_weight,
             content: self.content_weight,
@@ -151,6 +161,7 @@ impl LossWeightArgs {
             keep_color_cast,
             photo_scale_min,
             superpixel_size,
+            chroma_gain,
         }
     }
 }
@@ -166,7 +177,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
                 &device,
                 a.run.control(a.steps)?,
                 eval,
-                a.weights.changes(a.keep_color_cast, a.photo_scale_min, a.superpixel_size),
+                a.weights.changes(a.keep_color_cast, a.photo_scale_min, a.superpixel_size, a.chroma_gain),
             )?,
             dir.clone(),
         )
@@ -207,7 +218,8 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             reset_optimizer_after_init: true,
             g_lr: a.g_lr,
             d_lr: a.d_lr,
-            weights: a.weights.changes(false, None, None).applied_to(AnimeGanLossWeights::default()),
+            weights: a.weights.changes(false, None, None, None).applied_to(AnimeGanLossWeights::default()),
+            chroma_gain: a.chroma_gain,
             photo_scale_min: a.photo_scale_min,
             superpixel_size: a.superpixel_size,
         };

@@ -85,6 +85,7 @@ pub struct AnimeGanRecipeChanges {
     pub keep_color_cast: bool,
     pub photo_scale_min: Option<f64>,
     pub superpixel_size: Option<usize>,
+    pub chroma_gain: Option<f64>,
 }
 
 impl AnimeGanRecipeChanges {
@@ -121,6 +122,9 @@ impl AnimeGanRecipeChanges {
         }
         if self.superpixel_size.is_some() {
             model.superpixel_size = self.superpixel_size;
+        }
+        if self.chroma_gain.is_some() {
+            model.chroma_gain = self.chroma_gain;
         }
     }
 }
@@ -172,6 +176,9 @@ pub struct AnimeGanTrainConfig {
     /// face wants smaller ones).
     #[serde(default)]
     pub superpixel_size: Option<usize>,
+    /// Factor on the photo's chroma in the chroma term's target (absent: 1, the photo's own colours).
+    #[serde(default)]
+    pub chroma_gain: Option<f64>,
     /// Reset G's Adam moments when the adversarial phase starts (the reference's separate initialisation
     /// optimiser). Off in runs made before it existed, so they resume unchanged.
     #[serde(default)]
@@ -235,6 +242,11 @@ impl AnimeGanTrainConfig {
         if let Some(scale) = self.photo_scale_min {
             if !(0.25..=1.0).contains(&scale) {
                 bail!("--photo-scale-min must be between 0.25 and 1, not {scale}");
+            }
+        }
+        if let Some(gain) = self.chroma_gain {
+            if !(0.25..=4.0).contains(&gain) {
+                bail!("--chroma-gain must be between 0.25 and 4, not {gain}");
             }
         }
         if let Some(size) = self.superpixel_size {
@@ -362,7 +374,7 @@ impl AnimeGanTask {
         let content = (l1(&fake_features, photo_features)? * w.content)?;
         let style = (gram_l1(&fake_gray_features, &anime_features)? * w.style)?;
         let color = (color_loss(photo, fake)? * w.color)?;
-        let chroma = if w.chroma > 0.0 { (chroma_l1(photo, fake)? * w.chroma)? } else { zero.clone() };
+        let chroma = if w.chroma > 0.0 { (chroma_l1(photo, fake, self.config.chroma_gain.unwrap_or(1.0))? * w.chroma)? } else { zero.clone() };
         let tv = (total_variation_mean(fake)? * w.tv)?;
         let structure = if w.structure > 0.0 {
             let slic = Slic { pixels_per_segment: self.config.superpixel_size.unwrap_or(Slic::default().pixels_per_segment), ..Slic::default() };
@@ -568,8 +580,8 @@ pub fn train_animegan(
         changes.apply(&mut model);
         if !run.quiet {
             eprintln!(
-                "from here on: loss weights {:?}, anime colour offset {:?}, photo scale min {:?}, superpixel size {:?}",
-                model.weights, model.anime_color_offset, model.photo_scale_min, model.superpixel_size
+                "from here on: loss weights {:?}, anime colour offset {:?}, photo scale min {:?}, superpixel size {:?}, chroma gain {:?}",
+                model.weights, model.anime_color_offset, model.photo_scale_min, model.superpixel_size, model.chroma_gain
             );
         }
     }
@@ -640,6 +652,7 @@ mod tests {
             anime_color_offset: None,
             photo_scale_min: None,
             superpixel_size: None,
+            chroma_gain: None,
             reset_optimizer_after_init: true,
         };
         assert!(config(8).validate().is_ok());

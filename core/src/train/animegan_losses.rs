@@ -60,10 +60,12 @@ pub fn color_loss(photo: &Tensor, generated: &Tensor) -> Result<Tensor> {
     (l1(&ch(&p, 0)?, &ch(&g, 0)?)? + huber(&ch(&p, 1)?, &ch(&g, 1)?)?)? + huber(&ch(&p, 2)?, &ch(&g, 2)?)?
 }
 
-/// L1 between the U and V channels of photo and stylisation (both in [-1, 1]): the chroma pull the colour
-/// loss's Huber terms lack near 0.
-pub fn chroma_l1(photo: &Tensor, generated: &Tensor) -> Result<Tensor> {
+/// L1 between the U and V channels of the stylisation and of the photo times `gain` (both in [-1, 1]): the
+/// chroma pull the colour loss's Huber terms lack near 0; a gain above 1 asks for the photo's colours more
+/// saturated (an anime palette).
+pub fn chroma_l1(photo: &Tensor, generated: &Tensor, gain: f64) -> Result<Tensor> {
     let (p, g) = (rgb_to_yuv(photo)?.narrow(1, 1, 2)?, rgb_to_yuv(generated)?.narrow(1, 1, 2)?);
+    let p = if gain == 1.0 { p } else { (p * gain)? };
     l1(&p, &g)
 }
 
@@ -151,9 +153,11 @@ mod tests {
         assert!((scalar(color_loss(&x, &shifted)?) - 0.1).abs() < 1e-5);
         // Chroma: a luminance shift costs nothing; pure red against black in [-1, 1] costs the mean of
         // |U| = 0.14714119 and |V| = 0.61497538 of (1, 0, 0).
-        assert!(scalar(chroma_l1(&x, &shifted)?).abs() < 1e-6);
+        assert!(scalar(chroma_l1(&x, &shifted, 1.0)?).abs() < 1e-6);
         let (black, red) = (t(&[-1.0, -1.0, -1.0], &[1, 3, 1, 1]), t(&[1.0, -1.0, -1.0], &[1, 3, 1, 1]));
-        assert!((scalar(chroma_l1(&black, &red)?) - (0.14714119 + 0.61497538) / 2.0).abs() < 1e-6);
+        assert!((scalar(chroma_l1(&black, &red, 1.0)?) - (0.14714119 + 0.61497538) / 2.0).abs() < 1e-6);
+        // With a gain, red is the target of red at half the gain's chroma: |U|, |V| of red times (gain - 1).
+        assert!((scalar(chroma_l1(&red, &red, 1.5)?) - 0.5 * (0.14714119 + 0.61497538) / 2.0).abs() < 1e-6);
         Ok(())
     }
 }

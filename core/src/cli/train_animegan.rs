@@ -142,26 +142,22 @@ struct LossWeightArgs {
     structure_weight: Option<f64>,
 }
 
-impl LossWeightArgs {
-    fn changes(
-        &self,
-        keep_color_cast: bool,
-        photo_scale_min: Option<f64>,
-        superpixel_size: Option<usize>,
-        chroma_gain: Option<f64>,
-    ) -> AnimeGanRecipeChanges {
+impl AnimeganArgs {
+    /// The recipe options as given (with --resume they change the stored recipe; a new run applies them itself).
+    fn recipe_changes(&self) -> AnimeGanRecipeChanges {
+        let w = &self.weights;
         AnimeGanRecipeChanges {
-            adversarial: self.adversarial_weight,
-            content: self.content_weight,
-            style: self.style_weight,
-            color: self.color_weight,
-            tv: self.tv_weight,
-            chroma: self.chroma_weight,
-            structure: self.structure_weight,
-            keep_color_cast,
-            photo_scale_min,
-            superpixel_size,
-            chroma_gain,
+            adversarial: w.adversarial_weight,
+            content: w.content_weight,
+            style: w.style_weight,
+            color: w.color_weight,
+            tv: w.tv_weight,
+            chroma: w.chroma_weight,
+            structure: w.structure_weight,
+            keep_color_cast: self.keep_color_cast,
+            photo_scale_min: self.photo_scale_min,
+            superpixel_size: self.superpixel_size,
+            chroma_gain: self.chroma_gain,
         }
     }
 }
@@ -170,17 +166,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
     let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
     let (summary, out) = if let Some(dir) = &a.resume {
-        (
-            train_animegan(
-                None,
-                dir,
-                &device,
-                a.run.control(a.steps)?,
-                eval,
-                a.weights.changes(a.keep_color_cast, a.photo_scale_min, a.superpixel_size, a.chroma_gain),
-            )?,
-            dir.clone(),
-        )
+        (train_animegan(None, dir, &device, a.run.control(a.steps)?, eval, a.recipe_changes())?, dir.clone())
     } else {
         let (Some(anime), Some(out)) = (a.anime.clone(), a.out.clone()) else { bail!("--photos, --anime and --out are required") };
         let Some(first_photos) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
@@ -218,7 +204,7 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             reset_optimizer_after_init: true,
             g_lr: a.g_lr,
             d_lr: a.d_lr,
-            weights: a.weights.changes(false, None, None, None).applied_to(AnimeGanLossWeights::default()),
+            weights: a.recipe_changes().applied_to(AnimeGanLossWeights::default()),
             chroma_gain: a.chroma_gain,
             photo_scale_min: a.photo_scale_min,
             superpixel_size: a.superpixel_size,

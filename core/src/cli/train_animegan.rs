@@ -143,7 +143,7 @@ struct LossWeightArgs {
 }
 
 impl AnimeganArgs {
-    /// The recipe options as given (with --resume they change the stored recipe; a new run applies them itself).
+    /// The recipe options as given: applied to the paper's recipe for a new run, to the stored one on --resume.
     fn recipe_changes(&self) -> AnimeGanRecipeChanges {
         let w = &self.weights;
         AnimeGanRecipeChanges {
@@ -199,20 +199,22 @@ pub fn run(a: AnimeganArgs) -> Result<()> {
             init_pixel_weight: a.init_pixel_weight,
             crop,
             diffaugment,
-            // Measured from the anime set when the run starts; zero keeps the cast.
-            anime_color_offset: a.keep_color_cast.then_some([0.0; 3]),
+            // Measured from the anime set when the run starts (--keep-color-cast: zero, through the changes).
+            anime_color_offset: None,
             reset_optimizer_after_init: true,
             g_lr: a.g_lr,
             d_lr: a.d_lr,
-            weights: a.recipe_changes().applied_to(AnimeGanLossWeights::default()),
-            chroma_gain: a.chroma_gain,
-            photo_scale_min: a.photo_scale_min,
-            superpixel_size: a.superpixel_size,
+            // The paper's; the options given (weights, colour cast, scale, superpixels, chroma gain) are applied as
+            // recipe changes, the same way as on --resume.
+            weights: AnimeGanLossWeights::default(),
+            chroma_gain: None,
+            photo_scale_min: None,
+            superpixel_size: None,
         };
         let adam = AdamParams { lr: a.g_lr, beta1: 0.5, ..AdamParams::default() };
         let image = ImageSpec { size: a.image_size, channels: 3, fit: Fit::CenterCrop };
         let config = a.run.train_config(first_photos, image, a.batch_size, a.steps.unwrap_or(2000), adam);
-        (train_animegan(Some((model, config)), &out, &device, a.run.control(None)?, eval, AnimeGanRecipeChanges::default())?, out)
+        (train_animegan(Some((model, config)), &out, &device, a.run.control(None)?, eval, a.recipe_changes())?, out)
     };
     eprintln!(
         "done: {} steps, {:.1} s; checkpoint {}; generator {} (use it as --filter animegan:{})",

@@ -366,23 +366,24 @@ impl AnimeGanTask {
             let pixel = (l1(fake, photo)? * self.config.init_pixel_weight)?;
             return Ok(vec![zero.clone(), content, zero.clone(), zero.clone(), zero.clone(), zero.clone(), pixel, zero]);
         };
-        // One VGG pass for the stylisation and its grayscale (content and style), one for the gray anime.
+        // One VGG pass for the stylisation, its grayscale (content and style) and, with the structure term, its
+        // superpixel-flattened copy (a constant target: no gradient flows into it); one for the gray anime.
         let n = fake.dim(0)?;
-        let both = self.features(&Tensor::cat(&[fake, &grayscale3(fake)?], 0)?)?;
-        let (fake_features, fake_gray_features) = (both.narrow(0, 0, n)?, both.narrow(0, n, n)?);
+        let mut inputs = vec![fake.clone(), grayscale3(fake)?];
+        if w.structure > 0.0 {
+            let default = Slic::default();
+            let slic = Slic { pixels_per_segment: self.config.superpixel_size.unwrap_or(default.pixels_per_segment), ..default };
+            inputs.push(slic.flatten_batch(fake)?);
+        }
+        let all = self.features(&Tensor::cat(&inputs, 0)?)?;
+        let (fake_features, fake_gray_features) = (all.narrow(0, 0, n)?, all.narrow(0, n, n)?);
         let anime_features = self.features(anime_gray)?.detach();
         let content = (l1(&fake_features, photo_features)? * w.content)?;
         let style = (gram_l1(&fake_gray_features, &anime_features)? * w.style)?;
         let color = (color_loss(photo, fake)? * w.color)?;
         let chroma = if w.chroma > 0.0 { (chroma_l1(photo, fake, self.config.chroma_gain.unwrap_or(1.0))? * w.chroma)? } else { zero.clone() };
         let tv = (total_variation_mean(fake)? * w.tv)?;
-        let structure = if w.structure > 0.0 {
-            let slic = Slic { pixels_per_segment: self.config.superpixel_size.unwrap_or(Slic::default().pixels_per_segment), ..Slic::default() };
-            let flat_features = self.features(&slic.flatten_batch(fake)?)?.detach();
-            (l1(&fake_features, &flat_features)? * w.structure)?
-        } else {
-            zero.clone()
-        };
+        let structure = if w.structure > 0.0 { (l1(&fake_features, &all.narrow(0, 2 * n, n)?.detach())? * w.structure)? } else { zero.clone() };
         let adversarial = (lsgan(&self.discriminator.forward(&self.augment(fake, ctx)?)?, 1.0)? * w.adversarial_g)?;
         Ok(vec![adversarial, content, style, color, tv, chroma, zero, structure])
     }
@@ -578,7 +579,7 @@ pub fn train_animegan(
     let (mut model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "an AnimeGAN run", device)?;
     if changes.any() {
         changes.apply(&mut model);
-        if !run.quiet {
+        if ckpt.is_some() && !run.quiet {
             eprintln!(
                 "from here on: loss weights {:?}, anime colour offset {:?}, photo scale min {:?}, superpixel size {:?}, chroma gain {:?}",
                 model.weights, model.anime_color_offset, model.photo_scale_min, model.superpixel_size, model.chroma_gain
@@ -607,7 +608,7 @@ pub fn train_animegan(
     if let Some(monitor) = monitor {
         trainer = trainer.with_monitor(monitor);
     }
-    if changes.any() {
+    if ckpt.is_some() && changes.any() {
         trainer = trainer.with_model(serde_json::to_value(&model)?);
     }
     if !run.quiet {

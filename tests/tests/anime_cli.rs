@@ -696,3 +696,62 @@ fn distill_into_a_transformer_net_student() {
     let filter = ganime::filters::open(&format!("style:{}", straight.join("student.safetensors").display())).unwrap();
     assert_eq!(filter.apply(&image::RgbImage::from_pixel(30, 22, image::Rgb([90, 140, 200]))).unwrap().dimensions(), (30, 22));
 }
+
+/// `--student tf-transformer-net --student-from-teacher`: the student starts as matta cut to its widths (the
+/// library's `narrowed`), resumes exactly, and opens as a `tfstyle:` filter; teachers and students it cannot
+/// cut are refused by name.
+#[test]
+fn distill_matta_into_a_narrowed_copy_of_itself() {
+    let Some((photos, _, vgg)) = distill_inputs(0) else {
+        return;
+    };
+    let runs = tempfile::tempdir().unwrap();
+    let (straight, split, still) = (runs.path().join("straight"), runs.path().join("split"), runs.path().join("still"));
+    let (pp, pv) = (p(photos.path()), p(&vgg));
+    fn narrowed_matta(mut args: Vec<&str>) -> Vec<&str> {
+        args[2] = "matta";
+        args.extend(["--student", "tf-transformer-net", "--residual-blocks", "2", "--student-from-teacher"]);
+        args
+    }
+    // At a rate too small to move any weight, the exported student is the narrowed teacher.
+    let mut args = narrowed_matta(distill_args(pp, pv, p(&still), "1"));
+    args.extend(["--lr", "1e-12"]);
+    let out = ganime(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tfstyle:"), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = ganime::models::tf_transformer_net::TfTransformerNetConfig { widths: [4, 8, 16], residual_blocks: 2 };
+    let teacher = candle_core::safetensors::load_buffer(ganime::filters::builtin::matta_bytes(), &Device::Cpu).unwrap();
+    let expected = ganime::models::tf_transformer_net::narrowed(&teacher, &config, "matta").unwrap();
+    let student = ganime::io::weights::read_tensors(&still.join("student.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!(student.len(), expected.len());
+    for (key, t) in &expected {
+        let d = (&student[key].to_dtype(candle_core::DType::F32).unwrap() - t).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-6, "{key}: differs from the narrowed teacher by {d}");
+    }
+    let ckpt = Checkpoint::read(&still, &Device::Cpu).unwrap();
+    assert_eq!(ckpt.header.model["student"]["tf_transformer_net"]["widths"], serde_json::json!([4, 8, 16]));
+    assert_eq!(ckpt.header.model["student_from_teacher"], true);
+
+    ganime_ok(&narrowed_matta(distill_args(pp, pv, p(&straight), "4")));
+    ganime_ok(&narrowed_matta(distill_args(pp, pv, p(&split), "2")));
+    ganime_ok(&["distill", "--resume", p(&split), "--steps", "4", "--quiet"]);
+    assert_same_tensors(&straight, &split);
+    let filter = ganime::filters::open(&format!("tfstyle:{}", straight.join("student.safetensors").display())).unwrap();
+    assert_eq!(filter.apply(&image::RgbImage::from_pixel(30, 22, image::Rgb([90, 140, 200]))).unwrap().dimensions(), (30, 22));
+
+    let bad = runs.path().join("bad");
+    let mut args = narrowed_matta(distill_args(pp, pv, p(&bad), "1"));
+    args[2] = "toon";
+    let err = ganime_err(&args);
+    assert!(err.contains("toon is not a TensorFlow fast-style transformer"), "{err}");
+    let mut args = distill_args(pp, pv, p(&bad), "1");
+    args.extend(["--student", "transformer-net", "--student-from-teacher"]);
+    let err = ganime_err(&args);
+    assert!(err.contains("--student-from-teacher needs --student tf-transformer-net"), "{err}");
+    let mut args = narrowed_matta(distill_args(pp, pv, p(&bad), "1"));
+    let width = args.iter().position(|a| *a == "--width").unwrap() + 1;
+    args[width] = "64"; // matta's first stage has 32 channels
+    let err = ganime_err(&args);
+    assert!(err.contains("has 32 channels"), "{err}");
+    assert!(!bad.join("checkpoint.safetensors").exists());
+}

@@ -3,6 +3,7 @@
 use super::train::UnpairedRunArgs;
 use crate::device::parse_device;
 use crate::models::animegan::AnimeGanWidths;
+use crate::models::tf_transformer_net::TfTransformerNetConfig;
 use crate::models::transformer_net::TransformerNetConfig;
 use crate::train::distill::{fidelity, frames_per_second, image_spec, train_distill, DistillConfig, StudentConfig, STUDENT_FILE};
 use crate::train::AdamParams;
@@ -36,14 +37,22 @@ pub struct DistillArgs {
     /// At most this many held-out pictures, spread over the folder.
     #[arg(long, default_value_t = 50)]
     eval_count: usize,
-    /// The student network: `animegan` (an AnimeGANv2 generator) or `transformer-net` (a fast-neural-style
-    /// TransformerNet with 3 residual blocks, the architecture of `matta` and `style:` filters).
-    #[arg(long, default_value = "animegan", value_parser = ["animegan", "transformer-net"])]
+    /// The student network: `animegan` (an AnimeGANv2 generator), `transformer-net` (a pytorch/examples
+    /// fast-neural-style TransformerNet, the architecture of `style:` filters) or `tf-transformer-net` (the
+    /// TensorFlow fast-style transformer of `matta` and `tfstyle:` filters).
+    #[arg(long, default_value = "animegan", value_parser = ["animegan", "transformer-net", "tf-transformer-net"])]
     student: String,
     /// Student width: channels of the first stage (later stages 2x, 4x and, for AnimeGANv2, 8x). Default: 8 for
-    /// `animegan`, 16 for `transformer-net`.
+    /// `animegan`, 16 for the others.
     #[arg(long)]
     width: Option<usize>,
+    /// Residual blocks of a `transformer-net` (default 3) or `tf-transformer-net` (default 5) student.
+    #[arg(long)]
+    residual_blocks: Option<usize>,
+    /// Start a `tf-transformer-net` student as the teacher itself (`matta` or `tfstyle:PATH`) cut to the
+    /// student's widths, keeping the channels and residual blocks the teacher weighs most, instead of at random.
+    #[arg(long)]
+    student_from_teacher: bool,
     /// Training picture size (centre-cropped square). Train at the scale the student will run at: a 320×240
     /// frame filtered at `size=160` is 160×120.
     #[arg(long, default_value_t = 120)]
@@ -115,9 +124,22 @@ pub fn run(a: DistillArgs) -> Result<()> {
         if a.image_size < 16 || a.image_size % 4 != 0 {
             bail!("--image-size must be a multiple of 4 and at least 16, not {}", a.image_size);
         }
+        if a.residual_blocks == Some(0) {
+            bail!("--residual-blocks must be positive");
+        }
+        if a.residual_blocks.is_some() && a.student == "animegan" {
+            bail!("--residual-blocks: the animegan student's blocks are fixed; it applies to transformer-net and tf-transformer-net");
+        }
+        if a.student_from_teacher && a.student != "tf-transformer-net" {
+            bail!("--student-from-teacher needs --student tf-transformer-net (the architecture of the teachers it can cut down)");
+        }
+        let widths = [w, 2 * w, 4 * w];
         let student = match a.student.as_str() {
             "animegan" => StudentConfig::AnimeGan(AnimeGanWidths { c32: w, c64: 2 * w, c128: 4 * w, c256: 8 * w }),
-            _ => StudentConfig::TransformerNet(TransformerNetConfig { widths: [w, 2 * w, 4 * w], residual_blocks: 3 }),
+            "transformer-net" => StudentConfig::TransformerNet(TransformerNetConfig { widths, residual_blocks: a.residual_blocks.unwrap_or(3) }),
+            _ => StudentConfig::TfTransformerNet {
+                tf_transformer_net: TfTransformerNetConfig { widths, residual_blocks: a.residual_blocks.unwrap_or(5) },
+            },
         };
         let model = DistillConfig {
             teacher,
@@ -127,6 +149,7 @@ pub fn run(a: DistillArgs) -> Result<()> {
             feature_layer: a.feature_layer.clone(),
             pixel_weight: a.pixel_weight,
             feature_weight: a.feature_weight,
+            student_from_teacher: a.student_from_teacher,
         };
         let Some(first) = a.photos.first().cloned() else { bail!("--photos: give at least one photo folder") };
         let adam = AdamParams { lr: a.lr.unwrap_or(5e-4), beta1: 0.9, ..AdamParams::default() };

@@ -18,6 +18,7 @@ use crate::filter::Filter;
 use crate::io::checkpoint::Checkpoint;
 use crate::io::image::{image_to_tensor, tensor_to_images};
 use crate::models::animegan::{AnimeGanV2, AnimeGanWidths};
+use crate::models::tf_transformer_net::{narrowed, TfTransformerNet, TfTransformerNetConfig};
 use crate::models::transformer_net::{TransformerNet, TransformerNetConfig};
 use crate::models::vgg::Vgg;
 use crate::nn::bilinear::ResizeConvention;
@@ -43,6 +44,9 @@ const FEATURE_SCALE: f64 = 1.0 / 255.0;
 pub enum StudentConfig {
     /// An AnimeGANv2 generator (the architecture of the anime filters).
     AnimeGan(AnimeGanWidths),
+    /// A TensorFlow fast-style transformer (`matta`'s own architecture: zero padding, transposed convs, a tanh
+    /// output), stored under its own key so that it is not read as the TransformerNet's same-named widths.
+    TfTransformerNet { tf_transformer_net: TfTransformerNetConfig },
     /// A pytorch/examples TransformerNet (the architecture of the style filters; `matta` is one at full width).
     TransformerNet(TransformerNetConfig),
 }
@@ -53,6 +57,7 @@ impl StudentConfig {
         match self {
             StudentConfig::AnimeGan(_) => format!("animegan:{}", path.display()),
             StudentConfig::TransformerNet(_) => format!("style:{}", path.display()),
+            StudentConfig::TfTransformerNet { .. } => format!("tfstyle:{}", path.display()),
         }
     }
 
@@ -60,6 +65,7 @@ impl StudentConfig {
         match self {
             StudentConfig::AnimeGan(_) => "an AnimeGANv2 student",
             StudentConfig::TransformerNet(_) => "a TransformerNet student",
+            StudentConfig::TfTransformerNet { .. } => "a TensorFlow fast-style transformer student",
         }
     }
 }
@@ -68,6 +74,7 @@ impl StudentConfig {
 pub enum Student {
     AnimeGan(AnimeGanV2),
     TransformerNet(TransformerNet),
+    TfTransformerNet(TfTransformerNet),
 }
 
 impl Student {
@@ -75,14 +82,17 @@ impl Student {
         Ok(match config {
             StudentConfig::AnimeGan(w) => Student::AnimeGan(AnimeGanV2::new(*w, vb)?),
             StudentConfig::TransformerNet(c) => Student::TransformerNet(TransformerNet::new(c, vb)?),
+            StudentConfig::TfTransformerNet { tf_transformer_net } => Student::TfTransformerNet(TfTransformerNet::new(tf_transformer_net, vb)?),
         })
     }
 
-    /// `[N, 3, H, W]` in [-1, 1] -> the same. The TransformerNet works on 0..255 pixels, as its filter feeds it.
+    /// `[N, 3, H, W]` in [-1, 1] -> the same. The style networks work on 0..255 pixels, as their filters feed them.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let pixels = || (x + 1.0)? * 127.5;
         match self {
             Student::AnimeGan(g) => g.forward(x, ResizeConvention::AlignCorners).map_err(candle_core::Error::wrap),
-            Student::TransformerNet(net) => net.forward(&((x + 1.0)? * 127.5)?).map_err(candle_core::Error::wrap)?.affine(1.0 / 127.5, -1.0),
+            Student::TransformerNet(net) => net.forward(&pixels()?).map_err(candle_core::Error::wrap)?.affine(1.0 / 127.5, -1.0),
+            Student::TfTransformerNet(net) => net.forward(&pixels()?).map_err(candle_core::Error::wrap)?.affine(1.0 / 127.5, -1.0),
         }
     }
 }
@@ -100,6 +110,10 @@ pub struct DistillConfig {
     pub feature_layer: String,
     pub pixel_weight: f64,
     pub feature_weight: f64,
+    /// The student starts as the teacher cut to the student's widths ([`narrowed`]) instead of at random: for a
+    /// TensorFlow fast-style student of a teacher of that architecture (`matta`).
+    #[serde(default)]
+    pub student_from_teacher: bool,
 }
 
 impl DistillConfig {
@@ -107,6 +121,7 @@ impl DistillConfig {
         let positive = match &self.student {
             StudentConfig::AnimeGan(w) => ![w.c32, w.c64, w.c128, w.c256].contains(&0),
             StudentConfig::TransformerNet(c) => !c.widths.contains(&0) && c.residual_blocks > 0,
+            StudentConfig::TfTransformerNet { tf_transformer_net: c } => !c.widths.contains(&0) && c.residual_blocks > 0,
         };
         if !positive {
             bail!("student widths and blocks must be positive, got {:?}", self.student);
@@ -201,8 +216,23 @@ pub struct DistillTask {
 impl DistillTask {
     pub fn new(config: &DistillConfig, seed: u64, fixed: Tensor, device: &Device) -> Result<Self> {
         let teacher = crate::filters::open(&config.teacher).with_context(|| format!("--teacher {}", config.teacher))?;
-        let vars = VarMap::new();
+        let mut vars = VarMap::new();
         let student = Student::new(&config.student, seeded_var_builder(&vars, seed.wrapping_mul(2).wrapping_add(1), DType::F32, device))?;
+        if config.student_from_teacher {
+            // On --resume the checkpoint's weights replace these, as they replace a random start.
+            let StudentConfig::TfTransformerNet { tf_transformer_net } = &config.student else {
+                bail!("--student-from-teacher needs a TensorFlow fast-style student (--student tf-transformer-net)");
+            };
+            let Some(weights) = crate::filters::tf_style::tf_style_weights(&config.teacher)? else {
+                bail!(
+                    "--student-from-teacher: the teacher {} is not a TensorFlow fast-style transformer (`matta` or `tfstyle:PATH`)",
+                    config.teacher
+                );
+            };
+            for (key, value) in narrowed(&weights, tf_transformer_net, &config.teacher)? {
+                vars.set_one(&key, value.to_device(device)?).with_context(|| format!("student variable {key}"))?;
+            }
+        }
         let vgg = Vgg::load(&config.vgg, &[&config.feature_layer], crate::models::vgg::VggOptions::default(), DType::F32, device)
             .with_context(|| format!("--vgg {}: cannot load the perceptual network", config.vgg.display()))?;
         let fixed_teacher = teacher_outputs(teacher.as_ref(), &fixed)?;

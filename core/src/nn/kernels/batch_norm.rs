@@ -10,6 +10,7 @@
 //! The backward returns plain tensors (not differentiable again); `nn::BatchNorm2d` uses Candle's ops when
 //! second-order gradients are on.
 
+use super::isa::multiversion;
 use super::{contiguous, Activation};
 use candle_core::{backend::BackendStorage, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, WithDType};
 use rayon::prelude::*;
@@ -35,36 +36,41 @@ pub fn channel_stats(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
     }
 }
 
-fn stats<T: WithDType>(x: &[T], n: usize, c: usize, s: usize) -> (Vec<f64>, Vec<f64>) {
-    let count = (n * s) as f64;
-    let per_channel: Vec<(f64, f64)> = (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            let strips = || (0..n).map(move |i| &x[(i * c + ch) * s..][..s]);
-            let mean = strips().map(sum_lanes).sum::<f64>() / count;
-            // Two passes (the channel is in cache): no cancellation in E[x²] − E[x]².
-            let m = T::from_f64(mean);
-            let var = strips().map(|strip| square_deviation_lanes(strip, m)).sum::<f64>() / count;
-            (mean, var)
-        })
-        .collect();
-    per_channel.into_iter().unzip()
+multiversion! {
+    fn stats<T: WithDType>(x: &[T], n: usize, c: usize, s: usize) -> (Vec<f64>, Vec<f64>) {
+        let count = (n * s) as f64;
+        let per_channel: Vec<(f64, f64)> = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let strips = || (0..n).map(move |i| &x[(i * c + ch) * s..][..s]);
+                let mean = strips().map(sum_lanes).sum::<f64>() / count;
+                // Two passes (the channel is in cache): no cancellation in E[x²] − E[x]².
+                let m = T::from_f64(mean);
+                let var = strips().map(|strip| square_deviation_lanes(strip, m)).sum::<f64>() / count;
+                (mean, var)
+            })
+            .collect();
+        per_channel.into_iter().unzip()
+    }
 }
 
 /// Σ a: partial sums in [`LANES`] lanes of `T` over blocks of at most [`BLOCK`] values, the lanes and blocks
 /// added in f64. Why: a single f64 running sum is a serial dependency chain with a conversion per element
 /// (scalar code: the BatchNorm backward spent 31 ms of its 33 at [64,128,16,16] there); lanes vectorise, and a
 /// lane holds at most BLOCK / LANES = 256 terms, so f32 rounding stays near f32's own precision.
+#[inline(always)]
 pub(super) fn sum_lanes<T: WithDType>(a: &[T]) -> f64 {
     fold_lanes(a, a, |x, _| x)
 }
 
 /// Σ a·(b − shift), as [`sum_lanes`].
+#[inline(always)]
 pub(super) fn dot_lanes<T: WithDType>(a: &[T], b: &[T], shift: T) -> f64 {
     fold_lanes(a, b, |x, y| x * (y - shift))
 }
 
 /// Σ (a − shift)², as [`sum_lanes`].
+#[inline(always)]
 pub(super) fn square_deviation_lanes<T: WithDType>(a: &[T], shift: T) -> f64 {
     fold_lanes(a, a, |x, _| (x - shift) * (x - shift))
 }
@@ -111,23 +117,37 @@ impl BatchNormAct {
 
     fn forward<T: WithDType>(&self, x: &[T], weight: &[T], bias: &[T], n: usize, c: usize, s: usize) -> Vec<T> {
         let (scale, shift) = self.scale_shift(weight, bias);
-        let slope = T::from_f64(self.act.slope());
-        let mut y = super::zeroed(n * c * s);
-        y.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().with_min_len(64.max(1024 / s.max(1))).for_each(|(nc, (dst, src))| {
-            let ch = nc % c;
-            let (a, b) = (scale[ch], shift[ch]);
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d = self.act.apply(v * a + b, slope);
-            }
-        });
-        y
+        forward(self.act, &scale, &shift, x, n, c, s)
     }
 
     /// (dx, dweight, dbias).
     #[allow(clippy::too_many_arguments)]
     fn backward<T: WithDType>(&self, x: &[T], weight: &[T], y: &[T], dy: &[T], n: usize, c: usize, s: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
+        backward(self, x, weight, y, dy, n, c, s)
+    }
+}
+
+multiversion! {
+    /// `act(x·scale + shift)` per channel of `x [N, C, S]`.
+    fn forward<T: WithDType>(act: Activation, scale: &[T], shift: &[T], x: &[T], n: usize, c: usize, s: usize) -> Vec<T> {
+        let slope = T::from_f64(act.slope());
+        let mut y = super::zeroed(n * c * s);
+        y.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().with_min_len(64.max(1024 / s.max(1))).for_each(|(nc, (dst, src))| {
+            let ch = nc % c;
+            let (a, b) = (scale[ch], shift[ch]);
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = act.apply(v * a + b, slope);
+            }
+        });
+        y
+    }
+}
+
+multiversion! {
+    /// (dx, dweight, dbias) of [`BatchNormAct`].
+    fn backward<T: WithDType>(op: &BatchNormAct, x: &[T], weight: &[T], y: &[T], dy: &[T], n: usize, c: usize, s: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
         // act'(y) as a select: 1 where y > 0, else the slope (1 for the identity, so one formula serves all).
-        let slope = T::from_f64(self.act.slope());
+        let slope = T::from_f64(op.act.slope());
         let g_into = |dst: &mut [T], dy: &[T], y: &[T]| {
             for ((d, &dyv), &yv) in dst.iter_mut().zip(dy).zip(y) {
                 *d = dyv * if yv > T::zero() { T::one() } else { slope };
@@ -138,7 +158,7 @@ impl BatchNormAct {
             .into_par_iter()
             .map_init(Vec::new, |g: &mut Vec<T>, ch| {
                 g.resize(s, T::zero());
-                let m = T::from_f64(self.mean[ch]);
+                let m = T::from_f64(op.mean[ch]);
                 let (mut sg, mut sgx) = (0f64, 0f64);
                 for i in 0..n {
                     let plane = (i * c + ch) * s..(i * c + ch + 1) * s;
@@ -146,18 +166,18 @@ impl BatchNormAct {
                     sg += sum_lanes(g);
                     sgx += dot_lanes(g, &x[plane], m);
                 }
-                (sg, sgx * self.inv_std[ch])
+                (sg, sgx * op.inv_std[ch])
             })
             .collect();
         let count = (n * s) as f64;
         let mut dx = super::zeroed(n * c * s);
         dx.par_chunks_mut(s).enumerate().with_min_len(64.max(1024 / s.max(1))).for_each(|(nc, dst)| {
             let ch = nc % c;
-            let (mean, inv_std) = (self.mean[ch], self.inv_std[ch]);
+            let (mean, inv_std) = (op.mean[ch], op.inv_std[ch]);
             let scale = weight[ch].to_f64() * inv_std;
             let plane = nc * s..(nc + 1) * s;
             g_into(dst, &dy[plane.clone()], &y[plane.clone()]);
-            if self.batch_stats {
+            if op.batch_stats {
                 // dx = scale·g − scale·Σg/M − scale·Σgx̂/M · (x − mean)·inv_std, as a·g + b·x + k.
                 let (sg, sgx) = sums[ch];
                 let a = T::from_f64(scale);
@@ -353,6 +373,41 @@ mod tests {
         let r = seeded(&[2, 3, 4, 5], 7)?;
         let d = max_diff((ours * &r)?.sum_all()?.backward()?.get(&x).unwrap(), (theirs * &r)?.sum_all()?.backward()?.get(&x).unwrap());
         assert!(d < 1e-12);
+        Ok(())
+    }
+
+    /// Every instruction-set copy of the forward and backward (`isa::multiversion!`) gives the same bits, in f32
+    /// (where the lane sums vectorise) and f64, with batch and running statistics.
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() -> Result<()> {
+        use crate::nn::kernels::isa::{self, Isa};
+        let run = |dtype: DType| -> Result<Vec<Vec<u64>>> {
+            let x = Var::from_tensor(&(seeded(&[3, 6, 9, 13], 8)? * 2.0)?.to_dtype(dtype)?)?;
+            let (w, b) = (seeded(&[6], 9)?.affine(1.0, 1.0)?.to_dtype(dtype)?, seeded(&[6], 10)?.to_dtype(dtype)?);
+            let r = seeded(&[3, 6, 9, 13], 11)?.to_dtype(dtype)?;
+            let mut out = Vec::new();
+            for batch_stats in [true, false] {
+                let (mean, var) = channel_stats(&x)?;
+                let inv_std = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
+                let y = x.apply_op3(&w, &b, BatchNormAct { mean: mean.clone(), inv_std, batch_stats, act: Activation::LeakyRelu(0.2) })?;
+                let dx = (&y * &r)?.sum_all()?.backward()?.get(&x).unwrap().clone();
+                for t in [&y, &dx] {
+                    out.push(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?.iter().map(|v| v.to_bits()).collect());
+                }
+                out.push(mean.iter().chain(&var).map(|v| v.to_bits()).collect());
+            }
+            Ok(out)
+        };
+        let before = isa::active();
+        let mut results = Vec::new();
+        for level in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+            let got = isa::set_active(level);
+            results.push((got, run(DType::F32)?, run(DType::F64)?));
+        }
+        isa::set_active(before);
+        for (level, f32_bits, f64_bits) in &results[1..] {
+            assert!(f32_bits == &results[0].1 && f64_bits == &results[0].2, "{level:?} differs from the baseline copy");
+        }
         Ok(())
     }
 

@@ -33,6 +33,7 @@ pub mod conv2d_backward;
 pub mod depthwise;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod instruction_sets;
+pub mod isa;
 pub mod layer_norm;
 pub mod max_pool;
 pub mod patches;

@@ -73,11 +73,11 @@ pub fn builtin_models() -> Vec<BuiltinModel> {
         },
         BuiltinModel {
             file: "matta-live.safetensors",
-            kind: "filter: TransformerNet distilled from 'matta' by ganime (f16)",
+            kind: "filter: TensorFlow fast-style transformer distilled from 'matta' by ganime (f16)",
             usage: "--filter matta-live",
             bytes: MATTA_LIVE,
             licence: "MIT OR Apache-2.0 (ganime's own, trained on matta's outputs; matta: MIT, ml5)",
-            source: "ganime distill --teacher matta --student transformer-net (models/README.md)",
+            source: "ganime distill --teacher matta --student tf-transformer-net --width 24 --student-from-teacher (models/README.md)",
         },
         BuiltinModel {
             file: "magenta_arbitrary_predict.onnx",

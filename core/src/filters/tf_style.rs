@@ -12,13 +12,17 @@ use candle_core::Device;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The weights of a filter spec naming a TensorFlow fast-style transformer (`matta` or `tfstyle:PATH`, the
-/// file's keys and layouts), or `None` for any other filter.
+/// The weights of a filter spec naming a TensorFlow fast-style transformer (`matta`, `matta-live` or
+/// `tfstyle:PATH`, the file's keys and layouts), or `None` for any other filter.
 pub fn tf_style_weights(spec: &str) -> Result<Option<std::collections::HashMap<String, candle_core::Tensor>>> {
     let spec = spec.trim();
-    if spec == "matta" {
-        let bytes = super::builtin::matta_bytes();
-        return Ok(Some(candle_core::safetensors::load_buffer(bytes, &Device::Cpu).context("built-in model matta.safetensors is unreadable")?));
+    let builtin = match spec {
+        "matta" => Some(crate::assets::MATTA),
+        "matta-live" => Some(crate::assets::MATTA_LIVE),
+        _ => None,
+    };
+    if let Some(bytes) = builtin {
+        return Ok(Some(candle_core::safetensors::load_buffer(bytes, &Device::Cpu).with_context(|| format!("built-in model {spec} is unreadable"))?));
     }
     match spec.strip_prefix("tfstyle:") {
         Some(path) => Ok(Some(crate::io::weights::read_tensors(Path::new(path), &Device::Cpu)?)),

@@ -76,7 +76,8 @@ impl Layer {
             let (top, bottom) = same_padding(h, k, self.stride);
             let (left, right) = same_padding(w, k, self.stride);
             if top == bottom && left == right && top == left {
-                // Symmetric (every stride-1 conv): the conv pads as it reads, without a padded copy.
+                // Symmetric (every stride-1 conv, and stride 2 on odd sizes): the conv pads as it reads, without
+                // a padded copy.
                 crate::nn::conv::conv2d_no_bias(x, &weight, self.stride, top)?
             } else {
                 let x = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
@@ -116,10 +117,11 @@ impl TfTransformerNetConfig {
     }
 }
 
-/// A smaller net's starting weights cut from a trained one (`tensors`, the file's keys and layouts): each
-/// channel stream keeps the channels whose instance-norm scales are largest (a channel the norm scales near 0
-/// contributes little downstream), and the residual stream keeps the blocks whose output scales are largest.
-/// At the trained net's own widths and block count the result is the trained net.
+/// A smaller net's starting weights cut from a trained one (`tensors`, the file's keys and layouts): each layer
+/// keeps the output channels whose instance-norm scales are largest (a channel the norm scales near 0 contributes
+/// little downstream) and the next layer reads those. The residual stream is one set of channels shared by
+/// `conv3` and every block's output, chosen by their scales together; it keeps the blocks whose output scales are
+/// largest. At the trained net's own widths and block count the result is the trained net.
 pub fn narrowed(tensors: &HashMap<String, Tensor>, to: &TfTransformerNetConfig, source: &str) -> Result<HashMap<String, Tensor>> {
     let get = |key: &str| -> Result<Tensor> {
         Ok(tensors
@@ -154,8 +156,12 @@ pub fn narrowed(tensors: &HashMap<String, Tensor>, to: &TfTransformerNetConfig, 
         bail!("{source}: has {blocks} residual blocks; a narrowed copy cannot have {}", to.residual_blocks);
     }
     let [c1, c2, c3] = to.widths;
-    let full = largest(scale_magnitude(&["conv1.in_scale".into(), "deconv2.in_scale".into()])?, c1, "the full-size stream")?;
-    let half = largest(scale_magnitude(&["conv2.in_scale".into(), "deconv1.in_scale".into()])?, c2, "the half-size stream")?;
+    // No skip connections: the encoder's and the decoder's channels at one size are unrelated sets.
+    let own = |layer: &str, n: usize, what: &str| largest(scale_magnitude(&[format!("{layer}.in_scale")])?, n, what);
+    let full = own("conv1", c1, "the full-size encoder (conv1)")?;
+    let half = own("conv2", c2, "the half-size encoder (conv2)")?;
+    let half_up = own("deconv1", c2, "the half-size decoder (deconv1)")?;
+    let full_up = own("deconv2", c1, "the full-size decoder (deconv2)")?;
     let mut stream_keys = vec!["conv3.in_scale".to_string()];
     stream_keys.extend((1..=blocks).map(|k| format!("res{k}.conv2.in_scale")));
     let stream = largest(scale_magnitude(&stream_keys)?, c3, "the residual stream")?;
@@ -194,9 +200,9 @@ pub fn narrowed(tensors: &HashMap<String, Tensor>, to: &TfTransformerNetConfig, 
         put(&format!("res{}.conv1", j + 1), &format!("res{k}.conv1"), Some(&stream), Some(&inner), false)?;
         put(&format!("res{}.conv2", j + 1), &format!("res{k}.conv2"), Some(&inner), Some(&stream), false)?;
     }
-    put("deconv1", "deconv1", Some(&stream), Some(&half), true)?;
-    put("deconv2", "deconv2", Some(&half), Some(&full), true)?;
-    put("conv_out", "conv_out", Some(&full), None, false)?;
+    put("deconv1", "deconv1", Some(&stream), Some(&half_up), true)?;
+    put("deconv2", "deconv2", Some(&half_up), Some(&full_up), true)?;
+    put("conv_out", "conv_out", Some(&full_up), None, false)?;
     Ok(out)
 }
 
@@ -340,8 +346,7 @@ mod tests {
         for (key, shape) in config.shapes() {
             assert_eq!(small[&key].dims(), shape.as_slice(), "{key}");
         }
-        let scales = weights["conv1.in_scale"].to_dtype(DType::F32)?.abs()?;
-        let both = (&scales + weights["deconv2.in_scale"].to_dtype(DType::F32)?.abs()?)?.to_vec1::<f32>()?;
+        let both = weights["conv1.in_scale"].to_dtype(DType::F32)?.abs()?.to_vec1::<f32>()?;
         let mut order: Vec<usize> = (0..both.len()).collect();
         order.sort_by(|&a, &b| both[b].total_cmp(&both[a]));
         let mut top: Vec<usize> = order[..8].to_vec();
@@ -352,9 +357,50 @@ mod tests {
         let net = TfTransformerNet::from_tensors(&small, &Device::Cpu, "narrowed")?;
         assert_eq!(net.forward(&Tensor::full(100f32, (1, 3, 12, 16), &Device::Cpu)?)?.dims(), [1, 3, 12, 16]);
         let err = narrowed(&weights, &TfTransformerNetConfig { widths: [8, 16, 256], residual_blocks: 2 }, "matta").err().unwrap().to_string();
-        assert!(err.contains("residual stream has 128 channels"), "{err}");
+        assert!(err.contains("the residual stream has 128 channels"), "{err}");
         let err = narrowed(&weights, &TfTransformerNetConfig { widths: [8, 16, 24], residual_blocks: 6 }, "matta").err().unwrap().to_string();
         assert!(err.contains("5 residual blocks"), "{err}");
+        Ok(())
+    }
+
+    /// Where the channels and blocks the cut drops are silent in the full net (instance-norm scale and shift 0,
+    /// so they output 0 and add nothing), the cut net computes the same function: every kept index, in every
+    /// layer and both kernel layouts, is the right one.
+    #[test]
+    fn narrowed_copy_computes_the_nets_function_where_the_dropped_parts_are_silent() -> Result<()> {
+        let mut weights: HashMap<String, Tensor> = matta()?.into_iter().map(|(k, v)| (k, v.to_dtype(DType::F32).unwrap())).collect();
+        let mut silence = |layer: &str, channels: &[usize]| {
+            for p in ["in_scale", "in_shift"] {
+                let key = format!("{layer}.{p}");
+                let mut v = weights[&key].to_vec1::<f32>().unwrap();
+                for &c in channels {
+                    v[c] = 0.0;
+                }
+                weights.insert(key, Tensor::new(v, &Device::Cpu).unwrap());
+            }
+        };
+        let every = |step: usize, offset: usize, n: usize| (offset..n).step_by(step).collect::<Vec<_>>();
+        silence("conv1", &every(4, 1, 32)); // 24 of 32 kept
+        silence("deconv2", &every(4, 2, 32));
+        silence("conv2", &every(4, 3, 64)); // 48 of 64
+        silence("deconv1", &every(4, 0, 64));
+        let dropped_stream = every(4, 1, 128); // 96 of 128
+        silence("conv3", &dropped_stream);
+        for k in 1..=5 {
+            silence(&format!("res{k}.conv1"), &every(4, k % 4, 128));
+            if k == 2 {
+                silence("res2.conv2", &(0..128).collect::<Vec<_>>()); // the block adds nothing: dropped
+            } else {
+                silence(&format!("res{k}.conv2"), &dropped_stream);
+            }
+        }
+        let config = TfTransformerNetConfig { widths: [24, 48, 96], residual_blocks: 4 };
+        let small = narrowed(&weights, &config, "silenced matta")?;
+        let x = ((crate::nn::gradcheck::seeded(&[1, 3, 20, 28], 12)?.to_dtype(DType::F32)? + 1.0)? * 120.0)?;
+        let full = TfTransformerNet::from_tensors(&weights, &Device::Cpu, "full")?.forward(&x)?;
+        let cut = TfTransformerNet::from_tensors(&small, &Device::Cpu, "cut")?.forward(&x)?;
+        let e = rel_err(&cut, &full);
+        assert!(e < 1e-4, "relative error {e}");
         Ok(())
     }
 

@@ -32,7 +32,7 @@ use std::time::Instant;
 
 pub const CHECKPOINT_KIND: &str = "distill";
 /// The student alone, written next to the checkpoint when a run ends: loadable as a filter
-/// ([`StudentConfig::filter_spec`]: `animegan:PATH` or `style:PATH`).
+/// ([`StudentConfig::filter_spec`]: `animegan:PATH`, `style:PATH` or `tfstyle:PATH`).
 pub const STUDENT_FILE: &str = "student.safetensors";
 /// Caffe-convention VGG features are on a 0..255 scale; this brings their L1 to the pixel term's.
 const FEATURE_SCALE: f64 = 1.0 / 255.0;
@@ -47,7 +47,7 @@ pub enum StudentConfig {
     /// A TensorFlow fast-style transformer (`matta`'s own architecture: zero padding, transposed convs, a tanh
     /// output), stored under its own key so that it is not read as the TransformerNet's same-named widths.
     TfTransformerNet { tf_transformer_net: TfTransformerNetConfig },
-    /// A pytorch/examples TransformerNet (the architecture of the style filters; `matta` is one at full width).
+    /// A pytorch/examples TransformerNet (the architecture of the `style:` filters).
     TransformerNet(TransformerNetConfig),
 }
 
@@ -229,7 +229,9 @@ impl DistillTask {
                     config.teacher
                 );
             };
-            for (key, value) in narrowed(&weights, tf_transformer_net, &config.teacher)? {
+            let cut = narrowed(&weights, tf_transformer_net, &config.teacher)
+                .context("--student-from-teacher: the student (--width, --residual-blocks) must fit inside the teacher")?;
+            for (key, value) in cut {
                 vars.set_one(&key, value.to_device(device)?).with_context(|| format!("student variable {key}"))?;
             }
         }

@@ -117,19 +117,19 @@ impl BatchNormAct {
 
     fn forward<T: WithDType>(&self, x: &[T], weight: &[T], bias: &[T], n: usize, c: usize, s: usize) -> Vec<T> {
         let (scale, shift) = self.scale_shift(weight, bias);
-        forward(self.act, &scale, &shift, x, n, c, s)
+        forward_kernel(self.act, &scale, &shift, x, n, c, s)
     }
 
     /// (dx, dweight, dbias).
     #[allow(clippy::too_many_arguments)]
     fn backward<T: WithDType>(&self, x: &[T], weight: &[T], y: &[T], dy: &[T], n: usize, c: usize, s: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
-        backward(self, x, weight, y, dy, n, c, s)
+        backward_kernel(self, x, weight, y, dy, n, c, s)
     }
 }
 
 multiversion! {
     /// `act(x·scale + shift)` per channel of `x [N, C, S]`.
-    fn forward<T: WithDType>(act: Activation, scale: &[T], shift: &[T], x: &[T], n: usize, c: usize, s: usize) -> Vec<T> {
+    fn forward_kernel<T: WithDType>(act: Activation, scale: &[T], shift: &[T], x: &[T], n: usize, c: usize, s: usize) -> Vec<T> {
         let slope = T::from_f64(act.slope());
         let mut y = super::zeroed(n * c * s);
         y.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().with_min_len(64.max(1024 / s.max(1))).for_each(|(nc, (dst, src))| {
@@ -145,7 +145,7 @@ multiversion! {
 
 multiversion! {
     /// (dx, dweight, dbias) of [`BatchNormAct`].
-    fn backward<T: WithDType>(op: &BatchNormAct, x: &[T], weight: &[T], y: &[T], dy: &[T], n: usize, c: usize, s: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
+    fn backward_kernel<T: WithDType>(op: &BatchNormAct, x: &[T], weight: &[T], y: &[T], dy: &[T], n: usize, c: usize, s: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
         // act'(y) as a select: 1 where y > 0, else the slope (1 for the identity, so one formula serves all).
         let slope = T::from_f64(op.act.slope());
         let g_into = |dst: &mut [T], dy: &[T], y: &[T]| {
@@ -398,6 +398,7 @@ mod tests {
             }
             Ok(out)
         };
+        let _only_this_test_switches = isa::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let before = isa::active();
         let mut results = Vec::new();
         for level in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {

@@ -43,7 +43,8 @@ multiversion! {
             .into_par_iter()
             .map(|ch| {
                 let strips = || (0..n).map(move |i| &x[(i * c + ch) * s..][..s]);
-                let mean = strips().map(sum_lanes).sum::<f64>() / count;
+                // A closure, not the function itself: it is compiled in this copy, with its instruction set.
+                let mean = strips().map(|strip| sum_lanes(strip)).sum::<f64>() / count;
                 // Two passes (the channel is in cache): no cancellation in E[x²] − E[x]².
                 let m = T::from_f64(mean);
                 let var = strips().map(|strip| square_deviation_lanes(strip, m)).sum::<f64>() / count;

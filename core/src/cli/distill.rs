@@ -49,7 +49,7 @@ pub struct DistillArgs {
     /// Residual blocks of a `transformer-net` (default 3) or `tf-transformer-net` (default 5) student.
     #[arg(long)]
     residual_blocks: Option<usize>,
-    /// Start a `tf-transformer-net` student as the teacher itself (`matta` or `tfstyle:PATH`) cut to the
+    /// Start a `tf-transformer-net` student as the teacher itself (`matta`, `matta-live` or `tfstyle:PATH`) cut to the
     /// student's widths, keeping the channels and residual blocks the teacher weighs most, instead of at random.
     #[arg(long)]
     student_from_teacher: bool,

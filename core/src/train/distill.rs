@@ -225,7 +225,7 @@ impl DistillTask {
             };
             let Some(weights) = crate::filters::tf_style::tf_style_weights(&config.teacher)? else {
                 bail!(
-                    "--student-from-teacher: the teacher {} is not a TensorFlow fast-style transformer (`matta` or `tfstyle:PATH`)",
+                    "--student-from-teacher: the teacher {} is not a TensorFlow fast-style transformer (`matta`, `matta-live` or `tfstyle:PATH`)",
                     config.teacher
                 );
             };

@@ -76,6 +76,61 @@ mod tests {
         check_gradient(&[3, 1, 1], |bias| x.broadcast_add(bias)?.tanh())
     }
 
+    /// `backward_for` (the patched candle-core's gradients of chosen variables only, a GAN's generator step):
+    /// the wanted gradient is bit for bit the full backward's, and the other variables get none.
+    #[test]
+    fn backward_for_computes_only_what_leads_to_the_wanted_variables() -> Result<()> {
+        use crate::nn::kernels::{conv2d::conv2d, patches::im2col};
+        let g = Var::from_tensor(&seeded(&[4, 3, 3, 3], 1)?)?; // a "generator" weight
+        let d1 = Var::from_tensor(&seeded(&[5, 4, 4, 4], 2)?)?; // "critic" weights: a tiled conv kernel ...
+        let d2 = Var::from_tensor(&seeded(&[6, 80], 3)?)?; // ... and a matmul, as in the whole-batch conv path
+        let x = seeded(&[2, 3, 16, 16], 4)?;
+        let loss = || -> Result<Tensor> {
+            let h = conv2d(&x, g.as_tensor(), 1, 1)?.tanh()?; // [2, 4, 16, 16]
+            let h = conv2d(&h, d1.as_tensor(), 2, 1)?; // [2, 5, 8, 8]
+            let rows = im2col(&h, 4, 4, 0)?.reshape((8, 80))?;
+            rows.matmul(&d2.as_tensor().t()?)?.sqr()?.sum_all()
+        };
+        let all = loss()?.backward()?;
+        let only_g = loss()?.backward_for([g.as_tensor()])?;
+        assert_eq!(max_diff(all.get(&g).unwrap(), only_g.get(&g).unwrap()), 0.0);
+        assert!(all.get(&d1).is_some() && all.get(&d2).is_some());
+        assert!(only_g.get(&d1).is_none() && only_g.get(&d2).is_none(), "a critic weight got a gradient");
+        Ok(())
+    }
+
+    /// A custom op's argument that leads to no wanted variable reaches its `bwd` detached, so the op can skip
+    /// that gradient (the conv kernels skip the critic's weight gradients this way).
+    #[test]
+    fn backward_for_hands_custom_ops_unwanted_arguments_detached() -> Result<()> {
+        use candle_core::{CpuStorage, CustomOp2, Layout, Shape};
+        use std::sync::{Arc, Mutex};
+        /// Passes its first argument through; its backward records whether the second one tracks gradients.
+        struct Probe(Arc<Mutex<Vec<bool>>>);
+        impl CustomOp2 for Probe {
+            fn name(&self) -> &'static str {
+                "probe"
+            }
+            fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+                let CpuStorage::F64(v) = s1 else { candle_core::bail!("probe: f64 only") };
+                Ok((CpuStorage::F64(v[l1.start_offset()..][..l1.shape().elem_count()].to_vec()), l1.shape().clone()))
+            }
+            fn bwd(&self, _: &Tensor, w: &Tensor, _: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+                self.0.lock().unwrap().push(w.track_op());
+                Ok((Some(grad.clone()), w.track_op().then(|| w.zeros_like()).transpose()?))
+            }
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let g = Var::from_tensor(&seeded(&[3, 4], 1)?)?;
+        let d = Var::from_tensor(&seeded(&[2], 2)?)?;
+        let loss = || g.as_tensor().tanh()?.apply_op2(d.as_tensor(), Probe(seen.clone()))?.sum_all();
+        let only_g = loss()?.backward_for([g.as_tensor()])?;
+        let all = loss()?.backward()?;
+        assert_eq!(*seen.lock().unwrap(), [false, true]);
+        assert!(only_g.get(&d).is_none() && all.get(&d).is_some());
+        Ok(())
+    }
+
     #[test]
     fn stored_gradients_are_dense() -> Result<()> {
         let x = Var::from_tensor(&seeded(&[3, 4], 3)?)?;

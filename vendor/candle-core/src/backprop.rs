@@ -1,7 +1,7 @@
 //! Methods for backpropagation of gradients.
 use crate::op::{BinaryOp, Op, ReduceOp, UnaryOp};
 use crate::{Error, Result, Tensor, TensorId};
-use std::collections::{hash_map::Entry, HashMap};
+use std::collections::{hash_map::Entry, HashMap, HashSet};
 
 // arg has been reduced to node via reduce_dims, expand it back to arg.
 // This has to handle keepdims.
@@ -33,20 +33,30 @@ impl Tensor {
     /// argument.
     /// This assumes that the op graph is a DAG.
     pub fn sorted_nodes(&self) -> Vec<&Tensor> {
+        self.sorted_nodes_for(None)
+    }
+
+    /// [`Self::sorted_nodes`] where only the variables in `wanted` count as leaves that need a
+    /// gradient (all of them when `None`). (ganime patch, see vendor/README.md.)
+    fn sorted_nodes_for(&self, wanted: Option<&HashSet<TensorId>>) -> Vec<&Tensor> {
         // The vec of sorted nodes is passed as an owned value rather than a mutable reference
         // to get around some lifetime limitations.
         fn walk<'a>(
             node: &'a Tensor,
             nodes: Vec<&'a Tensor>,
             already_seen: &mut HashMap<TensorId, bool>,
+            wanted: Option<&HashSet<TensorId>>,
         ) -> (bool, Vec<&'a Tensor>) {
             if let Some(&tg) = already_seen.get(&node.id()) {
                 return (tg, nodes);
             }
+            let walk = |node, nodes, already_seen: &mut HashMap<TensorId, bool>| {
+                walk(node, nodes, already_seen, wanted)
+            };
             let mut track_grad = false;
             let mut nodes = if node.is_variable() {
                 // Do not call recursively on the "leaf" nodes.
-                track_grad = true;
+                track_grad = wanted.is_none_or(|w| w.contains(&node.id()));
                 nodes
             } else if node.dtype().is_int() {
                 nodes
@@ -157,14 +167,34 @@ impl Tensor {
             }
             (track_grad, nodes)
         }
-        let (_tg, mut nodes) = walk(self, vec![], &mut HashMap::new());
+        let (_tg, mut nodes) = walk(self, vec![], &mut HashMap::new(), wanted);
         nodes.reverse();
         nodes
     }
 
     pub fn backward(&self) -> Result<GradStore> {
-        let sorted_nodes = self.sorted_nodes();
+        self.backward_of(None)
+    }
+
+    /// The gradients of this value with respect to `vars` only (ganime patch, see vendor/README.md).
+    /// Gradients that lead to no variable of `vars` are not computed: the matmul side and the
+    /// custom-op argument they would flow into is skipped (a custom op sees that argument
+    /// detached, so its `bwd` can tell from `track_op()`), and none is stored. A GAN's generator
+    /// step asks for the generator's variables and so skips the discriminator's weight gradients.
+    pub fn backward_for<'a>(&self, vars: impl IntoIterator<Item = &'a Tensor>) -> Result<GradStore> {
+        let wanted: HashSet<TensorId> = vars.into_iter().map(|v| v.id()).collect();
+        self.backward_of(Some(&wanted))
+    }
+
+    fn backward_of(&self, wanted: Option<&HashSet<TensorId>>) -> Result<GradStore> {
+        let sorted_nodes = self.sorted_nodes_for(wanted);
         let mut grads = GradStore::new();
+        // Only the nodes that lead to a wanted variable receive a gradient (ganime patch).
+        let needed: HashSet<TensorId> = sorted_nodes.iter().map(|n| n.id()).collect();
+        let needs = |t: &Tensor| needed.contains(&t.id());
+        // A custom op's argument that needs no gradient is passed detached (`track_op()` false).
+        let arg_for = |t: &Tensor| if needs(t) { t.clone() } else { t.detach() };
+        grads.1 = Some(needed.clone());
         grads.insert(self, self.ones_like()?.contiguous()?);
         for node in sorted_nodes.iter() {
             if node.is_variable() {
@@ -432,11 +462,14 @@ impl Tensor {
                         // Skipping checks, the op went ok, we can skip
                         // the matmul size checks for now.
 
-                        let lhs_grad = grad.matmul(&rhs.t()?)?;
-                        grads.accumulate(lhs, &lhs_grad)?;
-
-                        let rhs_grad = lhs.t()?.matmul(&grad)?;
-                        grads.accumulate(rhs, &rhs_grad)?;
+                        if needs(lhs) {
+                            let lhs_grad = grad.matmul(&rhs.t()?)?;
+                            grads.accumulate(lhs, &lhs_grad)?;
+                        }
+                        if needs(rhs) {
+                            let rhs_grad = lhs.t()?.matmul(&grad)?;
+                            grads.accumulate(rhs, &rhs_grad)?;
+                        }
                     }
                     Op::Cat(args, dim) => {
                         let mut start_idx = 0;
@@ -607,12 +640,13 @@ impl Tensor {
                         grads.accumulate(arg, &arg_grad)?;
                     }
                     Op::CustomOp1(arg, c) => {
-                        if let Some(arg_grad) = c.bwd(arg, node, &grad)? {
+                        if let Some(arg_grad) = c.bwd(&arg_for(arg), node, &grad)? {
                             grads.accumulate(arg, &arg_grad)?;
                         }
                     }
                     Op::CustomOp2(arg1, arg2, c) => {
-                        let (arg_grad1, arg_grad2) = c.bwd(arg1, arg2, node, &grad)?;
+                        let (arg_grad1, arg_grad2) =
+                            c.bwd(&arg_for(arg1), &arg_for(arg2), node, &grad)?;
                         if let Some(arg_grad1) = arg_grad1 {
                             grads.accumulate(arg1, &arg_grad1)?;
                         }
@@ -622,7 +656,7 @@ impl Tensor {
                     }
                     Op::CustomOp3(arg1, arg2, arg3, c) => {
                         let (arg_grad1, arg_grad2, arg_grad3) =
-                            c.bwd(arg1, arg2, arg3, node, &grad)?;
+                            c.bwd(&arg_for(arg1), &arg_for(arg2), &arg_for(arg3), node, &grad)?;
                         if let Some(arg_grad1) = arg_grad1 {
                             grads.accumulate(arg1, &arg_grad1)?;
                         }
@@ -660,6 +694,7 @@ impl Tensor {
                 };
             }
         }
+        grads.1 = None;
         Ok(grads)
     }
 }
@@ -678,8 +713,11 @@ fn sum_keepdim_trailing_first(t: &Tensor, dims: &[usize]) -> Result<Tensor> {
 }
 
 /// A store for gradients, associating a tensor id to the corresponding gradient tensor, used for back propagation.
+///
+/// (ganime patch: while `backward` runs, the second field holds the tensors that need a gradient;
+/// contributions to any other tensor are dropped.)
 #[derive(Default, Debug)]
-pub struct GradStore(HashMap<TensorId, Tensor>);
+pub struct GradStore(HashMap<TensorId, Tensor>, Option<HashSet<TensorId>>);
 
 impl GradStore {
     /// Create a new gradient store
@@ -716,6 +754,9 @@ impl GradStore {
     /// contribution to a fresh zero tensor; the first one is stored as is here, made contiguous so that the
     /// stored gradients stay dense as upstream's sums were.)
     fn accumulate(&mut self, tensor: &Tensor, grad: &Tensor) -> Result<()> {
+        if self.1.as_ref().is_some_and(|needed| !needed.contains(&tensor.id())) {
+            return Ok(());
+        }
         match self.0.entry(tensor.id()) {
             Entry::Occupied(mut entry) => {
                 let sum = entry.get().add(grad)?;
@@ -734,6 +775,9 @@ impl GradStore {
 
     /// Subtract `grad` from the gradient of `tensor` (the first contribution is stored negated).
     fn accumulate_negated(&mut self, tensor: &Tensor, grad: &Tensor) -> Result<()> {
+        if self.1.as_ref().is_some_and(|needed| !needed.contains(&tensor.id())) {
+            return Ok(());
+        }
         match self.0.get_mut(&tensor.id()) {
             Some(sum) => {
                 *sum = sum.sub(grad)?;

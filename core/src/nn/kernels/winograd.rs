@@ -11,6 +11,7 @@
 //! take it.
 
 use super::conv2d::{padded_image, Border, OutPtr, TILE_ELEMS};
+use super::isa::multiversion;
 use super::patches::Patches;
 use candle_core::WithDType;
 use rayon::prelude::*;
@@ -58,6 +59,7 @@ fn transform_weights<T: WithDType>(w: &[T], c_out: usize, c: usize) -> Vec<T> {
 /// rows `v[ξ·v_stride ..][..nt]`. The row part of the transform runs on whole image rows (contiguous, so it
 /// vectorises), the column part writes each ξ as a contiguous run over the tiles.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn input_transform<T: WithDType>(plane: &[T], cols: usize, ty: usize, tx0: usize, nt: usize, t: &mut Vec<T>, v: &mut [T], v_stride: usize) {
     let width = 2 * nt + 2;
     let row = |i: usize| &plane[(2 * ty + i) * cols + 2 * tx0..][..width];
@@ -72,14 +74,50 @@ fn input_transform<T: WithDType>(plane: &[T], cols: usize, ty: usize, tx0: usize
         t2[x] = d2[x] - d1[x];
         t3[x] = d1[x] - d3[x];
     }
+    // The column part per tile j reads columns 2j .. 2j + 3 of a row: a = e[j], b = o[j], c = e[j + 1],
+    // d = o[j + 1] with e / o the row's even / odd columns. Split into e and o once, each of the four outputs is
+    // a unit-stride pass that vectorises (read at stride 2, it ran element by element).
+    let mut eo = [T::zero(); 2 * EO_MAX];
     for (i, ti) in [&*t0, &*t1, &*t2, &*t3].into_iter().enumerate() {
         let base = 4 * i * v_stride;
-        for j in 0..nt {
-            let (a, b, c, d) = (ti[2 * j], ti[2 * j + 1], ti[2 * j + 2], ti[2 * j + 3]);
-            v[base + j] = a - c;
-            v[base + v_stride + j] = b + c;
-            v[base + 2 * v_stride + j] = c - b;
-            v[base + 3 * v_stride + j] = b - d;
+        // Runs longer than the stack buffer go in pieces of EO_MAX − 1 tiles.
+        for j0 in (0..nt).step_by(EO_MAX - 1) {
+            let n = (nt - j0).min(EO_MAX - 1);
+            let (e, o) = eo.split_at_mut(EO_MAX);
+            for (x, pair) in ti[2 * j0..][..2 * n + 2].chunks_exact(2).enumerate() {
+                e[x] = pair[0];
+                o[x] = pair[1];
+            }
+            let (e0, e1, o0, o1) = (&e[..n], &e[1..n + 1], &o[..n], &o[1..n + 1]);
+            let mut rows = v[base + j0..].chunks_mut(v_stride);
+            let mut next = || &mut rows.next().expect("four rows")[..n];
+            for ((d, &a), &c) in next().iter_mut().zip(e0).zip(e1) {
+                *d = a - c;
+            }
+            for ((d, &b), &c) in next().iter_mut().zip(o0).zip(e1) {
+                *d = b + c;
+            }
+            for ((d, &b), &c) in next().iter_mut().zip(o0).zip(e1) {
+                *d = c - b;
+            }
+            for ((d, &b), &dd) in next().iter_mut().zip(o0).zip(o1) {
+                *d = b - dd;
+            }
+        }
+    }
+}
+
+/// The stack buffer of [`input_transform`]'s even and odd columns (tiles per piece + 1).
+const EO_MAX: usize = 129;
+
+multiversion! {
+    /// [`input_transform`] of one run of tiles for every channel `ci` of the padded image `xp` (planes of `rows ×
+    /// cols`) into `v[ci·nt ..]`, compiled for the CPU's instruction set (the column part's stride-2 reads
+    /// vectorise with AVX2 shuffles; baseline SSE2 runs it ~element by element).
+    fn input_transforms<T: WithDType>(xp: &[T], c: usize, rows: usize, cols: usize, run: (usize, usize, usize), t: &mut Vec<T>, v: &mut [T], nt: usize) -> () {
+        let (ty, tx0, len) = run;
+        for ci in 0..c {
+            input_transform(&xp[ci * rows * cols..(ci + 1) * rows * cols], cols, ty, tx0, len, t, &mut v[ci * nt..], c * nt);
         }
     }
 }
@@ -154,9 +192,7 @@ pub(super) fn run<T: WithDType>(x: &[T], w: &[T], bias: Option<&[T]>, border: Bo
                 let (v, m) = (&mut v[..16 * c * nt], &mut m[..16 * c_out * nt]);
                 // v_ξ = [C, nt] at ξ·C·nt: row ci of ξ at (ξ·C + ci)·nt, a run's tiles from column j0.
                 for (ty, tx0, len, j0) in row_runs(t0, nt, tw) {
-                    for ci in 0..c {
-                        input_transform(&xp[ci * rows * cols..(ci + 1) * rows * cols], cols, ty, tx0, len, t, &mut v[ci * nt + j0..], c * nt);
-                    }
+                    input_transforms(&xp, c, rows, cols, (ty, tx0, len), t, &mut v[j0..], nt);
                 }
                 for xi in 0..16 {
                     // SAFETY: m_ξ [c_out, nt] and v_ξ [c, nt] are row-major blocks inside m and v; u_ξ [c_out, c]
@@ -215,6 +251,7 @@ mod tests {
     use super::*;
     use crate::nn::gradcheck::seeded;
     use crate::nn::kernels::conv2d::{conv2d_inference, Padding};
+    use crate::nn::kernels::isa::Isa;
     use candle_core::{DType, Device, Result, Tensor};
 
     use crate::nn::gradcheck::max_diff;
@@ -225,6 +262,57 @@ mod tests {
         let runs: Vec<_> = row_runs(5, 9, 4).collect();
         assert_eq!(runs, vec![(1, 1, 3, 0), (2, 0, 4, 3), (3, 0, 2, 7)]);
         assert_eq!(row_runs(0, 4, 4).collect::<Vec<_>>(), vec![(0, 0, 4, 0)]);
+    }
+
+    /// `Bᵀ d B` of every tile by the textbook formula (B = [[1,0,0,0],[0,1,-1,1],[-1,1,1,0],[0,0,0,-1]]) against
+    /// the kernel's, for runs shorter and longer than its even/odd buffer (`EO_MAX`), on every instruction set
+    /// the CPU has.
+    #[test]
+    fn input_transform_matches_the_formula() {
+        let bt = [[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]];
+        let _one_isa_at_a_time = super::super::isa::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let before = super::super::isa::active();
+        for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+            super::super::isa::set_active(isa);
+            for nt in [1, 5, EO_MAX - 1, EO_MAX, 300] {
+                let (c, rows, cols, ty, tx0) = (2, 6, 2 * nt + 6, 1, 1);
+                let xp: Vec<f64> = (0..c * rows * cols).map(|i| ((i * 37) % 101) as f64 - 50.0).collect();
+                let mut v = vec![0.0; 16 * c * nt];
+                input_transforms(&xp, c, rows, cols, (ty, tx0, nt), &mut Vec::new(), &mut v, nt);
+                for ci in 0..c {
+                    for j in 0..nt {
+                        let d = |r: usize, q: usize| xp[ci * rows * cols + (2 * ty + r) * cols + 2 * (tx0 + j) + q];
+                        for (xi, got) in (0..16).map(|xi| (xi, v[(xi * c + ci) * nt + j])) {
+                            let (r, q) = (xi / 4, xi % 4);
+                            let want: f64 = (0..4).flat_map(|a| (0..4).map(move |b| (a, b))).map(|(a, b)| bt[r][a] * d(a, b) * bt[q][b]).sum();
+                            assert_eq!(got, want, "{isa:?}, {nt} tiles, channel {ci}, tile {j}, element {xi}");
+                        }
+                    }
+                }
+            }
+        }
+        super::super::isa::set_active(before);
+    }
+
+    /// The input transform's time per call on every instruction set (one 128-channel block of 32 tiles):
+    /// `cargo test --release -p ganime bench_input_transform -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn bench_input_transform() {
+        let (c, rows, cols, nt) = (128, 66, 66, 32);
+        let xp: Vec<f32> = (0..c * rows * cols).map(|i| (i % 13) as f32).collect();
+        let (mut v, mut t) = (vec![0f32; 16 * c * nt], Vec::new());
+        let _one_isa_at_a_time = super::super::isa::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let before = super::super::isa::active();
+        for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512, Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+            let isa = super::super::isa::set_active(isa);
+            let start = std::time::Instant::now();
+            for rep in 0..200 {
+                input_transforms(&xp, c, rows, cols, (rep % 32, 0, nt), &mut t, &mut v, nt);
+            }
+            eprintln!("{isa:?}: {:.1} µs per call", start.elapsed().as_secs_f64() * 1e6 / 200.0);
+        }
+        super::super::isa::set_active(before);
     }
 
     /// Against Candle's conv2d: odd and even sizes (partial tiles), a tile row split into blocks (256 channels, 35 tiles), blocks spanning

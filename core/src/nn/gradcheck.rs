@@ -79,7 +79,7 @@ mod tests {
     /// `backward_for` (the patched candle-core's gradients of chosen variables only, a GAN's generator step):
     /// the wanted gradient is bit for bit the full backward's, and the other variables get none.
     #[test]
-    fn backward_for_computes_only_what_leads_to_the_wanted_variables() -> Result<()> {
+    fn backward_for_gives_only_the_wanted_variables_gradients() -> Result<()> {
         use crate::nn::kernels::{conv2d::conv2d, patches::im2col};
         let g = Var::from_tensor(&seeded(&[4, 3, 3, 3], 1)?)?; // a "generator" weight
         let d1 = Var::from_tensor(&seeded(&[5, 4, 4, 4], 2)?)?; // "critic" weights: a tiled conv kernel ...

@@ -177,10 +177,13 @@ impl Tensor {
     }
 
     /// The gradients of this value with respect to `vars` only (ganime patch, see vendor/README.md).
-    /// Gradients that lead to no variable of `vars` are not computed: the matmul side and the
-    /// custom-op argument they would flow into is skipped (a custom op sees that argument
-    /// detached, so its `bwd` can tell from `track_op()`), and none is stored. A GAN's generator
-    /// step asks for the generator's variables and so skips the discriminator's weight gradients.
+    /// A gradient that leads to no variable of `vars` is not stored; the costly ones are not
+    /// computed either: a matmul side is skipped, and a custom op is handed such an argument
+    /// detached, so its `bwd` can tell from `track_op()` (other ops compute and drop them). A GAN's
+    /// generator step asks for the generator's variables and so skips the discriminator's weight
+    /// gradients. Ids in `vars` that are not variables are ignored. Not for an inner backward whose
+    /// gradient is differentiated again (a gradient penalty): the critic's weights must stay tracked
+    /// there, so use `backward()`.
     pub fn backward_for<'a>(&self, vars: impl IntoIterator<Item = &'a Tensor>) -> Result<GradStore> {
         let wanted: HashSet<TensorId> = vars.into_iter().map(|v| v.id()).collect();
         self.backward_of(Some(&wanted))

@@ -87,11 +87,11 @@ impl CustomOp1 for SlopeMask {
         let y = match s {
             CpuStorage::F32(_) => {
                 let k = self.0 as f32;
-                CpuStorage::F32(map(contiguous::<f32>(self.name(), s, l)?, |v| if v > 0. { 1. } else { k }))
+                CpuStorage::F32(map(contiguous::<f32>(self.name(), s, l)?, move |v| select_positive_by(v, 1., k)))
             }
             CpuStorage::F64(_) => {
                 let k = self.0;
-                CpuStorage::F64(map(contiguous::<f64>(self.name(), s, l)?, |v| if v > 0. { 1. } else { k }))
+                CpuStorage::F64(map(contiguous::<f64>(self.name(), s, l)?, move |v| select_positive_by(v, 1., k)))
             }
             other => candle_core::bail!("leaky relu kernel: unsupported dtype {:?}", other.dtype()),
         };

@@ -39,7 +39,7 @@ pub const STYLE_NAMES: [&str; 26] = [
 /// Prefix of the built-in style-blend spec, `multistyle26#MIX`.
 pub const MULTISTYLE26: &str = "multistyle26";
 
-fn tensors(bytes: &[u8], name: &str) -> Result<HashMap<String, Tensor>> {
+pub(crate) fn tensors(bytes: &[u8], name: &str) -> Result<HashMap<String, Tensor>> {
     candle_core::safetensors::load_buffer(bytes, &Device::Cpu).with_context(|| format!("built-in model {name} is unreadable"))
 }
 

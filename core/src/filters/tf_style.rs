@@ -17,12 +17,12 @@ use std::sync::Arc;
 pub fn tf_style_weights(spec: &str) -> Result<Option<std::collections::HashMap<String, candle_core::Tensor>>> {
     let spec = spec.trim();
     let builtin = match spec {
-        "matta" => Some(crate::assets::MATTA),
-        "matta-live" => Some(crate::assets::MATTA_LIVE),
+        "matta" => Some((crate::assets::MATTA, "matta.safetensors")),
+        "matta-live" => Some((crate::assets::MATTA_LIVE, "matta-live.safetensors")),
         _ => None,
     };
-    if let Some(bytes) = builtin {
-        return Ok(Some(candle_core::safetensors::load_buffer(bytes, &Device::Cpu).with_context(|| format!("built-in model {spec} is unreadable"))?));
+    if let Some((bytes, name)) = builtin {
+        return Ok(Some(super::builtin::tensors(bytes, name)?));
     }
     match spec.strip_prefix("tfstyle:") {
         Some(path) => Ok(Some(crate::io::weights::read_tensors(Path::new(path), &Device::Cpu)?)),

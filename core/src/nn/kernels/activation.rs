@@ -4,7 +4,7 @@
 //! gradients on (WGAN-GP), `grad × mask` as Candle ops so that it stays differentiable in `grad` (the mask is
 //! piecewise constant, so its own derivative is zero).
 
-use super::{contiguous, second_order_gradients};
+use super::{contiguous, second_order_gradients, select_positive_by};
 use candle_core::{backend::BackendStorage, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 
 const CHUNK: usize = 1 << 14;
@@ -27,24 +27,6 @@ fn zip_map<T: WithDType>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<
     }
 }
 
-/// `v` where v > 0, else `otherwise`. Both values are computed before the select and the closures own their
-/// slope (`move`): written as `if v > 0 { v } else { v * k }` with `k` borrowed, LLVM kept the multiply behind a
-/// branch, a scalar loop that mispredicts on half of the values of a layer's activations.
-#[inline(always)]
-fn select_positive<T: WithDType>(v: T, otherwise: T) -> T {
-    select_positive_by(v, v, otherwise)
-}
-
-/// `value` where `key` > 0, else `otherwise`, as [`select_positive`].
-#[inline(always)]
-fn select_positive_by<T: WithDType>(key: T, value: T, otherwise: T) -> T {
-    if key > T::zero() {
-        value
-    } else {
-        otherwise
-    }
-}
-
 /// `y = x` for x > 0, else `slope·x`.
 pub struct LeakyRelu(pub f64);
 
@@ -56,11 +38,11 @@ impl CustomOp1 for LeakyRelu {
         let y = match s {
             CpuStorage::F32(_) => {
                 let k = self.0 as f32;
-                CpuStorage::F32(map(contiguous::<f32>(self.name(), s, l)?, move |v| select_positive(v, v * k)))
+                CpuStorage::F32(map(contiguous::<f32>(self.name(), s, l)?, move |v| select_positive_by(v, v, v * k)))
             }
             CpuStorage::F64(_) => {
                 let k = self.0;
-                CpuStorage::F64(map(contiguous::<f64>(self.name(), s, l)?, move |v| select_positive(v, v * k)))
+                CpuStorage::F64(map(contiguous::<f64>(self.name(), s, l)?, move |v| select_positive_by(v, v, v * k)))
             }
             other => candle_core::bail!("leaky relu kernel: unsupported dtype {:?}", other.dtype()),
         };

@@ -372,6 +372,10 @@ fn animegan_measures_quality_and_keeps_the_best_checkpoint() {
     assert!(events.contains(&format!("step {best_step}: new best kernel distance")), "{events}");
     assert!(ganime::filters::open(&format!("animegan:{}", best.display())).is_ok());
     assert!(run.join("metrics.png").is_file());
+    // --resume goes on measuring (the run stored --eval-every) without being told again.
+    ganime_ok(&["train", "animegan", "--resume", p(&run), "--steps", "6"]);
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect::<Vec<_>>(), ["2", "4", "6"], "{metrics}");
 
     let few = runs.path().join("few");
     let mut args = animegan_args(p(photos.path()), p(anime.path()), p(&vgg), p(&few), "2");

@@ -342,6 +342,13 @@ fn trainer_measures_quality_every_n_steps() {
     let fd: f64 = lines[2].split(',').nth(1).unwrap().parse().unwrap();
     assert!(fd.is_finite() && fd > 0.0, "{csv}");
     assert_eq!(image_size(&run.join("metrics.png")), (800, 480));
+    // A resumed run goes on measuring without being told again; --eval-every 0 turns it off there.
+    ganime_ok(&["train", "dcgan", "--resume", p(&run), "--steps", "6", "--quiet"]);
+    let steps = |csv: String| csv.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(steps(std::fs::read_to_string(run.join("metrics.csv")).unwrap()), ["2", "4", "6"]);
+    ganime_ok(&["train", "dcgan", "--resume", p(&run), "--steps", "8", "--eval-every", "0", "--quiet"]);
+    ganime_ok(&["train", "dcgan", "--resume", p(&run), "--steps", "10", "--quiet"]);
+    assert_eq!(steps(std::fs::read_to_string(run.join("metrics.csv")).unwrap()), ["2", "4", "6"]);
     let err = ganime_err(&["train", "dcgan", "--data", p(data.path()), "--out", p(&out.path().join("x")), "--steps", "1", "--eval-every", "0"]);
-    assert!(err.contains("interval"), "{err}");
+    assert!(err.contains("interval") && err.contains("--eval-every 0"), "{err}");
 }

@@ -104,6 +104,7 @@ pub struct AnimeganArgs {
     /// stylised by the current generator and as many anime pictures (VGG16 relu3_3, as `ganime eval
     /// --features vgg16`) into metrics.csv / metrics.png, and keep the checkpoint of the lowest kernel distance
     /// as best.checkpoint.safetensors (open it with --filter animegan:RUN/best.checkpoint.safetensors).
+    /// With --resume the run's own measurement goes on unless this replaces it (0: off).
     #[arg(long)]
     eval_every: Option<u64>,
     /// Pictures per set for --eval-every.
@@ -164,7 +165,7 @@ impl AnimeganArgs {
 
 pub fn run(a: AnimeganArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
-    let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
+    let eval = super::train::training_eval(a.eval_every, a.eval_count, a.resume.is_some())?;
     let (summary, out) = if let Some(dir) = &a.resume {
         (train_animegan(None, dir, &device, a.run.control(a.steps)?, eval, a.recipe_changes())?, dir.clone())
     } else {

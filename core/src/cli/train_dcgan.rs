@@ -132,7 +132,8 @@ pub struct DcganArgs {
     output: RunOutputArgs,
     /// Every N steps, measure the Fréchet and kernel distance of fixed samples to the training images
     /// (metrics.csv, metrics.png), and keep the checkpoint of the lowest kernel distance as
-    /// best.checkpoint.safetensors (`export --checkpoint RUN/best.checkpoint.safetensors`).
+    /// best.checkpoint.safetensors (`export --checkpoint RUN/best.checkpoint.safetensors`). With --resume the
+    /// run's own measurement goes on unless this replaces it (0: off).
     #[arg(long)]
     eval_every: Option<u64>,
     /// Images per set for --eval-every.
@@ -256,7 +257,7 @@ pub fn parse_objective(name: &str, n_critic: Option<usize>, clip: Option<f64>, g
 
 pub fn run(a: DcganArgs) -> Result<()> {
     let device = parse_device(&a.device)?;
-    let eval = a.eval_every.map(|every| crate::metrics::TrainingEval { every, count: a.eval_count });
+    let eval = super::train::training_eval(a.eval_every, a.eval_count, a.resume.is_some())?;
     let summary = if let Some(dir) = &a.resume {
         if !a.sample_epochs.is_empty() || !a.panel_steps.is_empty() || !a.stop_when.is_empty() || !a.selection.selection().is_everything() {
             bail!(

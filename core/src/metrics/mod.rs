@@ -137,8 +137,9 @@ pub fn evaluate_features(net: &dyn FeatureNet, r: &Features, g: &Features, seed:
     })
 }
 
-/// `--eval-every`: how often and on how many images the trainer measures quality.
-#[derive(Clone, Copy, Debug)]
+/// `--eval-every`: how often and on how many images the trainer measures quality (kept in the run's
+/// checkpoint, so `--resume` goes on measuring).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainingEval {
     pub every: u64,
     pub count: usize,

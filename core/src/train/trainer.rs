@@ -138,6 +138,10 @@ pub struct TrainOptions {
     /// Classes and held-out part of the (first) training data; the run trains on the training part.
     #[serde(default)]
     pub selection: crate::data::selection::DataSelection,
+    /// The quality measurement (`--eval-every`), so that a resumed run goes on measuring and keeping its best
+    /// checkpoint without being told again.
+    #[serde(default)]
+    pub eval: Option<crate::metrics::TrainingEval>,
 }
 
 /// Where a run stands; saved in the checkpoint header.
@@ -348,6 +352,14 @@ impl<T: GanTask> Trainer<T> {
     pub fn time_limit(mut self, limit: Option<std::time::Duration>) -> Self {
         self.time_limit = limit;
         self
+    }
+
+    /// The measurement to record for the next resume: `given` (an interval of 0 turns it off), else the one the
+    /// run stored. Returns the one to run now.
+    pub fn settle_evaluation(&mut self, given: Option<crate::metrics::TrainingEval>) -> Option<crate::metrics::TrainingEval> {
+        let eval = resumed_evaluation(given, self.state.options.eval);
+        self.state.options.eval = eval;
+        eval
     }
 
     /// Measures quality every `monitor.every` steps (and at the end) into `metrics.csv` / `metrics.png`.
@@ -785,6 +797,14 @@ pub fn start_or_resume<M: serde::de::DeserializeOwned>(
     })
 }
 
+/// The quality measurement of a (resumed) run: the one given (off with an interval of 0), else the stored one.
+pub fn resumed_evaluation(
+    given: Option<crate::metrics::TrainingEval>,
+    stored: Option<crate::metrics::TrainingEval>,
+) -> Option<crate::metrics::TrainingEval> {
+    given.or(stored).filter(|e| e.every > 0)
+}
+
 pub fn checkpoint_options(ckpt: &Checkpoint) -> Result<TrainOptions> {
     let state = ckpt.header.state.as_ref().context("checkpoint has no training state (an exported model cannot be resumed)")?;
     match state.get("options") {
@@ -936,6 +956,17 @@ mod tests {
             assert_ne!(a, b, "{name} did not change in a step");
         }
         Ok(())
+    }
+
+    /// `--eval-every` on resume: given replaces stored, absent keeps it, an interval of 0 turns it off.
+    #[test]
+    fn a_resumed_run_keeps_its_evaluation_unless_told() {
+        use crate::metrics::TrainingEval;
+        let (a, b) = (TrainingEval { every: 5, count: 10 }, TrainingEval { every: 7, count: 20 });
+        assert_eq!(resumed_evaluation(None, Some(a)), Some(a));
+        assert_eq!(resumed_evaluation(Some(b), Some(a)), Some(b));
+        assert_eq!(resumed_evaluation(Some(TrainingEval { every: 0, count: 10 }), Some(a)), None);
+        assert_eq!(resumed_evaluation(None, None), None);
     }
 
     #[test]

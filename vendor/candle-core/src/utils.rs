@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 
-const DEFAULT_BARRIER_POOL_SPIN_LIMIT: u32 = 25_000;
+// ganime: 200 instead of upstream's 25_000 (vendor/README.md). ganime's own kernels run on rayon's threads
+// beside this pool; a pool worker spinning 25,000 pauses after every element-wise op (~0.5 ms) took a core from
+// them on a 2-core machine.
+const DEFAULT_BARRIER_POOL_SPIN_LIMIT: u32 = 200;
 
 /// Per-worker control on its own 64-byte cache line to prevent false sharing.
 #[repr(C, align(64))]

@@ -372,10 +372,18 @@ fn animegan_measures_quality_and_keeps_the_best_checkpoint() {
     assert!(events.contains(&format!("step {best_step}: new best kernel distance")), "{events}");
     assert!(ganime::filters::open(&format!("animegan:{}", best.display())).is_ok());
     assert!(run.join("metrics.png").is_file());
-    // --resume goes on measuring (the run stored --eval-every) without being told again.
-    ganime_ok(&["train", "animegan", "--resume", p(&run), "--steps", "6"]);
-    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    assert_eq!(metrics.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect::<Vec<_>>(), ["2", "4", "6"], "{metrics}");
+    // --resume goes on measuring (the run stored --eval-every) without being told again; --eval-every 0 turns
+    // it off for later resumes too.
+    let measured_steps = || {
+        let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        metrics.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    ganime_ok(&["train", "animegan", "--resume", p(&run), "--steps", "6", "--quiet"]);
+    assert_eq!(measured_steps(), ["2", "4", "6"]);
+    ganime_ok(&["train", "animegan", "--resume", p(&run), "--steps", "8", "--eval-every", "0", "--quiet"]);
+    ganime_ok(&["train", "animegan", "--resume", p(&run), "--steps", "10", "--quiet"]);
+    assert_eq!(measured_steps(), ["2", "4", "6"]);
+    assert!(ganime_err(&["train", "animegan", "--resume", p(&run), "--steps", "12", "--eval-count", "10"]).contains("--eval-count 10"));
 
     let few = runs.path().join("few");
     let mut args = animegan_args(p(photos.path()), p(anime.path()), p(&vgg), p(&few), "2");

@@ -120,13 +120,13 @@ impl RunOutputArgs {
     }
 }
 
-/// `--eval-every N --eval-count C` as the trainers take them. A resumed run keeps its own measurement unless
-/// told otherwise, and `--eval-every 0` turns it off there; a new run has nothing to turn off, so 0 is refused.
-pub fn training_eval(every: Option<u64>, count: usize, resuming: bool) -> Result<Option<crate::metrics::TrainingEval>> {
+/// `--eval-every N --eval-count C` as the trainers take them. A resumed run keeps its own measurement for what
+/// is not given, and `--eval-every 0` turns it off there; a new run has nothing to turn off, so 0 is refused.
+pub fn training_eval(every: Option<u64>, count: Option<usize>, default_count: usize, resuming: bool) -> Result<crate::metrics::TrainingEvalRequest> {
     if every == Some(0) && !resuming {
         anyhow::bail!("--eval-every 0: the metric interval must be at least 1 step (0 turns measuring off with --resume)");
     }
-    Ok(every.map(|every| crate::metrics::TrainingEval { every, count }))
+    Ok(crate::metrics::TrainingEvalRequest { every, count, default_count })
 }
 
 pub fn run(cmd: TrainCommand) -> Result<()> {

@@ -104,12 +104,13 @@ pub struct AnimeganArgs {
     /// stylised by the current generator and as many anime pictures (VGG16 relu3_3, as `ganime eval
     /// --features vgg16`) into metrics.csv / metrics.png, and keep the checkpoint of the lowest kernel distance
     /// as best.checkpoint.safetensors (open it with --filter animegan:RUN/best.checkpoint.safetensors).
-    /// With --resume the run's own measurement goes on unless this replaces it (0: off).
+    /// The run stores both settings: --resume goes on measuring, and either option given with it replaces its
+    /// own part from there on (--eval-every 0: off, for later resumes too).
     #[arg(long)]
     eval_every: Option<u64>,
-    /// Pictures per set for --eval-every.
-    #[arg(long, default_value_t = 100)]
-    eval_count: usize,
+    /// Pictures per set for --eval-every [default: 100].
+    #[arg(long)]
+    eval_count: Option<usize>,
     #[command(flatten)]
     run: UnpairedRunArgs,
 }
@@ -165,7 +166,7 @@ impl AnimeganArgs {
 
 pub fn run(a: AnimeganArgs) -> Result<()> {
     let device = parse_device(&a.run.device)?;
-    let eval = super::train::training_eval(a.eval_every, a.eval_count, a.resume.is_some())?;
+    let eval = super::train::training_eval(a.eval_every, a.eval_count, 100, a.resume.is_some())?;
     let (summary, out) = if let Some(dir) = &a.resume {
         (train_animegan(None, dir, &device, a.run.control(a.steps)?, eval, a.recipe_changes())?, dir.clone())
     } else {

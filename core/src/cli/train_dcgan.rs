@@ -132,13 +132,14 @@ pub struct DcganArgs {
     output: RunOutputArgs,
     /// Every N steps, measure the Fréchet and kernel distance of fixed samples to the training images
     /// (metrics.csv, metrics.png), and keep the checkpoint of the lowest kernel distance as
-    /// best.checkpoint.safetensors (`export --checkpoint RUN/best.checkpoint.safetensors`). With --resume the
-    /// run's own measurement goes on unless this replaces it (0: off).
+    /// best.checkpoint.safetensors (`export --checkpoint RUN/best.checkpoint.safetensors`). The run stores both
+    /// settings: --resume goes on measuring, and either option given with it replaces its own part from there on
+    /// (--eval-every 0: off, for later resumes too).
     #[arg(long)]
     eval_every: Option<u64>,
-    /// Images per set for --eval-every.
-    #[arg(long, default_value_t = 256)]
-    eval_count: usize,
+    /// Images per set for --eval-every [default: 256].
+    #[arg(long)]
+    eval_count: Option<usize>,
     #[arg(long, default_value = "cpu")]
     device: String,
     /// No progress bar.
@@ -257,7 +258,7 @@ pub fn parse_objective(name: &str, n_critic: Option<usize>, clip: Option<f64>, g
 
 pub fn run(a: DcganArgs) -> Result<()> {
     let device = parse_device(&a.device)?;
-    let eval = super::train::training_eval(a.eval_every, a.eval_count, a.resume.is_some())?;
+    let eval = super::train::training_eval(a.eval_every, a.eval_count, 256, a.resume.is_some())?;
     let summary = if let Some(dir) = &a.resume {
         if !a.sample_epochs.is_empty() || !a.panel_steps.is_empty() || !a.stop_when.is_empty() || !a.selection.selection().is_everything() {
             bail!(

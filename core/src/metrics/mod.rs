@@ -144,3 +144,30 @@ pub struct TrainingEval {
     pub every: u64,
     pub count: usize,
 }
+
+/// `--eval-every` and `--eval-count` as given on the command line: each replaces its own part of what a resumed
+/// run stored, and `every = Some(0)` turns the measurement off.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainingEvalRequest {
+    pub every: Option<u64>,
+    pub count: Option<usize>,
+    /// The trainer's `--eval-count` when neither the command line nor the run gives one.
+    pub default_count: usize,
+}
+
+impl TrainingEvalRequest {
+    /// No measurement asked for (a resumed run keeps what it stored).
+    pub const NONE: Self = Self { every: None, count: None, default_count: 0 };
+
+    /// The measurement to run (and store) given what the run stored (`None` for a new run).
+    pub fn merge(&self, stored: Option<TrainingEval>) -> anyhow::Result<Option<TrainingEval>> {
+        let Some(every) = self.every.or(stored.map(|s| s.every)) else {
+            if let Some(count) = self.count {
+                anyhow::bail!("--eval-count {count}: the run measures nothing to count for; give --eval-every N too");
+            }
+            return Ok(None);
+        };
+        let count = self.count.or(stored.map(|s| s.count)).unwrap_or(self.default_count);
+        Ok((every > 0).then_some(TrainingEval { every, count }))
+    }
+}

@@ -567,13 +567,13 @@ pub fn color_cast_offset(anime: &dyn Dataset, spec: &ImageSpec) -> Result<[f32; 
 /// folder), or resumes the one there. `total_steps` may raise the target on resume; `changes` alter the recipe
 /// (of the new or the resumed run). `eval`: measure the
 /// stylised photos against the anime set every N steps (`metrics.csv`) and keep the best checkpoint
-/// (`trainer::BEST_CHECKPOINT`); a resumed run without it keeps the measurement it stored.
+/// (`trainer::BEST_CHECKPOINT`); what it leaves out, a resumed run takes from the measurement it stored.
 pub fn train_animegan(
     start: Option<(AnimeGanTrainConfig, TrainConfig)>,
     out: &Path,
     device: &Device,
     run: RunControl,
-    eval: Option<crate::metrics::TrainingEval>,
+    eval: crate::metrics::TrainingEvalRequest,
     changes: AnimeGanRecipeChanges,
 ) -> Result<TrainSummary> {
     let (mut model, config, ckpt) = start_or_resume(start, out, CHECKPOINT_KIND, "an AnimeGAN run", device)?;
@@ -601,13 +601,13 @@ pub fn train_animegan(
     let fixed = crate::data::spread_samples(photos.as_ref(), &config.image, 8, device)?;
     let task = AnimeGanTask::new(&model, config.seed, fixed, config.log_every, device)?;
     let stored_eval = ckpt.as_ref().map(super::trainer::checkpoint_options).transpose()?.and_then(|o| o.eval);
-    let eval = super::trainer::resumed_evaluation(eval, stored_eval);
+    let eval = eval.merge(stored_eval)?;
     let options = TrainOptions { objective: super::ObjectiveSpec::Lsgan, eval, ..TrainOptions::default() };
     let monitor =
         eval.map(|eval| super::monitor::animegan_monitor(photos.as_ref(), anime.as_ref(), &config.image, &model.vgg, eval, device)).transpose()?;
     let mut trainer =
         Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, run)?;
-    trainer.settle_evaluation(eval);
+    trainer.set_evaluation(eval);
     if let Some(monitor) = monitor {
         trainer = trainer.with_monitor(monitor);
     }

@@ -77,7 +77,7 @@ pub fn compare_objectives(
             None,
             device,
             super::trainer::RunControl { quiet: true, ..Default::default() },
-            None,
+            crate::metrics::TrainingEvalRequest::NONE,
         )
         .with_context(|| format!("the {} run", name(objective)))?;
         runs.push((name(objective).to_string(), dir));

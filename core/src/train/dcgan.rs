@@ -325,7 +325,7 @@ pub fn train_dcgan(
     length: Option<RunLength>,
     device: &Device,
     run: super::trainer::RunControl,
-    eval: Option<crate::metrics::TrainingEval>,
+    eval: crate::metrics::TrainingEvalRequest,
 ) -> Result<super::TrainSummary> {
     use super::{trainer::checkpoint_options, Bce, Trainer};
     use crate::io::checkpoint::Checkpoint;
@@ -366,7 +366,9 @@ pub fn train_dcgan(
         eprintln!("{}", selected.report());
     }
     trainer = trainer.controlled(run);
-    if let Some(eval) = trainer.settle_evaluation(eval) {
+    let eval = eval.merge(trainer.options().eval)?;
+    trainer.set_evaluation(eval);
+    if let Some(eval) = eval {
         let monitor = super::monitor::dcgan_monitor(dataset.as_ref(), &trainer.config().image, eval, device)?;
         trainer = trainer.with_monitor(monitor);
     }

@@ -107,8 +107,8 @@ impl TrainConfig {
 }
 
 /// Options beyond [`TrainConfig`] that not every task uses: the objective, the optimiser kind, a learning-rate
-/// schedule and further data streams (CycleGAN's domain B). Stored in the checkpoint; older checkpoints
-/// without it read as the defaults (BCE, Adam, constant rate, one stream).
+/// schedule, further data streams (CycleGAN's domain B), stop rules and the quality measurement. Stored in the
+/// checkpoint; older checkpoints without it read as the defaults (BCE, Adam, constant rate, one stream, none).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
     #[serde(default)]
@@ -354,12 +354,10 @@ impl<T: GanTask> Trainer<T> {
         self
     }
 
-    /// The measurement to record for the next resume: `given` (an interval of 0 turns it off), else the one the
-    /// run stored. Returns the one to run now.
-    pub fn settle_evaluation(&mut self, given: Option<crate::metrics::TrainingEval>) -> Option<crate::metrics::TrainingEval> {
-        let eval = resumed_evaluation(given, self.state.options.eval);
+    /// Records the quality measurement the checkpoints keep for the next `--resume` (`None`: none, also after
+    /// one was stored); the caller attaches the matching [`Trainer::with_monitor`].
+    pub fn set_evaluation(&mut self, eval: Option<crate::metrics::TrainingEval>) {
         self.state.options.eval = eval;
-        eval
     }
 
     /// Measures quality every `monitor.every` steps (and at the end) into `metrics.csv` / `metrics.png`.
@@ -443,7 +441,9 @@ impl<T: GanTask> Trainer<T> {
         }
         let mut stop_rules = super::stop::StopRules::new(&options.stop_when);
         if stop_rules.needs_evaluations() && self.monitor.is_none() {
-            bail!("--stop-when kid-plateau needs --eval-every N (the kernel distance it watches)");
+            bail!(
+                "--stop-when kid-plateau needs --eval-every N (the kernel distance it watches); a run that stores the rule cannot turn its measurement off with --eval-every 0"
+            );
         }
         let mut log = TrainLog::open(&self.out.join("log.csv"), resume_step)?;
         let mut best_kid = self.monitor.as_ref().and_then(|_| best_kernel_distance(&self.out));
@@ -797,14 +797,6 @@ pub fn start_or_resume<M: serde::de::DeserializeOwned>(
     })
 }
 
-/// The quality measurement of a (resumed) run: the one given (off with an interval of 0), else the stored one.
-pub fn resumed_evaluation(
-    given: Option<crate::metrics::TrainingEval>,
-    stored: Option<crate::metrics::TrainingEval>,
-) -> Option<crate::metrics::TrainingEval> {
-    given.or(stored).filter(|e| e.every > 0)
-}
-
 pub fn checkpoint_options(ckpt: &Checkpoint) -> Result<TrainOptions> {
     let state = ckpt.header.state.as_ref().context("checkpoint has no training state (an exported model cannot be resumed)")?;
     match state.get("options") {
@@ -958,15 +950,21 @@ mod tests {
         Ok(())
     }
 
-    /// `--eval-every` on resume: given replaces stored, absent keeps it, an interval of 0 turns it off.
+    /// `--eval-every` / `--eval-count` on resume: each given part replaces the stored one, absent parts keep it,
+    /// an interval of 0 turns it off, a count alone with nothing to measure is refused.
     #[test]
     fn a_resumed_run_keeps_its_evaluation_unless_told() {
-        use crate::metrics::TrainingEval;
-        let (a, b) = (TrainingEval { every: 5, count: 10 }, TrainingEval { every: 7, count: 20 });
-        assert_eq!(resumed_evaluation(None, Some(a)), Some(a));
-        assert_eq!(resumed_evaluation(Some(b), Some(a)), Some(b));
-        assert_eq!(resumed_evaluation(Some(TrainingEval { every: 0, count: 10 }), Some(a)), None);
-        assert_eq!(resumed_evaluation(None, None), None);
+        use crate::metrics::{TrainingEval, TrainingEvalRequest};
+        let stored = Some(TrainingEval { every: 5, count: 10 });
+        let ask = |every, count| TrainingEvalRequest { every, count, default_count: 100 }.merge(stored).unwrap();
+        assert_eq!(ask(None, None), stored);
+        assert_eq!(ask(Some(7), None), Some(TrainingEval { every: 7, count: 10 }));
+        assert_eq!(ask(None, Some(20)), Some(TrainingEval { every: 5, count: 20 }));
+        assert_eq!(ask(Some(0), None), None);
+        let new_run = |every, count| TrainingEvalRequest { every, count, default_count: 100 }.merge(None);
+        assert_eq!(new_run(Some(7), None).unwrap(), Some(TrainingEval { every: 7, count: 100 }));
+        assert_eq!(new_run(None, None).unwrap(), None);
+        assert!(new_run(None, Some(20)).unwrap_err().to_string().contains("--eval-count 20"));
     }
 
     #[test]

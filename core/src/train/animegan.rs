@@ -600,15 +600,11 @@ pub fn train_animegan(
     // Up to 8 photos spread over the set, whole (centre-cropped), for the sample grid.
     let fixed = crate::data::spread_samples(photos.as_ref(), &config.image, 8, device)?;
     let task = AnimeGanTask::new(&model, config.seed, fixed, config.log_every, device)?;
-    let stored_eval = ckpt.as_ref().map(super::trainer::checkpoint_options).transpose()?.and_then(|o| o.eval);
-    let eval = eval.merge(stored_eval)?;
-    let options = TrainOptions { objective: super::ObjectiveSpec::Lsgan, eval, ..TrainOptions::default() };
-    let monitor =
-        eval.map(|eval| super::monitor::animegan_monitor(photos.as_ref(), anime.as_ref(), &config.image, &model.vgg, eval, device)).transpose()?;
+    let options = TrainOptions { objective: super::ObjectiveSpec::Lsgan, ..TrainOptions::default() };
     let mut trainer =
         Trainer::new_or_resumed(task, options, CHECKPOINT_KIND, serde_json::to_value(&model)?, config, ckpt.as_ref(), out, device, run)?;
-    trainer.set_evaluation(eval);
-    if let Some(monitor) = monitor {
+    if let Some(eval) = trainer.set_evaluation(eval)? {
+        let monitor = super::monitor::animegan_monitor(photos.as_ref(), anime.as_ref(), &trainer.config().image, &model.vgg, eval, device)?;
         trainer = trainer.with_monitor(monitor);
     }
     if ckpt.is_some() && changes.any() {

@@ -366,9 +366,7 @@ pub fn train_dcgan(
         eprintln!("{}", selected.report());
     }
     trainer = trainer.controlled(run);
-    let eval = eval.merge(trainer.options().eval)?;
-    trainer.set_evaluation(eval);
-    if let Some(eval) = eval {
+    if let Some(eval) = trainer.set_evaluation(eval)? {
         let monitor = super::monitor::dcgan_monitor(dataset.as_ref(), &trainer.config().image, eval, device)?;
         trainer = trainer.with_monitor(monitor);
     }

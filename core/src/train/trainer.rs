@@ -354,10 +354,12 @@ impl<T: GanTask> Trainer<T> {
         self
     }
 
-    /// Records the quality measurement the checkpoints keep for the next `--resume` (`None`: none, also after
-    /// one was stored); the caller attaches the matching [`Trainer::with_monitor`].
-    pub fn set_evaluation(&mut self, eval: Option<crate::metrics::TrainingEval>) {
+    /// Merges the measurement asked for with the one the run stored, records the result for the next
+    /// `--resume` and returns it; the caller attaches the matching [`Trainer::with_monitor`].
+    pub fn set_evaluation(&mut self, request: crate::metrics::TrainingEvalRequest) -> Result<Option<crate::metrics::TrainingEval>> {
+        let eval = request.merge(self.state.options.eval)?;
         self.state.options.eval = eval;
+        Ok(eval)
     }
 
     /// Measures quality every `monitor.every` steps (and at the end) into `metrics.csv` / `metrics.png`.
